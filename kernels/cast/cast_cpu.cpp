@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "kernels/cast/cast.h"
+
+#include "kernels/common/all_types.h"
+#include "kernels/common/cpu_utils.h"
+
+namespace leseg::kernels {
+template <class To, class From>
+void cast_cpu(const From* in, To* out, int64_t n) {
+  cpu::for_each(n, [=](int64_t i) { out[i] = Convert<To, From>::apply(in[i]); }, 1 << 16);
+}
+#define Y(To, From) template void cast_cpu<To, From>(const From*, To*, int64_t);
+#define X(From) Y(float, From) Y(double, From) Y(::leseg::f16_t, From) Y(::leseg::bf16_t, From) \
+  Y(int32_t, From) Y(int64_t, From) Y(uint8_t, From) Y(bool, From)
+LESEG_FOR_ALL_TYPES(X)
+#undef X
+#undef Y
+}  // namespace leseg::kernels

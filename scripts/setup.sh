@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages leseg builds with, when missing. Idempotent; quick when all are present.
+set -euo pipefail
+PKGS=(cmake ninja-build g++ ccache pkg-config libeigen3-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
+      libspdlog-dev libfmt-dev libstb-dev libgtest-dev libgmock-dev libbenchmark-dev libomp-dev libpng-dev
+      libjpeg-dev zlib1g-dev)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all packages present"
+fi
+if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
+  echo "setup: nvcc found at /usr/local/cuda/bin (add it to PATH to build the CUDA backend outside scripts/)"
+fi

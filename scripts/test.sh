@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Set-up + configure + build + the whole test suite (CTest). GPU tests skip visibly without a device.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+if [ "${CI:-}" = "true" ] && [ -z "${LESEG_CUDA_ARCHS:-}" ]; then export LESEG_CUDA_ARCHS=80; fi
+scripts/build.sh
+BUILD_DIR=${LESEG_BUILD_DIR:-build}
+cd "$BUILD_DIR"
+set +e
+ctest --output-on-failure -j "${LESEG_TEST_JOBS:-$(nproc)}" ${LESEG_CTEST_ARGS:-} 2>&1 | tee ctest.log
+rc=${PIPESTATUS[0]}
+set -e
+skipped=$(grep -c '\*\*\*Skipped' ctest.log || true)
+echo "leseg: ${skipped} tests skipped (GPU tests skip when no CUDA device answers; see the reasons above)"
+exit "$rc"
