@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "train/progress.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <csignal>
+
+#include "engine/error.h"
+
+namespace leseg::train {
+
+Progress::Progress(std::string label, int64_t total, int print_every)
+    : Progress(std::move(label), total, print_every, isatty(fileno(stdout)) != 0, stdout) {}
+
+Progress::Progress(std::string label, int64_t total, int print_every, bool is_tty, std::FILE* out)
+    : label_(std::move(label)), total_(total), print_every_(print_every < 1 ? 1 : print_every), tty_(is_tty), out_(out),
+      start_(std::chrono::steady_clock::now()) {}
+
+double Progress::elapsed_s() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+std::string Progress::format_duration(double s) {
+  char buf[32];
+  if (!std::isfinite(s) || s < 0) return "?";
+  if (s < 60) snprintf(buf, sizeof buf, "%.1fs", s);
+  else if (s < 3600) snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+  else snprintf(buf, sizeof buf, "%dh%02dm%02ds", int(s) / 3600, (int(s) / 60) % 60, int(s) % 60);
+  return buf;
+}
+
+void Progress::step(int64_t scenes, int64_t points, double loss, const std::string& extra) {
+  ++done_;
+  scenes_ += scenes;
+  points_ += points;
+  extra_ = extra;
+  if (std::isfinite(loss)) {
+    last_loss_ = loss;
+    ema_loss_ = have_loss_ ? 0.9 * ema_loss_ + 0.1 * loss : loss;
+    have_loss_ = true;
+  }
+  if (tty_ || done_ % print_every_ == 0 || done_ == total_) draw(false);
+}
+
+void Progress::finish() { draw(true); }
+
+void Progress::draw(bool final_line) {
+  double t = elapsed_s();
+  double rate = t > 0 ? double(done_) / t : 0;
+  double eta = rate > 0 && total_ > done_ ? double(total_ - done_) / rate : 0;
+  char buf[512];
+  std::string bar;
+  if (tty_) {
+    int w = 24, filled = total_ > 0 ? int(double(w) * double(done_) / double(total_)) : 0;
+    bar = "[" + std::string(size_t(std::min(filled, w)), '#') + std::string(size_t(w - std::min(filled, w)), '.') + "] ";
+  }
+  snprintf(buf, sizeof buf, "%s%s %lld/%lld  loss %.4f (avg %.4f)  %.2f scenes/s  %.0f pts/s  elapsed %s  eta %s%s%s",
+           bar.c_str(), label_.c_str(), (long long)done_, (long long)total_, last_loss_, ema_loss_,
+           t > 0 ? double(scenes_) / t : 0.0, t > 0 ? double(points_) / t : 0.0, format_duration(t).c_str(),
+           format_duration(eta).c_str(), extra_.empty() ? "" : "  ", extra_.c_str());
+  if (tty_) std::fprintf(out_, "\r\033[2K%s%s", buf, final_line ? "\n" : "");
+  else std::fprintf(out_, "%s\n", buf);
+  std::fflush(out_);
+}
+
+MetricsLog::MetricsLog(const std::string& path) : out_(path, std::ios::app), path_(path) {
+  LESEG_CHECK(out_.is_open(), "metrics log: cannot open '", path, "' for appending");
+}
+
+void MetricsLog::write(const nlohmann::json& record) {
+  if (!out_.is_open()) return;
+  out_ << record.dump() << "\n";
+  out_.flush();
+  LESEG_CHECK(out_.good(), "metrics log: write to '", path_, "' failed");
+}
+
+namespace {
+std::atomic<int> g_stop_signal{0};
+extern "C" void on_stop_signal(int sig) { g_stop_signal.store(sig); }
+}  // namespace
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+bool stop_requested() { return g_stop_signal.load() != 0; }
+int stop_signal() { return g_stop_signal.load(); }
+void request_stop_for_testing(int sig) { g_stop_signal.store(sig); }
+void clear_stop_request() { g_stop_signal.store(0); }
+
+}  // namespace leseg::train
