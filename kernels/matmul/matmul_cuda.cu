@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: Apache-2.0
+// CUDA matmul through cuBLAS. Row-major C (M, N) = op(A)·op(B) is column-major Cᵀ (N, M) = op(B)ᵀ·op(A)ᵀ,
+// so we call cuBLAS with the operands swapped: (m', n', k') = (N, M, K), A' = b, B' = a, ldc = N.
+#include <cublas_v2.h>
+
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "kernels/common/check.h"
+#include "kernels/common/cuda_utils.cuh"
+#include "kernels/matmul/matmul.h"
+
+namespace leseg::kernels {
+namespace {
+
+void cublas_check(cublasStatus_t st, const char* what, int line) {
+  if (st != CUBLAS_STATUS_SUCCESS) {
+    std::ostringstream os;
+    os << __FILE__ << ":" << line << ": cuBLAS error in " << what << ": " << cublasGetStatusString(st);
+    throw std::runtime_error(os.str());
+  }
+}
+#define LESEG_CUBLAS_CHECK(expr) cublas_check((expr), #expr, __LINE__)
+
+// One handle per (host thread, device): no locking, and cublasSetStream cannot race between threads.
+cublasHandle_t handle_for_current_device() {
+  thread_local std::unordered_map<int, cublasHandle_t> handles;
+  int dev = 0;
+  LESEG_CUDA_CHECK(cudaGetDevice(&dev));
+  auto it = handles.find(dev);
+  if (it != handles.end()) return it->second;
+  cublasHandle_t h = nullptr;
+  LESEG_CUBLAS_CHECK(cublasCreate(&h));
+  handles.emplace(dev, h);
+  return h;
+}
+
+template <class T> struct CublasTypes;
+template <> struct CublasTypes<float> { static constexpr cudaDataType_t data = CUDA_R_32F; };
+template <> struct CublasTypes<double> { static constexpr cudaDataType_t data = CUDA_R_64F; };
+
+template <class T>
+void gemm_call(cublasHandle_t h, const T* a, const T* b, T* c, const GemmShape& s, T beta, int64_t batch,
+               int64_t stride_c, cublasComputeType_t compute) {
+  const T alpha = T(1);
+  cublasOperation_t op_b = s.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // A' = b
+  cublasOperation_t op_a = s.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // B' = a
+  const int64_t lda = s.trans_b ? s.k : s.n;  // leading dim of b as stored
+  const int64_t ldb = s.trans_a ? s.m : s.k;  // leading dim of a as stored
+  LESEG_KCHECK(s.m <= INT32_MAX && s.n <= INT32_MAX && s.k <= INT32_MAX && batch <= INT32_MAX,
+               "matmul_cuda: dimensions exceed cuBLAS int range");
+  constexpr cudaDataType_t dt = CublasTypes<T>::data;
+  LESEG_CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, op_b, op_a, int(s.n), int(s.m), int(s.k), &alpha, b, dt, int(lda),
+                                                s.stride_b, a, dt, int(ldb), s.stride_a, &beta, c, dt, int(s.n),
+                                                stride_c, int(batch), compute, CUBLAS_GEMM_DEFAULT));
+}
+}  // namespace
+
+template <class T>
+void matmul_cuda(const T* a, const T* b, T* c, const GemmShape& s, T beta, bool allow_tf32, StreamHandle stream) {
+  LESEG_KCHECK(s.batch >= 0 && s.m >= 0 && s.n >= 0 && s.k >= 0, "matmul: negative size");
+  if (s.batch == 0 || s.m == 0 || s.n == 0) return;
+  cuda::NvtxRange range("leseg::matmul");
+  cublasHandle_t h = handle_for_current_device();
+  LESEG_CUBLAS_CHECK(cublasSetStream(h, cuda::stream_of(stream)));
+  cublasComputeType_t compute = std::is_same_v<T, double> ? CUBLAS_COMPUTE_64F
+                                : allow_tf32               ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                           : CUBLAS_COMPUTE_32F;
+  if (s.stride_c == 0 && s.batch > 1) {  // reduce all batches into one C, in batch order
+    for (int64_t i = 0; i < s.batch; ++i)
+      gemm_call(h, a + i * s.stride_a, b + i * s.stride_b, c, s, i == 0 ? beta : T(1), 1, 0, compute);
+    return;
+  }
+  gemm_call(h, a, b, c, s, beta, s.batch, s.stride_c, compute);
+}
+
+template void matmul_cuda<float>(const float*, const float*, float*, const GemmShape&, float, bool, StreamHandle);
+template void matmul_cuda<double>(const double*, const double*, double*, const GemmShape&, double, bool, StreamHandle);
+
+}  // namespace leseg::kernels
