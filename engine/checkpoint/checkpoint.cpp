@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "engine/checkpoint/checkpoint.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "engine/checkpoint/safetensors.h"
+
+namespace leseg {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr const char* kFormat = "leseg-checkpoint";
+constexpr int kVersion = 1;
+
+void fsync_path(const std::string& p, bool dir) {
+  int fd = ::open(p.c_str(), (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  LESEG_CHECK(fd >= 0, "checkpoint: cannot open '", p, "' to fsync: ", std::strerror(errno));
+  int r = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  LESEG_CHECK(r == 0, "checkpoint: fsync of '", p, "' failed: ", std::strerror(err));
+}
+
+void write_file_synced(const std::string& path, const std::string& bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  LESEG_CHECK(fd >= 0, "checkpoint: cannot open '", path, "' for writing: ", std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      int err = errno;
+      ::close(fd);
+      LESEG_FAIL("checkpoint: write to '", path, "' failed: ", std::strerror(err));
+    }
+    done += size_t(w);
+  }
+  int r = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  LESEG_CHECK(r == 0, "checkpoint: fsync of '", path, "' failed: ", std::strerror(err));
+}
+
+std::string make_temp_dir(const std::string& base) {
+  std::string tmpl = base + ".tmp-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  LESEG_CHECK(::mkdtemp(buf.data()) != nullptr, "checkpoint: cannot create temporary directory '", tmpl, "': ",
+              std::strerror(errno));
+  return std::string(buf.data());
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  LESEG_CHECK(f.good(), "checkpoint: cannot open '", path, "'");
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+nlohmann::json meta_json(const Checkpoint& ck) {
+  nlohmann::json m;
+  m["format"] = kFormat;
+  m["version"] = kVersion;
+  m["step"] = ck.step;
+  m["epoch"] = ck.epoch;
+  m["config"] = ck.config;
+  nlohmann::json rng = nlohmann::json::object();
+  for (const auto& [k, r] : ck.rng) rng[k] = {{"seed", r.seed}, {"offset", r.offset}, {"subsequence", r.subsequence}};
+  m["rng"] = rng;
+  m["scheduler"] = ck.scheduler;
+  m["extra"] = ck.extra;
+  return m;
+}
+}  // namespace
+
+std::string save_checkpoint(const std::string& root, const std::string& name, const Checkpoint& ck,
+                            const CheckpointWriteOptions& opts) {
+  LESEG_CHECK(!name.empty() && name.find('/') == std::string::npos && name != "latest" && name != "." && name != "..",
+              "checkpoint: invalid name '", name, "'");
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  LESEG_CHECK(!ec, "checkpoint: cannot create directory '", root, "': ", ec.message());
+  std::string final_dir = (fs::path(root) / name).string();
+  std::string tmp = make_temp_dir(final_dir);
+
+  save_safetensors(tmp + "/model.safetensors", ck.model, {{"format", "pt"}}, true);
+  save_safetensors(tmp + "/optimizer.safetensors", ck.optimizer, {{"format", "leseg-optimizer"}}, true);
+  write_file_synced(tmp + "/meta.json", meta_json(ck).dump(2) + "\n");
+  fsync_path(tmp, true);
+
+  if (opts.before_rename) opts.before_rename(tmp);
+
+  std::string old;
+  if (fs::exists(final_dir)) {  // overwrite: swap the old one out, then delete it after the new one is in place
+    old = make_temp_dir(final_dir + ".old");
+    fs::remove(old);
+    fs::rename(final_dir, old, ec);
+    LESEG_CHECK(!ec, "checkpoint: cannot move '", final_dir, "' aside: ", ec.message());
+  }
+  fs::rename(tmp, final_dir, ec);
+  LESEG_CHECK(!ec, "checkpoint: cannot rename '", tmp, "' to '", final_dir, "': ", ec.message());
+  fsync_path(root, true);
+  if (!old.empty()) fs::remove_all(old, ec);
+
+  if (opts.update_latest) {
+    std::string latest = (fs::path(root) / "latest").string();
+    std::string ltmp = latest + ".tmp-" + std::to_string(::getpid());
+    write_file_synced(ltmp, name + "\n");
+    fs::rename(ltmp, latest, ec);
+    LESEG_CHECK(!ec, "checkpoint: cannot rename '", ltmp, "' to '", latest, "': ", ec.message());
+    fsync_path(root, true);
+  }
+  return final_dir;
+}
+
+Checkpoint load_checkpoint(const std::string& dir, Device device) {
+  LESEG_CHECK(fs::is_directory(dir), "checkpoint: '", dir, "' is not a directory");
+  Checkpoint ck;
+  std::string meta_path = (fs::path(dir) / "meta.json").string();
+  nlohmann::json m;
+  try {
+    m = nlohmann::json::parse(read_text(meta_path));
+  } catch (const nlohmann::json::exception& e) {
+    LESEG_FAIL("checkpoint: '", meta_path, "' is not valid JSON: ", e.what());
+  }
+  try {
+    LESEG_CHECK(m.is_object() && m.value("format", "") == kFormat, "checkpoint: '", meta_path,
+                "' is not a leseg checkpoint (format field)");
+    LESEG_CHECK(m.value("version", -1) == kVersion, "checkpoint: '", meta_path, "' has version ", m.value("version", -1),
+                ", expected ", kVersion);
+    ck.step = m.at("step").get<int64_t>();
+    ck.epoch = m.at("epoch").get<int64_t>();
+    ck.config = m.value("config", nlohmann::json::object());
+    const nlohmann::json rng = m.value("rng", nlohmann::json::object());
+    for (auto it = rng.begin(); it != rng.end(); ++it)
+      ck.rng[it.key()] = {it.value().at("seed").get<uint64_t>(), it.value().at("offset").get<uint64_t>(),
+                          it.value().at("subsequence").get<uint64_t>()};
+    ck.scheduler = m.value("scheduler", nlohmann::json::object());
+    ck.extra = m.value("extra", nlohmann::json::object());
+  } catch (const nlohmann::json::exception& e) {
+    LESEG_FAIL("checkpoint: '", meta_path, "': bad field: ", e.what());
+  }
+  ck.model = load_safetensors((fs::path(dir) / "model.safetensors").string(), device).tensors;
+  ck.optimizer = load_safetensors((fs::path(dir) / "optimizer.safetensors").string(), device).tensors;
+  return ck;
+}
+
+std::optional<std::string> latest_checkpoint(const std::string& root) {
+  std::string latest = (fs::path(root) / "latest").string();
+  if (!fs::exists(latest)) return std::nullopt;
+  std::string name = read_text(latest);
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ' || name.back() == '\r')) name.pop_back();
+  LESEG_CHECK(!name.empty() && name.find('/') == std::string::npos, "checkpoint: '", latest, "' holds an invalid name");
+  std::string dir = (fs::path(root) / name).string();
+  if (!fs::is_directory(dir)) return std::nullopt;
+  return dir;
+}
+
+}  // namespace leseg
