@@ -17,6 +17,10 @@ namespace {
 constexpr int64_t kTQ = 32;
 constexpr int64_t kTK = 64;
 constexpr double kNegInf = -INFINITY;
+// Below this many multiply-adds (upper bound Tq*Tk*H*D) the loops stay serial: thread wake-up costs more.
+constexpr int64_t kParallelWork = 1 << 18;
+
+bool worth_threads(const AttentionDims& d) { return d.tq * d.tk * d.heads * d.dim >= kParallelWork; }
 
 struct Tile {
   int64_t b, begin, end;  // rows [begin, end) of sequence b
@@ -85,7 +89,7 @@ void attention_forward_cpu(const T* q, const T* k, const T* v, const I* cu_q, co
   check_dims(cu_q, cu_k, d);
   const std::vector<Tile> tiles = make_tiles(cu_q, d.batch, kTQ);
   const int64_t D = d.dim, H = d.heads, items = int64_t(tiles.size()) * H;
-#pragma omp parallel
+#pragma omp parallel if (worth_threads(d))
   {
     std::vector<double> qt(kTQ * D), kt(kTK * D), vt(kTK * D), acc(kTQ * D), s(kTQ * kTK), m(kTQ), l(kTQ);
 #pragma omp for schedule(dynamic)
@@ -141,7 +145,7 @@ void attention_backward_cpu(const T* q, const T* k, const T* v, const I* cu_q, c
   const int64_t D = d.dim, H = d.heads;
   // D_i = <dO_i, o_i> per (query, head), in double.
   double* Di = static_cast<double*>(workspace);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(d))
   for (int64_t r = 0; r < d.tq * H; ++r) {
     double s = 0;
     for (int64_t c = 0; c < D; ++c) s += double(dout[r * D + c]) * double(o[r * D + c]);
@@ -151,7 +155,7 @@ void attention_backward_cpu(const T* q, const T* k, const T* v, const I* cu_q, c
   // dQ: one item per (sequence, query tile, head).
   const std::vector<Tile> qtiles = make_tiles(cu_q, d.batch, kTQ);
   const int64_t qitems = int64_t(qtiles.size()) * H;
-#pragma omp parallel
+#pragma omp parallel if (worth_threads(d))
   {
     std::vector<double> qt(kTQ * D), dot_(kTQ * D), kt(kTK * D), vt(kTK * D), acc(kTQ * D), s(kTQ * kTK);
 #pragma omp for schedule(dynamic)
@@ -189,7 +193,7 @@ void attention_backward_cpu(const T* q, const T* k, const T* v, const I* cu_q, c
   // dK, dV, dBias: one item per (sequence, key tile, head), looping over the sequence's queries.
   const std::vector<Tile> ktiles = make_tiles(cu_k, d.batch, kTK);
   const int64_t kitems = int64_t(ktiles.size()) * H;
-#pragma omp parallel
+#pragma omp parallel if (worth_threads(d))
   {
     std::vector<double> kt(kTK * D), vt(kTK * D), qt(kTQ * D), dot_(kTQ * D), dka(kTK * D), dva(kTK * D), dba(kTK),
         s(kTQ * kTK);
