@@ -23,6 +23,12 @@ namespace leseg::kernels {
 
 size_t batch_norm_workspace_bytes(int64_t N, int64_t C, int64_t L);
 
+// channel_sum: out[c] = Σ_{n,l} x[n, c, l] (double accumulation, deterministic). The bias gradient of
+// linear is channel_sum over (rows, out, 1). CUDA workspace: batch_norm_workspace_bytes(N, C, L).
+template <class T> void channel_sum_cpu(const T* x, int64_t N, int64_t C, int64_t L, T* out);
+template <class T>
+void channel_sum_cuda(const T* x, int64_t N, int64_t C, int64_t L, T* out, void* workspace, StreamHandle s);
+
 template <class T> void batch_norm_stats_cpu(const T* x, int64_t N, int64_t C, int64_t L, T* mean, T* var);
 template <class T>
 void batch_norm_finalize_cpu(const T* mean, const T* var, int64_t C, int64_t M, double eps, double momentum,

@@ -14,6 +14,15 @@ size_t batch_norm_workspace_bytes(int64_t N, int64_t C, int64_t L) {
 }
 
 template <class T>
+void channel_sum_cpu(const T* x, int64_t N, int64_t C, int64_t L, T* out) {
+  std::vector<double> s(static_cast<size_t>(C));
+  cpu::channel_reduce2(
+      N, C, L, [=](int64_t n, int64_t c, int64_t l) { return cpu::Sum2{double(x[(n * C + c) * L + l]), 0.0}; },
+      s.data(), nullptr);
+  for (int64_t c = 0; c < C; ++c) out[c] = T(s[size_t(c)]);
+}
+
+template <class T>
 void batch_norm_stats_cpu(const T* x, int64_t N, int64_t C, int64_t L, T* mean, T* var) {
   const int64_t M = N * L;
   std::vector<double> s(static_cast<size_t>(C)), q(static_cast<size_t>(C));
@@ -87,6 +96,7 @@ void batch_norm_backward_cpu(const T* g, const T* x, const T* mean, const T* rst
 }
 
 #define X(T)                                                                                                   \
+  template void channel_sum_cpu<T>(const T*, int64_t, int64_t, int64_t, T*);                                   \
   template void batch_norm_stats_cpu<T>(const T*, int64_t, int64_t, int64_t, T*, T*);                          \
   template void batch_norm_finalize_cpu<T>(const T*, const T*, int64_t, int64_t, double, double, T*, T*, T*);  \
   template void batch_norm_forward_cpu<T>(const T*, const T*, const T*, const T*, const T*, T*, int64_t,       \

@@ -21,6 +21,17 @@ Ws split_ws(void* ws, int64_t N, int64_t C, int64_t L) {
 }  // namespace
 
 template <class T>
+void channel_sum_cuda(const T* x, int64_t N, int64_t C, int64_t L, T* out, void* workspace, StreamHandle s) {
+  if (C == 0) return;
+  Ws w = split_ws(workspace, N, C, L);
+  cuda::channel_reduce2(
+      N, C, L, [=] __device__(int64_t n, int64_t c, int64_t l) { return cuda::Sum2d{double(x[(n * C + c) * L + l]), 0.0}; },
+      w.s0, nullptr, w.part, s, "leseg::channel_sum");
+  const double* s0 = w.s0;
+  cuda::for_each(C, [=] __device__(int64_t c) { out[c] = T(s0[c]); }, s, "leseg::channel_sum");
+}
+
+template <class T>
 void batch_norm_stats_cuda(const T* x, int64_t N, int64_t C, int64_t L, T* mean, T* var, void* workspace,
                            StreamHandle s) {
   if (C == 0) return;
@@ -116,6 +127,7 @@ void batch_norm_backward_cuda(const T* g, const T* x, const T* mean, const T* rs
 }
 
 #define X(T)                                                                                                     \
+  template void channel_sum_cuda<T>(const T*, int64_t, int64_t, int64_t, T*, void*, StreamHandle);               \
   template void batch_norm_stats_cuda<T>(const T*, int64_t, int64_t, int64_t, T*, T*, void*, StreamHandle);      \
   template void batch_norm_finalize_cuda<T>(const T*, const T*, int64_t, int64_t, double, double, T*, T*, T*,    \
                                             StreamHandle);                                                       \

@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: Apache-2.0
+// Process-wide numeric switches (default off):
+//   deterministic: scatter-adds on CUDA (index_select / embedding backward, index_add, scatter_add) use the
+//                  sorted CSR path instead of atomics, so repeated runs give identical bits (and the CPU
+//                  twin's summation order). CPU paths are always deterministic.
+//   allow_tf32:    f32 matmuls on CUDA may use TF32 tensor cores (about 10-bit mantissa products).
+#pragma once
+
+namespace leseg {
+void set_deterministic(bool on);
+bool deterministic();
+void set_allow_tf32(bool on);
+bool allow_tf32();
+}  // namespace leseg
