@@ -2,10 +2,13 @@
 // CPU twin of fused attention (the specification; see attention.h for the maths and layout).
 // Tiles: TQ query rows x TK key rows of one (sequence, head). Work items are (sequence, query tile, head)
 // for forward and dQ, (sequence, key tile, head) for dK/dV/dBias; each item owns its output rows, so the
-// OpenMP loop has no races and results do not depend on the thread count. Accumulation in double.
+// OpenMP loop has no races and results do not depend on the thread count. Accumulation in double; the
+// tile products (Q K^T, P V, dO V^T, dS K, P^T dO, dS^T Q) are Eigen GEMMs on double tiles.
 #include <algorithm>
 #include <cmath>
 #include <vector>
+
+#include <Eigen/Dense>
 
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_math.h"
@@ -55,30 +58,32 @@ void load_rows(const T* x, int64_t begin, int64_t end, int64_t h, const Attentio
   }
 }
 
-inline double dot(const double* a, const double* b, int64_t n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t c = 0;
-  for (; c + 4 <= n; c += 4) {
-    s0 += a[c] * b[c];
-    s1 += a[c + 1] * b[c + 1];
-    s2 += a[c + 2] * b[c + 2];
-    s3 += a[c + 3] * b[c + 3];
-  }
-  for (; c < n; ++c) s0 += a[c] * b[c];
-  return (s0 + s1) + (s2 + s3);
-}
+using RowMat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MapMat = Eigen::Map<RowMat>;
+using CMapMat = Eigen::Map<const RowMat>;
 
-// Logits of query tile x key tile (masked keys: -inf). s (nq, nk).
+// Logits of a query tile against a key tile: s (nq, nk) = scale * qt kt^T + bias, masked keys -inf.
 template <class T>
 void tile_logits(const double* qt, int64_t nq, const double* kt, int64_t k0, int64_t nk, int64_t h, const uint8_t* key_mask,
                  const T* key_bias, const AttentionDims& d, double* s) {
+  MapMat S(s, nq, nk);
+  S.noalias() = CMapMat(qt, nq, d.dim) * CMapMat(kt, nk, d.dim).transpose();
   for (int64_t j = 0; j < nk; ++j) {
     const int64_t key = k0 + j;
     const bool masked = key_mask && key_mask[key];
     const double bias = key_bias ? double(key_bias[key * d.heads + h]) : 0.0;
-    for (int64_t i = 0; i < nq; ++i)
-      s[i * nk + j] = masked ? kNegInf : attn::logit(dot(qt + i * d.dim, kt + j * d.dim, d.dim), d.scale, bias);
+    for (int64_t i = 0; i < nq; ++i) s[i * nk + j] = masked ? kNegInf : attn::logit(s[i * nk + j], d.scale, bias);
   }
+}
+
+// In place: s (nq, nk) logits -> P = exp(s - L_row), then (when dp is given) dp (nq, nk) = dO V^T -> dS.
+void probs_and_dscores(double* s, int64_t nq, int64_t nk, const double* dot, const double* vt, int64_t D,
+                       const double* L, const double* Di, double* dp) {
+  for (int64_t i = 0; i < nq; ++i)
+    for (int64_t j = 0; j < nk; ++j) s[i * nk + j] = attn::prob(s[i * nk + j], L[i]);
+  MapMat(dp, nq, nk).noalias() = CMapMat(dot, nq, D) * CMapMat(vt, nk, D).transpose();
+  for (int64_t i = 0; i < nq; ++i)
+    for (int64_t j = 0; j < nk; ++j) dp[i * nk + j] = attn::dscore(s[i * nk + j], dp[i * nk + j], Di[i]);
 }
 
 }  // namespace
@@ -106,24 +111,18 @@ void attention_forward_cpu(const T* q, const T* k, const T* v, const I* cu_q, co
         load_rows(v, k0, k0 + nk, h, d, vt.data());
         tile_logits(qt.data(), nq, kt.data(), k0, nk, h, key_mask, key_bias, d, s.data());
         for (int64_t i = 0; i < nq; ++i) {
-          const double* si = s.data() + i * nk;
+          double* si = s.data() + i * nk;
           double tile_max = kNegInf;
           for (int64_t j = 0; j < nk; ++j) tile_max = std::max(tile_max, si[j]);
           double alpha;
           const double mi = attn::online_max(m[i], tile_max, alpha);
-          double* ai = acc.data() + i * D;
           double li = l[i] * alpha;
-          for (int64_t c = 0; c < D; ++c) ai[c] *= alpha;
-          for (int64_t j = 0; j < nk; ++j) {
-            const double p = attn::shifted_exp(si[j], mi);
-            if (p == 0.0) continue;
-            li += p;
-            const double* vj = vt.data() + j * D;
-            for (int64_t c = 0; c < D; ++c) ai[c] += p * vj[c];
-          }
+          for (int64_t j = 0; j < nk; ++j) li += (si[j] = attn::shifted_exp(si[j], mi));
+          for (int64_t c = 0; c < D; ++c) acc[i * D + c] *= alpha;
           m[i] = mi;
           l[i] = li;
         }
+        MapMat(acc.data(), nq, D).noalias() += CMapMat(s.data(), nq, nk) * CMapMat(vt.data(), nk, D);
       }
       for (int64_t i = 0; i < nq; ++i) {
         double L;
@@ -157,31 +156,26 @@ void attention_backward_cpu(const T* q, const T* k, const T* v, const I* cu_q, c
   const int64_t qitems = int64_t(qtiles.size()) * H;
 #pragma omp parallel if (worth_threads(d))
   {
-    std::vector<double> qt(kTQ * D), dot_(kTQ * D), kt(kTK * D), vt(kTK * D), acc(kTQ * D), s(kTQ * kTK);
+    std::vector<double> qt(kTQ * D), dot_(kTQ * D), kt(kTK * D), vt(kTK * D), acc(kTQ * D), s(kTQ * kTK),
+        dp(kTQ * kTK), Lt(kTQ), Dt(kTQ);
 #pragma omp for schedule(dynamic)
     for (int64_t it = 0; it < qitems; ++it) {
       const Tile& t = qtiles[it / H];
       const int64_t h = it % H, nq = t.end - t.begin;
       load_rows(q, t.begin, t.end, h, d, qt.data());
       load_rows(dout, t.begin, t.end, h, d, dot_.data());
+      for (int64_t i = 0; i < nq; ++i) {
+        Lt[i] = double(lse[(t.begin + i) * H + h]);
+        Dt[i] = Di[(t.begin + i) * H + h];
+      }
       std::fill(acc.begin(), acc.end(), 0.0);
       for (int64_t k0 = int64_t(cu_k[t.b]); k0 < int64_t(cu_k[t.b + 1]); k0 += kTK) {
         const int64_t nk = std::min<int64_t>(kTK, int64_t(cu_k[t.b + 1]) - k0);
         load_rows(k, k0, k0 + nk, h, d, kt.data());
         load_rows(v, k0, k0 + nk, h, d, vt.data());
         tile_logits(qt.data(), nq, kt.data(), k0, nk, h, key_mask, key_bias, d, s.data());
-        for (int64_t i = 0; i < nq; ++i) {
-          const int64_t row = (t.begin + i) * H + h;
-          const double L = double(lse[row]), di = Di[row];
-          double* ai = acc.data() + i * D;
-          for (int64_t j = 0; j < nk; ++j) {
-            const double p = attn::prob(s[i * nk + j], L);
-            if (p == 0.0) continue;
-            const double ds = attn::dscore(p, dot(dot_.data() + i * D, vt.data() + j * D, D), di);
-            const double* kj = kt.data() + j * D;
-            for (int64_t c = 0; c < D; ++c) ai[c] += ds * kj[c];
-          }
-        }
+        probs_and_dscores(s.data(), nq, nk, dot_.data(), vt.data(), D, Lt.data(), Dt.data(), dp.data());
+        MapMat(acc.data(), nq, D).noalias() += CMapMat(dp.data(), nq, nk) * CMapMat(kt.data(), nk, D);
       }
       for (int64_t i = 0; i < nq; ++i) {
         const int64_t row = (t.begin + i) * H + h;
@@ -196,7 +190,7 @@ void attention_backward_cpu(const T* q, const T* k, const T* v, const I* cu_q, c
 #pragma omp parallel if (worth_threads(d))
   {
     std::vector<double> kt(kTK * D), vt(kTK * D), qt(kTQ * D), dot_(kTQ * D), dka(kTK * D), dva(kTK * D), dba(kTK),
-        s(kTQ * kTK);
+        s(kTQ * kTK), dp(kTQ * kTK), Lt(kTQ), Dt(kTQ);
 #pragma omp for schedule(dynamic)
     for (int64_t it = 0; it < kitems; ++it) {
       const Tile& t = ktiles[it / H];
@@ -210,23 +204,17 @@ void attention_backward_cpu(const T* q, const T* k, const T* v, const I* cu_q, c
         const int64_t nq = std::min<int64_t>(kTQ, int64_t(cu_q[t.b + 1]) - q0);
         load_rows(q, q0, q0 + nq, h, d, qt.data());
         load_rows(dout, q0, q0 + nq, h, d, dot_.data());
-        tile_logits(qt.data(), nq, kt.data(), t.begin, nk, h, key_mask, key_bias, d, s.data());
         for (int64_t i = 0; i < nq; ++i) {
-          const int64_t row = (q0 + i) * H + h;
-          const double L = double(lse[row]), di = Di[row];
-          const double* qi = qt.data() + i * D;
-          const double* doi = dot_.data() + i * D;
-          for (int64_t j = 0; j < nk; ++j) {
-            const double p = attn::prob(s[i * nk + j], L);
-            if (p == 0.0) continue;
-            double* dvj = dva.data() + j * D;
-            for (int64_t c = 0; c < D; ++c) dvj[c] += p * doi[c];
-            const double ds = attn::dscore(p, dot(doi, vt.data() + j * D, D), di);
-            double* dkj = dka.data() + j * D;
-            for (int64_t c = 0; c < D; ++c) dkj[c] += ds * qi[c];
-            dba[j] += ds;
-          }
+          Lt[i] = double(lse[(q0 + i) * H + h]);
+          Dt[i] = Di[(q0 + i) * H + h];
         }
+        tile_logits(qt.data(), nq, kt.data(), t.begin, nk, h, key_mask, key_bias, d, s.data());
+        probs_and_dscores(s.data(), nq, nk, dot_.data(), vt.data(), D, Lt.data(), Dt.data(), dp.data());
+        const CMapMat P(s.data(), nq, nk), dS(dp.data(), nq, nk);
+        MapMat(dva.data(), nk, D).noalias() += P.transpose() * CMapMat(dot_.data(), nq, D);
+        MapMat(dka.data(), nk, D).noalias() += dS.transpose() * CMapMat(qt.data(), nq, D);
+        for (int64_t i = 0; i < nq; ++i)
+          for (int64_t j = 0; j < nk; ++j) dba[j] += dp[i * nk + j];
       }
       for (int64_t j = 0; j < nk; ++j) {
         const int64_t row = (t.begin + j) * H + h;

@@ -67,8 +67,9 @@ void expect_close(const char* what, const std::vector<float>& gpu, const std::ve
   for (size_t i = 0; i < cpu.size(); ++i) {
     nonzero |= cpu[i] != 0.f;
     // f32 accumulation on the GPU vs double on the CPU, over up to 1024 keys
-    if (!(std::abs(gpu[i] - cpu[i]) <= 5e-5 + 5e-4 * std::abs(cpu[i])))
-      if (bad++ < 6) ADD_FAILURE() << what << "[" << i << "]: cuda " << gpu[i] << " vs cpu " << cpu[i];
+    if (!(std::abs(gpu[i] - cpu[i]) <= 5e-5 + 5e-4 * std::abs(cpu[i])) && bad++ < 6) {
+      ADD_FAILURE() << what << "[" << i << "]: cuda " << gpu[i] << " vs cpu " << cpu[i];
+    }
   }
   EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << cpu.size() << " differ";
   EXPECT_TRUE(nonzero) << what << ": all zero";

@@ -54,11 +54,14 @@ void expect_close(const char* what, const Tensor& got, const std::vector<double>
   bool nonzero = false;
   for (size_t i = 0; i < ref.size(); ++i) {
     nonzero |= ref[i] != 0.0;
-    if (!(std::abs(g[i] - ref[i]) <= atol + rtol * std::abs(ref[i])))
-      if (bad++ < 6) ADD_FAILURE() << what << "[" << i << "]: op " << g[i] << " vs reference " << ref[i];
+    if (!(std::abs(g[i] - ref[i]) <= atol + rtol * std::abs(ref[i])) && bad++ < 6) {
+      ADD_FAILURE() << what << "[" << i << "]: op " << g[i] << " vs reference " << ref[i];
+    }
   }
   EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << ref.size() << " differ";
-  if (!allow_zero) EXPECT_TRUE(nonzero) << what << ": reference all zero";
+  if (!allow_zero) {
+    EXPECT_TRUE(nonzero) << what << ": reference all zero";
+  }
 }
 
 struct OpRun {

@@ -63,7 +63,9 @@ void expect_close(const char* what, const std::vector<double>& got, const std::v
     }
   }
   EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << ref.size() << " elements differ";
-  if (!allow_zero && !ref.empty()) EXPECT_TRUE(nonzero) << what << ": reference is all zero, test cannot fail";
+  if (!allow_zero && !ref.empty()) {
+    EXPECT_TRUE(nonzero) << what << ": reference is all zero, test cannot fail";
+  }
 }
 
 template <class T, class I = int64_t>
