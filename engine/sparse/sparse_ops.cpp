@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: Apache-2.0
+// Sparse autograd ops: forward calls the kernel for the device, record() attaches the backward closure.
+#include "engine/sparse/sparse_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "engine/autograd.h"
+#include "kernels/coord_hash/coord_hash.h"
+#include "kernels/sparse_conv/sparse_conv.h"
+#include "kernels/sparse_pool/sparse_pool.h"
+#include "kernels/voxelize/voxelize.h"
+
+namespace leseg {
+
+namespace {
+
+Tensor scratch(size_t bytes, Device d) { return Tensor::empty(Shape{int64_t(bytes > 0 ? bytes : 1)}, DType::u8, d); }
+
+void check_float_feats(const Tensor& f, const char* op) {
+  LESEG_CHECK(f.dtype() == DType::f32 || f.dtype() == DType::f64, op, ": features must be f32 or f64, got ",
+              dtype_name(f.dtype()));
+}
+
+// Runs the conv kernels on `m` (already oriented: transposed maps come swapped).
+Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const kernels::ConvMap& m, int64_t n_out,
+                    ConvVariant variant) {
+  const Device d = x.device();
+  const int64_t n_in = x.size(0), c_in = w.size(1), c_out = w.size(2);
+  Tensor y = Tensor::empty(Shape{n_out, c_out}, x.dtype(), d);
+  LESEG_DISPATCH_FLOAT(x.dtype(), "sparse_conv3d", {
+    const scalar_t* b = bias.defined() ? bias.data<scalar_t>() : nullptr;
+    LESEG_DISPATCH_DEVICE(d, "sparse_conv3d",
+        {
+          Tensor ws = Tensor::empty(Shape{std::max<int64_t>(1, kernels::sparse_conv_cpu_workspace_elems(m, c_in, c_out))},
+                                    x.dtype(), d);
+          kernels::sparse_conv_forward_cpu<scalar_t>(x.data<scalar_t>(), w.data<scalar_t>(), b, m, n_in, n_out, c_in,
+                                                     c_out, y.data<scalar_t>(), ws.data<scalar_t>());
+        },
+        {
+          Tensor ws = scratch(kernels::sparse_conv_cuda_workspace_bytes(m, c_in, c_out, sizeof(scalar_t)), d);
+          kernels::sparse_conv_forward_cuda<scalar_t>(variant, x.data<scalar_t>(), w.data<scalar_t>(), b, m, n_in,
+                                                      n_out, c_in, c_out, y.data<scalar_t>(), ws.data_ptr(),
+                                                      current_stream(d));
+        });
+  });
+  return y;
+}
+
+void conv_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const kernels::ConvMap& m, ConvVariant variant,
+                   Tensor* gx, Tensor* gw, Tensor* gb) {
+  const Device d = x.device();
+  const int64_t n_in = x.size(0), n_out = gy.size(0), c_in = w.size(1), c_out = w.size(2);
+  LESEG_DISPATCH_FLOAT(x.dtype(), "sparse_conv3d_backward", {
+    scalar_t* pgx = gx ? gx->data<scalar_t>() : nullptr;
+    scalar_t* pgw = gw ? gw->data<scalar_t>() : nullptr;
+    scalar_t* pgb = gb ? gb->data<scalar_t>() : nullptr;
+    LESEG_DISPATCH_DEVICE(d, "sparse_conv3d_backward",
+        {
+          Tensor ws = Tensor::empty(Shape{std::max<int64_t>(1, kernels::sparse_conv_cpu_workspace_elems(m, c_in, c_out))},
+                                    x.dtype(), d);
+          kernels::sparse_conv_backward_cpu<scalar_t>(x.data<scalar_t>(), w.data<scalar_t>(), gy.data<scalar_t>(), m,
+                                                      n_in, n_out, c_in, c_out, pgx, pgw, pgb, ws.data<scalar_t>());
+        },
+        {
+          Tensor ws = scratch(kernels::sparse_conv_cuda_workspace_bytes(m, c_in, c_out, sizeof(scalar_t)), d);
+          kernels::sparse_conv_backward_cuda<scalar_t>(variant, x.data<scalar_t>(), w.data<scalar_t>(),
+                                                       gy.data<scalar_t>(), m, n_in, n_out, c_in, c_out, pgx, pgw,
+                                                       pgb, ws.data_ptr(), current_stream(d));
+        });
+  });
+}
+
+}  // namespace
+
+SparseTensor sparse_conv3d(const SparseTensor& x, const Tensor& weight, const Tensor& bias,
+                           const SparseConvOptions& opt) {
+  LESEG_CHECK(x.defined(), "sparse_conv3d: undefined input");
+  const Tensor& f = x.feats();
+  check_float_feats(f, "sparse_conv3d");
+  const int64_t V = int64_t(opt.kernel_size) * opt.kernel_size * opt.kernel_size;
+  LESEG_CHECK(opt.kernel_size >= 1 && opt.kernel_size <= 5, "sparse_conv3d: kernel size ", opt.kernel_size,
+              " not in 1..5");
+  LESEG_CHECK(opt.dilation >= 1 && opt.dilation <= 3, "sparse_conv3d: dilation ", opt.dilation, " not in 1..3");
+  LESEG_CHECK(opt.stride == 1 || opt.stride == 2, "sparse_conv3d: stride ", opt.stride, " not supported (1 or 2)");
+  LESEG_CHECK(!opt.transposed || opt.stride == 2, "sparse_conv3d: a transposed conv needs stride 2");
+  LESEG_CHECK(weight.defined() && weight.ndim() == 3 && weight.size(0) == V && weight.size(1) == f.size(1),
+              "sparse_conv3d: weight must be (K^3 = ", V, ", C_in = ", f.size(1), ", C_out), got ",
+              weight.defined() ? weight.shape().str() : std::string("undefined"));
+  LESEG_CHECK(weight.dtype() == f.dtype() && weight.device() == f.device(), "sparse_conv3d: weight ", weight.str(),
+              " vs features ", f.str());
+  if (bias.defined())
+    LESEG_CHECK(bias.ndim() == 1 && bias.size(0) == weight.size(2) && bias.dtype() == f.dtype() &&
+                    bias.device() == f.device(),
+                "sparse_conv3d: bias must be (C_out = ", weight.size(2), ",) like the features, got ", bias.str());
+  auto mgr = x.manager();
+  const int32_t s = x.stride();
+  std::shared_ptr<const KernelMap> km;
+  std::shared_ptr<const CoordinateSet> out_set;
+  bool swap = false;
+  if (opt.transposed) {
+    LESEG_CHECK(s % 2 == 0 && mgr->find(s / 2) != nullptr, "sparse_conv3d (transposed): no coordinate set at stride ",
+                s / 2, " in the manager (the input at stride ", s, " was not down-sampled from one)");
+    km = mgr->kernel_map(s / 2, s, opt.kernel_size, opt.dilation);
+    out_set = mgr->find(s / 2);
+    swap = true;
+  } else if (opt.stride == 2) {
+    km = mgr->kernel_map(s, 2 * s, opt.kernel_size, opt.dilation);
+    out_set = mgr->find(2 * s);
+  } else {
+    km = mgr->kernel_map(s, s, opt.kernel_size, opt.dilation);
+    out_set = x.coordinate_set();
+  }
+  const bool need_nbr = f.device().is_cuda() && opt.variant == ConvVariant::ImplicitGemm;
+  const kernels::ConvMap m = km->conv_map(swap, need_nbr);
+  const int64_t n_out = out_set->size();
+  Tensor y = conv_forward(f, weight, bias, m, n_out, opt.variant);
+  SavedTensor sx(f), sw(weight);
+  const bool has_bias = bias.defined();
+  const ConvVariant variant = opt.variant;
+  const bool want_gx = needs_grad(f), want_gw = needs_grad(weight), want_gb = has_bias && needs_grad(bias);
+  record("sparse_conv3d", {f, weight, bias}, y,
+         [sx, sw, km, swap, need_nbr, variant, want_gx, want_gw, want_gb](const std::vector<Tensor>& g) {
+           const Tensor& x = sx.get("sparse_conv3d");
+           const Tensor& w = sw.get("sparse_conv3d");
+           const kernels::ConvMap m = km->conv_map(swap, need_nbr);
+           Tensor gx, gw, gb;
+           if (want_gx) gx = Tensor::empty(x.shape(), x.dtype(), x.device());
+           if (want_gw) gw = Tensor::empty(w.shape(), w.dtype(), w.device());
+           if (want_gb) gb = Tensor::empty(Shape{w.size(2)}, w.dtype(), w.device());
+           conv_backward(x, w, g[0], m, variant, gx.defined() ? &gx : nullptr, gw.defined() ? &gw : nullptr,
+                         gb.defined() ? &gb : nullptr);
+           return std::vector<Tensor>{gx, gw, gb};
+         });
+  return SparseTensor(out_set, y, mgr);
+}
+
+// ---------------------------------------------------------------- pooling
+namespace {
+Tensor pool_impl(const SparseTensor& x, bool is_max) {
+  LESEG_CHECK(x.defined(), "global_pool: undefined input");
+  const Tensor& f = x.feats();
+  check_float_feats(f, is_max ? "global_max_pool" : "global_avg_pool");
+  const Device d = f.device();
+  const int64_t n = f.size(0), C = f.size(1), B = x.num_batches();
+  const int32_t* coords = x.coords().data<int32_t>();
+  Tensor y = Tensor::empty(Shape{B, C}, f.dtype(), d);
+  Tensor argmax = is_max ? Tensor::empty(Shape{B, C}, DType::i32, d) : Tensor();
+  LESEG_DISPATCH_FLOAT(f.dtype(), "global_pool", {
+    if (is_max) {
+      LESEG_DISPATCH_DEVICE(d, "global_max_pool",
+          kernels::global_max_pool_forward_cpu<scalar_t>(f.data<scalar_t>(), coords, n, C, B, y.data<scalar_t>(),
+                                                         argmax.data<int32_t>()),
+          kernels::global_max_pool_forward_cuda<scalar_t>(f.data<scalar_t>(), coords, n, C, B, y.data<scalar_t>(),
+                                                          argmax.data<int32_t>(), current_stream(d)));
+    } else {
+      LESEG_DISPATCH_DEVICE(d, "global_avg_pool",
+          kernels::global_avg_pool_forward_cpu<scalar_t>(f.data<scalar_t>(), coords, n, C, B, y.data<scalar_t>()),
+          kernels::global_avg_pool_forward_cuda<scalar_t>(f.data<scalar_t>(), coords, n, C, B, y.data<scalar_t>(),
+                                                          current_stream(d)));
+    }
+  });
+  Tensor coords_t = x.coords();
+  record(is_max ? "global_max_pool" : "global_avg_pool", {f}, y,
+         [=](const std::vector<Tensor>& g) {
+           Tensor gx = Tensor::empty(Shape{n, C}, g[0].dtype(), d);
+           const int32_t* cp = coords_t.data<int32_t>();
+           LESEG_DISPATCH_FLOAT(g[0].dtype(), "global_pool_backward", {
+             const scalar_t* gy = g[0].data<scalar_t>();
+             if (is_max) {
+               LESEG_DISPATCH_DEVICE(d, "global_max_pool",
+                   kernels::global_max_pool_backward_cpu<scalar_t>(gy, argmax.data<int32_t>(), n, C, B,
+                                                                   gx.data<scalar_t>()),
+                   kernels::global_max_pool_backward_cuda<scalar_t>(gy, argmax.data<int32_t>(), n, C, B,
+                                                                    gx.data<scalar_t>(), current_stream(d)));
+             } else {
+               LESEG_DISPATCH_DEVICE(d, "global_avg_pool",
+                   kernels::global_avg_pool_backward_cpu<scalar_t>(gy, cp, n, C, B, gx.data<scalar_t>()),
+                   kernels::global_avg_pool_backward_cuda<scalar_t>(gy, cp, n, C, B, gx.data<scalar_t>(),
+                                                                    current_stream(d)));
+             }
+           });
+           return std::vector<Tensor>{gx};
+         });
+  return y;
+}
+
+// out (n, C) = sum_c w[i, c] x[idx[i, c]]; differentiable in x (m rows).
+Tensor point_gather(const Tensor& x, const Tensor& idx, const Tensor& w, int corners, const char* op) {
+  const Device d = x.device();
+  const int64_t n = idx.numel() / corners, C = x.size(1), m = x.size(0);
+  Tensor out = Tensor::empty(Shape{n, C}, x.dtype(), d);
+  LESEG_DISPATCH_FLOAT(x.dtype(), op, {
+    const scalar_t* pw = w.defined() ? w.data<scalar_t>() : nullptr;
+    LESEG_DISPATCH_DEVICE(d, op,
+        kernels::point_gather_cpu<scalar_t>(x.data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C,
+                                            out.data<scalar_t>()),
+        kernels::point_gather_cuda<scalar_t>(x.data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C,
+                                             out.data<scalar_t>(), current_stream(d)));
+  });
+  record(op, {x}, out, [=](const std::vector<Tensor>& g) {
+    Tensor gx = Tensor::empty(Shape{m, C}, g[0].dtype(), d);
+    LESEG_DISPATCH_FLOAT(g[0].dtype(), op, {
+      const scalar_t* pw = w.defined() ? w.data<scalar_t>() : nullptr;
+      LESEG_DISPATCH_DEVICE(d, op,
+          kernels::point_scatter_cpu<scalar_t>(g[0].data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C, m,
+                                               gx.data<scalar_t>()),
+          kernels::point_scatter_cuda<scalar_t>(g[0].data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C, m,
+                                                gx.data<scalar_t>(), current_stream(d)));
+    });
+    return std::vector<Tensor>{gx};
+  });
+  return out;
+}
+
+// out (m, C) = sum_{i: idx[i] = j} w[i] x[i]; differentiable in x (n rows). The adjoint of point_gather.
+Tensor point_scatter(const Tensor& x, const Tensor& idx, const Tensor& w, int64_t m, const char* op) {
+  const Device d = x.device();
+  const int64_t n = x.size(0), C = x.size(1);
+  Tensor out = Tensor::empty(Shape{m, C}, x.dtype(), d);
+  LESEG_DISPATCH_FLOAT(x.dtype(), op, {
+    const scalar_t* pw = w.defined() ? w.data<scalar_t>() : nullptr;
+    LESEG_DISPATCH_DEVICE(d, op,
+        kernels::point_scatter_cpu<scalar_t>(x.data<scalar_t>(), idx.data<int32_t>(), pw, n, 1, C, m,
+                                             out.data<scalar_t>()),
+        kernels::point_scatter_cuda<scalar_t>(x.data<scalar_t>(), idx.data<int32_t>(), pw, n, 1, C, m,
+                                              out.data<scalar_t>(), current_stream(d)));
+  });
+  record(op, {x}, out, [=](const std::vector<Tensor>& g) {
+    Tensor gx = Tensor::empty(Shape{n, C}, g[0].dtype(), d);
+    LESEG_DISPATCH_FLOAT(g[0].dtype(), op, {
+      const scalar_t* pw = w.defined() ? w.data<scalar_t>() : nullptr;
+      LESEG_DISPATCH_DEVICE(d, op,
+          kernels::point_gather_cpu<scalar_t>(g[0].data<scalar_t>(), idx.data<int32_t>(), pw, n, 1, C,
+                                              gx.data<scalar_t>()),
+          kernels::point_gather_cuda<scalar_t>(g[0].data<scalar_t>(), idx.data<int32_t>(), pw, n, 1, C,
+                                               gx.data<scalar_t>(), current_stream(d)));
+    });
+    return std::vector<Tensor>{gx};
+  });
+  return out;
+}
+}  // namespace
+
+Tensor global_avg_pool(const SparseTensor& x) { return pool_impl(x, false); }
+Tensor global_max_pool(const SparseTensor& x) { return pool_impl(x, true); }
+
+// ---------------------------------------------------------------- concat
+SparseTensor sparse_cat(const SparseTensor& a, const SparseTensor& b) {
+  LESEG_CHECK(a.defined() && b.defined(), "sparse_cat: undefined input");
+  LESEG_CHECK(a.coordinate_set() == b.coordinate_set(), "sparse_cat: inputs must share one coordinate set (strides ",
+              a.stride(), " and ", b.stride(), ", ", a.size(), " and ", b.size(), " rows)");
+  const Tensor &fa = a.feats(), &fb = b.feats();
+  check_float_feats(fa, "sparse_cat");
+  LESEG_CHECK(fa.dtype() == fb.dtype(), "sparse_cat: dtypes ", dtype_name(fa.dtype()), " and ", dtype_name(fb.dtype()));
+  const int64_t n = fa.size(0), ca = fa.size(1), cb = fb.size(1), C = ca + cb;
+  const Device d = fa.device();
+  Tensor out = Tensor::empty(Shape{n, C}, fa.dtype(), d);
+  LESEG_DISPATCH_FLOAT(fa.dtype(), "sparse_cat", {
+    LESEG_DISPATCH_DEVICE(d, "sparse_cat",
+        kernels::column_concat_cpu<scalar_t>(fa.data<scalar_t>(), fb.data<scalar_t>(), n, ca, cb, out.data<scalar_t>()),
+        kernels::column_concat_cuda<scalar_t>(fa.data<scalar_t>(), fb.data<scalar_t>(), n, ca, cb,
+                                              out.data<scalar_t>(), current_stream(d)));
+  });
+  record("sparse_cat", {fa, fb}, out, [=](const std::vector<Tensor>& g) {
+    Tensor ga = Tensor::empty(Shape{n, ca}, g[0].dtype(), d);
+    Tensor gb = Tensor::empty(Shape{n, cb}, g[0].dtype(), d);
+    LESEG_DISPATCH_FLOAT(g[0].dtype(), "sparse_cat", {
+      LESEG_DISPATCH_DEVICE(d, "sparse_cat",
+          kernels::column_split_cpu<scalar_t>(g[0].data<scalar_t>(), n, ca, cb, ga.data<scalar_t>(),
+                                              gb.data<scalar_t>()),
+          kernels::column_split_cuda<scalar_t>(g[0].data<scalar_t>(), n, ca, cb, ga.data<scalar_t>(),
+                                               gb.data<scalar_t>(), current_stream(d)));
+    });
+    return std::vector<Tensor>{ga, gb};
+  });
+  return a.with_feats(out);
+}
+
+// ---------------------------------------------------------------- voxelization
+Voxelized voxelize(const Tensor& points, const Tensor& batch, const Tensor& feats, double voxel_size,
+                   VoxelReduce reduce) {
+  LESEG_CHECK(points.defined() && points.ndim() == 2 && points.size(1) == 3, "voxelize: points must be (N, 3), got ",
+              points.defined() ? points.str() : std::string("undefined"));
+  check_float_feats(points, "voxelize (points)");
+  const int64_t n = points.size(0);
+  const Device d = points.device();
+  LESEG_CHECK(batch.defined() && batch.dtype() == DType::i32 && batch.numel() == n && batch.device() == d,
+              "voxelize: batch must be (N = ", n, ",) i32 on ", d.str(), ", got ",
+              batch.defined() ? batch.str() : std::string("undefined"));
+  LESEG_CHECK(feats.defined() && feats.ndim() == 2 && feats.size(0) == n && feats.device() == d,
+              "voxelize: feats must be (N = ", n, ", C) on ", d.str(), ", got ",
+              feats.defined() ? feats.str() : std::string("undefined"));
+  check_float_feats(feats, "voxelize");
+  LESEG_CHECK(voxel_size > 0 && std::isfinite(voxel_size), "voxelize: voxel size ", voxel_size, " must be > 0");
+  const double inv = 1.0 / voxel_size;
+  Tensor coords = Tensor::empty(Shape{n, 4}, DType::i32, d);
+  try {
+    LESEG_DISPATCH_FLOAT(points.dtype(), "voxelize", {
+      LESEG_DISPATCH_DEVICE(d, "voxelize",
+          kernels::voxel_coords_cpu<scalar_t>(points.data<scalar_t>(), batch.data<int32_t>(), n, inv,
+                                              coords.data<int32_t>()),
+          kernels::voxel_coords_cuda<scalar_t>(points.data<scalar_t>(), batch.data<int32_t>(), n, inv,
+                                               coords.data<int32_t>(), current_stream(d)));
+    });
+  } catch (const std::invalid_argument& e) {
+    LESEG_FAIL("voxelize: ", e.what());
+  }
+  int64_t num_batches = 1;
+  for (int32_t b : batch.to_vector<int32_t>()) {
+    LESEG_CHECK(b >= 0, "voxelize: negative batch index ", b);
+    num_batches = std::max<int64_t>(num_batches, int64_t(b) + 1);
+  }
+  Tensor inverse, rows;
+  int64_t m = 0;
+  CoordinateManager::build_set(coords, 1, num_batches, &inverse, &rows, &m);
+  Tensor vcoords = Tensor::empty(Shape{m, 4}, DType::i32, d);
+  LESEG_DISPATCH_DEVICE(d, "voxelize",
+      kernels::coord_rows_gather_cpu(coords.data<int32_t>(), rows.data<int32_t>(), m, vcoords.data<int32_t>()),
+      kernels::coord_rows_gather_cuda(coords.data<int32_t>(), rows.data<int32_t>(), m, vcoords.data<int32_t>(),
+                                      current_stream(d)));
+  Tensor counts = Tensor::empty(Shape{m}, DType::i32, d);
+  LESEG_DISPATCH_DEVICE(d, "voxelize",
+      kernels::voxel_counts_cpu(inverse.data<int32_t>(), n, m, counts.data<int32_t>()),
+      kernels::voxel_counts_cuda(inverse.data<int32_t>(), n, m, counts.data<int32_t>(), current_stream(d)));
+  Tensor vfeats;
+  if (reduce == VoxelReduce::Mean) {
+    Tensor w = Tensor::empty(Shape{n}, feats.dtype(), d);
+    LESEG_DISPATCH_FLOAT(feats.dtype(), "voxelize", {
+      LESEG_DISPATCH_DEVICE(d, "voxelize",
+          kernels::mean_weights_cpu<scalar_t>(inverse.data<int32_t>(), counts.data<int32_t>(), n, w.data<scalar_t>()),
+          kernels::mean_weights_cuda<scalar_t>(inverse.data<int32_t>(), counts.data<int32_t>(), n, w.data<scalar_t>(),
+                                               current_stream(d)));
+    });
+    vfeats = point_scatter(feats, inverse, w, m, "voxelize_mean");
+  } else {
+    vfeats = point_gather(feats, rows.clone(), Tensor(), 1, "voxelize_first");
+  }
+  SparseTensor vox(vcoords, vfeats, 1, num_batches);
+  return Voxelized{vox, inverse, counts};
+}
+
+Tensor devoxelize_nearest(const SparseTensor& x, const Tensor& inverse) {
+  LESEG_CHECK(x.defined(), "devoxelize_nearest: undefined input");
+  check_float_feats(x.feats(), "devoxelize_nearest");
+  LESEG_CHECK(inverse.defined() && inverse.dtype() == DType::i32 && inverse.ndim() == 1 &&
+                  inverse.device() == x.device(),
+              "devoxelize_nearest: inverse must be (N,) i32 on ", x.device().str());
+  return point_gather(x.feats(), inverse, Tensor(), 1, "devoxelize_nearest");
+}
+
+Tensor devoxelize_trilinear(const SparseTensor& x, const Tensor& points, const Tensor& batch, double voxel_size) {
+  LESEG_CHECK(x.defined(), "devoxelize_trilinear: undefined input");
+  const Tensor& f = x.feats();
+  check_float_feats(f, "devoxelize_trilinear");
+  LESEG_CHECK(points.defined() && points.ndim() == 2 && points.size(1) == 3 && points.dtype() == f.dtype() &&
+                  points.device() == f.device(),
+              "devoxelize_trilinear: points must be (N, 3) with the features' dtype and device, got ",
+              points.defined() ? points.str() : std::string("undefined"));
+  const int64_t n = points.size(0);
+  LESEG_CHECK(batch.defined() && batch.dtype() == DType::i32 && batch.numel() == n && batch.device() == f.device(),
+              "devoxelize_trilinear: batch must be (N = ", n, ",) i32");
+  LESEG_CHECK(voxel_size > 0 && std::isfinite(voxel_size), "devoxelize_trilinear: voxel size ", voxel_size);
+  const Device d = f.device();
+  Tensor idx = Tensor::empty(Shape{n, 8}, DType::i32, d);
+  Tensor w = Tensor::empty(Shape{n, 8}, f.dtype(), d);
+  const auto t = x.coordinate_set()->table();
+  LESEG_DISPATCH_FLOAT(f.dtype(), "devoxelize_trilinear", {
+    LESEG_DISPATCH_DEVICE(d, "devoxelize_trilinear",
+        kernels::trilinear_weights_cpu<scalar_t>(t, points.data<scalar_t>(), batch.data<int32_t>(), n,
+                                                 1.0 / voxel_size, x.stride(), idx.data<int32_t>(),
+                                                 w.data<scalar_t>()),
+        kernels::trilinear_weights_cuda<scalar_t>(t, points.data<scalar_t>(), batch.data<int32_t>(), n,
+                                                  1.0 / voxel_size, x.stride(), idx.data<int32_t>(),
+                                                  w.data<scalar_t>(), current_stream(d)));
+  });
+  return point_gather(f, idx, w, 8, "devoxelize_trilinear");
+}
+
+}  // namespace leseg
