@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+// CUDA segment reductions and both voting variants vs the CPU twin. Integer/dyadic data so that atomic
+// order cannot change sums; many ties so the tie rules (first row, smallest class) are exercised.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "engine/autograd.h"
+#include "engine/ops/segment.h"
+
+using namespace leseg;
+
+namespace {
+struct Case {
+  int64_t N, G, C;
+};
+std::vector<int64_t> rand_ids(int64_t n, int64_t lo, int64_t hi, unsigned seed) {
+  std::mt19937 r(seed);
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  for (auto& x : v) x = lo + int64_t(r() % uint32_t(hi - lo));
+  return v;
+}
+}  // namespace
+
+TEST(SegmentGpu, VoteVariantsMatchCpu) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  for (Case c : {Case{1000, 37, 7}, Case{5003, 300, 20}, Case{20000, 4000, 64}, Case{7, 3, 2}, Case{0, 5, 3}}) {
+    auto gv = rand_ids(c.N, -1, c.G, 1);  // -1: no group
+    auto yv = rand_ids(c.N, -1, c.C, 2);  // -1: ignored
+    std::mt19937 r(3);
+    std::vector<float> wv(size_t(c.N));
+    for (auto& w : wv) w = float(r() % 4) * 0.5f;  // dyadic, includes 0 (no vote)
+    Tensor g = Tensor::from_vector(gv, Shape{c.N}), y = Tensor::from_vector(yv, Shape{c.N});
+    Tensor w = Tensor::from_vector(wv, Shape{c.N});
+    for (bool weighted : {false, true}) {
+      VoteResult ref = vote_mode(g, y, c.G, c.C, -1, weighted ? w : Tensor());
+      for (VoteVariant v : {VoteVariant::SharedHistogram, VoteVariant::SortReduce}) {
+        if (v == VoteVariant::SharedHistogram && size_t(c.G * c.C) * 8 > kernels::kVoteSharedBytes) continue;
+        VoteResult got = vote_mode(g.to(Device::cuda()), y.to(Device::cuda()), c.G, c.C, -1,
+                                   weighted ? w.to(Device::cuda()) : Tensor(), v);
+        EXPECT_EQ(got.group_mode.to_vector<int64_t>(), ref.group_mode.to_vector<int64_t>())
+            << kernels::vote_variant_name(v) << " N=" << c.N << " G=" << c.G << " C=" << c.C << " w=" << weighted;
+        EXPECT_EQ(got.point_mode.to_vector<int64_t>(), ref.point_mode.to_vector<int64_t>())
+            << kernels::vote_variant_name(v);
+      }
+    }
+  }
+}
+
+TEST(SegmentGpu, ReductionsAndGradientsMatchCpu) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  const int64_t N = 3001, C = 5, G = 97;
+  auto gv = rand_ids(N, -1, G, 4);
+  std::mt19937 r(5);
+  std::vector<float> xv(size_t(N * C));
+  for (auto& x : xv) x = float(int(r() % 33) - 16) * 0.25f;
+  Tensor g = Tensor::from_vector(gv, Shape{N});
+  Tensor xc = Tensor::from_vector(xv, Shape{N, C}).requires_grad_();
+  Tensor xg = Tensor::from_vector(xv, Shape{N, C}).to(Device::cuda()).requires_grad_();
+  Tensor gg = g.to(Device::cuda());
+  auto run = [&](const Tensor& x, const Tensor& grp) {
+    return std::vector<Tensor>{segment_sum(x, grp, G), segment_mean(x, grp, G), segment_max(x, grp, G),
+                               soft_vote(x, grp, G)};
+  };
+  auto oc = run(xc, g), og = run(xg, gg);
+  for (size_t k = 0; k < oc.size(); ++k) {
+    auto a = og[k].to_vector<float>(), b = oc[k].to_vector<float>();
+    for (size_t j = 0; j < a.size(); ++j) ASSERT_NEAR(a[j], b[j], 1e-6 + 1e-6 * std::abs(b[j])) << "out " << k << "[" << j << "]";
+  }
+  std::vector<Tensor> wc, wg;
+  for (size_t k = 0; k < oc.size(); ++k) {
+    Tensor w = Tensor::full(oc[k].shape(), 0.5 * double(k + 1));
+    wc.push_back(w);
+    wg.push_back(w.to(Device::cuda()));
+  }
+  run_backward(oc, wc, false);
+  run_backward(og, wg, false);
+  auto a = xg.grad().to_vector<float>(), b = xc.grad().to_vector<float>();
+  for (size_t j = 0; j < a.size(); ++j) ASSERT_NEAR(a[j], b[j], 1e-5 + 1e-5 * std::abs(b[j])) << "grad[" << j << "]";
+}

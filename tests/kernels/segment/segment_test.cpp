@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: Apache-2.0
+// Segment reductions and voting (CPU twins) against serial references: integer / dyadic inputs (exact),
+// empty groups, elements in no group (id -1), ties (max → first row, vote → smallest class), weighted votes.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <vector>
+
+#include "kernels/segment/segment.h"
+
+using namespace leseg::kernels;
+
+namespace {
+struct Data {
+  int64_t N, C, G;
+  std::vector<int64_t> group;
+  std::vector<double> x;
+};
+Data make(int64_t N, int64_t C, int64_t G, unsigned seed) {
+  std::mt19937 g(seed);
+  Data d{N, C, G, std::vector<int64_t>(static_cast<size_t>(N)), std::vector<double>(size_t(N * C))};
+  for (auto& v : d.group) v = int64_t(g() % uint32_t(G + 1)) - 1;  // -1 = in no group
+  for (auto& v : d.x) v = double(int(g() % 17) - 8) * 0.25;          // dyadic, many ties
+  return d;
+}
+}  // namespace
+
+TEST(SegmentKernel, SumMeanMaxMatchSerialReference) {
+  Data d = make(97, 3, 11, 1);
+  std::vector<double> ws(static_cast<size_t>(d.G * d.C)), sum(static_cast<size_t>(d.G * d.C)), mean(static_cast<size_t>(d.G * d.C)), mx(static_cast<size_t>(d.G * d.C));
+  std::vector<int64_t> count(static_cast<size_t>(d.G)), arg(static_cast<size_t>(d.G * d.C));
+  segment_sum_cpu<double>(d.x.data(), d.group.data(), d.N, d.C, d.G, ws.data(), sum.data());
+  segment_mean_cpu<double>(d.x.data(), d.group.data(), d.N, d.C, d.G, ws.data(), mean.data(), count.data());
+  segment_max_cpu<double>(d.x.data(), d.group.data(), d.N, d.C, d.G, mx.data(), arg.data());
+  bool nontrivial = false;
+  for (int64_t g = 0; g < d.G; ++g)
+    for (int64_t c = 0; c < d.C; ++c) {
+      double s = 0, m = 0;
+      int64_t n = 0, a = -1;
+      for (int64_t i = 0; i < d.N; ++i)
+        if (d.group[size_t(i)] == g) {
+          const double v = d.x[size_t(i * d.C + c)];
+          s += v;
+          ++n;
+          if (a < 0 || v > m) m = v, a = i;
+        }
+      const size_t j = size_t(g * d.C + c);
+      EXPECT_EQ(sum[j], s) << g << "," << c;
+      EXPECT_EQ(count[size_t(g)], n);
+      EXPECT_DOUBLE_EQ(mean[j], n ? s / double(n) : 0.0);
+      EXPECT_EQ(mx[j], a < 0 ? 0.0 : m);
+      EXPECT_EQ(arg[j], a);
+      nontrivial |= s != 0;
+    }
+  EXPECT_TRUE(nontrivial);
+}
+
+TEST(SegmentKernel, EmptyGroupsAndBackward) {
+  // groups 1 and 3 empty; element 4 in no group; ties in column 0 of group 0 (rows 0 and 2).
+  std::vector<int64_t> group = {0, 2, 0, 2, -1};
+  std::vector<double> x = {1, 5, 3, 2, 1, 7, 3, 9, 100, 100};
+  const int64_t N = 5, C = 2, G = 4;
+  std::vector<double> mx(static_cast<size_t>(G * C)), dx(static_cast<size_t>(N * C)), ws(static_cast<size_t>(G * C)), mean(static_cast<size_t>(G * C));
+  std::vector<int64_t> arg(static_cast<size_t>(G * C)), count(static_cast<size_t>(G));
+  segment_max_cpu<double>(x.data(), group.data(), N, C, G, mx.data(), arg.data());
+  EXPECT_EQ(mx, (std::vector<double>{1, 7, 0, 0, 3, 9, 0, 0}));
+  EXPECT_EQ(arg, (std::vector<int64_t>{0, 2, -1, -1, 1, 3, -1, -1}));
+  std::vector<double> dout = {1, 2, 3, 4, 5, 6, 7, 8};
+  segment_max_backward_cpu<double>(dout.data(), arg.data(), N, C, G, dx.data());
+  EXPECT_EQ(dx, (std::vector<double>{1, 0, 5, 0, 0, 2, 0, 6, 0, 0}));
+  segment_mean_cpu<double>(x.data(), group.data(), N, C, G, ws.data(), mean.data(), count.data());
+  EXPECT_EQ(count, (std::vector<int64_t>{2, 0, 2, 0}));
+  segment_mean_backward_cpu<double>(dout.data(), group.data(), count.data(), N, C, G, dx.data());
+  EXPECT_EQ(dx, (std::vector<double>{0.5, 1, 2.5, 3, 0.5, 1, 2.5, 3, 0, 0}));
+  std::vector<double> gat(static_cast<size_t>(N * C));
+  segment_gather_cpu<double>(dout.data(), group.data(), N, C, G, gat.data());
+  EXPECT_EQ(gat, (std::vector<double>{1, 2, 5, 6, 1, 2, 5, 6, 0, 0}));
+  std::vector<int64_t> bad = {0, 4, 0, 0, 0};
+  EXPECT_THROW(segment_max_cpu<double>(x.data(), bad.data(), N, C, G, mx.data(), arg.data()), std::invalid_argument);
+}
+
+TEST(VoteKernel, ModeTiesIgnoredAndWeights) {
+  // group 0: labels 2,1,1,2 → tie 2:2 → smallest class 1; group 1: all ignored → ignore;
+  // group 2: empty; group 3: 0,3,3 → 3; element 9 in no group.
+  std::vector<int64_t> group = {0, 0, 0, 0, 1, 1, 3, 3, 3, -1};
+  std::vector<int64_t> label = {2, 1, 1, 2, -1, -1, 0, 3, 3, 1};
+  const int64_t N = 10, G = 4, C = 4;
+  std::vector<double> ws(static_cast<size_t>(G * C));
+  std::vector<int64_t> mode(static_cast<size_t>(G)), pm(static_cast<size_t>(N));
+  vote_mode_cpu(group.data(), label.data(), nullptr, N, G, C, -1, ws.data(), mode.data(), pm.data());
+  EXPECT_EQ(mode, (std::vector<int64_t>{1, -1, -1, 3}));
+  EXPECT_EQ(pm, (std::vector<int64_t>{1, 1, 1, 1, -1, -1, 3, 3, 3, -1}));
+  // weights: group 0 class 2 now outweighs class 1; group 3: class 0 weight 2.5 > 2 × 1
+  std::vector<float> w = {1.0f, 0.5f, 0.5f, 0.25f, 1, 1, 2.5f, 1, 1, 1};
+  vote_mode_cpu(group.data(), label.data(), w.data(), N, G, C, -1, ws.data(), mode.data(), nullptr);
+  EXPECT_EQ(mode, (std::vector<int64_t>{2, -1, -1, 0}));
+  std::vector<float> neg(w);
+  neg[0] = -1.f;
+  EXPECT_THROW(vote_mode_cpu(group.data(), label.data(), neg.data(), N, G, C, -1, ws.data(), mode.data(), nullptr),
+               std::invalid_argument);
+}
+
+TEST(VoteKernel, RandomAgainstCountingReference) {
+  std::mt19937 r(5);
+  const int64_t N = 1013, G = 37, C = 7;
+  std::vector<int64_t> group(N), label(N);
+  for (int64_t i = 0; i < N; ++i) group[size_t(i)] = int64_t(r() % G), label[size_t(i)] = int64_t(r() % (C + 1)) - 1;
+  std::vector<double> ws(static_cast<size_t>(G * C));
+  std::vector<int64_t> mode(static_cast<size_t>(G));
+  vote_mode_cpu(group.data(), label.data(), nullptr, N, G, C, -1, ws.data(), mode.data(), nullptr);
+  for (int64_t g = 0; g < G; ++g) {
+    std::map<int64_t, int> cnt;
+    for (int64_t i = 0; i < N; ++i)
+      if (group[size_t(i)] == g && label[size_t(i)] >= 0) cnt[label[size_t(i)]]++;
+    int64_t best = -1;
+    int bc = 0;
+    for (auto [c, n] : cnt)  // ascending class: strict > keeps the smallest on ties
+      if (n > bc) bc = n, best = c;
+    EXPECT_EQ(mode[size_t(g)], best) << "group " << g;
+  }
+}
+
+TEST(CompactKernel, ArbitraryIdsToDenseAndBack) {
+  std::vector<int64_t> ids = {900000000000LL, -5, 7, 7, -5, 42, 900000000000LL};
+  const int64_t N = int64_t(ids.size());
+  std::vector<int64_t> ws(N), comp(N), uniq(N);
+  int64_t G = -1;
+  segment_compact_cpu(ids.data(), N, ws.data(), comp.data(), uniq.data(), &G);
+  ASSERT_EQ(G, 4);
+  EXPECT_EQ(std::vector<int64_t>(uniq.begin(), uniq.begin() + G), (std::vector<int64_t>{-5, 7, 42, 900000000000LL}));
+  EXPECT_EQ(comp, (std::vector<int64_t>{3, 0, 1, 1, 0, 2, 3}));
+  for (int64_t i = 0; i < N; ++i) EXPECT_EQ(uniq[size_t(comp[size_t(i)])], ids[size_t(i)]);
+  segment_compact_cpu(nullptr, 0, nullptr, nullptr, nullptr, &G);
+  EXPECT_EQ(G, 0);
+}
