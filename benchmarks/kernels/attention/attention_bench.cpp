@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: Apache-2.0
+// Fused attention (kernels/attention) vs the unfused composition S = scale Q K^T -> softmax -> P V (Eigen
+// f32 GEMMs per (sequence, head), materialising S), forward and backward, at the sizes:
+// 8 scenes x 1024 points and 1 x 8192 points, 8 heads, head dim 64.
+// FLOP/s counts nominal work: forward 4 * sum_b(Lq Lk) * D * H, backward 2.5x that (the fused backward
+// recomputes P twice, once per pass, which is not counted). CUDA variants only with a device.
+#include <benchmark/benchmark.h>
+
+#include <Eigen/Dense>
+#include <cmath>
+#include <vector>
+
+#include "engine/device.h"
+#include "engine/tensor.h"
+#include "kernels/attention/attention.h"
+
+namespace {
+
+using leseg::kernels::AttentionDims;
+using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using Strided = Eigen::Map<RowMatF, 0, Eigen::OuterStride<>>;
+using CStrided = Eigen::Map<const RowMatF, 0, Eigen::OuterStride<>>;
+
+constexpr int64_t kHeads = 8, kDim = 64;
+
+struct Problem {
+  AttentionDims d;
+  std::vector<int64_t> cu;
+  std::vector<float> q, k, v, o, lse, dout, dq, dk, dv;
+  std::vector<uint8_t> ws;
+  double fwd_flops = 0;
+};
+
+Problem make(int64_t batch, int64_t len) {
+  Problem p;
+  for (int64_t b = 0; b <= batch; ++b) p.cu.push_back(b * len);
+  const int64_t T = batch * len, n = T * kHeads * kDim;
+  p.d = AttentionDims{batch, kHeads, kDim, T, T, len, len, 1.0 / std::sqrt(double(kDim))};
+  leseg::Tensor r = leseg::Tensor::randn(leseg::Shape{4, n}, 1);
+  const float* rp = r.data<float>();
+  p.q.assign(rp, rp + n);
+  p.k.assign(rp + n, rp + 2 * n);
+  p.v.assign(rp + 2 * n, rp + 3 * n);
+  p.dout.assign(rp + 3 * n, rp + 4 * n);
+  p.o.resize(size_t(n));
+  p.dq.resize(size_t(n));
+  p.dk.resize(size_t(n));
+  p.dv.resize(size_t(n));
+  p.lse.resize(size_t(T * kHeads));
+  p.ws.resize(size_t(leseg::kernels::attention_backward_workspace_bytes<float>(p.d)));
+  p.fwd_flops = 4.0 * double(batch) * double(len) * double(len) * kDim * kHeads;
+  return p;
+}
+
+void fused_forward(Problem& p) {
+  leseg::kernels::attention_forward_cpu<float, int64_t>(p.q.data(), p.k.data(), p.v.data(), p.cu.data(), p.cu.data(),
+                                                        nullptr, nullptr, p.d, p.o.data(), p.lse.data());
+}
+void fused_backward(Problem& p) {
+  leseg::kernels::attention_backward_cpu<float, int64_t>(p.q.data(), p.k.data(), p.v.data(), p.cu.data(), p.cu.data(),
+                                                         nullptr, nullptr, p.o.data(), p.lse.data(), p.dout.data(),
+                                                         p.d, p.dq.data(), p.dk.data(), p.dv.data(), nullptr,
+                                                         p.ws.data());
+}
+
+// Rows [begin, begin + n) of head h of x (rows, H, D) as an (n, D) strided matrix.
+CStrided head_rows(const std::vector<float>& x, int64_t begin, int64_t n, int64_t h) {
+  return CStrided(x.data() + (begin * kHeads + h) * kDim, n, kDim, Eigen::OuterStride<>(kHeads * kDim));
+}
+Strided head_rows(std::vector<float>& x, int64_t begin, int64_t n, int64_t h) {
+  return Strided(x.data() + (begin * kHeads + h) * kDim, n, kDim, Eigen::OuterStride<>(kHeads * kDim));
+}
+
+// P = softmax(scale Q K^T) for one (sequence, head), materialised.
+void unfused_probs(const Problem& p, int64_t b, int64_t h, RowMatF& P) {
+  const int64_t s = p.cu[b], n = p.cu[b + 1] - s;
+  P.noalias() = head_rows(p.q, s, n, h) * head_rows(p.k, s, n, h).transpose();
+  P *= float(p.d.scale);
+  for (int64_t i = 0; i < n; ++i) {
+    auto row = P.row(i);
+    row = (row.array() - row.maxCoeff()).exp();
+    row /= row.sum();
+  }
+}
+
+void unfused_forward(Problem& p, RowMatF& P) {
+  for (int64_t b = 0; b < p.d.batch; ++b)
+    for (int64_t h = 0; h < kHeads; ++h) {
+      const int64_t s = p.cu[b], n = p.cu[b + 1] - s;
+      unfused_probs(p, b, h, P);
+      head_rows(p.o, s, n, h).noalias() = P * head_rows(p.v, s, n, h);
+    }
+}
+
+void unfused_backward(Problem& p, RowMatF& P, RowMatF& dP) {
+  for (int64_t b = 0; b < p.d.batch; ++b)
+    for (int64_t h = 0; h < kHeads; ++h) {
+      const int64_t s = p.cu[b], n = p.cu[b + 1] - s;
+      unfused_probs(p, b, h, P);  // what an autograd composition would have saved
+      const auto dO = head_rows(p.dout, s, n, h);
+      head_rows(p.dv, s, n, h).noalias() = P.transpose() * dO;
+      dP.noalias() = dO * head_rows(p.v, s, n, h).transpose();
+      const Eigen::VectorXf rowdot = (P.array() * dP.array()).rowwise().sum();
+      dP = P.array() * (dP.array().colwise() - rowdot.array());
+      head_rows(p.dq, s, n, h).noalias() = float(p.d.scale) * (dP * head_rows(p.k, s, n, h));
+      head_rows(p.dk, s, n, h).noalias() = float(p.d.scale) * (dP.transpose() * head_rows(p.q, s, n, h));
+    }
+}
+
+void report(benchmark::State& st, double flops) {
+  st.counters["FLOP/s"] = benchmark::Counter(flops * double(st.iterations()), benchmark::Counter::kIsRate);
+}
+
+void BM_cpu_fused_forward(benchmark::State& st) {
+  Problem p = make(st.range(0), st.range(1));
+  for (auto _ : st) {
+    fused_forward(p);
+    benchmark::DoNotOptimize(p.o.data());
+  }
+  report(st, p.fwd_flops);
+}
+void BM_cpu_fused_backward(benchmark::State& st) {
+  Problem p = make(st.range(0), st.range(1));
+  fused_forward(p);
+  for (auto _ : st) {
+    fused_backward(p);
+    benchmark::DoNotOptimize(p.dq.data());
+  }
+  report(st, 2.5 * p.fwd_flops);
+}
+void BM_cpu_unfused_forward(benchmark::State& st) {
+  Problem p = make(st.range(0), st.range(1));
+  RowMatF P(st.range(1), st.range(1));
+  for (auto _ : st) {
+    unfused_forward(p, P);
+    benchmark::DoNotOptimize(p.o.data());
+  }
+  report(st, p.fwd_flops);
+}
+void BM_cpu_unfused_backward(benchmark::State& st) {
+  Problem p = make(st.range(0), st.range(1));
+  RowMatF P(st.range(1), st.range(1)), dP(st.range(1), st.range(1));
+  for (auto _ : st) {
+    unfused_backward(p, P, dP);
+    benchmark::DoNotOptimize(p.dq.data());
+  }
+  report(st, 2.5 * p.fwd_flops);
+}
+
+#if LESEG_WITH_CUDA
+struct DeviceProblem {
+  Problem host;
+  leseg::Tensor q, k, v, o, lse, dout, dq, dk, dv, cu, ws;
+};
+DeviceProblem make_device(int64_t batch, int64_t len) {
+  DeviceProblem p;
+  p.host = make(batch, len);
+  const leseg::Device dev = leseg::Device::cuda();
+  const int64_t T = p.host.d.tq;
+  auto up = [&](const std::vector<float>& x) {
+    return leseg::Tensor::from_vector(x, leseg::Shape{T, kHeads, kDim}, dev);
+  };
+  p.q = up(p.host.q);
+  p.k = up(p.host.k);
+  p.v = up(p.host.v);
+  p.dout = up(p.host.dout);
+  p.o = up(p.host.o);
+  p.dq = up(p.host.o);
+  p.dk = up(p.host.o);
+  p.dv = up(p.host.o);
+  p.lse = leseg::Tensor::empty(leseg::Shape{T, kHeads}, leseg::DType::f32, dev);
+  p.cu = leseg::Tensor::from_vector(p.host.cu, leseg::Shape{int64_t(p.host.cu.size())}, dev);
+  p.ws = leseg::Tensor::empty(leseg::Shape{int64_t(p.host.ws.size())}, leseg::DType::u8, dev);
+  return p;
+}
+void cuda_forward(DeviceProblem& p) {
+  leseg::kernels::attention_forward_cuda<float, int64_t>(
+      p.q.data<float>(), p.k.data<float>(), p.v.data<float>(), p.cu.data<int64_t>(), p.cu.data<int64_t>(), nullptr,
+      nullptr, p.host.d, p.o.data<float>(), p.lse.data<float>(), leseg::current_stream(leseg::Device::cuda()));
+}
+void BM_cuda_fused_forward(benchmark::State& st) {
+  DeviceProblem p = make_device(st.range(0), st.range(1));
+  for (auto _ : st) {
+    cuda_forward(p);
+    leseg::synchronize(leseg::Device::cuda());
+  }
+  report(st, p.host.fwd_flops);
+}
+void BM_cuda_fused_backward(benchmark::State& st) {
+  DeviceProblem p = make_device(st.range(0), st.range(1));
+  cuda_forward(p);
+  for (auto _ : st) {
+    leseg::kernels::attention_backward_cuda<float, int64_t>(
+        p.q.data<float>(), p.k.data<float>(), p.v.data<float>(), p.cu.data<int64_t>(), p.cu.data<int64_t>(), nullptr,
+        nullptr, p.o.data<float>(), p.lse.data<float>(), p.dout.data<float>(), p.host.d, p.dq.data<float>(),
+        p.dk.data<float>(), p.dv.data<float>(), nullptr, p.ws.data_ptr(), leseg::current_stream(leseg::Device::cuda()));
+    leseg::synchronize(leseg::Device::cuda());
+  }
+  report(st, 2.5 * p.host.fwd_flops);
+}
+#endif
+
+void shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"scenes", "points"})->Args({8, 1024})->Args({1, 8192})->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+const bool registered = [] {
+  benchmark::RegisterBenchmark("attention/cpu_fused_forward", BM_cpu_fused_forward)->Apply(shapes);
+  benchmark::RegisterBenchmark("attention/cpu_unfused_forward", BM_cpu_unfused_forward)->Apply(shapes);
+  benchmark::RegisterBenchmark("attention/cpu_fused_backward", BM_cpu_fused_backward)->Apply(shapes);
+  benchmark::RegisterBenchmark("attention/cpu_unfused_backward", BM_cpu_unfused_backward)->Apply(shapes);
+#if LESEG_WITH_CUDA
+  if (leseg::cuda_available()) {
+    benchmark::RegisterBenchmark("attention/cuda_fused_forward", BM_cuda_fused_forward)->Apply(shapes);
+    benchmark::RegisterBenchmark("attention/cuda_fused_backward", BM_cuda_fused_backward)->Apply(shapes);
+  }
+#endif
+  return true;
+}();
+
+}  // namespace
