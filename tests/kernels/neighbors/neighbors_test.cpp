@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: Apache-2.0
+// Voxel-hash-grid kNN / radius search vs brute force: exact indices and distances, ties (lattice
+// points), empty cells (clustered clouds), k > N, far queries, cell sizes from tiny to huge.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "kernels/neighbors/neighbors.h"
+#include "kernels/neighbors/neighbors_math.h"
+
+namespace lk = leseg::kernels;
+
+namespace {
+struct Grid {
+  std::vector<uint64_t> keys;
+  std::vector<int64_t> start;
+  std::vector<int32_t> count, sorted;
+  lk::GridView view;
+  Grid(const std::vector<float>& ref, float cell) {
+    const int64_t n = int64_t(ref.size() / 3);
+    const uint64_t cap = lk::neighbors_grid_capacity(n);
+    keys.resize(cap);
+    start.resize(cap);
+    count.resize(cap);
+    sorted.resize(size_t(n));
+    lk::GridParams p;
+    lk::neighbors_grid_build_cpu(ref.data(), n, cell, cap, keys.data(), start.data(), count.data(), sorted.data(), &p);
+    view = {keys.data(), start.data(), count.data(), sorted.data(), cap, p};
+  }
+};
+
+// Lattice coordinates (multiples of 1/4) make many exactly equal distances.
+std::vector<float> lattice_cloud(int n, uint64_t seed, bool clustered) {
+  std::mt19937_64 g(seed);
+  std::uniform_int_distribution<int> d(0, 24);
+  std::vector<float> p(static_cast<size_t>(3 * n));
+  for (int i = 0; i < n; ++i)
+    for (int a = 0; a < 3; ++a) {
+      int v = d(g);
+      if (clustered && i % 2) v += 80;  // two clusters with empty cells between
+      p[size_t(3 * i + a)] = float(v) * 0.25f - 2.f;
+    }
+  return p;
+}
+
+struct Brute {
+  std::vector<int32_t> idx;
+  std::vector<float> d2;
+};
+Brute brute_sorted(const std::vector<float>& ref, const float* q, float r2_limit) {
+  std::vector<std::pair<float, int32_t>> all;
+  for (size_t i = 0; i < ref.size() / 3; ++i) {
+    float d = lk::nbr::dist2(&ref[3 * i], q);
+    if (d <= r2_limit) all.push_back({d, int32_t(i)});
+  }
+  std::sort(all.begin(), all.end());
+  Brute b;
+  for (auto& [d, i] : all) {
+    b.idx.push_back(i);
+    b.d2.push_back(d);
+  }
+  return b;
+}
+
+void check_knn(const std::vector<float>& ref, const std::vector<float>& query, float cell, int k) {
+  Grid g(ref, cell);
+  const int64_t nq = int64_t(query.size() / 3);
+  std::vector<int32_t> idx(static_cast<size_t>(nq * k), 7);
+  std::vector<float> d2(static_cast<size_t>(nq * k), 7.f);
+  lk::knn_query_cpu(ref.data(), g.view, query.data(), nq, k, idx.data(), d2.data());
+  int64_t nonneg = 0, mism = 0;
+  for (int64_t q = 0; q < nq; ++q) {
+    Brute b = brute_sorted(ref, &query[size_t(3 * q)], INFINITY);
+    for (int j = 0; j < k; ++j) {
+      const int32_t ei = j < int(b.idx.size()) ? b.idx[size_t(j)] : -1;
+      const float ed = j < int(b.idx.size()) ? b.d2[size_t(j)] : INFINITY;
+      const int32_t gi = idx[size_t(q * k + j)];
+      const float gd = d2[size_t(q * k + j)];
+      nonneg += gi >= 0;
+      if (gi != ei || !(gd == ed || (std::isinf(gd) && std::isinf(ed)))) {
+        if (mism++ < 5)
+          std::printf("query %lld slot %d: got (%d, %g) want (%d, %g)\n", (long long)q, j, gi, gd, ei, ed);
+      }
+    }
+  }
+  EXPECT_EQ(mism, 0) << "cell " << cell << " k " << k;
+  EXPECT_GT(nonneg, 0);
+}
+}  // namespace
+
+TEST(Neighbors, KnnMatchesBruteForceWithTies) {
+  std::vector<float> ref = lattice_cloud(400, 1, false);
+  std::vector<float> query = lattice_cloud(60, 2, false);
+  query.insert(query.end(), ref.begin(), ref.begin() + 30);  // queries equal to reference points
+  for (float cell : {0.1f, 0.37f, 1.f, 50.f})
+    for (int k : {1, 8, 33}) check_knn(ref, query, cell, k);
+}
+
+TEST(Neighbors, KnnEmptyCellsFarQueriesAndKGreaterThanN) {
+  std::vector<float> ref = lattice_cloud(97, 3, true);
+  std::vector<float> query = lattice_cloud(40, 4, true);
+  query.insert(query.end(), {100.f, -50.f, 3.f, -7.f, 9.f, 40.f});
+  check_knn(ref, query, 0.5f, 5);
+  check_knn(ref, query, 0.5f, 97);
+  check_knn(ref, query, 0.5f, 120);  // k > N: padded with -1 / inf
+  std::vector<float> one = {0.5f, 0.5f, 0.5f};
+  check_knn(one, query, 0.3f, 3);
+}
+
+TEST(Neighbors, RadiusMatchesBruteForceIncludingBoundary) {
+  std::vector<float> ref = lattice_cloud(300, 5, true);
+  std::vector<float> query = lattice_cloud(50, 6, true);
+  for (float cell : {0.25f, 0.6f, 3.f})
+    for (float r : {0.f, 0.5f, 1.f, 2.25f}) {  // lattice distances hit r exactly
+      Grid g(ref, cell);
+      const int64_t nq = int64_t(query.size() / 3);
+      std::vector<int32_t> cnt(static_cast<size_t>(nq));
+      lk::radius_count_cpu(ref.data(), g.view, query.data(), nq, r, cnt.data());
+      std::vector<int64_t> off(static_cast<size_t>(nq) + 1, 0);
+      for (int64_t q = 0; q < nq; ++q) off[size_t(q) + 1] = off[size_t(q)] + cnt[size_t(q)];
+      std::vector<int32_t> idx(static_cast<size_t>(off.back()));
+      std::vector<float> d2(static_cast<size_t>(off.back()));
+      lk::radius_fill_cpu(ref.data(), g.view, query.data(), nq, r, off.data(), idx.data(), d2.data());
+      int64_t mism = 0;
+      for (int64_t q = 0; q < nq; ++q) {
+        Brute b = brute_sorted(ref, &query[size_t(3 * q)], r * r);
+        ASSERT_EQ(int64_t(b.idx.size()), off[size_t(q) + 1] - off[size_t(q)]) << "query " << q << " r " << r;
+        for (size_t j = 0; j < b.idx.size(); ++j)
+          if (idx[size_t(off[size_t(q)]) + j] != b.idx[j] || d2[size_t(off[size_t(q)]) + j] != b.d2[j]) ++mism;
+      }
+      EXPECT_EQ(mism, 0) << "cell " << cell << " r " << r;
+      if (r >= 1.f) EXPECT_GT(off.back(), nq);
+    }
+}
+
+TEST(Neighbors, BadInputsThrow) {
+  std::vector<float> ref = {0, 0, 0, 1, 1, 1};
+  std::vector<uint64_t> keys(16);
+  std::vector<int64_t> start(16);
+  std::vector<int32_t> count(16), sorted(2);
+  lk::GridParams p;
+  EXPECT_THROW(lk::neighbors_grid_build_cpu(ref.data(), 2, 0.f, 16, keys.data(), start.data(), count.data(),
+                                            sorted.data(), &p), std::invalid_argument);
+  EXPECT_THROW(lk::neighbors_grid_build_cpu(ref.data(), 2, 1e-7f, 16, keys.data(), start.data(), count.data(),
+                                            sorted.data(), &p), std::invalid_argument);
+  ref[3] = NAN;
+  EXPECT_THROW(lk::neighbors_grid_build_cpu(ref.data(), 2, 1.f, 16, keys.data(), start.data(), count.data(),
+                                            sorted.data(), &p), std::invalid_argument);
+}
