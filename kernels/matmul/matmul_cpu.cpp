@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // CPU matmul: Eigen GEMM on row-major maps. OpenMP over batches when there are several (Eigen's own
-// threads otherwise: it does not nest inside an active parallel region).
+// threads otherwise: it does not nest inside an active parallel region); a long inner dimension with a
+// small output is split into fixed K chunks summed in order (host scratch: chunks·M·N values).
 #include <Eigen/Core>
+#include <algorithm>
+#include <vector>
 
 #include "kernels/common/check.h"
 #include "kernels/matmul/matmul.h"
@@ -12,15 +15,22 @@ template <class T>
 using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 template <class T>
-void gemm_one(const T* a, const T* b, T* c, const GemmShape& s, T beta) {
-  using CMap = Eigen::Map<const RowMat<T>>;
+using StridedMap = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
+
+// C = beta·C + op(A)·op(B) for one batch, where op(A) is columns [k0, k0 + kn) of the (M, K) operand and
+// op(B) rows [k0, k0 + kn) of the (K, N) one (whole operands: k0 = 0, kn = K).
+template <class T>
+void gemm_one(const T* a, const T* b, T* c, const GemmShape& s, T beta, int64_t k0, int64_t kn) {
   Eigen::Map<RowMat<T>> C(c, s.m, s.n);
-  if (s.k == 0) {
+  if (kn == 0) {
     if (beta == T(0)) C.setZero(); else C *= beta;
     return;
   }
-  CMap A(a, s.trans_a ? s.k : s.m, s.trans_a ? s.m : s.k);
-  CMap B(b, s.trans_b ? s.n : s.k, s.trans_b ? s.k : s.n);
+  // Stored A: (K, M) when trans_a (rows k0.. contiguous), else (M, K) (a column block, stride K).
+  StridedMap<T> A(s.trans_a ? a + k0 * s.m : a + k0, s.trans_a ? kn : s.m, s.trans_a ? s.m : kn,
+                  Eigen::OuterStride<>(s.trans_a ? s.m : s.k));
+  StridedMap<T> B(s.trans_b ? b + k0 : b + k0 * s.n, s.trans_b ? s.n : kn, s.trans_b ? kn : s.n,
+                  Eigen::OuterStride<>(s.trans_b ? s.k : s.n));
   auto run = [&](const auto& opA, const auto& opB) {
     if (beta == T(0)) C.noalias() = opA * opB;
     else {
@@ -33,6 +43,36 @@ void gemm_one(const T* a, const T* b, T* c, const GemmShape& s, T beta) {
   else if (!s.trans_a && s.trans_b) run(A, B.transpose());
   else run(A.transpose(), B.transpose());
 }
+
+// Long inner dimension with a small output (the weight gradient of a point-feature layer: K = rows):
+// Eigen parallelises over the output only, so split K into fixed chunks, one partial product per chunk
+// in parallel, then add the partials in chunk order (deterministic for any thread count).
+constexpr int64_t kSplitChunk = 8192;
+template <class T>
+bool want_k_split(const GemmShape& s) {
+  return s.k >= 4 * kSplitChunk && s.m * s.n <= 256 * 256;
+}
+template <class T>
+void gemm_k_split(const T* a, const T* b, T* c, const GemmShape& s, T beta) {
+  const int64_t chunks = (s.k + kSplitChunk - 1) / kSplitChunk;
+  const int64_t mn = s.m * s.n;
+  std::vector<T> part(static_cast<size_t>(chunks * mn));
+#pragma omp parallel for schedule(static)
+  for (int64_t q = 0; q < chunks; ++q) {
+    const int64_t k0 = q * kSplitChunk, kn = std::min(kSplitChunk, s.k - k0);
+    gemm_one(a, b, part.data() + q * mn, s, T(0), k0, kn);
+  }
+  for (int64_t i = 0; i < mn; ++i) {
+    T acc = beta == T(0) ? T(0) : beta * c[i];
+    for (int64_t q = 0; q < chunks; ++q) acc += part[size_t(q * mn + i)];
+    c[i] = acc;
+  }
+}
+template <class T>
+void gemm_full(const T* a, const T* b, T* c, const GemmShape& s, T beta) {
+  if (want_k_split<T>(s)) gemm_k_split(a, b, c, s, beta);
+  else gemm_one(a, b, c, s, beta, 0, s.k);
+}
 }  // namespace
 
 template <class T>
@@ -41,15 +81,16 @@ void matmul_cpu(const T* a, const T* b, T* c, const GemmShape& s, T beta) {
   if (s.batch == 0 || s.m == 0 || s.n == 0) return;
   if (s.stride_c == 0) {  // reduce every batch into one C, serially (deterministic)
     for (int64_t i = 0; i < s.batch; ++i)
-      gemm_one(a + i * s.stride_a, b + i * s.stride_b, c, s, i == 0 ? beta : T(1));
+      gemm_full(a + i * s.stride_a, b + i * s.stride_b, c, s, i == 0 ? beta : T(1));
     return;
   }
   if (s.batch == 1) {
-    gemm_one(a, b, c, s, beta);
+    gemm_full(a, b, c, s, beta);
     return;
   }
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < s.batch; ++i) gemm_one(a + i * s.stride_a, b + i * s.stride_b, c + i * s.stride_c, s, beta);
+  for (int64_t i = 0; i < s.batch; ++i)
+    gemm_one(a + i * s.stride_a, b + i * s.stride_b, c + i * s.stride_c, s, beta, 0, s.k);
 }
 
 template void matmul_cpu<float>(const float*, const float*, float*, const GemmShape&, float);

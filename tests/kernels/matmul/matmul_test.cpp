@@ -89,6 +89,15 @@ TEST(MatmulCpu, BatchedBroadcastSummedAndBeta) {
   check_case<float>(2, 3, 4, 0, false, false, false, false, false, 1.f);  // k = 0 keeps beta·C
 }
 
+TEST(MatmulCpu, LongInnerDimensionSplitPath) {
+  // K beyond 4 chunks of 8192 with a small output takes the K-split path (partials summed in order).
+  for (int f = 0; f < 4; ++f) {
+    check_case<float>(1, 3, 5, 32773, f & 1, f & 2, false, false, false, 0.f);
+    check_case<double>(1, 7, 2, 40000, f & 1, f & 2, false, false, false, 0.5);
+  }
+  check_case<float>(2, 3, 5, 32773, true, false, false, false, true, 0.f);  // summed batches
+}
+
 TEST(MatmulOp, ShapesBroadcastAndErrors) {
   Tensor a = Tensor::ones(Shape{2, 3, 4});
   Tensor b = Tensor::ones(Shape{4, 5});
