@@ -57,10 +57,17 @@ void batch_norm_finalize_cpu(const T* mean, const T* var, int64_t C, int64_t M, 
 template <class T>
 void batch_norm_forward_cpu(const T* x, const T* mean, const T* rstd, const T* w, const T* b, T* y, int64_t N,
                             int64_t C, int64_t L) {
-  cpu::for_each(N * C * L, [=](int64_t i) {
-    int64_t c = bn_channel(i, C, L);
-    y[i] = bn_apply(x[i], mean[c], rstd[c], w ? w[c] : T(1), b ? b[c] : T(0));
-  });
+  const int64_t row = C * L;
+  cpu::for_each(
+      N,
+      [=](int64_t n) {
+        for (int64_t c = 0; c < C; ++c) {
+          const T m = mean[c], r = rstd[c], wc = w ? w[c] : T(1), bc = b ? b[c] : T(0);
+          const int64_t base = n * row + c * L;
+          for (int64_t l = 0; l < L; ++l) y[base + l] = bn_apply(x[base + l], m, r, wc, bc);
+        }
+      },
+      row > 0 ? (1 << 14) / row + 1 : 1 << 14);
 }
 
 template <class T>
@@ -83,16 +90,25 @@ void batch_norm_backward_cpu(const T* g, const T* x, const T* mean, const T* rst
   if (!dx) return;
   const double* psg = sg.data();
   const double* psgx = sgx.data();
-  cpu::for_each(N * C * L, [=](int64_t i) {
-    int64_t c = bn_channel(i, C, L);
-    T wc = w ? w[c] : T(1);
-    if (training) {
-      T xhat = (x[i] - mean[c]) * rstd[c];
-      dx[i] = bn_dx_train(g[i], xhat, wc, rstd[c], psg[c], psgx[c], M);
-    } else {
-      dx[i] = g[i] * wc * rstd[c];
-    }
-  });
+  const int64_t row = C * L;
+  cpu::for_each(
+      N,
+      [=](int64_t n) {
+        for (int64_t c = 0; c < C; ++c) {
+          const T wc = w ? w[c] : T(1);
+          const int64_t base = n * row + c * L;
+          for (int64_t l = 0; l < L; ++l) {
+            const int64_t i = base + l;
+            if (training) {
+              T xhat = (x[i] - mean[c]) * rstd[c];
+              dx[i] = bn_dx_train(g[i], xhat, wc, rstd[c], psg[c], psgx[c], M);
+            } else {
+              dx[i] = g[i] * wc * rstd[c];
+            }
+          }
+        }
+      },
+      row > 0 ? (1 << 14) / row + 1 : 1 << 14);
 }
 
 #define X(T)                                                                                                   \

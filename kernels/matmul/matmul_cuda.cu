@@ -3,7 +3,7 @@
 // so we call cuBLAS with the operands swapped: (m', n', k') = (N, M, K), A' = b, B' = a, ldc = N.
 #include <cublas_v2.h>
 
-#include <mutex>
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 #include <unordered_map>
@@ -47,8 +47,9 @@ void gemm_call(cublasHandle_t h, const T* a, const T* b, T* c, const GemmShape& 
   const T alpha = T(1);
   cublasOperation_t op_b = s.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // A' = b
   cublasOperation_t op_a = s.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // B' = a
-  const int64_t lda = s.trans_b ? s.k : s.n;  // leading dim of b as stored
-  const int64_t ldb = s.trans_a ? s.m : s.k;  // leading dim of a as stored
+  // Leading dims as stored (at least 1: cuBLAS rejects 0 even when k == 0, where it just scales C by beta).
+  const int64_t lda = std::max<int64_t>(1, s.trans_b ? s.k : s.n);
+  const int64_t ldb = std::max<int64_t>(1, s.trans_a ? s.m : s.k);
   LESEG_KCHECK(s.m <= INT32_MAX && s.n <= INT32_MAX && s.k <= INT32_MAX && batch <= INT32_MAX,
                "matmul_cuda: dimensions exceed cuBLAS int range");
   constexpr cudaDataType_t dt = CublasTypes<T>::data;

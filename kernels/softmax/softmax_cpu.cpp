@@ -20,8 +20,19 @@ void softmax_forward_cpu(const T* x, T* y, int64_t outer, int64_t dim, int64_t i
         double m = -std::numeric_limits<double>::infinity();
         for (int64_t j = 0; j < dim; ++j) m = std::max(m, double(xr[j * inner]));
         double s = 0;
-        for (int64_t j = 0; j < dim; ++j) s += std::exp(double(xr[j * inner]) - m);
-        for (int64_t j = 0; j < dim; ++j) yr[j * inner] = softmax_out(xr[j * inner], m, s, log);
+        if (log) {
+          for (int64_t j = 0; j < dim; ++j) s += std::exp(double(xr[j * inner]) - m);
+          for (int64_t j = 0; j < dim; ++j) yr[j * inner] = softmax_out(xr[j * inner], m, s, true);
+        } else if (inner == 1 && dim <= 4096) {
+          // One exp per element: keep exp(x − m) in double scratch, then scale (softmax_out up to rounding).
+          double e[4096];
+          for (int64_t j = 0; j < dim; ++j) s += (e[j] = std::exp(double(xr[j]) - m));
+          const double inv = 1.0 / s;
+          for (int64_t j = 0; j < dim; ++j) yr[j] = T(e[j] * inv);
+        } else {
+          for (int64_t j = 0; j < dim; ++j) s += std::exp(double(xr[j * inner]) - m);
+          for (int64_t j = 0; j < dim; ++j) yr[j * inner] = softmax_out(xr[j * inner], m, s, false);
+        }
       },
       grain);
 }
