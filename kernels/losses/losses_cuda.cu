@@ -216,7 +216,9 @@ struct SplitOp {
       const int64_t oa = __shfl_xor_sync(kFull, arg, off);
       if (ob > best || (ob == best && oa < arg)) best = ob, arg = oa;
     }
-    const bool rel = losses::max_prob(st) >= tau;
+    // Lanes merged the statistics in different orders (ulp differences): lane 0 decides for the warp so
+    // the CE / NL branch (with its shuffles) is warp-uniform.
+    const bool rel = __shfl_sync(kFull, int(losses::max_prob(st) >= tau), 0) != 0;
     T* di = dz ? dz + i * C : nullptr;
     if (lane == 0) reliable[i] = rel ? 1 : 0, pseudo[i] = arg;
     if (rel) {
