@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // CUDA reductions, matching the CPU twin within rounding (double accumulation, fixed order, no atomics).
-//   inner == 1: stage 1, grid (chunks, rows): block (c, o) reduces x[o, c*kReduceChunkCuda ...) with a
-//               fixed shared-memory tree; stage 2 (only when a row has > 1 chunk): one block per row
-//               reduces the chunk partials with the same tree.
-//   inner > 1:  one thread per output (o, i), serial over k (adjacent threads read adjacent addresses).
+// The cut depends on the shape only (make_plan), so every run gives the same bits:
+//   RowChunks (inner == 1, r > 64): block (c, o) reduces x[o, c*kReduceChunkCuda ...) with a fixed
+//               shared-memory tree; when a row has > 1 chunk, one block per row combines the partials
+//               with the same tree.
+//   PerOutput  (short rows, or many outputs): one thread per output (o, i), serial over k (for inner > 1
+//               adjacent threads read adjacent addresses).
+//   ColChunks  (inner > 1, few outputs, long r, e.g. the mean over points of (N, C) features): thread j
+//               of chunk c reduces a slice of r; partials are combined serially in chunk order.
 // Everything accumulates into a double (or ArgAcc) buffer `fin` in the workspace; a last kernel converts
 // to T (dividing by r for mean, r - correction for var). var runs the sum twice: mean, then (x - mean)².
-// Workspace layout: [fin: nout][mean: nout (var only)][partials: outer * chunks (inner == 1, chunks > 1)].
+// Workspace layout: [fin: nout][mean: nout (var only)][partials: partial_slots(d)].
 #include "kernels/common/check.h"
 #include "kernels/common/cuda_utils.cuh"
 #include "kernels/reduce/reduce.h"
@@ -53,30 +57,33 @@ __device__ Acc block_reduce(Acc v, Comb comb) {
   return r;
 }
 
+// Per-element loaders: (value, k, output j) -> accumulator.
 template <class T, class Tf>
-__global__ void sum_chunks_kernel(const T* x, int64_t outer, int64_t R, int64_t nch, Tf tf, double* dst) {
-  const int64_t c = blockIdx.x;
-  const int64_t k0 = c * kReduceChunkCuda, k1 = min(k0 + kReduceChunkCuda, R);
-  for (int64_t o = blockIdx.y; o < outer; o += gridDim.y) {
-    double acc = 0;
-    for (int64_t k = k0 + threadIdx.x; k < k1; k += blockDim.x) acc += tf(x[o * R + k], o);
-    double s = block_reduce(acc, SumOp{});
-    if (threadIdx.x == 0) dst[o * nch + c] = s;
-  }
-}
+struct SumLoad {
+  Tf tf;
+  __device__ double operator()(T v, int64_t, int64_t j) const { return tf(v, j); }
+};
 template <class T>
-__global__ void arg_chunks_kernel(const T* x, int64_t outer, int64_t R, int64_t nch, bool is_max, ArgAcc* dst) {
+struct ArgLoad {
+  __device__ ArgAcc operator()(T v, int64_t k, int64_t) const { return ArgAcc{double(v), k}; }
+};
+
+// Row chunks (inner == 1): block (c, o) reduces x[o, c*kReduceChunkCuda ...) -> dst[o * nch + c].
+template <class T, class Acc, class Load, class Comb>
+__global__ void row_chunks_kernel(const T* x, int64_t outer, int64_t R, int64_t nch, Acc identity, Load load, Comb comb,
+                                  Acc* dst) {
   const int64_t c = blockIdx.x;
   const int64_t k0 = c * kReduceChunkCuda, k1 = min(k0 + kReduceChunkCuda, R);
   for (int64_t o = blockIdx.y; o < outer; o += gridDim.y) {
-    ArgAcc acc{0, -1};
-    for (int64_t k = k0 + threadIdx.x; k < k1; k += blockDim.x) acc = arg_combine(acc, ArgAcc{double(x[o * R + k]), k}, is_max);
-    ArgAcc s = block_reduce(acc, ArgOp{is_max});
+    Acc acc = identity;
+    for (int64_t k = k0 + threadIdx.x; k < k1; k += blockDim.x) acc = comb(acc, load(x[o * R + k], k, o));
+    Acc s = block_reduce(acc, comb);
     if (threadIdx.x == 0) dst[o * nch + c] = s;
   }
 }
+// One block per row combines that row's nch partials with the block tree.
 template <class Acc, class Comb>
-__global__ void combine_partials_kernel(const Acc* part, int64_t outer, int64_t nch, Acc identity, Comb comb, Acc* fin) {
+__global__ void combine_rows_kernel(const Acc* part, int64_t outer, int64_t nch, Acc identity, Comb comb, Acc* fin) {
   for (int64_t o = blockIdx.x; o < outer; o += gridDim.x) {
     Acc acc = identity;
     for (int64_t c = threadIdx.x; c < nch; c += blockDim.x) acc = comb(acc, part[o * nch + c]);
@@ -84,65 +91,78 @@ __global__ void combine_partials_kernel(const Acc* part, int64_t outer, int64_t 
     if (threadIdx.x == 0) fin[o] = s;
   }
 }
-template <class T, class Tf>
-__global__ void sum_inner_kernel(const T* x, int64_t outer, int64_t R, int64_t I, Tf tf, double* fin) {
-  const int64_t n = outer * I;
-  for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < n; j += int64_t(gridDim.x) * blockDim.x) {
+// Column chunks: thread j of chunk c (blockIdx.y) reduces k in [c*len, (c+1)*len) for output j.
+// With len = R and one chunk this is the plain one-thread-per-output kernel.
+template <class T, class Acc, class Load, class Comb>
+__global__ void col_chunks_kernel(const T* x, int64_t outer, int64_t R, int64_t I, int64_t len, Acc identity, Load load,
+                                  Comb comb, Acc* dst) {
+  const int64_t nout = outer * I, c = blockIdx.y;
+  const int64_t k0 = c * len, k1 = min(k0 + len, R);
+  for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < nout; j += int64_t(gridDim.x) * blockDim.x) {
     const int64_t o = j / I, i = j % I;
-    double acc = 0;
-    for (int64_t k = 0; k < R; ++k) acc += tf(x[(o * R + k) * I + i], j);
-    fin[j] = acc;
+    Acc acc = identity;
+    for (int64_t k = k0; k < k1; ++k) acc = comb(acc, load(x[(o * R + k) * I + i], k, j));
+    dst[c * nout + j] = acc;
   }
 }
-template <class T>
-__global__ void arg_inner_kernel(const T* x, int64_t outer, int64_t R, int64_t I, bool is_max, ArgAcc* fin) {
-  const int64_t n = outer * I;
-  for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < n; j += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t o = j / I, i = j % I;
-    ArgAcc acc{0, -1};
-    for (int64_t k = 0; k < R; ++k) acc = arg_combine(acc, ArgAcc{double(x[(o * R + k) * I + i]), k}, is_max);
+// Serial combine of column-chunk partials in chunk order (one thread per output).
+template <class Acc, class Comb>
+__global__ void combine_cols_kernel(const Acc* part, int64_t nout, int64_t nch, Acc identity, Comb comb, Acc* fin) {
+  for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < nout; j += int64_t(gridDim.x) * blockDim.x) {
+    Acc acc = identity;
+    for (int64_t c = 0; c < nch; ++c) acc = comb(acc, part[c * nout + j]);
     fin[j] = acc;
   }
 }
 
-int64_t num_chunks(const ReduceDims& d) { return d.inner == 1 ? (d.r + kReduceChunkCuda - 1) / kReduceChunkCuda : 0; }
 unsigned rows_grid(int64_t outer) { return unsigned(outer < 65535 ? (outer < 1 ? 1 : outer) : 65535); }
 
-// fin[j] = Σ_k tf(x[o, k, i], j)   (j = o * inner + i)
-template <class T, class Tf>
-void sum_into(const T* x, const ReduceDims& d, Tf tf, double* fin, double* part, cudaStream_t st) {
+// How a (outer, r, inner) reduction is cut (a function of the shape only, so results are reproducible).
+constexpr int64_t kSmallRow = 64;        // inner == 1 rows up to this length: one thread per output
+constexpr int64_t kFewOutputs = 16384;   // fewer outputs than this and long r: split r into column chunks
+constexpr int64_t kColChunk = 256;
+struct CudaPlan {
+  enum Kind { RowChunks, PerOutput, ColChunks } kind;
+  int64_t nch, len;
+};
+CudaPlan make_plan(const ReduceDims& d) {
   const int64_t nout = d.outer * d.inner;
-  if (d.inner > 1 || d.r == 0) {
-    sum_inner_kernel<<<cuda::grid_for(nout, kReduceThreads), kReduceThreads, 0, st>>>(x, d.outer, d.r, d.inner, tf, fin);
-    LESEG_CUDA_CHECK_LAUNCH("leseg::reduce sum_inner");
-    return;
+  if (d.inner == 1 && d.r > kSmallRow) return {CudaPlan::RowChunks, (d.r + kReduceChunkCuda - 1) / kReduceChunkCuda, kReduceChunkCuda};
+  if (nout < kFewOutputs && d.r > 4 * kColChunk) {
+    int64_t len = kColChunk, nch = (d.r + len - 1) / len;
+    if (nch > 65535) len = (d.r + 65534) / 65535, nch = (d.r + len - 1) / len;
+    return {CudaPlan::ColChunks, nch, len};
   }
-  const int64_t nch = num_chunks(d);
-  dim3 grid(unsigned(nch), rows_grid(d.outer));
-  sum_chunks_kernel<<<grid, kReduceThreads, 0, st>>>(x, d.outer, d.r, nch, tf, nch > 1 ? part : fin);
-  LESEG_CUDA_CHECK_LAUNCH("leseg::reduce sum_chunks");
-  if (nch > 1) {
-    combine_partials_kernel<<<rows_grid(d.outer), kReduceThreads, 0, st>>>(part, d.outer, nch, 0.0, SumOp{}, fin);
-    LESEG_CUDA_CHECK_LAUNCH("leseg::reduce combine");
-  }
+  return {CudaPlan::PerOutput, 1, d.r};
+}
+// Partial slots the plan needs beyond `fin`.
+size_t partial_slots(const ReduceDims& d) {
+  const CudaPlan p = make_plan(d);
+  if (p.nch <= 1) return 0;
+  return size_t(p.nch) * size_t(p.kind == CudaPlan::RowChunks ? d.outer : d.outer * d.inner);
 }
 
-template <class T>
-void arg_into(const T* x, const ReduceDims& d, bool is_max, ArgAcc* fin, ArgAcc* part, cudaStream_t st) {
+// fin[j] = comb over k of load(x[o, k, i], k, j)   (j = o * inner + i)
+template <class T, class Acc, class Load, class Comb>
+void reduce_into(const T* x, const ReduceDims& d, Acc identity, Load load, Comb comb, Acc* fin, Acc* part, cudaStream_t st) {
   const int64_t nout = d.outer * d.inner;
-  if (d.inner > 1) {
-    arg_inner_kernel<<<cuda::grid_for(nout, kReduceThreads), kReduceThreads, 0, st>>>(x, d.outer, d.r, d.inner, is_max, fin);
-    LESEG_CUDA_CHECK_LAUNCH("leseg::reduce arg_inner");
+  const CudaPlan p = make_plan(d);
+  if (p.kind == CudaPlan::RowChunks) {
+    dim3 grid(unsigned(p.nch), rows_grid(d.outer));
+    row_chunks_kernel<<<grid, kReduceThreads, 0, st>>>(x, d.outer, d.r, p.nch, identity, load, comb, p.nch > 1 ? part : fin);
+    LESEG_CUDA_CHECK_LAUNCH("leseg::reduce row_chunks");
+    if (p.nch > 1) {
+      combine_rows_kernel<<<rows_grid(d.outer), kReduceThreads, 0, st>>>(part, d.outer, p.nch, identity, comb, fin);
+      LESEG_CUDA_CHECK_LAUNCH("leseg::reduce combine_rows");
+    }
     return;
   }
-  const int64_t nch = num_chunks(d);
-  dim3 grid(unsigned(nch), rows_grid(d.outer));
-  arg_chunks_kernel<<<grid, kReduceThreads, 0, st>>>(x, d.outer, d.r, nch, is_max, nch > 1 ? part : fin);
-  LESEG_CUDA_CHECK_LAUNCH("leseg::reduce arg_chunks");
-  if (nch > 1) {
-    combine_partials_kernel<<<rows_grid(d.outer), kReduceThreads, 0, st>>>(part, d.outer, nch, ArgAcc{0, -1},
-                                                                          ArgOp{is_max}, fin);
-    LESEG_CUDA_CHECK_LAUNCH("leseg::reduce combine");
+  dim3 grid(cuda::grid_for(nout, kReduceThreads), unsigned(p.nch));
+  col_chunks_kernel<<<grid, kReduceThreads, 0, st>>>(x, d.outer, d.r, d.inner, p.len, identity, load, comb, p.nch > 1 ? part : fin);
+  LESEG_CUDA_CHECK_LAUNCH("leseg::reduce col_chunks");
+  if (p.nch > 1) {
+    combine_cols_kernel<<<cuda::grid_for(nout, kReduceThreads), kReduceThreads, 0, st>>>(part, nout, p.nch, identity, comb, fin);
+    LESEG_CUDA_CHECK_LAUNCH("leseg::reduce combine_cols");
   }
 }
 
@@ -151,10 +171,8 @@ void arg_into(const T* x, const ReduceDims& d, bool is_max, ArgAcc* fin, ArgAcc*
 size_t reduce_workspace_bytes_cuda(ReduceOp op, ReduceDims d) {
   const size_t nout = size_t(d.outer * d.inner);
   const size_t acc = (op == ReduceOp::max || op == ReduceOp::min) ? sizeof(ArgAcc) : sizeof(double);
-  const int64_t nch = num_chunks(d);
-  size_t bytes = nout * acc;
+  size_t bytes = nout * acc + partial_slots(d) * acc;
   if (op == ReduceOp::var) bytes += nout * sizeof(double);
-  if (nch > 1) bytes += size_t(d.outer) * size_t(nch) * acc;
   return bytes;
 }
 
@@ -172,7 +190,7 @@ void reduce_forward_cuda(ReduceOp op, const T* x, T* out, int64_t* idx, ReduceDi
     LESEG_KCHECK(d.r > 0, "max/min over an empty dimension");
     ArgAcc* fin = reinterpret_cast<ArgAcc*>(ws);
     ArgAcc* part = fin + nout;
-    arg_into(x, d, op == ReduceOp::max, fin, part, st);
+    reduce_into(x, d, ArgAcc{0, -1}, ArgLoad<T>{}, ArgOp{op == ReduceOp::max}, fin, part, st);
     cuda::for_each(nout, [=] __device__(int64_t j) {
       out[j] = T(fin[j].v);
       if (idx) idx[j] = fin[j].i;
@@ -182,7 +200,7 @@ void reduce_forward_cuda(ReduceOp op, const T* x, T* out, int64_t* idx, ReduceDi
   double* fin = reinterpret_cast<double*>(ws);
   double* mean = fin + nout;
   double* part = op == ReduceOp::var ? mean + nout : mean;
-  sum_into(x, d, Ident<T>{}, fin, part, st);
+  reduce_into(x, d, 0.0, SumLoad<T, Ident<T>>{Ident<T>{}}, SumOp{}, fin, part, st);
   if (op == ReduceOp::sum || op == ReduceOp::mean) {
     const double den = op == ReduceOp::sum ? 1.0 : double(d.r);
     cuda::for_each(nout, [=] __device__(int64_t j) { out[j] = T(fin[j] / den); }, s, "leseg::reduce finish");
@@ -190,7 +208,7 @@ void reduce_forward_cuda(ReduceOp op, const T* x, T* out, int64_t* idx, ReduceDi
   }
   const double r = double(d.r);
   cuda::for_each(nout, [=] __device__(int64_t j) { mean[j] = fin[j] / r; }, s, "leseg::reduce mean");
-  sum_into(x, d, SqDev<T>{mean}, fin, part, st);
+  reduce_into(x, d, 0.0, SumLoad<T, SqDev<T>>{SqDev<T>{mean}}, SumOp{}, fin, part, st);
   const double den = double(d.r - correction);
   cuda::for_each(nout, [=] __device__(int64_t j) { out[j] = T(fin[j] / den); }, s, "leseg::reduce finish");
 }

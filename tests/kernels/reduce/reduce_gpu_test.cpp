@@ -36,7 +36,8 @@ TEST(ReduceGpu, AllOpsMatchCpuTwin) {
   SKIP_WITHOUT_CUDA();
 #if LESEG_WITH_CUDA
   const std::vector<ReduceDims> dims = {{1, (1 << 24) + 3, 1}, {3, 1000003, 1}, {1000, 1031, 1}, {7, 13, 1},
-                                        {64, 129, 257},       {1, 5, 100003},  {100003, 3, 1}};
+                                        {64, 129, 257},       {1, 5, 100003},  {100003, 3, 1},
+                                        {1, 100003, 32}, {3, 2000000, 7}, {50000, 20, 1}, {2, 64, 1}, {2, 65, 1}};
   Generator g(5);
   for (const ReduceDims& d : dims) {
     const int64_t n = d.outer * d.r * d.inner, nout = d.outer * d.inner;
