@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   app.add_option("--epochs", cfg.epochs, "training epochs")->check(CLI::PositiveNumber);
   app.add_option("--seed", cfg.seed, "seed for data, init and shuffling");
   app.add_option("--device", device, "cpu or cuda[:i]");
+  app.add_option("--lr", cfg.lr, "peak learning rate (Adam, cosine schedule)");
   CLI11_PARSE(app, argc, argv);
   try {
     cfg.device = leseg::Device::parse(device);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Two-class spiral: the smallest end-to-end check of the engine (tensors, autograd, Linear/MLP, Adam,
-// log_softmax + one-hot NLL). Header-only so that examples/spiral.cpp and tests/examples/spiral_test.cpp
+// log_softmax + one-hot NLL, cosine LR schedule). Header-only so that examples/spiral.cpp and tests/examples/spiral_test.cpp
 // run the same routine.
 // Data: class c in {0, 1}, point i of n: t = i / n, r = 0.05 + 0.95 t, angle = 2 turns * 2 pi t + c pi,
 // (x, y) = r (cos, sin) + N(0, noise^2), drawn from a seeded Generator (same data on every device).
@@ -18,19 +18,20 @@
 #include "engine/ops/reduce.h"
 #include "engine/ops/shape_ops.h"
 #include "engine/optim/adam.h"
+#include "engine/optim/scheduler.h"
 #include "engine/rng.h"
 
 namespace leseg::examples {
 
 struct SpiralConfig {
-  int epochs = 40;
+  int epochs = 60;
   uint64_t seed = 0;
   Device device = Device::cpu();
   int64_t points_per_class = 500;
   double turns = 2.0;
   double noise = 0.02;
   int64_t batch = 64;
-  double lr = 1e-2;
+  double lr = 2e-2;
 };
 
 struct SpiralResult {
@@ -85,6 +86,10 @@ inline SpiralResult train_spiral(const SpiralConfig& c, std::ostream* log = null
   ParamGroup h;
   h.lr = c.lr;
   Adam opt(model.parameters(), h);
+  // Per-iteration cosine schedule with one warm-up epoch, down to lr / 100: the last epochs settle.
+  const int64_t steps_per_epoch = (N + c.batch - 1) / c.batch;
+  CosineWarmupLR sched(opt, steps_per_epoch, std::max<int64_t>(int64_t(c.epochs) * steps_per_epoch, steps_per_epoch + 1),
+                       c.lr / 100);
   SpiralResult res;
   for (int e = 0; e < c.epochs; ++e) {
     model.train();
@@ -100,6 +105,7 @@ inline SpiralResult train_spiral(const SpiralConfig& c, std::ostream* log = null
       Tensor loss = cross_entropy_onehot(model(xb), tb);
       loss.backward();
       opt.step();
+      sched.step();
       loss_sum += loss.item<float>() * double(len);
       seen += len;
     }
