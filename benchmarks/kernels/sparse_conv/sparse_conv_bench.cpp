@@ -109,23 +109,23 @@ void BM_Conv(benchmark::State& st, Device d, ConvVariant v, bool backward) {
 int register_all() {
   const Device cpu = Device::cpu();
   benchmark::RegisterBenchmark("BM_KernelMap/cpu", BM_KernelMap, cpu)
-      ->Arg(100000)->Arg(1000000)->Iterations(2)->Unit(benchmark::kMillisecond);
+      ->Arg(100000)->Arg(1000000)->Iterations(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (bool bwd : {false, true})
     benchmark::RegisterBenchmark(bwd ? "BM_ConvBackward/cpu" : "BM_ConvForward/cpu", BM_Conv, cpu,
                                  ConvVariant::GatherGemmScatter, bwd)
         ->Args({100000, 32})->Args({100000, 64})->Args({100000, 128})->Args({1000000, 32})
-        ->Iterations(2)->Unit(benchmark::kMillisecond);
+        ->Iterations(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   if (cuda_available()) {
     const Device gpu = Device::cuda();
     benchmark::RegisterBenchmark("BM_KernelMap/cuda", BM_KernelMap, gpu)
-        ->Arg(100000)->Arg(1000000)->MinTime(0.2)->Unit(benchmark::kMillisecond);
+        ->Arg(100000)->Arg(1000000)->MinTime(0.2)->UseRealTime()->Unit(benchmark::kMillisecond);
     for (ConvVariant v : kernels::kAllConvVariants)
       for (bool bwd : {false, true})
-        benchmark::RegisterBenchmark(std::string(bwd ? "BM_ConvBackward/cuda/" : "BM_ConvForward/cuda/") +
-                                         kernels::conv_variant_name(v),
+        benchmark::RegisterBenchmark((std::string(bwd ? "BM_ConvBackward/cuda/" : "BM_ConvForward/cuda/") +
+                                      kernels::conv_variant_name(v)).c_str(),
                                      BM_Conv, gpu, v, bwd)
             ->ArgsProduct({{100000, 1000000}, {32, 64, 128, 256}})
-            ->MinTime(0.2)->Unit(benchmark::kMillisecond);
+            ->MinTime(0.2)->UseRealTime()->Unit(benchmark::kMillisecond);
   }
   return 0;
 }
