@@ -39,17 +39,31 @@ CompactIds compact_ids(const Tensor& ids) {
   LESEG_CHECK(ids.dtype() == DType::i64 || ids.dtype() == DType::i32, "compact_ids: ids must be i64 or i32, got ",
               dtype_name(ids.dtype()));
   const Device dev = ids.device();
-  Tensor h = ids.to(Device::cpu()).to(DType::i64);
+  Tensor h = ids.dtype() == DType::i64 ? ids : ids.to(DType::i64);
   const int64_t N = h.size(0);
-  Tensor ws = Tensor::empty(Shape{N}, DType::i64), comp = Tensor::empty(Shape{N}, DType::i64),
-         uniq = Tensor::empty(Shape{N}, DType::i64);
+  Tensor comp = Tensor::empty(Shape{N}, DType::i64, dev), uniq = Tensor::empty(Shape{N}, DType::i64, dev);
   int64_t G = 0;
-  kernels::segment_compact_cpu(h.data<int64_t>(), N, ws.data<int64_t>(), comp.data<int64_t>(), uniq.data<int64_t>(), &G);
+  auto on_cpu = [&] {
+    Tensor ws = Tensor::empty(Shape{N}, DType::i64);
+    kernels::segment_compact_cpu(h.data<int64_t>(), N, ws.data<int64_t>(), comp.data<int64_t>(),
+                                 uniq.data<int64_t>(), &G);
+  };
+  auto on_cuda = [&] {
+#if LESEG_WITH_CUDA
+    const size_t bytes = kernels::segment_compact_workspace_bytes(N);
+    Tensor ws = Tensor::empty(Shape{int64_t(bytes / 8 + 1)}, DType::f64, dev);
+    Tensor ng = Tensor::empty(Shape{1}, DType::i64, dev);
+    kernels::segment_compact_cuda(h.data<int64_t>(), N, ws.data_ptr(), ws.nbytes(), comp.data<int64_t>(),
+                                  uniq.data<int64_t>(), ng.data<int64_t>(), current_stream(dev));
+    G = ng.item<int64_t>();  // the group count is a host value: one synchronisation
+#endif
+  };
+  (void)on_cuda;
+  LESEG_DISPATCH_DEVICE(dev, "compact_ids", on_cpu(), on_cuda());
   CompactIds r;
   r.num_groups = G;
-  r.compact = dev.is_cpu() ? comp : comp.to(dev);
-  Tensor u = uniq.narrow(0, G).clone();
-  r.unique = dev.is_cpu() ? u : u.to(dev);
+  r.compact = comp;
+  r.unique = uniq.narrow(0, G).clone();
   return r;
 }
 

@@ -13,7 +13,7 @@ namespace leseg {
 using kernels::VoteVariant;
 
 // Arbitrary int64 ids → compact ids 0..G-1 (in increasing id order) and the inverse (unique ids).
-// Runs on the CPU (CUDA tensors are copied to the host and back: a preprocessing step of the loader).
+// On CUDA: sort + unique + binary search on the device, then one synchronisation to read G.
 struct CompactIds {
   Tensor compact;  // (N,) i64 on the ids' device
   Tensor unique;   // (G,) i64 sorted distinct ids

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Segment reductions and scatter voting over groups (geometric segments, SAM masks).
 // defines: segment_count, segment_sum, segment_mean(+_backward), segment_max(+_backward), segment_gather,
-//          vote_mode (VoteVariant on CUDA), segment_compact (CPU).        T: float, double
+//          vote_mode (VoteVariant on CUDA), segment_compact.        T: float, double
 // Shapes: x (N, C) rows, group (N,) int64 in [0, G) — a negative group id means "in no group" (skipped;
 // its gradient is 0; gather gives 0). Group ids >= G: the CPU twin throws, CUDA skips them.
 // Gradients: sum → ∂/∂x_i = dout[g_i] (gather); mean → dout[g_i] / count[g_i];
@@ -77,5 +77,11 @@ size_t vote_mode_workspace_bytes(VoteVariant v, int64_t N, int64_t G, int64_t C)
 void vote_mode_cuda(VoteVariant v, const int64_t* group, const int64_t* label, const float* weight, int64_t N,
                     int64_t G, int64_t C, int64_t ignore, void* ws, size_t ws_bytes, int64_t* mode,
                     int64_t* point_mode, StreamHandle s);
+
+// Compaction on the device: CUB radix sort of the ids, DeviceSelect::Unique, then a binary search per
+// element. unique must hold N entries; *num_unique (device) receives G.
+size_t segment_compact_workspace_bytes(int64_t N);
+void segment_compact_cuda(const int64_t* ids, int64_t N, void* ws, size_t ws_bytes, int64_t* compact, int64_t* unique,
+                          int64_t* num_unique, StreamHandle s);
 
 }  // namespace leseg::kernels

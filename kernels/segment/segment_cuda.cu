@@ -5,6 +5,7 @@
 // (segment_math.h), so ties break to the smallest class exactly as on the CPU.
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_reduce.cuh>
+#include <cub/device/device_select.cuh>
 #include <cuda/std/functional>
 
 #include "kernels/common/check.h"
@@ -271,6 +272,42 @@ void vote_mode_cuda(VoteVariant v, const int64_t* group, const int64_t* label, c
           point_mode[i] = (g < 0 || g >= G) ? ignore : mode[g];
         },
         s, "leseg::vote_mode_broadcast");
+}
+
+size_t segment_compact_workspace_bytes(int64_t N) {
+  size_t sort_tmp = 0, uniq_tmp = 0;
+  LESEG_CUDA_CHECK(cub::DeviceRadixSort::SortKeys(nullptr, sort_tmp, (const int64_t*)nullptr, (int64_t*)nullptr, N));
+  LESEG_CUDA_CHECK(cub::DeviceSelect::Unique(nullptr, uniq_tmp, (const int64_t*)nullptr, (int64_t*)nullptr,
+                                             (int64_t*)nullptr, N));
+  return align_up(size_t(N) * 8) + align_up(std::max(sort_tmp, uniq_tmp));
+}
+
+void segment_compact_cuda(const int64_t* ids, int64_t N, void* ws, size_t ws_bytes, int64_t* compact, int64_t* unique,
+                          int64_t* num_unique, StreamHandle s) {
+  cuda::NvtxRange range("leseg::segment_compact");
+  const size_t need = segment_compact_workspace_bytes(N);
+  LESEG_KCHECK(ws_bytes >= need, "segment_compact: workspace of ", ws_bytes, " bytes < ", need);
+  cudaStream_t st = cuda::stream_of(s);
+  LESEG_CUDA_CHECK(cudaMemsetAsync(num_unique, 0, 8, st));
+  if (N == 0) return;
+  int64_t* sorted = static_cast<int64_t*>(ws);
+  void* temp = static_cast<char*>(ws) + align_up(size_t(N) * 8);
+  size_t tb = need - align_up(size_t(N) * 8);
+  LESEG_CUDA_CHECK(cub::DeviceRadixSort::SortKeys(temp, tb, ids, sorted, N, 0, 64, st));
+  tb = need - align_up(size_t(N) * 8);
+  LESEG_CUDA_CHECK(cub::DeviceSelect::Unique(temp, tb, (const int64_t*)sorted, unique, num_unique, N, st));
+  cuda::for_each(
+      N,
+      [=] __device__(int64_t i) {
+        const int64_t v = ids[i];
+        int64_t lo = 0, hi = *num_unique;
+        while (lo < hi) {
+          const int64_t mid = (lo + hi) / 2;
+          if (unique[mid] < v) lo = mid + 1; else hi = mid;
+        }
+        compact[i] = lo;
+      },
+      s, "leseg::segment_compact_search");
 }
 
 #define X(T)                                                                                                       \

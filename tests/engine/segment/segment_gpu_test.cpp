@@ -78,3 +78,16 @@ TEST(SegmentGpu, ReductionsAndGradientsMatchCpu) {
   auto a = xg.grad().to_vector<float>(), b = xc.grad().to_vector<float>();
   for (size_t j = 0; j < a.size(); ++j) ASSERT_NEAR(a[j], b[j], 1e-5 + 1e-5 * std::abs(b[j])) << "grad[" << j << "]";
 }
+
+TEST(SegmentGpu, CompactionMatchesCpu) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  for (int64_t n : {0, 1, 7, 5003}) {
+    std::vector<int64_t> v = rand_ids(n, -1000, 1000, 9);
+    if (n > 1) v[1] = int64_t(1) << 40, v[0] = -(int64_t(1) << 41);  // beyond 32 bits, negative
+    Tensor ids = Tensor::from_vector(v, Shape{n});
+    CompactIds ref = compact_ids(ids), got = compact_ids(ids.to(Device::cuda()));
+    ASSERT_EQ(got.num_groups, ref.num_groups) << n;
+    EXPECT_EQ(got.unique.to_vector<int64_t>(), ref.unique.to_vector<int64_t>()) << n;
+    EXPECT_EQ(got.compact.to_vector<int64_t>(), ref.compact.to_vector<int64_t>()) << n;
+  }
+}

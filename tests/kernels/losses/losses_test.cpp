@@ -334,3 +334,21 @@ TEST(MseKernel, ValueAndGradientDyadic) {
   EXPECT_EQ(acc[1], 5.0);
   EXPECT_EQ(da, (Vec{-1.0, -4.0, 0.0, 1.0, 8.0}));
 }
+
+TEST(LossKernels, SoftTargetsAndKlStayFiniteAtHugeLogits) {
+  // p = one-hot on a class whose logit is -1e4 below the max: -log q = 2e4 exactly, finite gradients.
+  std::vector<float> z = {1e4f, -1e4f, 0.f}, p = {0.f, 1.f, 0.f}, dz(3), dp(3);
+  double acc[2];
+  soft_cross_entropy_cpu<float>(z.data(), p.data(), 1, 3, dz.data(), dp.data(), acc);
+  EXPECT_NEAR(acc[0], 2e4, 1e-2);
+  for (float v : dz) EXPECT_TRUE(std::isfinite(v));
+  EXPECT_NEAR(dp[1], 2e4f, 1e-2);
+  // KL between two opposite one-hot-like rows: E_p[a - b] - lse_a + lse_b = 2e4 + 0 - 0 (T = 1)
+  std::vector<float> a = {1e4f, -1e4f}, b = {-1e4f, 1e4f}, da(2), db(2);
+  kl_div_cpu<float>(a.data(), b.data(), 1, 2, 1.0, da.data(), db.data(), acc);
+  EXPECT_NEAR(acc[0], 2e4, 1e-2);
+  for (float v : da) EXPECT_TRUE(std::isfinite(v));
+  for (float v : db) EXPECT_TRUE(std::isfinite(v));
+  EXPECT_NEAR(db[0], -1.f, 1e-6);  // q - p
+  EXPECT_NEAR(db[1], 1.f, 1e-6);
+}
