@@ -7,7 +7,7 @@
 //   forward:  y = (x − mean_c)·rstd_c·w_c + b_c      (w = 1, b = 0 when null; eval passes running stats)
 // Backward (x̂ = (x − mean)·rstd, ĝ = g·w):
 //   dw_c = Σ g·x̂,  db_c = Σ g
-//   training (mean, rstd depend on x):  dx = w·rstd·(g − db_c/M − x̂·dw_c/M)
+//   training (mean, rstd depend on x):  dx = w·rstd·(g − db_c/M − x̂·dw_c/M)   (x̂ recomputed in double)
 //     [from dx̂ = ĝ, dvar and dmean terms: dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), with mean(ĝ) = w·db/M]
 //   eval (constants):                   dx = g·w·rstd
 // Null output pointers skip that gradient. CUDA needs workspace_bytes(N, C, L) of device scratch for the

@@ -88,23 +88,28 @@ void batch_norm_backward_cpu(const T* g, const T* x, const T* mean, const T* rst
     if (db) db[c] = T(sg[size_t(c)]);
   }
   if (!dx) return;
-  const double* psg = sg.data();
-  const double* psgx = sgx.data();
+  // Per-channel constants of dx (host scratch, 3·C doubles).
+  std::vector<double> k1(static_cast<size_t>(C)), mg(static_cast<size_t>(C)), mgx(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) {
+    k1[size_t(c)] = double(w ? w[c] : T(1)) * double(rstd[c]);
+    mg[size_t(c)] = sg[size_t(c)] / double(M);
+    mgx[size_t(c)] = sgx[size_t(c)] / double(M);
+  }
+  const double* pk1 = k1.data();
+  const double* pmg = mg.data();
+  const double* pmgx = mgx.data();
   const int64_t row = C * L;
   cpu::for_each(
       N,
       [=](int64_t n) {
         for (int64_t c = 0; c < C; ++c) {
-          const T wc = w ? w[c] : T(1);
           const int64_t base = n * row + c * L;
-          for (int64_t l = 0; l < L; ++l) {
-            const int64_t i = base + l;
-            if (training) {
-              T xhat = (x[i] - mean[c]) * rstd[c];
-              dx[i] = bn_dx_train(g[i], xhat, wc, rstd[c], psg[c], psgx[c], M);
-            } else {
-              dx[i] = g[i] * wc * rstd[c];
-            }
+          if (training) {
+            for (int64_t l = 0; l < L; ++l)
+              dx[base + l] = bn_dx_train(g[base + l], x[base + l], mean[c], rstd[c], pk1[c], pmg[c], pmgx[c]);
+          } else {
+            const T k = (w ? w[c] : T(1)) * rstd[c];
+            for (int64_t l = 0; l < L; ++l) dx[base + l] = g[base + l] * k;
           }
         }
       },

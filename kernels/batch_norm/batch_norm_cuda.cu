@@ -115,13 +115,12 @@ void batch_norm_backward_cuda(const T* g, const T* x, const T* mean, const T* rs
       N * C * L,
       [=] __device__(int64_t i) {
         int64_t c = bn_channel(i, C, L);
-        T wc = w ? w[c] : T(1);
-        if (training) {
-          T xhat = (x[i] - mean[c]) * rstd[c];
-          dx[i] = bn_dx_train(g[i], xhat, wc, rstd[c], sg[c], sgx[c], M);
-        } else {
-          dx[i] = g[i] * wc * rstd[c];
-        }
+        const T wc = w ? w[c] : T(1);
+        if (training)
+          dx[i] = bn_dx_train(g[i], x[i], mean[c], rstd[c], double(wc) * double(rstd[c]), sg[c] / double(M),
+                              sgx[c] / double(M));
+        else
+          dx[i] = g[i] * (wc * rstd[c]);
       },
       s, "leseg::batch_norm_backward");
 }

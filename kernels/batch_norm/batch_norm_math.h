@@ -23,10 +23,12 @@ LESEG_HD T bn_apply(T x, T mean, T rstd, T w, T b) {
   return (x - mean) * rstd * w + b;
 }
 
-// Training-mode input gradient for one element; sg = Σ g, sgx = Σ g·x̂ over the channel, M samples.
+// Training-mode input gradient for one element: k1 = w·rstd, mg = Σg / M, mgx = Σ g·x̂ / M over the channel
+// (per-channel constants, computed once per channel on CPU and per element on CUDA: the same IEEE values).
 template <class T>
-LESEG_HD T bn_dx_train(T g, T xhat, T w, T rstd, double sg, double sgx, int64_t M) {
-  return T(double(w) * double(rstd) * (double(g) - sg / double(M) - double(xhat) * sgx / double(M)));
+LESEG_HD T bn_dx_train(T g, T x, T mean, T rstd, double k1, double mg, double mgx) {
+  const double xhat = (double(x) - double(mean)) * double(rstd);
+  return T(k1 * (double(g) - mg - xhat * mgx));
 }
 
 }  // namespace leseg::kernels

@@ -46,6 +46,15 @@ void channel_reduce2(int64_t N, int64_t C, int64_t L, F f, double* s0, double* s
     const int64_t n0 = N * k / chunks, n1 = N * (k + 1) / chunks;
     double* pa = part.data() + k * C * 2;
     double* pb = pa + C;
+    if (L == 1) {  // (N, C) point features: the inner loop runs over contiguous channels
+      for (int64_t n = n0; n < n1; ++n)
+        for (int64_t c = 0; c < C; ++c) {
+          Sum2 v = f(n, c, int64_t(0));
+          pa[c] += v.a;
+          pb[c] += v.b;
+        }
+      continue;
+    }
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t c = 0; c < C; ++c)
         for (int64_t l = 0; l < L; ++l) {
