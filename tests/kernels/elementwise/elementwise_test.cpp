@@ -276,6 +276,16 @@ TEST(CompareKernel, BroadcastAndScalarMatchSerialLoop) {
   EXPECT_EQ(n, (std::vector<uint8_t>{1, 0, 0}));
 }
 
+TEST(BroadcastIndex, CoalescesContiguousAndSizeOneDims) {
+  EXPECT_EQ(make_broadcast_index({3, 4, 5}, {{3, 4, 5}, {3, 4, 5}}).ndim, 1);
+  EXPECT_EQ(make_broadcast_index({6, 4, 5}, {{6, 4, 5}, {4, 5}}).ndim, 2);
+  EXPECT_EQ(make_broadcast_index({6, 1, 4, 5}, {{6, 1, 4, 5}, {4, 1}}).ndim, 3);
+  EXPECT_EQ(make_broadcast_index({1, 1}, {{1, 1}, {}}).ndim, 0);
+  const BroadcastIndex b = make_broadcast_index({6, 4, 5}, {{6, 4, 5}, {4, 5}});
+  EXPECT_EQ(b.offset(1, 4 * 5 + 7), 7);
+  EXPECT_EQ(b.offset(0, 4 * 5 + 7), 27);
+}
+
 TEST(BroadcastIndex, IncompatibleShapesThrow) {
   EXPECT_THROW(broadcast_shape({{3, 4}, {5}}), std::invalid_argument);
   EXPECT_THROW(make_broadcast_index({3, 4}, {{2, 4}}), std::invalid_argument);
