@@ -65,7 +65,9 @@ std::array<uint8_t, 3> surface_color(const Box& b, int face, const float* p) {
   static const double shade[6] = {0.86, 0.90, 0.82, 0.94, 0.70, 1.0};
   const int64_t qx = int64_t(std::floor(p[0] * 20.f)), qy = int64_t(std::floor(p[1] * 20.f)),
                 qz = int64_t(std::floor(p[2] * 20.f));
-  const double tex = hash_unit(uint64_t(qx), uint64_t(qy), uint64_t(qz), uint64_t(b.instance + 7)) - 0.5;
+  const uint64_t h = mix64(uint64_t(qx) * 0x9E3779B97F4A7C15ull ^ uint64_t(qy) * 0xC2B2AE3D27D4EB4Full ^
+                           uint64_t(qz) * 0x165667B19E3779F9ull ^ uint64_t(b.instance + 7) * 0xD6E8FEB86659FD93ull);
+  const double tex = double(h >> 11) * (1.0 / 9007199254740992.0) - 0.5;
   std::array<uint8_t, 3> c;
   for (int a = 0; a < 3; ++a) {
     double v = double(b.rgb[size_t(a)]) * shade[face] + 24.0 * tex;
@@ -113,7 +115,7 @@ void sample_surfaces(const std::vector<Box>& boxes, double density, double noise
         for (int a = 0; a < 3; ++a) {
           out.xyz.push_back(p[a]);
           out.normal.push_back(a == ax ? sgn : 0.f);
-          out.rgb.push_back(uint8_t(std::clamp(int(c[size_t(a)]) + int(std::lround(4.0 * rng.normal())), 0, 255)));
+          out.rgb.push_back(uint8_t(std::clamp(int(c[size_t(a)]) + int(rng.below(13)) - 6, 0, 255)));
         }
         out.label.push_back(b.label);
         out.instance.push_back(b.instance);

@@ -3,7 +3,7 @@
 // defines: neighbors_grid_capacity, neighbors_grid_build_cpu, knn_query_cpu/_cuda,
 //          radius_count_cpu/_cuda, radius_fill_cpu/_cuda          (f32 coordinates, i32 point indices)
 //
-// Grid (built on the host, O(N); the engine wrapper uploads it for CUDA queries):
+// Grid (built on the host, O(N), no allocation; the engine wrapper uploads it for CUDA queries):
 //   every reference point p goes to cell c = floor(p / cell); occupied cells live in an open-addressing
 //   hash table of `capacity` slots (power of two): keys (capacity,) u64 packed cell (kEmptyKey = free),
 //   start (capacity,) i64 and count (capacity,) i32 into sorted_idx (N,) i32, the reference indices

@@ -2,7 +2,6 @@
 // CPU twin of the voxel-hash-grid neighbour search (the specification): a counting-sort grid build and
 // per-query loops from neighbors_math.h, OpenMP over queries (each writes only its own rows).
 #include <cmath>
-#include <vector>
 
 #include "kernels/common/check.h"
 #include "kernels/common/cpu_utils.h"
@@ -30,7 +29,6 @@ void neighbors_grid_build_cpu(const float* ref, int64_t n, float cell, uint64_t 
     start[s] = 0;
     count[s] = 0;
   }
-  std::vector<int64_t> slot_of(size_t(n > 0 ? n : 0));
   for (int64_t i = 0; i < n; ++i) {
     int32_t c[3];
     for (int a = 0; a < 3; ++a) {
@@ -48,15 +46,20 @@ void neighbors_grid_build_cpu(const float* ref, int64_t n, float cell, uint64_t 
     while (keys[s] != nbr::kEmptyKey && keys[s] != key) s = (s + 1) & (capacity - 1);
     keys[s] = key;
     ++count[s];
-    slot_of[size_t(i)] = int64_t(s);
   }
   int64_t run = 0;
   for (uint64_t s = 0; s < capacity; ++s) {
     start[s] = run;
     run += count[s];
   }
-  std::vector<int64_t> cursor(start, start + capacity);
-  for (int64_t i = 0; i < n; ++i) sorted_idx[cursor[size_t(slot_of[size_t(i)])]++] = int32_t(i);
+  // Scatter in point order (ascending inside a cell), using start[] as the cursor, then rewind it.
+  for (int64_t i = 0; i < n; ++i) {
+    const float* p = ref + 3 * i;
+    const int64_t s = nbr::find_slot(keys, capacity, nbr::pack_cell(nbr::cell_of(p[0], cell), nbr::cell_of(p[1], cell),
+                                                                    nbr::cell_of(p[2], cell)));
+    sorted_idx[start[s]++] = int32_t(i);
+  }
+  for (uint64_t s = 0; s < capacity; ++s) start[s] -= count[s];
   *params = P;
 }
 

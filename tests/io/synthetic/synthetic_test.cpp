@@ -200,3 +200,42 @@ TEST(SyntheticCalibration, FiguresWithinDocumentedBand) {
   EXPECT_GT(r.voted_2d, r.clip_2d);
   EXPECT_GT(r.voted_3d, r.clip_3d);
 }
+
+TEST(SyntheticStandIns, ClipKnobsDoWhatTheySay) {
+  const int H = 20, W = 40;
+  std::vector<int32_t> label(H * W), inst(H * W), part(H * W, 0);
+  for (int i = 0; i < H * W; ++i) {
+    const bool right = i % W >= W / 2;
+    label[size_t(i)] = right ? 1 : 0;
+    inst[size_t(i)] = right ? 11 : 10;
+  }
+  ViewTruth t{H, W, label.data(), inst.data(), part.data()};
+  std::vector<double> P(9, 0.0);
+  P[0 * 3 + 2] = P[1 * 3 + 2] = P[2 * 3 + 0] = 1.0;  // 0 -> 2, 1 -> 2, 2 -> 0
+  ClipLikeOptions bleed_only;
+  bleed_only.instance_confusion = 0; bleed_only.blob_coverage = 0; bleed_only.missing = 0; bleed_only.bleed_px = 3;
+  std::vector<int32_t> out = clip_like_labels(t, 3, P, 1, 0, bleed_only);
+  int changed = 0;
+  for (int i = 0; i < H * W; ++i)
+    if (out[size_t(i)] != label[size_t(i)]) {
+      ++changed;
+      EXPECT_LE(std::abs(i % W - W / 2 + (i % W >= W / 2 ? 0 : 1)), 3) << "bleeding beyond bleed_px at " << i;
+    }
+  EXPECT_EQ(changed, 3 * H);  // one side dilates by exactly 3 columns
+  ClipLikeOptions confuse_all = bleed_only;
+  confuse_all.bleed_px = 0; confuse_all.instance_confusion = 1.0;
+  out = clip_like_labels(t, 3, P, 1, 0, confuse_all);
+  for (int i = 0; i < H * W; ++i) ASSERT_EQ(out[size_t(i)], 2);  // confusions follow the matrix
+  ClipLikeOptions blobs = bleed_only;
+  blobs.bleed_px = 0; blobs.blob_coverage = 0.3; blobs.blob_cell_px = 8;
+  out = clip_like_labels(t, 3, P, 1, 0, blobs);
+  int wrong = 0;
+  for (int i = 0; i < H * W; ++i) wrong += out[size_t(i)] != label[size_t(i)];
+  EXPECT_NEAR(double(wrong) / (H * W), 0.3, 0.02);
+  // Per-view inconsistency: with view_consistency 0 the instance decisions differ between some views.
+  ClipLikeOptions half = bleed_only;
+  half.bleed_px = 0; half.instance_confusion = 0.5; half.view_consistency = 0.0;
+  std::set<int32_t> seen;
+  for (int v = 0; v < 16; ++v) seen.insert(clip_like_labels(t, 3, P, 1, v, half)[0]);
+  EXPECT_EQ(seen.size(), 2u);
+}
