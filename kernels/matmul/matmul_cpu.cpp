@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// CPU matmul: Eigen GEMM on row-major maps. OpenMP over batches when there are several (Eigen's own
-// threads otherwise: it does not nest inside an active parallel region); a long inner dimension with a
-// small output is split into fixed K chunks summed in order (host scratch: chunks·M·N values).
+// CPU matmul: Eigen GEMM on row-major maps, parallelised by us (OpenMP) and never by Eigen (it does not
+// open its own threads inside an active parallel region): over batches when there are several, over fixed
+// blocks of output rows for tall products, and over fixed K chunks summed in order when a long inner
+// dimension meets a small output (host scratch: chunks·M·N values). Deterministic for any thread count.
 #include <Eigen/Core>
 #include <algorithm>
 #include <vector>
@@ -17,17 +18,17 @@ using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>
 template <class T>
 using StridedMap = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
 
-// C = beta·C + op(A)·op(B) for one batch, where op(A) is columns [k0, k0 + kn) of the (M, K) operand and
-// op(B) rows [k0, k0 + kn) of the (K, N) one (whole operands: k0 = 0, kn = K).
+// C = beta·C + op(A)·op(B) for one batch, restricted to output rows [i0, i0 + mi) and to the inner range
+// [k0, k0 + kn) (whole product: i0 = 0, mi = M, k0 = 0, kn = K).
 template <class T>
-void gemm_one(const T* a, const T* b, T* c, const GemmShape& s, T beta, int64_t k0, int64_t kn) {
-  Eigen::Map<RowMat<T>> C(c, s.m, s.n);
+void gemm_one(const T* a, const T* b, T* c, const GemmShape& s, T beta, int64_t k0, int64_t kn, int64_t i0, int64_t mi) {
+  Eigen::Map<RowMat<T>> C(c + i0 * s.n, mi, s.n);
   if (kn == 0) {
     if (beta == T(0)) C.setZero(); else C *= beta;
     return;
   }
-  // Stored A: (K, M) when trans_a (rows k0.. contiguous), else (M, K) (a column block, stride K).
-  StridedMap<T> A(s.trans_a ? a + k0 * s.m : a + k0, s.trans_a ? kn : s.m, s.trans_a ? s.m : kn,
+  // Stored A: (K, M) when trans_a (rows k0.., columns i0..), else (M, K) (rows i0.., columns k0..).
+  StridedMap<T> A(s.trans_a ? a + k0 * s.m + i0 : a + i0 * s.k + k0, s.trans_a ? kn : mi, s.trans_a ? mi : kn,
                   Eigen::OuterStride<>(s.trans_a ? s.m : s.k));
   StridedMap<T> B(s.trans_b ? b + k0 : b + k0 * s.n, s.trans_b ? s.n : kn, s.trans_b ? kn : s.n,
                   Eigen::OuterStride<>(s.trans_b ? s.k : s.n));
@@ -60,7 +61,7 @@ void gemm_k_split(const T* a, const T* b, T* c, const GemmShape& s, T beta) {
 #pragma omp parallel for schedule(static)
   for (int64_t q = 0; q < chunks; ++q) {
     const int64_t k0 = q * kSplitChunk, kn = std::min(kSplitChunk, s.k - k0);
-    gemm_one(a, b, part.data() + q * mn, s, T(0), k0, kn);
+    gemm_one(a, b, part.data() + q * mn, s, T(0), k0, kn, 0, s.m);
   }
   for (int64_t i = 0; i < mn; ++i) {
     T acc = beta == T(0) ? T(0) : beta * c[i];
@@ -68,10 +69,25 @@ void gemm_k_split(const T* a, const T* b, T* c, const GemmShape& s, T beta) {
     c[i] = acc;
   }
 }
+// Many output rows: fixed blocks of rows in parallel, Eigen single-threaded inside each (its own OpenMP
+// GEMM spin-waits, which starves when the cores are shared). The block size does not depend on the thread
+// count, so results are identical for any number of threads.
+constexpr int64_t kRowBlock = 128;
 template <class T>
 void gemm_full(const T* a, const T* b, T* c, const GemmShape& s, T beta) {
-  if (want_k_split<T>(s)) gemm_k_split(a, b, c, s, beta);
-  else gemm_one(a, b, c, s, beta, 0, s.k);
+  if (want_k_split<T>(s)) {
+    gemm_k_split(a, b, c, s, beta);
+    return;
+  }
+  const double flops = 2.0 * double(s.m) * double(s.n) * double(s.k);
+  if (s.m >= 2 * kRowBlock && flops >= double(1 << 22)) {
+    const int64_t blocks = (s.m + kRowBlock - 1) / kRowBlock;
+#pragma omp parallel for schedule(static)
+    for (int64_t q = 0; q < blocks; ++q)
+      gemm_one(a, b, c, s, beta, 0, s.k, q * kRowBlock, std::min(kRowBlock, s.m - q * kRowBlock));
+    return;
+  }
+  gemm_one(a, b, c, s, beta, 0, s.k, 0, s.m);
 }
 }  // namespace
 
@@ -90,7 +106,7 @@ void matmul_cpu(const T* a, const T* b, T* c, const GemmShape& s, T beta) {
   }
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < s.batch; ++i)
-    gemm_one(a + i * s.stride_a, b + i * s.stride_b, c + i * s.stride_c, s, beta, 0, s.k);
+    gemm_one(a + i * s.stride_a, b + i * s.stride_b, c + i * s.stride_c, s, beta, 0, s.k, 0, s.m);
 }
 
 template void matmul_cpu<float>(const float*, const float*, float*, const GemmShape&, float);

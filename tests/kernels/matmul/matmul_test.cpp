@@ -4,7 +4,11 @@
 // (stride_c 0) and beta accumulation; engine matmul/linear shape rules and error messages.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cmath>
 #include <vector>
+
+#include <omp.h>
 
 #include "engine/ops/linalg.h"
 #include "kernels/matmul/matmul.h"
@@ -87,6 +91,30 @@ TEST(MatmulCpu, BatchedBroadcastSummedAndBeta) {
     check_case<double>(2, 7, 5, 3, f & 1, f & 2, false, false, false, 2.0); // beta
   }
   check_case<float>(2, 3, 4, 0, false, false, false, false, false, 1.f);  // k = 0 keeps beta·C
+}
+
+TEST(MatmulCpu, RowBlockPathAndThreadCountIndependence) {
+  // M >= 256 with enough work takes the parallel row-block path (M not a multiple of the 128-row block).
+  for (int f = 0; f < 4; ++f) {
+    check_case<float>(1, 300, 33, 257, f & 1, f & 2, false, false, false, 0.f);
+    check_case<double>(1, 259, 17, 1000, f & 1, f & 2, false, false, false, -1.0);
+  }
+  // Non-integer data: the same bits with 1 and 2 threads (row-block and K-split paths).
+  for (auto [m, n, k] : std::vector<std::array<int64_t, 3>>{{300, 33, 257}, {3, 5, 40000}}) {
+    GemmShape s;
+    s.m = m, s.n = n, s.k = k, s.stride_a = m * k, s.stride_b = k * n, s.stride_c = m * n;
+    std::vector<float> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(k * n));
+    for (size_t i = 0; i < a.size(); ++i) a[i] = std::sin(float(i) * 0.37f);
+    for (size_t i = 0; i < b.size(); ++i) b[i] = std::cos(float(i) * 0.11f);
+    std::vector<float> c1(static_cast<size_t>(m * n)), c2(c1.size());
+    const int nt = omp_get_max_threads();
+    omp_set_num_threads(1);
+    kernels::matmul_cpu(a.data(), b.data(), c1.data(), s, 0.f);
+    omp_set_num_threads(2);
+    kernels::matmul_cpu(a.data(), b.data(), c2.data(), s, 0.f);
+    omp_set_num_threads(nt);
+    EXPECT_EQ(c1, c2) << m << "x" << n << "x" << k;
+  }
 }
 
 TEST(MatmulCpu, LongInnerDimensionSplitPath) {
