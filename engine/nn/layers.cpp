@@ -50,10 +50,12 @@ Tensor BatchNorm1d::forward(const Tensor& x) {
   Tensor y = batch_norm(x, running_mean, running_var, weight, bias, is_training(), momentum, eps);
   if (is_training()) {
     // Host mirror of the counter: re-read only when someone else wrote the buffer (load, to(device)).
-    if (num_batches_tracked.version() != tracked_version_) tracked_ = num_batches_tracked.item<int64_t>();
+    if (num_batches_tracked.version() != tracked_version_ || num_batches_tracked.storage_id() != tracked_storage_)
+      tracked_ = num_batches_tracked.item<int64_t>();
     ++tracked_;
     num_batches_tracked.fill_(double(tracked_));
     tracked_version_ = num_batches_tracked.version();
+    tracked_storage_ = num_batches_tracked.storage_id();
   }
   return y;
 }

@@ -46,6 +46,7 @@ class BatchNorm1d : public Module {
  private:
   int64_t tracked_ = 0;
   uint64_t tracked_version_ = ~uint64_t(0);
+  const void* tracked_storage_ = nullptr;
 };
 
 class Dropout : public Module {
