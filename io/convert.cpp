@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "io/convert.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "io/datasets/label_maps.h"
+#include "io/datasets/nuscenes.h"
+#include "io/datasets/pointcept.h"
+#include "io/datasets/s3dis.h"
+#include "io/datasets/scannet.h"
+#include "io/datasets/scene_io.h"
+#include "io/datasets/semantickitti.h"
+#include "io/formats/npy.h"
+#include "io/formats/point_cloud.h"
+
+namespace fs = std::filesystem;
+
+namespace leseg::io {
+
+std::string ConvertResult::str() const {
+  std::ostringstream os;
+  os << "converted " << scenes << " scenes, " << points << " points, " << views << " views";
+  for (auto& n : notes) os << "\n  " << n;
+  return os.str();
+}
+
+namespace {
+
+struct Writer {
+  std::string dst;
+  const ConvertOptions& opt;
+  ConvertResult res;
+  std::map<std::string, std::vector<std::string>> splits;
+  bool full() const { return opt.max_scenes >= 0 && res.scenes >= opt.max_scenes; }
+  void add(const Scene& s, const std::string& split = "train") {
+    LESEG_CHECK(!s.name.empty(), "convert: scene without a name");
+    write_scene((fs::path(dst) / "scenes" / s.name).string(), s);
+    splits[split].push_back(s.name);
+    ++res.scenes;
+    res.points += s.num_points();
+    res.views += int64_t(s.views.size());
+  }
+  void note(const std::string& scene, const ReadReport& r) {
+    if (r.nan_dropped || r.nan_kept_invalid || r.labels_out_of_range)
+      res.notes.push_back(scene + ": " + r.str());
+  }
+  void finish(const DatasetInfo& info) {
+    write_dataset_info(dst, info);
+    for (auto& [k, v] : splits) write_split(dst, k, v);
+  }
+};
+
+std::string find_up(const fs::path& start, const std::string& file, int levels) {
+  fs::path p = fs::absolute(start);
+  for (int i = 0; i <= levels; ++i) {
+    if (fs::exists(p / file)) return (p / file).string();
+    if (!p.has_parent_path() || p.parent_path() == p) break;
+    p = p.parent_path();
+  }
+  return "";
+}
+
+bool is_scannet_scan(const fs::path& p) {
+  return fs::exists(p / (p.filename().string() + "_vh_clean_2.ply"));
+}
+
+}  // namespace
+
+ConvertResult convert(const std::string& format, const std::string& src, const std::string& dst, const ConvertOptions& opt) {
+  if (!fs::exists(src)) LESEG_FAIL("convert: source '", src, "' does not exist");
+  Writer w{dst, opt, {}, {}};
+  DatasetInfo info;
+  info.ignore_index = -1;
+  fs::path s(src);
+  if (format == "pointcept") {
+    info.name = "pointcept";
+    info.classes = scannet20_classes();
+    auto one = [&](const fs::path& sd, const std::string& split) {
+      ReadReport r;
+      Scene sc = read_pointcept_scene(sd.string(), {}, &r);
+      w.note(sc.name, r);
+      w.add(sc, split);
+    };
+    if (fs::exists(s / "coord.npy")) {
+      one(s, "train");
+    } else {
+      std::vector<std::string> split_names;
+      for (auto& e : fs::directory_iterator(s))
+        if (e.is_directory()) split_names.push_back(e.path().filename().string());
+      std::sort(split_names.begin(), split_names.end());
+      for (auto& sp : split_names)
+        for (auto& sc : list_pointcept_scenes(src, sp)) {
+          if (w.full()) break;
+          one(s / sp / sc, sp);
+        }
+    }
+  } else if (format == "scannet") {
+    info.name = "scannet";
+    info.classes = scannet20_classes();
+    std::vector<fs::path> scans;
+    if (is_scannet_scan(s)) scans.push_back(s);
+    else {
+      for (auto& e : fs::directory_iterator(s))
+        if (e.is_directory() && is_scannet_scan(e.path())) scans.push_back(e.path());
+      std::sort(scans.begin(), scans.end());
+    }
+    if (scans.empty()) LESEG_FAIL("convert scannet: no <scene>/<scene>_vh_clean_2.ply under ", src);
+    std::string tsv = find_up(s, "scannetv2-labels.combined.tsv", 2);
+    for (auto& sp : scans) {
+      if (w.full()) break;
+      ScanNetReport r;
+      Scene sc = read_scannet_scan(sp.string(), tsv, &r);
+      fs::path frames = fs::is_directory(sp / "frames" / "pose") ? sp / "frames" : sp;
+      if (fs::is_directory(frames / "pose"))
+        sc.views = read_scannet_frames(frames.string(), ScanNetFrameOptions{opt.frame_stride, opt.max_frames, true}, &r);
+      if (r.frames_bad_pose) w.res.notes.push_back(sc.name + ": " + std::to_string(r.frames_bad_pose) + " frames skipped (invalid pose)");
+      if (r.unlabeled) w.res.notes.push_back(sc.name + ": " + std::to_string(r.unlabeled) + " vertices ignore (-1)");
+      w.add(sc);
+    }
+  } else if (format == "s3dis") {
+    info.name = "s3dis";
+    info.classes = s3dis_classes();
+    std::vector<std::pair<std::string, fs::path>> rooms;  // (scene name, folder)
+    auto area = [&](const fs::path& a) {
+      for (auto& r : list_s3dis_rooms(a.string())) rooms.push_back({a.filename().string() + "_" + r, a / r});
+    };
+    if (fs::is_directory(s / "Annotations")) rooms.push_back({s.parent_path().filename().string() + "_" + s.filename().string(), s});
+    else if (!list_s3dis_rooms(src).empty()) area(s);
+    else {
+      std::vector<fs::path> areas;
+      for (auto& e : fs::directory_iterator(s))
+        if (e.is_directory() && e.path().filename().string().rfind("Area_", 0) == 0) areas.push_back(e.path());
+      std::sort(areas.begin(), areas.end());
+      for (auto& a : areas) area(a);
+    }
+    if (rooms.empty()) LESEG_FAIL("convert s3dis: no room with Annotations/ under ", src);
+    for (auto& [name, dir] : rooms) {
+      if (w.full()) break;
+      ReadReport r;
+      Scene sc = read_s3dis_room(dir.string(), &r);
+      sc.name = name;
+      w.note(name, r);
+      w.add(sc, name.rfind("Area_5_", 0) == 0 ? "val" : "train");
+    }
+  } else if (format == "semantickitti") {
+    info.name = "semantickitti";
+    info.classes = semantickitti_classes();
+    std::vector<fs::path> seqs;
+    if (fs::is_directory(s / "velodyne")) seqs.push_back(s);
+    else {
+      fs::path root = fs::is_directory(s / "sequences") ? s / "sequences" : s;
+      for (auto& e : fs::directory_iterator(root))
+        if (e.is_directory() && fs::is_directory(e.path() / "velodyne")) seqs.push_back(e.path());
+      std::sort(seqs.begin(), seqs.end());
+    }
+    if (seqs.empty()) LESEG_FAIL("convert semantickitti: no sequence folder with velodyne/ under ", src);
+    std::string yaml = find_up(s, "semantic-kitti.yaml", 3);
+    std::map<int, int> lm = yaml.empty() ? semantickitti_learning_map() : read_learning_map_yaml(yaml);
+    if (yaml.empty()) w.res.notes.push_back("semantic-kitti.yaml not found: built-in learning_map used");
+    for (auto& sq : seqs) {
+      for (auto& id : list_kitti_scans(sq.string())) {
+        if (w.full()) break;
+        std::string lab = (sq / "labels" / (id + ".label")).string();
+        KittiReport r;
+        Scene sc = read_semantickitti_scan((sq / "velodyne" / (id + ".bin")).string(), fs::exists(lab) ? lab : "", lm, &r);
+        sc.name = sq.filename().string() + "_" + id;
+        w.note(sc.name, r.points);
+        int seq_no = std::atoi(sq.filename().string().c_str());
+        w.add(sc, seq_no == 8 ? "val" : "train");
+      }
+    }
+  } else if (format == "nuscenes") {
+    info.name = "nuscenes";
+    info.classes = nuscenes16_classes();
+    ReadReport r;
+    Scene sc = read_nuscenes_sample(src, true, &r);
+    if (sc.name.empty()) sc.name = "sample";
+    w.note(sc.name, r);
+    w.add(sc);
+  } else if (format == "ply" || format == "pcd") {
+    info.name = format;
+    ReadReport r;
+    Scene sc;
+    if (format == "ply") {
+      sc = read_ply_scene(src, &r);
+    } else {
+      PcdCloud c = read_pcd_cloud(src, /*drop_invalid=*/true, &r);
+      sc.coords = c.coords;
+      sc.colors = c.colors;
+      sc.instances = c.labels;  // PCD label fields are object/instance ids (e.g. PCL mOSD)
+    }
+    sc.name = s.filename().string();
+    sc.name = sc.name.substr(0, sc.name.find('.'));
+    w.note(sc.name, r);
+    int max_label = -1;
+    if (sc.labels.defined())
+      for (int32_t l : sc.labels.to_vector<int32_t>()) max_label = std::max(max_label, l);
+    for (int c = 0; c <= max_label; ++c) info.classes.push_back("class_" + std::to_string(c));
+    w.add(sc);
+  } else {
+    LESEG_FAIL("convert: unknown format '", format, "' (pointcept, scannet, s3dis, semantickitti, nuscenes, ply, pcd)");
+  }
+  w.finish(info);
+  return w.res;
+}
+
+InspectReport inspect(const std::string& root) {
+  InspectReport rep;
+  std::ostringstream os;
+  fs::path r(root);
+  if (!fs::is_directory(r)) LESEG_FAIL("inspect: '", root, "' is not a directory");
+  DatasetInfo info;
+  if (fs::exists(r / "dataset.json")) {
+    info = read_dataset_info(root);
+    os << "dataset " << (info.name.empty() ? "(unnamed)" : info.name) << ": " << info.classes.size() << " classes, ignore "
+       << info.ignore_index;
+    if (info.text_embeddings.defined()) os << ", text embeddings " << info.text_embeddings.shape().str();
+    else rep.missing.push_back("text_embeddings.npy");
+    os << "\n";
+  } else {
+    rep.missing.push_back("dataset.json");
+    os << "dataset.json missing\n";
+  }
+  std::vector<std::string> scene_names;
+  if (fs::is_directory(r / "scenes"))
+    for (auto& e : fs::directory_iterator(r / "scenes"))
+      if (e.is_directory()) scene_names.push_back(e.path().filename().string());
+  std::sort(scene_names.begin(), scene_names.end());
+  for (auto& e : fs::directory_iterator(r)) {
+    if (e.path().extension() != ".txt") continue;
+    std::string split = e.path().stem().string();
+    std::vector<std::string> names = read_split(root, split);
+    int64_t absent = 0;
+    for (auto& n : names)
+      if (!std::binary_search(scene_names.begin(), scene_names.end(), n)) {
+        ++absent;
+        rep.missing.push_back("scene '" + n + "' listed in " + split + ".txt");
+      }
+    os << "split " << split << ": " << names.size() << " scenes" << (absent ? " (" + std::to_string(absent) + " missing)" : "") << "\n";
+  }
+  const int64_t C = int64_t(info.classes.size());
+  std::map<int64_t, int64_t> hist;
+  double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
+  std::map<std::string, int64_t> have;  // array name -> scenes having it
+  std::map<std::string, int64_t> view_files;
+  int64_t nonfinite = 0;
+  const char* arrays[] = {"color.npy", "normal.npy", "segment.npy", "instance.npy", "geo_segment.npy", "intensity.npy"};
+  const char* vfiles[] = {"color.png", "depth.png", "intrinsic.txt", "pose.txt", "clip_label.png", "sam_mask.npy", "sam_feat.npy",
+                          "label.png", "caption_scene.npy", "caption_objects.npy"};
+  for (auto& name : scene_names) {
+    fs::path sd = r / "scenes" / name;
+    SceneReadOptions o;
+    o.views = false;
+    Scene s;
+    try {
+      s = read_scene(sd.string(), o);
+    } catch (const Error& e) {
+      rep.missing.push_back(std::string("scene '") + name + "' unreadable: " + e.what());
+      continue;
+    }
+    ++rep.scenes;
+    rep.points += s.num_points();
+    for (const char* a : arrays) have[a] += fs::exists(sd / a);
+    std::vector<float> c = s.coords.to_vector<float>();
+    for (size_t i = 0; i < c.size(); ++i) {
+      if (!std::isfinite(c[i])) { ++nonfinite; continue; }
+      lo[i % 3] = std::min(lo[i % 3], double(c[i]));
+      hi[i % 3] = std::max(hi[i % 3], double(c[i]));
+    }
+    if (s.labels.defined())
+      for (int32_t l : s.labels.to_vector<int32_t>()) ++hist[l];
+    else
+      rep.missing.push_back("scene '" + name + "': segment.npy (labels)");
+    if (fs::is_directory(sd / "views")) {
+      for (auto& v : fs::directory_iterator(sd / "views")) {
+        if (!v.is_directory()) continue;
+        ++rep.views;
+        for (const char* f : vfiles) view_files[f] += fs::exists(v.path() / f);
+        for (const char* f : {"intrinsic.txt", "pose.txt"})
+          if (!fs::exists(v.path() / f)) rep.missing.push_back("scene '" + name + "' view '" + v.path().filename().string() + "': " + f);
+      }
+    }
+  }
+  os << "scenes " << rep.scenes << ", points " << rep.points << ", views " << rep.views << "\n";
+  if (rep.points) {
+    os.precision(4);
+    os << "bounds x [" << lo[0] << ", " << hi[0] << "] y [" << lo[1] << ", " << hi[1] << "] z [" << lo[2] << ", " << hi[2] << "]";
+    if (nonfinite) os << " (" << nonfinite << " non-finite values)";
+    os << "\n";
+  }
+  os << "arrays present (scenes):";
+  for (const char* a : arrays) os << " " << a << "=" << have[a];
+  os << "\n";
+  if (rep.views) {
+    os << "view files present (views):";
+    for (const char* f : vfiles) os << " " << f << "=" << view_files[f];
+    os << "\n";
+  }
+  rep.label_histogram.assign(size_t(C + 1), 0);
+  int64_t out_of_range = 0;
+  for (auto& [l, n] : hist) {
+    if (l == -1) rep.label_histogram[size_t(C)] += n;
+    else if (l >= 0 && l < C) rep.label_histogram[size_t(l)] += n;
+    else out_of_range += n;
+  }
+  if (!hist.empty()) {
+    os << "label histogram:\n";
+    int64_t total = 0;
+    for (auto& [l, n] : hist) total += n;
+    char buf[160];
+    for (int64_t c = 0; c <= C; ++c) {
+      int64_t n = rep.label_histogram[size_t(c)];
+      std::snprintf(buf, sizeof buf, "  %3lld %-22s %12lld  %6.2f%%\n", (long long)(c == C ? -1 : c),
+                    c == C ? "(ignore)" : info.classes[size_t(c)].c_str(), (long long)n, 100.0 * double(n) / double(std::max<int64_t>(total, 1)));
+      os << buf;
+    }
+    if (out_of_range) {
+      os << "  labels outside [-1, " << C << "): " << out_of_range << "\n";
+      rep.missing.push_back(std::to_string(out_of_range) + " labels outside the class range");
+    }
+  }
+  os << "missing: " << (rep.missing.empty() ? "nothing" : std::to_string(rep.missing.size()) + " item(s)") << "\n";
+  for (size_t i = 0; i < rep.missing.size() && i < 50; ++i) os << "  " << rep.missing[i] << "\n";
+  if (rep.missing.size() > 50) os << "  ... " << rep.missing.size() - 50 << " more\n";
+  rep.text = os.str();
+  return rep;
+}
+
+}  // namespace leseg::io
