@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "engine/autograd.h"
+#include "engine/ops/elementwise.h"
 #include "kernels/batch_norm/batch_norm.h"
 #include "kernels/matmul/matmul.h"
 #include "kernels/transpose/transpose.h"
@@ -145,6 +146,23 @@ Tensor column_sum(const Tensor& x2) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  check_float_pair("matmul", a, b);
+  LESEG_CHECK(a.ndim() >= 2 && b.ndim() >= 2, "matmul: operands need at least 2 dims, got ", a.shape().str(), " and ",
+              b.shape().str());
+  if (a.ndim() > 2 && b.ndim() > 2) {
+    // General batch broadcasting: expand both operands to the broadcast batch shape (copies; the
+    // expansion's backward sums the gradient back). Equal batch shapes take the strided path directly.
+    Shape ba, bb;
+    for (int i = 0; i < a.ndim() - 2; ++i) ba.push_back(a.shape()[i]);
+    for (int i = 0; i < b.ndim() - 2; ++i) bb.push_back(b.shape()[i]);
+    if (ba != bb) {
+      Shape bs = broadcast_shapes(ba, bb);
+      Shape sa = bs, sb = bs;
+      sa.push_back(a.shape()[a.ndim() - 2]), sa.push_back(a.shape()[a.ndim() - 1]);
+      sb.push_back(b.shape()[b.ndim() - 2]), sb.push_back(b.shape()[b.ndim() - 1]);
+      return matmul(a.shape() == sa ? a : broadcast_to(a, sa), b.shape() == sb ? b : broadcast_to(b, sb), ta, tb);
+    }
+  }
   Tensor out = mm_raw(a, b, ta, tb, false);
   const bool ga = needs_grad(a), gb = needs_grad(b);
   const bool a_bcast = a.ndim() == 2 && b.ndim() > 2, b_bcast = b.ndim() == 2 && a.ndim() > 2;

@@ -11,7 +11,8 @@
 namespace leseg {
 
 // C = op(a)·op(b), op(a) = a (…, M, K) or, with trans_a, the last two dims of a (…, K, M) swapped; same for b.
-// Batch dims: equal on both sides, or one operand 2-D (broadcast over the other's batch). f32/f64, same
+// Batch dims: NumPy-broadcast (a 2-D operand is used in place for every batch; other broadcasts expand
+// the operand with broadcast_to, a copy). f32/f64, same
 // dtype and device. Backward uses the transpose flags (nothing materialised): dA = dC·op(B)ᵀ, dB = op(A)ᵀ·dC,
 // summed over the batch for a broadcast operand.
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);

@@ -21,6 +21,8 @@ const int r = register_cases({
            [](const V& in) { return V{matmul(in[0], in[1], true, true)}; }},
     OpCase{"matmul", "rhs_bcast_trans_a_b", {{Shape{3, 5, 2}}, {Shape{4, 5}}},
            [](const V& in) { return V{matmul(in[0], in[1], true, true)}; }},
+    OpCase{"matmul", "batch_bcast_2x1_1x3", {{Shape{2, 1, 3, 2}}, {Shape{1, 3, 2, 2}}},
+           [](const V& in) { return V{matmul(in[0], in[1])}; }},
     OpCase{"matmul", "4d_batched", {{Shape{2, 2, 3, 2}}, {Shape{2, 2, 2, 3}}},
            [](const V& in) { return V{matmul(in[0], in[1])}; }},
     OpCase{"transpose", "3d_swap_0_2", {{Shape{2, 3, 5}}}, [](const V& in) { return V{transpose(in[0], 0, 2)}; }},

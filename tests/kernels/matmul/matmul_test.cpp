@@ -135,7 +135,8 @@ TEST(MatmulOp, ShapesBroadcastAndErrors) {
   EXPECT_EQ(matmul_tn(Tensor::ones(Shape{4, 3}), Tensor::ones(Shape{4, 6})).shape(), (Shape{3, 6}));
   EXPECT_EQ(matmul(a, b).to_vector<float>()[0], 4.f);
   EXPECT_THROW(matmul(a, Tensor::ones(Shape{3, 5})), Error);               // inner mismatch
-  EXPECT_THROW(matmul(a, Tensor::ones(Shape{3, 4, 5})), Error);            // batch mismatch
+  EXPECT_THROW(matmul(a, Tensor::ones(Shape{3, 4, 5})), Error);            // batch dims do not broadcast
+  EXPECT_EQ(matmul(Tensor::ones(Shape{2, 1, 3, 4}), Tensor::ones(Shape{5, 4, 6})).shape(), (Shape{2, 5, 3, 6}));
   EXPECT_THROW(matmul(Tensor::ones(Shape{4}), b), Error);                   // 1-D
   EXPECT_THROW(matmul(a, Tensor::ones(Shape{4, 5}, DType::f64)), Error);    // dtype
   try {
