@@ -14,10 +14,12 @@
 //                      output channels, loops over offsets and input-channel tiles, stages the gathered input
 //                      rows and the weight tile in shared memory, writes each output once.
 // Determinism: no variant uses float atomics. Within one offset each output row appears at most once, so the
-// per-offset scatter is race-free, and offsets are applied in order k = 0..V-1; weight gradients are one GEMM
-// per offset; the bias gradient is a fixed-order column sum (double accumulation). Repeated runs give
-// identical bits on CPU and on CUDA (for a given device and variant).
-// Workspace: CPU sparse_conv_cpu_workspace_elems(...) elements of T; CUDA sparse_conv_cuda_workspace_bytes.
+// per-offset scatter is race-free, and offsets are applied in order k = 0..V-1; weight gradients are GEMMs
+// per offset (CPU: per-thread partials over a static row split, summed in thread order; CUDA: row chunks
+// accumulated in order with beta = 1); the bias gradient is a fixed-order column sum (double accumulation).
+// Repeated runs give identical bits on CPU (for a given thread count) and on CUDA (given device and variant).
+// Workspace: CPU sparse_conv_cpu_workspace_elems(...) elements of T; CUDA sparse_conv_cuda_workspace_bytes
+// (per-offset pair lists are processed in row chunks, so both stay bounded at 1M voxels and C = 256).
 // The CUDA GEMMs use a per-thread, per-device cuBLAS handle created on first use (cuBLAS' own small state).
 #pragma once
 #include <cstddef>
@@ -48,9 +50,9 @@ struct ConvMap {
   }
 };
 
-inline int64_t sparse_conv_cpu_workspace_elems(const ConvMap& m, int64_t c_in, int64_t c_out) {
-  return m.max_pairs() * (c_in + c_out);
-}
+// Bounded by the thread count, not by the number of pairs: per thread one row chunk (256 rows) of gathered
+// inputs and products, plus one (C_in, C_out) weight-gradient partial.
+int64_t sparse_conv_cpu_workspace_elems(const ConvMap& m, int64_t c_in, int64_t c_out);
 template <class T>
 void sparse_conv_forward_cpu(const T* x, const T* w, const T* bias, const ConvMap& m, int64_t n_in, int64_t n_out,
                              int64_t c_in, int64_t c_out, T* y, T* workspace);

@@ -7,6 +7,8 @@
 // (spin-waiting) parallel GEMM: inside our regions it sees an active team and stays serial; on the serial path
 // each GEMM is kept below Eigen's threading threshold (~50k multiply-adds per thread) by smaller chunks.
 #include <Eigen/Core>
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -45,23 +47,54 @@ void scatter_add_rows(const T* src, const int32_t* idx, int64_t P, int64_t C, T*
 }
 
 // For the chunks of one offset: dst[idx_out[p]] += src[idx_in[p]] * B, B (c_a, c_b) row-major or its transpose.
-// Buffers: ga (P, c_a), gb (P, c_b) from the workspace.
+// Each thread uses its own slice of the workspace: kRowChunk * (c_a + c_b) elements.
 template <class T>
 void gemm_chunks(const T* src, const int32_t* idx_in, const int32_t* idx_out, int64_t P, int64_t c_a, int64_t c_b,
-                 const T* B, bool transpose_b, T* ga, T* gb, T* dst) {
+                 const T* B, bool transpose_b, T* ws, T* dst) {
   const bool par = P > kRowChunk && P * c_a * c_b > kParallelWork;
   const int64_t chunk = par ? kRowChunk : serial_rows(c_a, c_b);
   const int64_t chunks = (P + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static) if (par)
   for (int64_t c = 0; c < chunks; ++c) {
+    T* ga = ws + int64_t(omp_get_thread_num()) * kRowChunk * (c_a + c_b);
+    T* gb = ga + kRowChunk * c_a;
     const int64_t r0 = c * chunk, rows = std::min(chunk, P - r0);
-    gather_rows(src, idx_in + r0, rows, c_a, ga + r0 * c_a);
+    gather_rows(src, idx_in + r0, rows, c_a, ga);
     if (transpose_b)
-      MapM<T>(gb + r0 * c_b, rows, c_b).noalias() = MapC<T>(ga + r0 * c_a, rows, c_a) * MapC<T>(B, c_b, c_a).transpose();
+      MapM<T>(gb, rows, c_b).noalias() = MapC<T>(ga, rows, c_a) * MapC<T>(B, c_b, c_a).transpose();
     else
-      MapM<T>(gb + r0 * c_b, rows, c_b).noalias() = MapC<T>(ga + r0 * c_a, rows, c_a) * MapC<T>(B, c_a, c_b);
-    scatter_add_rows(gb + r0 * c_b, idx_out + r0, rows, c_b, dst);
+      MapM<T>(gb, rows, c_b).noalias() = MapC<T>(ga, rows, c_a) * MapC<T>(B, c_a, c_b);
+    scatter_add_rows(gb, idx_out + r0, rows, c_b, dst);
   }
+}
+
+// gW_k = sum over pairs x[in]^T gy[out]: each thread sums its static share of row chunks into its partial,
+// partials are added in thread order (fixed for a given thread count).
+template <class T>
+void weight_grad(const T* x, const T* gy, const int32_t* in_idx, const int32_t* out_idx, int64_t P, int64_t c_in,
+                 int64_t c_out, T* ws, T* partials, int nthreads, T* gwk) {
+  const bool par = P > kRowChunk && P * c_in * c_out > kParallelWork;
+  const int64_t chunk = par ? kRowChunk : serial_rows(c_in, c_out);
+  const int64_t chunks = (P + chunk - 1) / chunk;
+  const int used = par ? std::min<int>(nthreads, int(chunks)) : 1;
+#pragma omp parallel num_threads(used) if (par)
+  {
+    const int t = omp_get_thread_num();
+    MapM<T> part(partials + int64_t(t) * c_in * c_out, c_in, c_out);
+    part.setZero();
+    T* xg = ws + int64_t(t) * kRowChunk * (c_in + c_out);
+    T* gg = xg + kRowChunk * c_in;
+    const int nt = omp_get_num_threads();
+    for (int64_t c = t; c < chunks; c += nt) {
+      const int64_t r0 = c * chunk, rows = std::min(chunk, P - r0);
+      gather_rows(x, in_idx + r0, rows, c_in, xg);
+      gather_rows(gy, out_idx + r0, rows, c_out, gg);
+      part.noalias() += MapC<T>(xg, rows, c_in).transpose() * MapC<T>(gg, rows, c_out);
+    }
+  }
+  MapM<T> out(gwk, c_in, c_out);
+  out = MapC<T>(partials, c_in, c_out);
+  for (int t = 1; t < used; ++t) out += MapC<T>(partials + int64_t(t) * c_in * c_out, c_in, c_out);
 }
 
 void check_map(const ConvMap& m) {
@@ -69,6 +102,11 @@ void check_map(const ConvMap& m) {
 }
 
 }  // namespace
+
+int64_t sparse_conv_cpu_workspace_elems(const ConvMap& m, int64_t c_in, int64_t c_out) {
+  const int64_t t = std::max(1, omp_get_max_threads());
+  return t * (kRowChunk * (c_in + c_out) + c_in * c_out);
+}
 
 template <class T>
 void sparse_conv_forward_cpu(const T* x, const T* w, const T* bias, const ConvMap& m, int64_t n_in, int64_t n_out,
@@ -79,8 +117,7 @@ void sparse_conv_forward_cpu(const T* x, const T* w, const T* bias, const ConvMa
   if (c_in == 0 || c_out == 0) return;
   for (int64_t k = 0; k < m.volume; ++k) {
     const int64_t b = m.offsets[k], P = m.offsets[k + 1] - b;
-    if (P == 0) continue;
-    gemm_chunks(x, m.in_idx + b, m.out_idx + b, P, c_in, c_out, w + k * c_in * c_out, false, ws, ws + P * c_in, y);
+    if (P > 0) gemm_chunks(x, m.in_idx + b, m.out_idx + b, P, c_in, c_out, w + k * c_in * c_out, false, ws, y);
   }
 }
 
@@ -99,47 +136,16 @@ void sparse_conv_backward_cpu(const T* x, const T* w, const T* gy, const ConvMap
     }
   }
   if (c_in == 0 || c_out == 0 || (!gx && !gw)) return;
+  const int nthreads = std::max(1, omp_get_max_threads());
+  T* partials = ws + int64_t(nthreads) * kRowChunk * (c_in + c_out);
   for (int64_t k = 0; k < m.volume; ++k) {
     const int64_t b = m.offsets[k], P = m.offsets[k + 1] - b;
     if (P == 0) continue;
     const T* wk = w + k * c_in * c_out;
-    T* xg = ws;             // (P, C_in)
-    T* gg = ws + P * c_in;  // (P, C_out)
-    if (gw) {
-      // gW_k = X_k^T G_k: gather both; parallel path: the C_in rows of gW_k are split over threads (each element
-      // by one thread); serial path: accumulate over depth chunks small enough for Eigen to stay serial.
-      MapM<T> gwk(gw + k * c_in * c_out, c_in, c_out);
-      const bool par = P > kRowChunk && P * c_in * c_out > kParallelWork;
-      if (par) {
-        const int64_t chunks = (P + kRowChunk - 1) / kRowChunk;
-#pragma omp parallel
-        {
-#pragma omp for schedule(static)
-          for (int64_t c = 0; c < chunks; ++c) {
-            const int64_t r0 = c * kRowChunk, rows = std::min(kRowChunk, P - r0);
-            gather_rows(x, m.in_idx + b + r0, rows, c_in, xg + r0 * c_in);
-            gather_rows(gy, m.out_idx + b + r0, rows, c_out, gg + r0 * c_out);
-          }
-          constexpr int64_t kColBlock = 16;
-          const int64_t blocks = (c_in + kColBlock - 1) / kColBlock;
-#pragma omp for schedule(static)
-          for (int64_t bi = 0; bi < blocks; ++bi) {
-            const int64_t a = bi * kColBlock, len = std::min(kColBlock, c_in - a);
-            gwk.middleRows(a, len).noalias() = MapC<T>(xg, P, c_in).middleCols(a, len).transpose() * MapC<T>(gg, P, c_out);
-          }
-        }
-      } else {
-        gather_rows(x, m.in_idx + b, P, c_in, xg);
-        gather_rows(gy, m.out_idx + b, P, c_out, gg);
-        const int64_t depth = serial_rows(c_in, c_out);
-        for (int64_t r0 = 0; r0 < P; r0 += depth) {
-          const int64_t rows = std::min(depth, P - r0);
-          gwk.noalias() += MapC<T>(xg + r0 * c_in, rows, c_in).transpose() * MapC<T>(gg + r0 * c_out, rows, c_out);
-        }
-      }
-    }
-    // gX[in] += G_k W_k^T (chunks gather gy rows again: the buffers are reused for the product)
-    if (gx) gemm_chunks(gy, m.out_idx + b, m.in_idx + b, P, c_out, c_in, wk, true, gg, xg, gx);
+    if (gw)
+      weight_grad(x, gy, m.in_idx + b, m.out_idx + b, P, c_in, c_out, ws, partials, nthreads, gw + k * c_in * c_out);
+    // gX[in] += G_k W_k^T
+    if (gx) gemm_chunks(gy, m.out_idx + b, m.in_idx + b, P, c_out, c_in, wk, true, ws, gx);
   }
 }
 

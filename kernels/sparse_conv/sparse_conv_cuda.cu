@@ -38,17 +38,20 @@ cublasHandle_t cublas_handle(StreamHandle s) {
   return handles[dev];
 }
 
-// Column-major GEMM C(m, n) = op(A) op(B), beta = 0.
+// Column-major GEMM C(m, n) = op(A) op(B) + (accumulate ? C : 0).
 void gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const float* A, int lda,
-          const float* B, int ldb, float* C, int ldc) {
-  const float one = 1.f, zero = 0.f;
-  LESEG_CUBLAS_CHECK(cublasSgemm(h, ta, tb, m, n, k, &one, A, lda, B, ldb, &zero, C, ldc));
+          const float* B, int ldb, float* C, int ldc, bool accumulate = false) {
+  const float one = 1.f, beta = accumulate ? 1.f : 0.f;
+  LESEG_CUBLAS_CHECK(cublasSgemm(h, ta, tb, m, n, k, &one, A, lda, B, ldb, &beta, C, ldc));
 }
 void gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const double* A, int lda,
-          const double* B, int ldb, double* C, int ldc) {
-  const double one = 1.0, zero = 0.0;
-  LESEG_CUBLAS_CHECK(cublasDgemm(h, ta, tb, m, n, k, &one, A, lda, B, ldb, &zero, C, ldc));
+          const double* B, int ldb, double* C, int ldc, bool accumulate = false) {
+  const double one = 1.0, beta = accumulate ? 1.0 : 0.0;
+  LESEG_CUBLAS_CHECK(cublasDgemm(h, ta, tb, m, n, k, &one, A, lda, B, ldb, &beta, C, ldc));
 }
+
+// Pairs of one offset are processed in chunks of at most this many rows (bounds the workspace).
+constexpr int64_t kCudaRowChunk = int64_t(1) << 16;
 
 template <class T>
 void gather_rows(const T* src, const int32_t* idx, int64_t P, int64_t C, T* dst, StreamHandle s) {
@@ -158,7 +161,7 @@ void check_sizes(const ConvMap& m, int64_t c_in, int64_t c_out) {
 }  // namespace
 
 size_t sparse_conv_cuda_workspace_bytes(const ConvMap& m, int64_t c_in, int64_t c_out, size_t elem_size) {
-  return size_t(m.max_pairs() * (c_in + c_out)) * elem_size + 256;
+  return size_t(std::min(m.max_pairs(), kCudaRowChunk) * (c_in + c_out)) * elem_size + 256;
 }
 
 template <class T>
@@ -173,17 +176,17 @@ void sparse_conv_forward_cuda(ConvVariant v, const T* x, const T* w, const T* bi
   fill_rows(y, bias, n_out, c_out, s);
   if (c_in == 0 || c_out == 0) return;
   cublasHandle_t h = cublas_handle(s);
-  for (int64_t k = 0; k < m.volume; ++k) {
-    const int64_t b = m.offsets[k], P = m.offsets[k + 1] - b;
-    if (P == 0) continue;
-    T* xg = static_cast<T*>(workspace);
-    T* yg = xg + P * c_in;
-    gather_rows(x, m.in_idx + b, P, c_in, xg, s);
-    // row-major yg (P, C_out) = xg (P, C_in) W_k (C_in, C_out)  <=>  col-major yg^T = W_k^T xg^T
-    gemm(h, CUBLAS_OP_N, CUBLAS_OP_N, int(c_out), int(P), int(c_in), w + k * c_in * c_out, int(c_out), xg, int(c_in),
-         yg, int(c_out));
-    scatter_add_rows(yg, m.out_idx + b, P, c_out, y, s);
-  }
+  T* xg = static_cast<T*>(workspace);
+  for (int64_t k = 0; k < m.volume; ++k)
+    for (int64_t b = m.offsets[k]; b < m.offsets[k + 1]; b += kCudaRowChunk) {
+      const int64_t P = std::min(kCudaRowChunk, m.offsets[k + 1] - b);
+      T* yg = xg + P * c_in;
+      gather_rows(x, m.in_idx + b, P, c_in, xg, s);
+      // row-major yg (P, C_out) = xg (P, C_in) W_k (C_in, C_out)  <=>  col-major yg^T = W_k^T xg^T
+      gemm(h, CUBLAS_OP_N, CUBLAS_OP_N, int(c_out), int(P), int(c_in), w + k * c_in * c_out, int(c_out), xg,
+           int(c_in), yg, int(c_out));
+      scatter_add_rows(yg, m.out_idx + b, P, c_out, y, s);
+    }
 }
 
 template <class T>
@@ -199,25 +202,26 @@ void sparse_conv_backward_cuda(ConvVariant v, const T* x, const T* w, const T* g
   if (gw) LESEG_CUDA_CHECK(cudaMemsetAsync(gw, 0, size_t(m.volume * c_in * c_out) * sizeof(T), cuda::stream_of(s)));
   if (c_in == 0 || c_out == 0 || (!gw && (!gx || fused_gx))) return;
   cublasHandle_t h = cublas_handle(s);
-  for (int64_t k = 0; k < m.volume; ++k) {
-    const int64_t b = m.offsets[k], P = m.offsets[k + 1] - b;
-    if (P == 0) continue;
-    T* xg = static_cast<T*>(workspace);  // (P, C_in)
-    T* gg = xg + P * c_in;               // (P, C_out)
-    gather_rows(gy, m.out_idx + b, P, c_out, gg, s);
-    if (gw) {
-      gather_rows(x, m.in_idx + b, P, c_in, xg, s);
-      // row-major gW_k (C_in, C_out) = xg^T gg  <=>  col-major gW_k^T (C_out, C_in) = gg^T xg
-      gemm(h, CUBLAS_OP_N, CUBLAS_OP_T, int(c_out), int(c_in), int(P), gg, int(c_out), xg, int(c_in),
-           gw + k * c_in * c_out, int(c_out));
+  T* xg = static_cast<T*>(workspace);  // (P, C_in)
+  for (int64_t k = 0; k < m.volume; ++k)
+    for (int64_t b = m.offsets[k]; b < m.offsets[k + 1]; b += kCudaRowChunk) {
+      const int64_t P = std::min(kCudaRowChunk, m.offsets[k + 1] - b);
+      T* gg = xg + P * c_in;  // (P, C_out)
+      gather_rows(gy, m.out_idx + b, P, c_out, gg, s);
+      if (gw) {
+        gather_rows(x, m.in_idx + b, P, c_in, xg, s);
+        // row-major gW_k (C_in, C_out) += xg^T gg  <=>  col-major gW_k^T (C_out, C_in) += gg^T xg; the chunks of
+        // one offset accumulate in order (beta = 1 after the first): deterministic
+        gemm(h, CUBLAS_OP_N, CUBLAS_OP_T, int(c_out), int(c_in), int(P), gg, int(c_out), xg, int(c_in),
+             gw + k * c_in * c_out, int(c_out), b != m.offsets[k]);
+      }
+      if (gx && !fused_gx) {
+        // row-major xg (P, C_in) = gg (P, C_out) W_k^T  <=>  col-major xg^T (C_in, P) = W_k gg^T
+        gemm(h, CUBLAS_OP_T, CUBLAS_OP_N, int(c_in), int(P), int(c_out), w + k * c_in * c_out, int(c_out), gg,
+             int(c_out), xg, int(c_in));
+        scatter_add_rows(xg, m.in_idx + b, P, c_in, gx, s);
+      }
     }
-    if (gx && !fused_gx) {
-      // row-major xg (P, C_in) = gg (P, C_out) W_k^T  <=>  col-major xg^T (C_in, P) = W_k gg^T
-      gemm(h, CUBLAS_OP_T, CUBLAS_OP_N, int(c_in), int(P), int(c_out), w + k * c_in * c_out, int(c_out), gg,
-           int(c_out), xg, int(c_in));
-      scatter_add_rows(xg, m.in_idx + b, P, c_in, gx, s);
-    }
-  }
 }
 
 #define LESEG_INST(T)                                                                                             \
