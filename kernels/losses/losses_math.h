@@ -28,8 +28,9 @@ LESEG_HD RowStats<A> stats_empty() {
 
 // Add one element z (with carried value v).
 template <class A>
+// The empty state takes the first element as is, so a leading -inf logit (a masked class) gives no NaN.
 LESEG_HD void stats_push(RowStats<A>& st, A z, A v) {
-  if (z > st.m) {
+  if (z > st.m || st.s == A(0)) {
     A f = st.s == A(0) ? A(0) : lexp(A(st.m - z));
     st.s = st.s * f + A(1);
     st.t = st.t * f + v;
@@ -67,7 +68,8 @@ LESEG_HD A stats_lse(const RowStats<A>& st) { return st.s == A(0) ? A(-INFINITY)
 // with W = Σ_k w_k; mean divisor Σ_i w_{y_i}.   ∂ℓ_i/∂z_k = (1-ε)·w_y·(p_k - [k=y]) + ε/C·(W·p_k - w_k).
 template <class A>
 LESEG_HD A ce_row_loss(A lse, A z_y, A w_y, A W, A swz, A eps, A C) {
-  return (A(1) - eps) * w_y * (lse - z_y) + eps / C * (W * lse - swz);
+  // Without smoothing the Σ w_k z_k term is skipped (it is -inf with a masked class: 0·inf would be NaN).
+  return (A(1) - eps) * w_y * (lse - z_y) + (eps == A(0) ? A(0) : eps / C * (W * lse - swz));
 }
 template <class A>
 LESEG_HD A ce_grad(A p_k, bool is_y, A w_y, A w_k, A W, A eps, A C) {

@@ -352,3 +352,15 @@ TEST(LossKernels, SoftTargetsAndKlStayFiniteAtHugeLogits) {
   EXPECT_NEAR(db[0], -1.f, 1e-6);  // q - p
   EXPECT_NEAR(db[1], 1.f, 1e-6);
 }
+
+TEST(LossKernels, MaskedMinusInfinityLogitsGiveNoNaN) {
+  // A masked class (-inf logit) first in the row: probability 0, gradient 0 on it, finite loss.
+  std::vector<double> z = {-INFINITY, 1.0, 2.0};
+  std::vector<int64_t> y = {2};
+  std::vector<double> dz(3);
+  double acc[2];
+  cross_entropy_cpu<double>(z.data(), y.data(), nullptr, 1, 3, -1, 0.0, dz.data(), acc);
+  EXPECT_NEAR(acc[0], std::log(1.0 + std::exp(-1.0)), 1e-15);
+  EXPECT_EQ(dz[0], 0.0);
+  for (double v : dz) EXPECT_FALSE(std::isnan(v));
+}
