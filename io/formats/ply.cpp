@@ -161,6 +161,8 @@ PlyData parse_ply(const uint8_t* data, size_t size, const std::string& name) {
       long long c = std::strtoll(cnt.c_str(), &end, 10);
       if (*end != '\0' || c < 0) bad("element count is not a non-negative integer");
       e.count = c;
+      for (auto& prev : out.elements)
+        if (prev.name == e.name) bad("duplicate element '" + e.name + "'");
       out.elements.push_back(e);
     } else if (kw == "property") {
       if (out.elements.empty()) bad("property before any element");
@@ -178,6 +180,8 @@ PlyData parse_ply(const uint8_t* data, size_t size, const std::string& name) {
         is >> p.name;
       }
       if (p.name.empty()) bad("property without a name");
+      for (auto& prev : out.elements.back().properties)
+        if (prev.name == p.name) bad("duplicate property '" + p.name + "'");
       out.elements.back().properties.push_back(p);
     } else if (kw == "end_header") {
       ended = true;
