@@ -13,4 +13,11 @@ rc=${PIPESTATUS[0]}
 set -e
 skipped=$(grep -c '\*\*\*Skipped' ctest.log || true)
 echo "leseg: ${skipped} tests skipped (GPU tests skip when no CUDA device answers; see the reasons above)"
+# The PLY/PCD parser fuzz targets run briefly on every test run (LESEG_FUZZ_SECONDS, 0 skips them).
+cd ..
+fuzz_rc=0
+if [ "${LESEG_FUZZ_SECONDS:-10}" != "0" ]; then
+  LESEG_FUZZ_SECONDS=${LESEG_FUZZ_SECONDS:-10} scripts/fuzz.sh || fuzz_rc=$?
+fi
+[ "$rc" -eq 0 ] && rc=$fuzz_rc
 exit "$rc"
