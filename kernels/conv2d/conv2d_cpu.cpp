@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: Apache-2.0
+// CPU twin of conv2d (the specification): im2col + Eigen GEMM per image, see conv2d.h.
+#include <Eigen/Core>
+#include <algorithm>
+
+#include "kernels/common/all_types.h"
+#include "kernels/common/check.h"
+#include "kernels/conv2d/conv2d.h"
+
+namespace leseg::kernels {
+namespace {
+template <class T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using CMap = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
+template <class T>
+using MMap = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
+
+constexpr int64_t kColBlock = 256;
+
+void check_shape(const Conv2dShape& s) {
+  LESEG_KCHECK(s.n >= 0 && s.c_in >= 0 && s.h >= 0 && s.w >= 0 && s.c_out >= 0, "conv2d: negative size");
+  LESEG_KCHECK(s.kh >= 1 && s.kw >= 1 && s.stride_h >= 1 && s.stride_w >= 1 && s.dil_h >= 1 && s.dil_w >= 1 &&
+                   s.pad_h >= 0 && s.pad_w >= 0,
+               "conv2d: kernel ", s.kh, "x", s.kw, ", stride ", s.stride_h, "x", s.stride_w, ", dilation ", s.dil_h,
+               "x", s.dil_w, ", padding ", s.pad_h, "x", s.pad_w);
+  LESEG_KCHECK(s.h_out == conv2d_out_size(s.h, s.kh, s.stride_h, s.pad_h, s.dil_h) &&
+                   s.w_out == conv2d_out_size(s.w, s.kw, s.stride_w, s.pad_w, s.dil_w),
+               "conv2d: output size ", s.h_out, "x", s.w_out, " inconsistent with the input");
+}
+
+// col[:, q0:q0+nq] of image x (C_in, H, W).
+template <class T>
+void im2col_block(const T* x, const Conv2dShape& s, T* col, int64_t q0, int64_t nq) {
+  const int64_t K = s.k(), P = s.p();
+  for (int64_t r = 0; r < K; ++r) {
+    T* row = col + r * P;
+    for (int64_t q = q0; q < q0 + nq; ++q) row[q] = im2col_value(x, s, r, q);
+  }
+}
+}  // namespace
+
+template <class T>
+size_t conv2d_cpu_workspace_bytes(const Conv2dShape& s) {
+  return s.pointwise() ? 0 : size_t(s.k()) * size_t(s.p()) * sizeof(T);
+}
+
+template <class T>
+void conv2d_forward_cpu(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s, void* workspace) {
+  check_shape(s);
+  const int64_t K = s.k(), P = s.p(), HW = s.h * s.w, Co = s.c_out;
+  if (s.n == 0 || P == 0 || Co == 0) return;
+  LESEG_KCHECK(s.pointwise() || K == 0 || workspace != nullptr, "conv2d_forward_cpu: workspace missing");
+  T* col = static_cast<T*>(workspace);
+  const int64_t blocks = (P + kColBlock - 1) / kColBlock;
+  for (int64_t n = 0; n < s.n; ++n) {
+    const T* xn = x + n * s.c_in * HW;
+    T* yn = y + n * Co * P;
+    const T* src = s.pointwise() ? xn : col;
+#pragma omp parallel for schedule(static) if (blocks > 1)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t q0 = blk * kColBlock, nq = std::min(kColBlock, P - q0);
+      if (!s.pointwise()) im2col_block(xn, s, col, q0, nq);
+      MMap<T> Y(yn + q0, Co, nq, Eigen::OuterStride<>(P));
+      if (K == 0) Y.setZero();
+      else Y.noalias() = CMap<T>(w, Co, K, Eigen::OuterStride<>(K)) * CMap<T>(src + q0, K, nq, Eigen::OuterStride<>(P));
+      if (b)
+        for (int64_t o = 0; o < Co; ++o) Y.row(o).array() += b[o];
+    }
+  }
+}
+
+template <class T>
+void conv2d_backward_cpu(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, const Conv2dShape& s,
+                         void* workspace) {
+  check_shape(s);
+  const int64_t K = s.k(), P = s.p(), HW = s.h * s.w, Co = s.c_out;
+  if (db) {
+#pragma omp parallel for schedule(static) if (Co * s.n * P > (1 << 16))
+    for (int64_t o = 0; o < Co; ++o) {
+      double acc = 0;
+      for (int64_t n = 0; n < s.n; ++n) {
+        const T* g = dy + (n * Co + o) * P;
+        for (int64_t q = 0; q < P; ++q) acc += double(g[q]);
+      }
+      db[o] = T(acc);
+    }
+  }
+  if (dw) std::fill(dw, dw + Co * K, T(0));
+  if (dx) std::fill(dx, dx + s.n * s.c_in * HW, T(0));
+  if (s.n == 0 || P == 0 || Co == 0 || K == 0) return;
+  LESEG_KCHECK(s.pointwise() || workspace != nullptr, "conv2d_backward_cpu: workspace missing");
+  T* col = static_cast<T*>(workspace);
+  const int64_t cblocks = (P + kColBlock - 1) / kColBlock;
+  const int64_t kblocks = (K + 63) / 64;
+  for (int64_t n = 0; n < s.n; ++n) {
+    const T* xn = x + n * s.c_in * HW;
+    const T* dyn = dy + n * Co * P;
+    if (dw) {
+      // dW (Co, K) += dy_n (Co, P) · col_nᵀ (P, K), over fixed blocks of 64 columns of dW.
+      const T* src = xn;
+      if (!s.pointwise()) {
+#pragma omp parallel for schedule(static) if (cblocks > 1)
+        for (int64_t blk = 0; blk < cblocks; ++blk) {
+          const int64_t q0 = blk * kColBlock;
+          im2col_block(xn, s, col, q0, std::min(kColBlock, P - q0));
+        }
+        src = col;
+      }
+#pragma omp parallel for schedule(static) if (kblocks > 1)
+      for (int64_t kb = 0; kb < kblocks; ++kb) {
+        const int64_t k0 = kb * 64, nk = std::min<int64_t>(64, K - k0);
+        MMap<T> DW(dw + k0, Co, nk, Eigen::OuterStride<>(K));
+        DW.noalias() += CMap<T>(dyn, Co, P, Eigen::OuterStride<>(P)) *
+                        CMap<T>(src + k0 * P, nk, P, Eigen::OuterStride<>(P)).transpose();
+      }
+    }
+    if (dx) {
+      T* dxn = dx + n * s.c_in * HW;
+      T* dcol = s.pointwise() ? dxn : col;  // pointwise: dx_n (C_in, HW) = Wᵀ · dy_n directly
+#pragma omp parallel for schedule(static) if (cblocks > 1)
+      for (int64_t blk = 0; blk < cblocks; ++blk) {
+        const int64_t q0 = blk * kColBlock, nq = std::min(kColBlock, P - q0);
+        MMap<T>(dcol + q0, K, nq, Eigen::OuterStride<>(P)).noalias() =
+            CMap<T>(w, Co, K, Eigen::OuterStride<>(K)).transpose() * CMap<T>(dyn + q0, Co, nq, Eigen::OuterStride<>(P));
+      }
+      if (!s.pointwise()) {
+        const int64_t rows = s.c_in * s.h;
+#pragma omp parallel for schedule(static) if (rows * s.w > (1 << 14))
+        for (int64_t cy = 0; cy < rows; ++cy) {
+          const int64_t c = cy / s.h, yy = cy % s.h;
+          for (int64_t xx = 0; xx < s.w; ++xx) dxn[cy * s.w + xx] = col2im_value<T, double>(dcol, s, c, yy, xx);
+        }
+      }
+    }
+  }
+}
+
+#define X(T)                                                                                                   \
+  template size_t conv2d_cpu_workspace_bytes<T>(const Conv2dShape&);                                           \
+  template void conv2d_forward_cpu<T>(const T*, const T*, const T*, T*, const Conv2dShape&, void*);            \
+  template void conv2d_backward_cpu<T>(const T*, const T*, const T*, T*, T*, T*, const Conv2dShape&, void*);
+LESEG_FOR_FLOAT_TYPES(X)
+#undef X
+}  // namespace leseg::kernels
