@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "train/cli.h"
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "engine/error.h"
+#include "io/convert.h"
+#include "io/synthetic/dataset.h"
+#include "models/registry.h"
+#include "train/config.h"
+#include "train/evaluate.h"
+#include "train/infer.h"
+#include "train/job.h"
+#include "train/progress.h"
+#include "train/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace leseg::train {
+namespace {
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  LESEG_CHECK(fs::exists(path), "config file '", path, "' does not exist");
+  Config cfg = Config::from_file(path);
+  cfg.apply_overrides(overrides);
+  return cfg;
+}
+
+int cmd_train(const std::string& config, const std::vector<std::string>& overrides, const std::string& resume,
+              const std::string& out) {
+  Config cfg = load_config(config, overrides);
+  Job job = build_job(cfg, JobKind::Train, out);
+  job.trainer.resume = resume;
+  if (!resume.empty() && out.empty()) {
+    // Continue in the resumed run's folder: <run>/checkpoints/<step>/ -> <run>.
+    fs::path p = fs::absolute(resume);
+    if (fs::exists(p / "meta.json")) p = p.parent_path().parent_path();
+    else if (p.filename() == "checkpoints") p = p.parent_path();
+    job.trainer.out_dir = p.string();
+  }
+  fs::create_directories(job.trainer.out_dir);
+  { std::ofstream(fs::path(job.trainer.out_dir) / "config.yaml") << cfg.dump(); }
+  std::printf("leseg train: regime %s, %zu train / %zu val scenes, %lld batches per epoch, %lld epochs, run folder %s\n",
+              job.regime->name().c_str(), job.train->scenes().size(), job.val->scenes().size(),
+              static_cast<long long>(job.train->batches_per_epoch()), static_cast<long long>(job.trainer.epochs),
+              job.trainer.out_dir.c_str());
+  std::fflush(stdout);
+  install_stop_handlers();
+  Trainer trainer(*job.regime, *job.train, job.val.get(), job.trainer);
+  TrainResult r = trainer.run();
+  std::printf("%s after %lld steps in %s; %s%s\n", r.stopped_by_signal ? "stopped" : "done",
+              static_cast<long long>(r.steps), Progress::format_duration(r.seconds).c_str(),
+              r.last_miou >= 0 ? ("mIoU " + std::to_string(100.0 * r.last_miou) + ", ").c_str() : "",
+              r.last_checkpoint.empty() ? "no checkpoint" : ("checkpoint " + r.last_checkpoint).c_str());
+  return 0;
+}
+
+int cmd_eval(const std::string& config, const std::vector<std::string>& overrides, const std::string& checkpoint) {
+  Config cfg = load_config(config, overrides);
+  Job job = build_job(cfg, JobKind::Eval);
+  const std::string dir = load_weights(job, checkpoint);
+  const auto t0 = std::chrono::steady_clock::now();
+  ConfusionMatrix cm = evaluate(*job.regime, *job.val, job.trainer.num_classes, job.trainer.ignore_index, false);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("%s", cm.table(job.info.classes).c_str());
+  std::printf("checkpoint %s: mIoU %.2f over %d classes, accuracy %.2f, %zu scenes, %lld points, %s\n", dir.c_str(),
+              100.0 * cm.miou(), cm.num_valid_classes(), 100.0 * cm.accuracy(), job.val->scenes().size(),
+              static_cast<long long>(cm.total()), Progress::format_duration(s).c_str());
+  return 0;
+}
+
+int cmd_infer(const std::string& config, const std::vector<std::string>& overrides, const std::string& checkpoint,
+              const std::string& scene, const std::string& out) {
+  Config cfg = load_config(config, overrides);
+  Job job = build_job(cfg, JobKind::Infer);
+  load_weights(job, checkpoint);
+  InferResult r = infer_scene(job, scene, out);
+  std::printf("%lld points -> %s, %s\n", static_cast<long long>(r.points), r.labels_path.c_str(), r.ply_path.c_str());
+  for (size_t c = 0; c < r.class_histogram.size(); ++c)
+    if (r.class_histogram[c] > 0)
+      std::printf("  %-16s %lld\n", job.info.classes[c].c_str(), static_cast<long long>(r.class_histogram[c]));
+  return 0;
+}
+
+}  // namespace
+
+int run_cli(const std::vector<std::string>& args_in) {
+  CLI::App app{"leseg: label-efficient 3D point-cloud segmentation (train, evaluate, infer, data tools)", "leseg"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Help for every subcommand");
+
+  std::string config, resume, out, checkpoint, scene;
+  std::vector<std::string> overrides;
+  auto* train = app.add_subcommand("train", "Train a model from a YAML config (key=value overrides after it)");
+  train->add_option("config", config, "YAML config file")->required();
+  train->add_option("overrides", overrides, "key=value overrides (dotted keys, YAML values)");
+  train->add_option("--resume", resume, "Checkpoint directory or run folder to continue from");
+  train->add_option("--out", out, "Run folder (default: train.out, or the resumed run's folder)");
+
+  auto* eval = app.add_subcommand("eval", "Evaluate a checkpoint on the validation split (per-class IoU, mIoU)");
+  eval->add_option("config", config, "YAML config file")->required();
+  eval->add_option("overrides", overrides, "key=value overrides");
+  eval->add_option("--checkpoint", checkpoint, "Checkpoint directory or run folder")->required();
+
+  auto* infer = app.add_subcommand("infer", "Predict per-point labels for one scene (.npy + coloured PLY)");
+  infer->add_option("config", config, "YAML config file")->required();
+  infer->add_option("overrides", overrides, "key=value overrides");
+  infer->add_option("--checkpoint", checkpoint, "Checkpoint directory or run folder")->required();
+  infer->add_option("--scene", scene, "Scene directory (leseg layout) or .ply file")->required();
+  infer->add_option("--out", out, "Output directory")->required();
+
+  auto* model = app.add_subcommand("model", "Model registry");
+  model->require_subcommand(1);
+  std::string model_name;
+  int64_t model_in = 3;
+  auto* model_info_cmd = model->add_subcommand("info", "Parameter count and stages of a registered model");
+  model_info_cmd->add_option("name", model_name, "Model name (see `leseg model list`)")->required();
+  model_info_cmd->add_option("--in-channels", model_in, "Input feature channels");
+  auto* model_list = model->add_subcommand("list", "Registered model names");
+
+  auto* data = app.add_subcommand("data", "Datasets: synthetic generation, conversion, inspection");
+  data->require_subcommand(1);
+  io::synth::SyntheticDatasetOptions so;
+  std::string synth_out;
+  double density = so.indoor.point_density;
+  int views = so.indoor.num_views;
+  auto* synth = data->add_subcommand("synth", "Generate a synthetic dataset in leseg's layout");
+  synth->add_option("--out", synth_out, "Dataset root to write")->required();
+  synth->add_option("--train", so.train_scenes, "Training scenes")->capture_default_str();
+  synth->add_option("--val", so.val_scenes, "Validation scenes")->capture_default_str();
+  synth->add_option("--seed", so.seed, "Seed")->capture_default_str();
+  synth->add_flag("--outdoor", so.outdoor, "Outdoor LiDAR streets instead of indoor rooms");
+  synth->add_option("--density", density, "Indoor points per m^2 of surface")->capture_default_str();
+  synth->add_option("--views", views, "Indoor RGB-D views per scene")->capture_default_str();
+  synth->add_option("--text-dim", so.text_dim, "Text embedding dimension")->capture_default_str();
+  std::string conv_from, conv_src, conv_to;
+  io::ConvertOptions co;
+  auto* convert = data->add_subcommand("convert", "Convert a dataset (pointcept, scannet, s3dis, semantickitti, nuscenes, ply, pcd)");
+  convert->add_option("--from", conv_from, "Source format")->required();
+  convert->add_option("src", conv_src, "Source path")->required();
+  convert->add_option("--to", conv_to, "Destination root")->required();
+  convert->add_option("--max-scenes", co.max_scenes, "At most this many scenes (-1 = all)");
+  convert->add_option("--frame-stride", co.frame_stride, "ScanNet: every k-th exported frame");
+  convert->add_option("--max-frames", co.max_frames, "ScanNet: at most this many frames per scene");
+  std::string inspect_root;
+  auto* inspect = data->add_subcommand("inspect", "Summarise a dataset root (scenes, points, label histogram, missing files)");
+  inspect->add_option("root", inspect_root, "Dataset root")->required();
+
+  std::vector<std::string> args(args_in.rbegin(), args_in.rend());  // CLI11 parses a reversed vector
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (*train) return cmd_train(config, overrides, resume, out);
+    if (*eval) return cmd_eval(config, overrides, checkpoint);
+    if (*infer) return cmd_infer(config, overrides, checkpoint, scene, out);
+    if (*model_info_cmd) {
+      models::ModelOptions mo;
+      mo.in_channels = model_in;
+      std::printf("%s", models::model_summary(models::model_info(model_name, mo)).c_str());
+      return 0;
+    }
+    if (*model_list) {
+      for (auto& n : models::model_names()) std::printf("%s\n", n.c_str());
+      return 0;
+    }
+    if (*synth) {
+      so.indoor.point_density = density;
+      so.indoor.num_views = views;
+      const auto t0 = std::chrono::steady_clock::now();
+      io::DatasetInfo info = io::synth::write_synthetic_dataset(synth_out, so);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("wrote %s: %d train + %d val %s scenes, %zu classes, %s\n", synth_out.c_str(), so.train_scenes,
+                  so.val_scenes, so.outdoor ? "outdoor" : "indoor", info.classes.size(),
+                  Progress::format_duration(s).c_str());
+      return 0;
+    }
+    if (*convert) {
+      io::ConvertResult r = io::convert(conv_from, conv_src, conv_to, co);
+      std::printf("%s\n", r.str().c_str());
+      return 0;
+    }
+    if (*inspect) {
+      io::InspectReport r = io::inspect(inspect_root);
+      std::printf("%s", r.text.c_str());
+      return r.missing.empty() ? 0 : 1;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 2;
+}
+
+int run_cli(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  return run_cli(args);
+}
+
+}  // namespace leseg::train

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: Apache-2.0
+// A job built from a config: the dataset (io layout), the batch sources, the regime and the trainer options.
+// Every key is read here (so check_unused() after build_job names any typo), whatever the command
+// (train / eval / infer) will use. Keys and defaults: configs/default.yaml (documented there).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/scene.h"
+#include "train/config.h"
+#include "train/regime.h"
+#include "train/scene_source.h"
+#include "train/trainer.h"
+
+namespace leseg::train {
+
+struct Job {
+  io::DatasetInfo info;
+  std::unique_ptr<SceneBatchSource> train, val;  // train is null when not needed
+  std::unique_ptr<Regime> regime;
+  TrainerOptions trainer;
+  Device device = Device::cpu();
+  uint64_t seed = 0;
+  double voxel_size = 0.05;
+  bool normals = false;
+};
+
+enum class JobKind { Train, Eval, Infer };
+// out_dir: "" = train.out from the config (default runs/<config name>).
+Job build_job(Config& cfg, JobKind kind, const std::string& out_dir = "");
+
+// Loads the model weights (and only those) of a checkpoint directory (or a run folder / checkpoints root
+// with `latest`) into the job's regime.
+std::string load_weights(Job& job, const std::string& checkpoint);
+
+}  // namespace leseg::train

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "train/regime.h"
+
+#include <algorithm>
+
+#include "engine/error.h"
+#include "engine/ops/elementwise.h"
+#include "engine/optim/adam.h"
+#include "engine/optim/sgd.h"
+
+namespace leseg::train {
+
+Tensor LossTerms::total() const {
+  LESEG_CHECK(!terms.empty(), "LossTerms::total: the regime returned no loss terms");
+  Tensor t = terms[0].second;
+  for (size_t i = 1; i < terms.size(); ++i) t = leseg::add(t, terms[i].second);
+  return t;
+}
+
+StateDict Regime::state() {
+  StateDict out;
+  for (auto& [name, m] : modules())
+    for (auto& [k, v] : m->state_dict()) out[name + "." + k] = v;
+  return out;
+}
+
+void Regime::load(const StateDict& sd) {
+  auto mods = modules();
+  for (auto& [key, v] : sd) {
+    bool known = std::any_of(mods.begin(), mods.end(),
+                             [&](auto& m) { return key.rfind(m.first + ".", 0) == 0; });
+    LESEG_CHECK(known, name(), ": checkpoint key '", key, "' belongs to no module of this regime");
+  }
+  for (auto& [name, m] : mods) {
+    StateDict part;
+    const std::string p = name + ".";
+    for (auto& [k, v] : sd)
+      if (k.rfind(p, 0) == 0) part[k.substr(p.size())] = v;
+    m->load_state_dict(part, /*strict=*/true);
+  }
+}
+
+void Regime::set_training(bool on) {
+  for (auto& [name, m] : modules()) m->train(on);
+}
+
+// Built-in regimes, one factory per file in train/regimes/ (named here so a static library keeps them).
+std::unique_ptr<Regime> make_supervised_regime();
+
+namespace {
+std::map<std::string, RegimeFactory>& registry() {
+  static std::map<std::string, RegimeFactory> r = {{"supervised", make_supervised_regime}};
+  return r;
+}
+}  // namespace
+
+bool register_regime(const std::string& name, RegimeFactory f) {
+  LESEG_CHECK(!registry().count(name), "register_regime: '", name, "' registered twice");
+  registry()[name] = std::move(f);
+  return true;
+}
+
+std::vector<std::string> regime_names() {
+  std::vector<std::string> out;
+  for (auto& [k, v] : registry()) out.push_back(k);
+  return out;
+}
+
+std::unique_ptr<Regime> create_regime(const std::string& name) {
+  auto it = registry().find(name);
+  if (it == registry().end()) {
+    std::string known;
+    for (auto& n : regime_names()) known += (known.empty() ? "" : ", ") + n;
+    LESEG_FAIL("config: unknown regime '", name, "' (known: ", known, ")");
+  }
+  return it->second();
+}
+
+OptimizerSlot build_optimizer_slot(const std::string& slot_name, const Config& cfg, const std::string& prefix,
+                                   const std::vector<std::pair<std::string, Tensor>>& named_params,
+                                   const BuildContext& ctx) {
+  const std::string kind = cfg.get<std::string>(prefix + ".name", "sgd");
+  ParamGroup base;
+  base.lr = cfg.get<double>(prefix + ".lr", 0.1);
+  base.weight_decay = cfg.get<double>(prefix + ".weight_decay", 0.0);
+  base.momentum = cfg.get<double>(prefix + ".momentum", 0.0);
+  base.dampening = cfg.get<double>(prefix + ".dampening", 0.0);
+  base.nesterov = cfg.get<bool>(prefix + ".nesterov", false);
+  if (cfg.has(prefix + ".betas")) {
+    auto b = cfg.get<std::vector<double>>(prefix + ".betas");
+    LESEG_CHECK(b.size() == 2, "config: key '", prefix, ".betas' needs two values, got ", b.size());
+    base.beta1 = b[0];
+    base.beta2 = b[1];
+  }
+  base.eps = cfg.get<double>(prefix + ".eps", 1e-8);
+
+  // Groups: optim.groups.<g>.{prefix, lr, weight_decay}, in name order; the remainder is the default group.
+  std::vector<std::string> group_names;
+  const std::string gp = prefix + ".groups.";
+  for (auto& k : cfg.keys()) {
+    if (k.rfind(gp, 0) != 0) continue;
+    std::string g = k.substr(gp.size());
+    g = g.substr(0, g.find('.'));
+    if (std::find(group_names.begin(), group_names.end(), g) == group_names.end()) group_names.push_back(g);
+  }
+  std::sort(group_names.begin(), group_names.end());
+  std::vector<ParamGroup> groups;
+  std::vector<std::string> prefixes;
+  for (auto& g : group_names) {
+    ParamGroup pg = base;
+    prefixes.push_back(cfg.get<std::string>(gp + g + ".prefix"));
+    pg.lr = cfg.get<double>(gp + g + ".lr", base.lr);
+    pg.weight_decay = cfg.get<double>(gp + g + ".weight_decay", base.weight_decay);
+    groups.push_back(pg);
+  }
+  ParamGroup rest = base;
+  OptimizerSlot slot;
+  slot.name = slot_name;
+  for (auto& [n, p] : named_params) {
+    size_t gi = 0;
+    while (gi < prefixes.size() && n.rfind(prefixes[gi], 0) != 0) ++gi;
+    (gi < groups.size() ? groups[gi] : rest).params.push_back(p);
+    slot.params.push_back(p);
+  }
+  for (size_t i = 0; i < groups.size(); ++i)
+    LESEG_CHECK(!groups[i].params.empty(), "config: parameter group '", gp, group_names[i], "' (prefix '",
+                prefixes[i], "') matches no parameter");
+  if (!rest.params.empty()) groups.push_back(rest);
+
+  if (kind == "sgd") slot.optimizer = std::make_unique<SGD>(groups);
+  else if (kind == "adam") slot.optimizer = std::make_unique<Adam>(groups);
+  else if (kind == "adamw") slot.optimizer = std::make_unique<AdamW>(groups);
+  else LESEG_FAIL("config: key '", prefix, ".name' = '", kind, "' is not an optimizer (sgd, adam, adamw)");
+
+  const std::string sp = prefix + ".sched";
+  const std::string sched = cfg.get<std::string>(sp + ".name", "none");
+  const std::string unit = cfg.get<std::string>(sp + ".unit", "step");
+  LESEG_CHECK(unit == "step" || unit == "epoch", "config: key '", sp, ".unit' must be step or epoch, got '", unit, "'");
+  slot.per_epoch = unit == "epoch";
+  const int64_t total = slot.per_epoch ? ctx.epochs : ctx.epochs * ctx.steps_per_epoch;
+  Optimizer& o = *slot.optimizer;
+  if (sched == "none") {
+  } else if (sched == "cosine") {
+    const int64_t warmup = cfg.get<int64_t>(sp + ".warmup", 0);
+    LESEG_CHECK(warmup >= 0 && warmup < std::max<int64_t>(total, 1), "config: key '", sp, ".warmup' = ", warmup,
+                " must be in [0, ", std::max<int64_t>(total, 1), ") (the run has ", total, " scheduler ", unit, "s)");
+    slot.scheduler = std::make_unique<CosineWarmupLR>(o, warmup, std::max<int64_t>(total, 1),
+                                                      cfg.get<double>(sp + ".min_lr", 0.0),
+                                                      cfg.get<double>(sp + ".warmup_start_factor", 0.0));
+  } else if (sched == "step") {
+    slot.scheduler = std::make_unique<StepLR>(o, cfg.get<int64_t>(sp + ".step_size"), cfg.get<double>(sp + ".gamma", 0.1));
+  } else if (sched == "multistep") {
+    slot.scheduler = std::make_unique<MultiStepLR>(o, cfg.get<std::vector<int64_t>>(sp + ".milestones"),
+                                                   cfg.get<double>(sp + ".gamma", 0.1));
+  } else if (sched == "poly") {
+    slot.scheduler = std::make_unique<PolyLR>(o, std::max<int64_t>(total, 1), cfg.get<double>(sp + ".power", 0.9),
+                                              cfg.get<double>(sp + ".min_lr", 0.0));
+  } else if (sched == "linear") {
+    slot.scheduler = std::make_unique<LinearLR>(o, cfg.get<double>(sp + ".start_factor", 1.0),
+                                                cfg.get<double>(sp + ".end_factor", 0.0), std::max<int64_t>(total, 1));
+  } else {
+    LESEG_FAIL("config: key '", sp, ".name' = '", sched, "' is not a scheduler (none, cosine, step, multistep, poly, linear)");
+  }
+  return slot;
+}
+
+}  // namespace leseg::train

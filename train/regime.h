@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+// The regime seam (ARCHITECTURE.md): one Regime per method owns its models, optimizers, schedules and
+// ablation switches; it turns a Batch into named, already-weighted loss terms for one step and into logits
+// for evaluation. The Trainer (train/trainer.h) owns everything else (loop, accumulation, logging,
+// checkpoints, resume, signals, evaluation) and is written once for all regimes.
+// Regimes are created by name (config field `regime:`) through a registry; a regime file registers itself
+// in train/regime.cpp (built-ins: one line each) or at run time with register_regime (tests).
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/nn/module.h"
+#include "engine/optim/optimizer.h"
+#include "engine/optim/scheduler.h"
+#include "engine/rng.h"
+#include "train/batch.h"
+#include "train/config.h"
+
+namespace leseg::train {
+
+// Named loss terms of one step, each a scalar already multiplied by its weight; the Trainer back-propagates
+// their sum (divided by the accumulation count) and logs each term.
+struct LossTerms {
+  std::vector<std::pair<std::string, Tensor>> terms;
+  void add(const std::string& name, const Tensor& t) { terms.emplace_back(name, t); }
+  Tensor total() const;  // sum of the terms (error when empty)
+};
+
+// One optimizer with its scheduler. The scheduler steps once per optimizer step ("step") or once per
+// epoch ("epoch"); its counter is checkpointed under the slot's name.
+struct OptimizerSlot {
+  std::string name;  // key prefix in checkpoints ("model")
+  std::unique_ptr<Optimizer> optimizer;
+  std::unique_ptr<LRScheduler> scheduler;  // may be null (constant lr)
+  bool per_epoch = false;
+  std::vector<Tensor> params;  // everything the optimizer updates (for gradient clipping)
+};
+
+// What the Trainer tells a regime when it builds: the schedule length, for schedulers and stage switches.
+struct BuildContext {
+  Device device = Device::cpu();
+  int64_t epochs = 1;
+  int64_t steps_per_epoch = 1;  // optimizer steps per epoch (after accumulation)
+  int num_classes = 0;
+  int in_channels = 0;
+  uint64_t seed = 0;
+};
+
+class Regime {
+ public:
+  virtual ~Regime() = default;
+  virtual std::string name() const = 0;
+  // Models, optimizers and schedules. Reads its config keys (unread keys are errors after build).
+  virtual void build(const Config& cfg, const BuildContext& ctx) = 0;
+  // Forward of one training step: named loss terms (already weighted). `it` counts batches in the epoch.
+  virtual LossTerms step(const Batch& batch, int64_t epoch, int64_t it) = 0;
+  // Evaluation / inference logits, (voxels, C) or (points, C) of the batch, no graph needed.
+  virtual Tensor logits(const Batch& batch) = 0;
+
+  // Named modules (train/eval mode switching, checkpoints: "<name>.<param>").
+  virtual std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules() = 0;
+  std::vector<OptimizerSlot>& optimizers() { return optimizers_; }
+  // Random generators the regime draws from (checkpointed by name).
+  virtual std::vector<std::pair<std::string, Generator*>> generators() { return {}; }
+
+  // Checkpoint state: every module's state_dict, keys prefixed by the module name.
+  virtual StateDict state();
+  virtual void load(const StateDict& sd);
+  void set_training(bool on);
+
+ protected:
+  std::vector<OptimizerSlot> optimizers_;
+};
+
+using RegimeFactory = std::function<std::unique_ptr<Regime>()>;
+bool register_regime(const std::string& name, RegimeFactory f);
+std::unique_ptr<Regime> create_regime(const std::string& name);  // error lists the known names
+std::vector<std::string> regime_names();
+
+// Shared builders from config sections (one place for every regime):
+//   <prefix>.name          sgd | adam | adamw
+//   <prefix>.lr, .weight_decay, .momentum, .dampening, .nesterov, .betas [b1, b2], .eps
+//   <prefix>.groups.<g>.prefix   parameters whose name starts with it form group g (first match wins),
+//   <prefix>.groups.<g>.lr / .weight_decay   overrides for that group; the rest form the default group.
+//   <prefix>.sched.name    none | cosine | step | multistep | poly | linear;  .sched.unit step | epoch;
+//   .sched.warmup, .min_lr, .warmup_start_factor, .step_size, .gamma, .milestones, .power (totals come from
+//   the BuildContext: epochs or epochs * steps_per_epoch).
+OptimizerSlot build_optimizer_slot(const std::string& slot_name, const Config& cfg, const std::string& prefix,
+                                   const std::vector<std::pair<std::string, Tensor>>& named_params,
+                                   const BuildContext& ctx);
+
+}  // namespace leseg::train

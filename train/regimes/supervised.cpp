@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: Apache-2.0
+// regime: supervised (METHODS §2.1) — the fine-tune / fully supervised baseline.
+//   logits = classifier(backbone(voxels)) per voxel, mapped to every point through the inverse map
+//   (loss.resolution: point, default) or kept per voxel (loss.resolution: voxel; the label of a voxel is the
+//   mode of its points' labels, ignored points excluded);
+//   loss = CE(logits, labels, ignore_index) through the fused cross_entropy op (mean over labelled rows, so
+//   sparse labels — a few labelled points per scene, the rest -1 — work unchanged).
+// Lovász-softmax is not implemented (loss.lovasz is rejected with a clear message).
+// Config keys (defaults): model.name (MinkUNet14A), model.stem_kernel (3), loss.ignore_index (-1),
+// loss.label_smoothing (0), loss.resolution (point), loss.weight (1), optim.* (train/regime.h).
+#include <algorithm>
+#include <map>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/ops/losses.h"
+#include "engine/ops/shape_ops.h"
+#include "models/heads.h"
+#include "models/registry.h"
+#include "train/regime.h"
+
+namespace leseg::train {
+namespace {
+
+// model.name from models/registry (MinkUNet family); model.planes / model.layers (8 values each) override the
+// named table (small networks for tests).
+models::Backbone make_backbone(const Config& cfg, const BuildContext& ctx) {
+  const std::string name = cfg.get<std::string>("model.name", "MinkUNet14A");
+  models::ModelOptions mo;
+  mo.in_channels = ctx.in_channels;
+  mo.stem_kernel = cfg.get<int>("model.stem_kernel", 3);
+  mo.bn_momentum = cfg.get<double>("model.bn_momentum", 0.05);
+  mo.block_bn_momentum = cfg.get<double>("model.block_bn_momentum", 0.1);
+  mo.seed = ctx.seed;
+  LESEG_CHECK(models::has_model(name), "config: key 'model.name' = '", name, "' is not a registered model (see `leseg model list`)");
+  models::ModelSpec spec = models::model_spec(name);
+  LESEG_CHECK(spec.family == models::ModelFamily::MinkUNet, "config: key 'model.name' = '", name,
+              "': regime supervised runs MinkUNet backbones (SPVCNN needs per-point inputs, not wired yet)");
+  if (!cfg.has("model.planes") && !cfg.has("model.layers")) return models::create_backbone(name, mo);
+  models::MinkUNetConfig mc = spec.minkunet;
+  mc.in_channels = mo.in_channels;
+  mc.stem_kernel = mo.stem_kernel;
+  mc.bn_momentum = mo.bn_momentum;
+  mc.block_bn_momentum = mo.block_bn_momentum;
+  mc.seed = mo.seed;
+  for (const char* key : {"model.planes", "model.layers"}) {
+    if (!cfg.has(key)) continue;
+    auto v = cfg.get<std::vector<int64_t>>(key);
+    LESEG_CHECK(v.size() == 8, "config: key '", key, "' needs 8 values, got ", v.size());
+    for (size_t i = 0; i < 8; ++i) {
+      LESEG_CHECK(v[i] >= 1, "config: key '", key, "' has a value < 1");
+      if (std::string(key) == "model.planes") mc.planes[i] = v[i];
+      else mc.layers[i] = int(v[i]);
+    }
+  }
+  if (cfg.has("model.init_dim")) mc.init_dim = cfg.get<int64_t>("model.init_dim");
+  models::Backbone b;
+  b.name = name;
+  b.minkunet = std::make_shared<models::MinkUNet>(mc);
+  b.module = b.minkunet;
+  b.out_channels = b.minkunet->out_channels();
+  return b;
+}
+
+class SupervisedRegime : public Regime {
+ public:
+  std::string name() const override { return "supervised"; }
+
+  void build(const Config& cfg, const BuildContext& ctx) override {
+    LESEG_CHECK(ctx.num_classes > 0, "supervised: the dataset declares no classes");
+    device_ = ctx.device;
+    backbone_ = make_backbone(cfg, ctx);
+    Generator gen(ctx.seed, 0x4ead);
+    head_ = std::make_shared<models::ProjectionHead>(backbone_.out_channels, ctx.num_classes, true, gen);
+    backbone_.module->to(device_);
+    head_->to(device_);
+    ce_.ignore_index = cfg.get<int64_t>("loss.ignore_index", -1);
+    ce_.label_smoothing = cfg.get<double>("loss.label_smoothing", 0.0);
+    weight_ = cfg.get<double>("loss.weight", 1.0);
+    resolution_ = cfg.get<std::string>("loss.resolution", "point");
+    LESEG_CHECK(resolution_ == "point" || resolution_ == "voxel", "config: key 'loss.resolution' must be point or voxel, got '",
+                resolution_, "'");
+    LESEG_CHECK(!cfg.get<bool>("loss.lovasz", false),
+                "config: key 'loss.lovasz': Lovasz-softmax is not implemented yet in regime supervised");
+    std::vector<std::pair<std::string, Tensor>> params;
+    for (auto& [n, p] : backbone_.module->named_parameters()) params.emplace_back("backbone." + n, p);
+    for (auto& [n, p] : head_->named_parameters()) params.emplace_back("head." + n, p);
+    optimizers_.push_back(build_optimizer_slot("model", cfg, "optim", params, ctx));
+  }
+
+  Tensor voxel_logits(const Batch& b) {
+    SparseTensor x = b.input.device() == device_ ? b.input : to_device(b.input);
+    return head_->forward(backbone_.minkunet->forward(x).feats());
+  }
+
+  LossTerms step(const Batch& b, int64_t, int64_t) override {
+    LESEG_CHECK(b.point_labels.defined(), "supervised: batch without labels (scene ", b.scene_names.empty() ? "" : b.scene_names[0], ")");
+    Tensor z = voxel_logits(b);  // (M, C)
+    Tensor loss;
+    if (resolution_ == "point") {
+      Tensor zp = index_select(z, 0, b.inverse.to(device_));  // (N, C)
+      loss = cross_entropy(zp, b.point_labels.to(device_), ce_);
+    } else {
+      loss = cross_entropy(z, voxel_labels(b).to(device_), ce_);
+    }
+    LossTerms t;
+    t.add("ce", weight_ == 1.0 ? loss : loss * weight_);
+    return t;
+  }
+
+  Tensor logits(const Batch& b) override {
+    NoGradGuard ng;
+    return voxel_logits(b);
+  }
+
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules() override {
+    return {{"backbone", backbone_.module}, {"head", head_}};
+  }
+
+ private:
+  SparseTensor to_device(const SparseTensor& x) const {
+    return SparseTensor(x.coords().to(device_), x.feats().to(device_), x.stride(), x.num_batches());
+  }
+  // Mode of the labelled points of each voxel (ties -> smallest class; no labelled point -> ignore).
+  Tensor voxel_labels(const Batch& b) const {
+    const int64_t m = b.input.size();
+    std::vector<int32_t> inv = b.inverse.to_vector<int32_t>(), lab = b.point_labels.to_vector<int32_t>();
+    std::vector<std::map<int32_t, int64_t>> counts{static_cast<size_t>(m)};
+    for (size_t i = 0; i < inv.size(); ++i)
+      if (lab[i] != ce_.ignore_index) ++counts[size_t(inv[i])][lab[i]];
+    std::vector<int32_t> out(static_cast<size_t>(m), int32_t(ce_.ignore_index));
+    for (int64_t v = 0; v < m; ++v) {
+      int64_t best = 0;
+      for (auto& [c, n] : counts[size_t(v)])
+        if (n > best) best = n, out[size_t(v)] = c;
+    }
+    return Tensor::from_vector(out, Shape{m});
+  }
+
+  Device device_ = Device::cpu();
+  models::Backbone backbone_;
+  std::shared_ptr<models::ProjectionHead> head_;
+  CrossEntropyOptions ce_;
+  double weight_ = 1.0;
+  std::string resolution_ = "point";
+};
+
+}  // namespace
+
+std::unique_ptr<Regime> make_supervised_regime() { return std::make_unique<SupervisedRegime>(); }
+}  // namespace leseg::train

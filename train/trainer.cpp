@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "engine/autograd.h"
+#include "engine/checkpoint/checkpoint.h"
+#include "engine/error.h"
+#include "engine/ops/elementwise.h"
+#include "engine/optim/clip_grad.h"
+#include "train/progress.h"
+
+namespace fs = std::filesystem;
+
+namespace leseg::train {
+
+Trainer::Trainer(Regime& regime, BatchSource& train, BatchSource* val, TrainerOptions opt)
+    : regime_(regime), train_(train), val_(val), opt_(std::move(opt)) {
+  LESEG_CHECK(opt_.epochs >= 1, "trainer: epochs = ", opt_.epochs, " must be >= 1");
+  LESEG_CHECK(opt_.accumulate >= 1, "trainer: accumulate = ", opt_.accumulate, " must be >= 1");
+  LESEG_CHECK(opt_.log_every >= 1, "trainer: log_every = ", opt_.log_every, " must be >= 1");
+  LESEG_CHECK(!regime_.optimizers().empty(), "trainer: regime '", regime_.name(), "' built no optimizer");
+}
+
+std::string Trainer::resolve_resume(const std::string& path) const {
+  LESEG_CHECK(fs::exists(path), "--resume: '", path, "' does not exist");
+  if (fs::exists(fs::path(path) / "meta.json")) return path;
+  for (const fs::path root : {fs::path(path) / "checkpoints", fs::path(path)}) {
+    if (auto l = latest_checkpoint(root.string())) return *l;
+  }
+  LESEG_FAIL("--resume: '", path, "' is neither a checkpoint directory (meta.json) nor a run folder with checkpoints/latest");
+}
+
+std::string Trainer::save(int64_t epoch, int64_t batch_in_epoch) {
+  Checkpoint ck;
+  ck.model = regime_.state();
+  for (auto& slot : regime_.optimizers()) {
+    for (auto& [k, v] : slot.optimizer->state_dict()) ck.optimizer[slot.name + "." + k] = v;
+    if (slot.scheduler) ck.scheduler[slot.name] = slot.scheduler->state();
+  }
+  ck.step = step_;
+  ck.epoch = epoch;
+  ck.config = opt_.config;
+  ck.rng["default"] = RngState::of(default_generator());
+  for (auto& [name, g] : regime_.generators()) ck.rng["regime." + name] = RngState::of(*g);
+  ck.extra = {{"regime", regime_.name()}, {"batch_in_epoch", batch_in_epoch}, {"best", best_}};
+  char name[32];
+  std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(step_));
+  std::string dir = save_checkpoint((fs::path(opt_.out_dir) / "checkpoints").string(), name, ck);
+  prune_checkpoints();
+  return dir;
+}
+
+void Trainer::prune_checkpoints() {
+  if (opt_.keep_checkpoints <= 0) return;
+  fs::path root = fs::path(opt_.out_dir) / "checkpoints";
+  std::vector<fs::path> dirs;
+  for (auto& e : fs::directory_iterator(root)) {
+    const std::string n = e.path().filename().string();
+    if (e.is_directory() && n.rfind("step_", 0) == 0 && n.find(".tmp") == std::string::npos) dirs.push_back(e.path());
+  }
+  std::sort(dirs.begin(), dirs.end());
+  for (size_t i = 0; i + size_t(opt_.keep_checkpoints) < dirs.size(); ++i) fs::remove_all(dirs[i]);
+}
+
+void Trainer::restore(const std::string& path) {
+  const std::string dir = resolve_resume(path);
+  Checkpoint ck = load_checkpoint(dir, Device::cpu());
+  const std::string saved_regime = ck.extra.value("regime", std::string());
+  LESEG_CHECK(saved_regime == regime_.name(), "--resume: checkpoint '", dir, "' was written by regime '", saved_regime,
+              "', this run uses '", regime_.name(), "'");
+  regime_.load(ck.model);
+  for (auto& slot : regime_.optimizers()) {
+    StateDict part;
+    const std::string p = slot.name + ".";
+    for (auto& [k, v] : ck.optimizer)
+      if (k.rfind(p, 0) == 0) part[k.substr(p.size())] = v;
+    LESEG_CHECK(!part.empty(), "--resume: checkpoint '", dir, "' has no state for optimizer '", slot.name, "'");
+    slot.optimizer->load_state_dict(part);
+    if (slot.scheduler) {
+      LESEG_CHECK(ck.scheduler.contains(slot.name), "--resume: checkpoint '", dir, "' has no scheduler state for '",
+                  slot.name, "'");
+      slot.scheduler->set_state(ck.scheduler[slot.name].get<int64_t>());
+    }
+  }
+  auto it = ck.rng.find("default");
+  if (it != ck.rng.end()) it->second.restore(default_generator());
+  for (auto& [name, g] : regime_.generators()) {
+    auto r = ck.rng.find("regime." + name);
+    LESEG_CHECK(r != ck.rng.end(), "--resume: checkpoint '", dir, "' has no state for generator '", name, "'");
+    r->second.restore(*g);
+  }
+  step_ = ck.step;
+  start_epoch_ = ck.epoch;
+  start_batch_ = ck.extra.value("batch_in_epoch", int64_t(0));
+  best_ = ck.extra.value("best", nlohmann::json::object());
+  // A checkpoint taken after the last batch of an epoch (batch_in_epoch == batches_per_epoch) resumes into
+  // that epoch's end: its epoch-unit schedulers and evaluation still run.
+  if (opt_.verbose) std::printf("resumed from %s (step %lld, epoch %lld, batch %lld)\n", dir.c_str(),
+                                static_cast<long long>(step_), static_cast<long long>(start_epoch_),
+                                static_cast<long long>(start_batch_));
+}
+
+TrainResult Trainer::run() {
+  const auto t0 = std::chrono::steady_clock::now();
+  TrainResult res;
+  const bool files = !opt_.out_dir.empty();
+  if (files) fs::create_directories(opt_.out_dir);
+  if (!opt_.resume.empty()) restore(opt_.resume);
+  MetricsLog log;
+  if (files) log = MetricsLog((fs::path(opt_.out_dir) / "metrics.jsonl").string());
+
+  const int64_t nb = train_.batches_per_epoch();
+  LESEG_CHECK(nb >= 1, "trainer: the training set yields no batch");
+  const int64_t steps_per_epoch = (nb + opt_.accumulate - 1) / opt_.accumulate;
+  const int64_t total_steps = opt_.max_steps >= 0 ? std::min(opt_.max_steps, opt_.epochs * steps_per_epoch)
+                                                  : opt_.epochs * steps_per_epoch;
+  Progress prog("train", std::max<int64_t>(total_steps - step_, 0), int(opt_.log_every));
+  auto write_checkpoint = [&](int64_t epoch, int64_t batch) {
+    if (files) res.last_checkpoint = save(epoch, batch);
+  };
+  auto run_eval = [&](int64_t epoch) {
+    if (!val_) return;
+    ConfusionMatrix cm = evaluate(regime_, *val_, opt_.num_classes, opt_.ignore_index, false);
+    nlohmann::json rec = cm.to_json(opt_.class_names);
+    rec["type"] = "eval";
+    rec["epoch"] = epoch + 1;
+    rec["step"] = step_;
+    res.last_miou = cm.miou();
+    res.last_eval = rec;
+    if (best_.empty() || cm.miou() > best_.value("miou", -1.0)) best_ = {{"miou", cm.miou()}, {"epoch", epoch + 1}};
+    if (log.open()) log.write(rec);
+    if (opt_.verbose) {
+      std::printf("\n%s", cm.table(opt_.class_names).c_str());
+      std::printf("epoch %lld  mIoU %.2f  (accuracy %.2f)\n", static_cast<long long>(epoch + 1), 100.0 * cm.miou(),
+                  100.0 * cm.accuracy());
+      std::fflush(stdout);
+    }
+  };
+
+  bool stop = false;
+  int64_t epoch = start_epoch_;
+  for (; epoch < opt_.epochs && !stop; ++epoch) {
+    train_.begin_epoch(epoch, epoch == start_epoch_ ? start_batch_ : 0);
+    int64_t batch = epoch == start_epoch_ ? start_batch_ : 0;
+    regime_.set_training(true);
+    int pending = 0;  // batches accumulated since the last optimizer step
+    double pending_loss = 0.0;
+    int64_t scenes = 0, points = 0;
+    std::map<std::string, double> terms_sum;
+    while (!stop) {
+      std::optional<Batch> b = train_.next();
+      if (b) {
+        LossTerms lt = regime_.step(*b, epoch, batch);
+        Tensor total = lt.total();
+        const double lv = total.item_double();
+        LESEG_CHECK(std::isfinite(lv), "trainer: non-finite loss ", lv, " at step ", step_, " (epoch ", epoch + 1,
+                    ", batch ", batch, ", scenes ", b->scene_names.empty() ? "" : b->scene_names[0], ")");
+        Tensor scaled = opt_.accumulate == 1 ? total : total * (1.0 / opt_.accumulate);
+        scaled.backward();
+        for (auto& [n, t] : lt.terms) terms_sum[n] += t.item_double() / opt_.accumulate;
+        pending_loss += lv / opt_.accumulate;
+        ++pending;
+        ++batch;
+        scenes += b->num_scenes();
+        points += b->num_points();
+      }
+      const bool epoch_done = !b;
+      if (pending == opt_.accumulate || (epoch_done && pending > 0)) {
+        std::vector<Tensor> all;
+        if (opt_.clip_grad_norm > 0)
+          for (auto& slot : regime_.optimizers()) all.insert(all.end(), slot.params.begin(), slot.params.end());
+        double gnorm = opt_.clip_grad_norm > 0 ? clip_grad_norm_(all, opt_.clip_grad_norm) : 0.0;
+        for (auto& slot : regime_.optimizers()) {
+          slot.optimizer->step();
+          if (slot.scheduler && !slot.per_epoch) slot.scheduler->step();
+          slot.optimizer->zero_grad();
+        }
+        ++step_;
+        res.step_losses.push_back(pending_loss);
+        prog.step(scenes, points, pending_loss);
+        if (log.open() && (step_ % opt_.log_every == 0 || step_ == total_steps)) {
+          nlohmann::json rec = {{"type", "train"}, {"step", step_}, {"epoch", epoch + 1}, {"batch", batch},
+                                {"loss", pending_loss}, {"scenes", scenes}, {"points", points},
+                                {"elapsed_s", prog.elapsed_s()}};
+          for (auto& [n, v] : terms_sum) rec["terms"][n] = v;
+          for (auto& slot : regime_.optimizers()) rec["lr"][slot.name] = slot.optimizer->param_groups()[0].lr;
+          if (opt_.clip_grad_norm > 0) rec["grad_norm"] = gnorm;
+          log.write(rec);
+        }
+        pending = 0;
+        pending_loss = 0.0;
+        scenes = points = 0;
+        terms_sum.clear();
+        if (stop_requested()) {
+          if (opt_.verbose) std::printf("\nsignal %d: checkpoint at step %lld, exiting\n", stop_signal(),
+                                        static_cast<long long>(step_));
+          res.stopped_by_signal = true;
+          write_checkpoint(epoch, batch);
+          stop = true;
+          break;
+        }
+        if (opt_.max_steps >= 0 && step_ >= opt_.max_steps) {
+          write_checkpoint(epoch, batch);
+          stop = true;
+          break;
+        }
+        if (opt_.ckpt_every > 0 && step_ % opt_.ckpt_every == 0 && batch < nb) write_checkpoint(epoch, batch);
+      }
+      if (epoch_done) break;
+    }
+    if (stop) break;
+    for (auto& slot : regime_.optimizers())
+      if (slot.scheduler && slot.per_epoch) slot.scheduler->step();
+    const bool last = epoch + 1 == opt_.epochs;
+    if (opt_.eval_every >= 0 && (last || (opt_.eval_every > 0 && (epoch + 1) % opt_.eval_every == 0))) run_eval(epoch);
+    if (opt_.ckpt_every > 0 && step_ % opt_.ckpt_every == 0 && !last) write_checkpoint(epoch + 1, 0);
+  }
+  prog.finish();
+  res.steps = step_;
+  res.epoch = epoch;
+  res.finished = !stop;
+  if (!stop) write_checkpoint(opt_.epochs, 0);
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (log.open())
+    log.write({{"type", "end"}, {"step", step_}, {"epoch", epoch}, {"seconds", res.seconds},
+               {"stopped_by_signal", res.stopped_by_signal}, {"best", best_}});
+  return res;
+}
+
+}  // namespace leseg::train

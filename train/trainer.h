@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+// Trainer: the one training loop shared by every regime (ARCHITECTURE.md).
+//   iteration = one batch: forward (regime.step) -> sum of loss terms / accumulate -> backward;
+//   optimizer step = after `accumulate` batches (and at the end of an epoch with a partial group):
+//   clip (optional) -> every optimizer slot steps -> step-unit schedulers step -> zero_grad;
+//   epoch end: epoch-unit schedulers step; evaluation every `eval_every` epochs (and after the last).
+// Run folder <out>/: config.yaml (resolved), metrics.jsonl (JSON lines: "train" every log_every steps,
+// "eval" after each evaluation, "end"), checkpoints/<step_NNNNNNNN>/ + checkpoints/latest.
+// Checkpoints are taken at optimizer-step boundaries (no pending gradients) every ckpt_every steps, at the
+// end, and when SIGINT/SIGTERM asked to stop; they hold the regime's modules, every optimizer (keys
+// "<slot>.<key>"), every scheduler counter, the regime's generators and the process default generator, and
+// the loader position (epoch, batch index). Resuming from one replays the exact same sequence on CPU: the
+// losses and weights equal those of an uninterrupted run bit for bit.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "train/batch.h"
+#include "train/evaluate.h"
+#include "train/regime.h"
+
+namespace leseg::train {
+
+struct TrainerOptions {
+  std::string out_dir;          // run folder (created); empty = no files written
+  std::string resume;           // checkpoint directory, or a run folder / checkpoints root with `latest`
+  int64_t epochs = 1;
+  int64_t max_steps = -1;       // stop (with a checkpoint) after this many optimizer steps in total; -1 = none
+  int accumulate = 1;           // batches per optimizer step
+  int64_t log_every = 10;       // optimizer steps between "train" metric lines and progress lines
+  int64_t ckpt_every = 0;       // optimizer steps between checkpoints (0: only at the end / on a signal)
+  int keep_checkpoints = 2;     // newest checkpoints kept in the run folder (older ones deleted)
+  int64_t eval_every = 1;       // epochs between evaluations (0: only after the last epoch; <0: never)
+  double clip_grad_norm = 0.0;  // 0 = off
+  int num_classes = 0;
+  int ignore_index = -1;
+  std::vector<std::string> class_names;
+  nlohmann::json config = nlohmann::json::object();  // resolved config, stored in checkpoints
+  bool verbose = true;
+};
+
+struct TrainResult {
+  int64_t steps = 0;              // optimizer steps done in total (including those before a resume)
+  int64_t epoch = 0;              // epoch the run stopped in (== epochs when finished)
+  std::vector<double> step_losses;  // total loss of each optimizer step taken in this process
+  bool stopped_by_signal = false;
+  bool finished = false;
+  std::string last_checkpoint;
+  double last_miou = -1.0;
+  nlohmann::json last_eval;
+  double seconds = 0.0;
+};
+
+class Trainer {
+ public:
+  // val may be null (no evaluation).
+  Trainer(Regime& regime, BatchSource& train, BatchSource* val, TrainerOptions opt);
+  TrainResult run();
+
+  // Writes a checkpoint of the current state (used at the intervals above; exposed for tests).
+  std::string save(int64_t epoch, int64_t batch_in_epoch);
+
+ private:
+  void restore(const std::string& dir);
+  std::string resolve_resume(const std::string& path) const;
+  void prune_checkpoints();
+
+  Regime& regime_;
+  BatchSource& train_;
+  BatchSource* val_;
+  TrainerOptions opt_;
+  int64_t step_ = 0, start_epoch_ = 0, start_batch_ = 0;
+  nlohmann::json best_ = nlohmann::json::object();
+};
+
+}  // namespace leseg::train
