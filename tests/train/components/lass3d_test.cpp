@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: Apache-2.0
+// LASS3D components: τ schedule, reliable/unreliable loss terms vs their unfused composition, SAAF key sets,
+// SAAF shapes and finite-difference gradients (f64), feature KD.
+#include "train/components/lass3d.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/ops/elementwise.h"
+#include "engine/ops/losses.h"
+#include "engine/ops/nn_functional.h"
+#include "engine/ops/reduce.h"
+#include "gradcheck.h"
+
+using namespace leseg;
+using namespace leseg::train::lass3d;
+
+TEST(Lass3dSchedule, LinearDecayAndFixed) {
+  ThresholdSchedule s(0.9, 0.7, true);
+  EXPECT_DOUBLE_EQ(s.at(0, 100), 0.9);
+  EXPECT_NEAR(s.at(50, 100), 0.8, 1e-12);
+  EXPECT_NEAR(s.at(100, 100), 0.7, 1e-12);
+  EXPECT_NEAR(s.at(250, 100), 0.7, 1e-12);  // held after the end
+  ThresholdSchedule f(0.9, 0.7, false);
+  EXPECT_DOUBLE_EQ(f.at(80, 100), 0.9);
+  EXPECT_THROW(ThresholdSchedule(1.2, 0.7), Error);
+}
+
+TEST(Lass3dUnlabelledLoss, MatchesUnfusedCompositionAndNamesTerms) {
+  // Teacher rows: confident (0.97), confident, unsure, unsure.
+  Tensor teacher = Tensor::from_vector<double>({5, 0, 0, 0, 0, 6, 0.2, 0.1, 0, 0, 0.3, 0.1}, Shape{4, 3});
+  Tensor student = Tensor::from_vector<double>({1, -1, 0.5, 0.2, 0.3, -0.7, 2, 0, 1, -1, 1.5, 0}, Shape{4, 3});
+  student.requires_grad_(true);
+  teacher.requires_grad_(true);
+  UnlabelledLoss u = unlabelled_loss(student, teacher, 0.9);
+  EXPECT_EQ(u.reliable.to_vector<uint8_t>(), (std::vector<uint8_t>{1, 1, 0, 0}));
+  EXPECT_EQ(u.pseudo_labels.to_vector<int64_t>(), (std::vector<int64_t>{0, 2, 0, 1}));
+  // oracle: CE over rows 0,1 to labels 0,2; NL over rows 2,3 with ȳ = 0,1
+  auto sv = student.to_vector<double>();
+  auto lsm = [&](int r, int c) {
+    double m = std::max({sv[r * 3], sv[r * 3 + 1], sv[r * 3 + 2]}), s = 0;
+    for (int k = 0; k < 3; ++k) s += std::exp(sv[r * 3 + k] - m);
+    return sv[r * 3 + c] - m - std::log(s);
+  };
+  double ce = -(lsm(0, 0) + lsm(1, 2)) / 2;
+  double nl = -(std::log(1 - std::exp(lsm(2, 0))) + std::log(1 - std::exp(lsm(3, 1)))) / 2;
+  EXPECT_NEAR(u.ce.item_double(), ce, 1e-12);
+  EXPECT_NEAR(u.nl.item_double(), nl, 1e-12);
+  auto terms = u.terms();
+  ASSERT_EQ(terms.size(), 2u);
+  EXPECT_EQ(terms[0].first, "pseudo_ce");
+  EXPECT_EQ(terms[1].first, "neg");
+  (u.ce + u.nl).backward();
+  EXPECT_TRUE(student.grad().defined());
+  EXPECT_FALSE(teacher.grad().defined());  // the teacher is never differentiated
+  UnlabelledLoss off = unlabelled_loss(student, teacher, 0.9, false);
+  EXPECT_EQ(off.nl.item_double(), 0.0);
+  EXPECT_NEAR(off.ce.item_double(), ce, 1e-12);
+  // τ = 0.3 is below every row's max probability (≥ 0.37): all rows become reliable.
+  EXPECT_EQ(unlabelled_loss(student, teacher, 0.3).reliable.to_vector<uint8_t>(), (std::vector<uint8_t>{1, 1, 1, 1}));
+}
+
+namespace {
+Tensor unit_rows(int64_t n, int64_t d, uint64_t seed) {
+  Tensor t = Tensor::randn(Shape{n, d}, seed, 0, DType::f64);
+  return l2_normalize(t, -1);
+}
+}  // namespace
+
+TEST(Lass3dSaaf, KeySetsFromLinks) {
+  const int64_t N = 5, C = 3, D = 4;
+  Tensor cls = unit_rows(C, D, 1), scn = unit_rows(2, D, 2), obj = unit_rows(3, D, 3);
+  // view 0 sees points 0, 1, 2 (scene caption 0), view 1 sees 2, 3 (scene caption 1)
+  Tensor p0 = Tensor::from_vector<int64_t>({0, 0, 1, 1, 2, 2}, Shape{3, 2});
+  Tensor p1 = Tensor::from_vector<int64_t>({2, 0, 3, 3}, Shape{2, 2});
+  Tensor s0 = link_scene_caption(p0, 0), s1 = link_scene_caption(p1, 1);
+  std::vector<int64_t> sl = s0.to_vector<int64_t>(), sl1 = s1.to_vector<int64_t>();
+  sl.insert(sl.end(), sl1.begin(), sl1.end());
+  Tensor scene_links = Tensor::from_vector(sl, Shape{5, 2});
+  // view 1 SAM masks (2x2): pixel 0 -> mask 4, pixel 3 -> mask 9; captions describe masks 9, 4, 9
+  Tensor masks = Tensor::from_vector<int32_t>({4, -1, -1, 9}, Shape{2, 2});
+  Tensor cap_ids = Tensor::from_vector<int32_t>({9, 4, 9}, Shape{3});
+  Tensor obj_links = link_object_captions(p1, masks, cap_ids, 0);
+  EXPECT_EQ(obj_links.to_vector<int64_t>(), (std::vector<int64_t>{2, 1, 3, 0, 3, 2}));
+  SaafKeys k = build_saaf_keys(N, cls, scn, scene_links, obj, obj_links);
+  EXPECT_EQ(k.bank.size(0), C + 2 + 3);
+  EXPECT_EQ(k.offsets.to_vector<int64_t>(), (std::vector<int64_t>{0, 4, 8, 14, 20, 23}));
+  std::vector<int64_t> idx = k.index.to_vector<int64_t>();
+  EXPECT_EQ(std::vector<int64_t>(idx.begin() + 8, idx.begin() + 14), (std::vector<int64_t>{0, 1, 2, 3, 4, 6}));
+  EXPECT_EQ(std::vector<int64_t>(idx.begin() + 14, idx.begin() + 20), (std::vector<int64_t>{0, 1, 2, 4, 5, 7}));
+  SaafKeys so = build_saaf_keys(N, cls, scn, scene_links, obj, obj_links, /*scene_only=*/true);
+  EXPECT_EQ(so.offsets.to_vector<int64_t>(), (std::vector<int64_t>{0, 4, 8, 13, 17, 20}));
+  Tensor bad = Tensor::from_vector<int64_t>({7, 0}, Shape{1, 2});
+  EXPECT_THROW(build_saaf_keys(N, cls, scn, bad, obj, obj_links), Error);
+}
+
+TEST(Lass3dSaaf, ShapesGateAndGradcheck) {
+  const int64_t N = 4, C = 3, D = 5, F = 6;
+  Generator gen(11);
+  SaafOptions o;
+  o.feat_dim = F;
+  o.text_dim = D;
+  o.attn_dim = 4;
+  o.heads = 2;
+  o.dtype = DType::f64;
+  SAAF saaf(o, gen);
+  Tensor cls = unit_rows(C, D, 4), scn = unit_rows(2, D, 5), obj = unit_rows(2, D, 6);
+  Tensor sl = Tensor::from_vector<int64_t>({0, 0, 1, 0, 2, 1, 3, 1}, Shape{4, 2});
+  Tensor ol = Tensor::from_vector<int64_t>({1, 0, 2, 1}, Shape{2, 2});
+  SaafKeys keys = build_saaf_keys(N, cls, scn, sl, obj, ol);
+  Tensor f = Tensor::randn(Shape{N, F}, 9, 0, DType::f64);
+  f.requires_grad_(true);
+  Tensor out = saaf.forward(f, keys);
+  EXPECT_EQ(out.shape(), (Shape{N, F}));
+  EXPECT_EQ(saaf.last_text.shape(), (Shape{N, 4}));
+  EXPECT_EQ(saaf.last_gate.shape(), (Shape{N, F}));
+  for (double g : saaf.last_gate.to_vector<double>()) EXPECT_TRUE(g > 0 && g < 1);
+  // f′ − f is non-trivial
+  auto ov = out.to_vector<double>(), fv = f.to_vector<double>();
+  double diff = 0;
+  for (size_t i = 0; i < ov.size(); ++i) diff += std::abs(ov[i] - fv[i]);
+  EXPECT_GT(diff, 1e-3);
+  Tensor w = Tensor::randn(Shape{N, F}, 10, 0, DType::f64);
+  std::vector<Tensor> leaves{f, saaf.q_proj->weight, saaf.k_proj->weight, saaf.v_proj->weight, saaf.o_proj->weight,
+                             saaf.gate->weight, saaf.gate->bias};
+  leseg::testing::expect_gradcheck([&] { return sum(mul(saaf.forward(f, keys), w)); }, leaves);
+  // Another key set changes the output only through the text (scene-only drops object keys of points 1, 2).
+  SaafKeys so = build_saaf_keys(N, cls, scn, sl, obj, ol, true);
+  auto o2 = saaf.forward(f, so).to_vector<double>();
+  for (int64_t j = 0; j < F; ++j) EXPECT_DOUBLE_EQ(o2[size_t(j)], ov[size_t(j)]);  // point 0: same keys
+  double d1 = 0;
+  for (int64_t j = 0; j < F; ++j) d1 += std::abs(o2[size_t(F + j)] - ov[size_t(F + j)]);
+  EXPECT_GT(d1, 1e-9);
+  EXPECT_THROW(saaf.forward(Tensor::zeros(Shape{N, F + 1}, DType::f64), keys), Error);
+}
+
+TEST(Lass3dFeatureKD, MseAndKlThroughHeadTeacherDetached) {
+  Generator gen(3);
+  const int64_t N = 5, Fs = 4, Ft = 3;
+  Tensor s = Tensor::randn(Shape{N, Fs}, 1, 0, DType::f64), t = Tensor::randn(Shape{N, Ft}, 2, 0, DType::f64);
+  s.requires_grad_(true);
+  t.requires_grad_(true);
+  FeatureKD mse(Fs, Ft, KDMode::mse, gen, 1.0, DType::f64);
+  Tensor proj = mse.head->forward(s);
+  EXPECT_NEAR(mse.loss(s, t).item_double(), mean(square(sub(proj, t))).item_double(), 1e-12);
+  mse.loss(s, t).backward();
+  EXPECT_TRUE(s.grad().defined());
+  EXPECT_TRUE(mse.head->weight.grad().defined());
+  EXPECT_FALSE(t.grad().defined());
+  FeatureKD kl(Fs, Ft, KDMode::kl, gen, 2.0, DType::f64);
+  Tensor ps = softmax(div(kl.head->forward(s), 2.0)), pt = softmax(div(t, 2.0));
+  double ref = 4.0 * sum(mul(pt, sub(log(pt), log(ps)))).item_double() / double(N);
+  EXPECT_NEAR(kl.loss(s, t).item_double(), ref, 1e-10);
+  EXPECT_GT(ref, 0.0);
+}

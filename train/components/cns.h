@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+// CNS building blocks (METHODS §2.4, REFERENCE-CODE §3; the repo has no code, so this is a paper reading):
+//   * refine_by_masks: SAM max-voting — inside every SAM mask all elements take the most frequent valid
+//     label of the mask (ties -> smallest class); elements with mask id < 0 keep their label; a mask with no
+//     valid label leaves its elements unlabelled. Works on pixel maps (H, W) and on pair lists alike (labels
+//     and mask ids of the same shape), so it refines CLIP labels (P*) and network predictions (P̂*).
+//   * to_points: refined pixel labels -> per-point labels through the pairs (common::project_pixel_labels).
+//   * LabelSourceSampler: during warm-up the target is the refined CLIP label; afterwards it is drawn per
+//     batch uniformly over the enabled sources {P*_2D, P*_3D, P̂*_2D, P̂*_3D}; "w/o CLIP" keeps only the
+//     predictions (the paper reports that this collapses), other ablations are flag sets.
+//   * LatentConsistency: 64-d linear heads θ (2D features), ϕ (3D features), φ (target features: SAM, or
+//     CLIP / SAM+CLIP for the LSC ablations);
+//       L_f = mean(1 − cos(θ(x), φ(s)/‖φ(s)‖)) + mean(1 − cos(ϕ(p), φ(s)/‖φ(s)‖)),
+//     s frozen (detached). φ itself is frozen by default (train_target_head = false): a trainable φ lets all
+//     three heads collapse onto one constant direction [reading].
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/nn/layers.h"
+#include "engine/nn/module.h"
+#include "engine/rng.h"
+#include "engine/tensor.h"
+
+namespace leseg::train::cns {
+
+// labels (any shape) i32/i64 (-1 = none), mask_ids (same shape) i32/i64 (< 0 = none) -> i64 of that shape.
+Tensor refine_by_masks(const Tensor& labels, const Tensor& mask_ids, int64_t num_classes);
+
+// Refined pixel labels of every view -> per-point labels (N,) (mode over views).
+Tensor to_points(int64_t num_points, const std::vector<Tensor>& pairs, const std::vector<Tensor>& refined_pixel_labels,
+                 int64_t num_classes);
+
+enum class LabelSource { clip_2d = 0, clip_3d = 1, pred_2d = 2, pred_3d = 3 };
+const char* label_source_name(LabelSource s);
+
+struct LabelSourceSampler {
+  int warmup_epochs = 10;  // 0-based epochs < warmup_epochs use clip_2d (2D net) / clip_3d (3D net)
+  bool use_clip_2d = true, use_clip_3d = true, use_pred_2d = true, use_pred_3d = true;
+  static LabelSourceSampler without_clip();  // ablation "w/o CLIP": predictions only
+  std::vector<LabelSource> enabled() const;
+  // One uniform draw per call after warm-up (none during warm-up). for_3d picks the warm-up source.
+  LabelSource draw(int epoch, bool for_3d, Generator& gen) const;
+};
+
+struct LatentConsistencyOptions {
+  int64_t dim_2d = 256, dim_3d = 96, dim_target = 256, latent = 64;
+  bool train_target_head = false;
+  DType dtype = DType::f32;
+};
+struct LatentConsistencyLoss {
+  Tensor total, term_2d, term_3d;  // scalars, total = term_2d + term_3d
+};
+class LatentConsistency : public Module {
+ public:
+  LatentConsistency(const LatentConsistencyOptions& opts, Generator& gen);
+  std::string type_name() const override { return "LatentConsistency"; }
+  // x (P, dim_2d), p (P, dim_3d), s (P, dim_target): features at the same P pairs.
+  LatentConsistencyLoss loss(const Tensor& x, const Tensor& p, const Tensor& s);
+  std::shared_ptr<Linear> theta, phi_3d, phi_target;  // θ, ϕ, φ
+};
+
+}  // namespace leseg::train::cns

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "train/components/erda.h"
+
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/nn/init.h"
+#include "engine/ops/attention.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/linalg.h"
+#include "engine/ops/losses.h"
+#include "engine/ops/nn_functional.h"
+#include "engine/ops/segment.h"
+#include "engine/ops/shape_ops.h"
+
+namespace leseg::train::erda {
+namespace {
+
+std::vector<int64_t> host_i64(const Tensor& t) { return t.to(Device::cpu()).to_vector<int64_t>(); }
+
+Tensor cos_logits(const Tensor& h, const Tensor& P) {
+  return matmul_nt(l2_normalize(h, -1, 1e-12), l2_normalize(P, -1, 1e-12));
+}
+
+}  // namespace
+
+ProjectionMLP2::ProjectionMLP2(int64_t d, Generator& gen, bool leaky, DType dtype) : leaky_relu(leaky) {
+  fc1 = register_module("fc1", std::make_shared<Linear>(d, d, true, gen, dtype));
+  bn = register_module("bn", std::make_shared<BatchNorm1d>(d, 1e-6, kBnMomentum, true, dtype));
+  fc2 = register_module("fc2", std::make_shared<Linear>(d, d, true, gen, dtype));
+}
+
+Tensor ProjectionMLP2::forward(const Tensor& x) {
+  Tensor y = bn->forward(fc1->forward(x));
+  y = leaky_relu ? leseg::leaky_relu(y, 0.2) : relu(y);
+  return fc2->forward(y);
+}
+
+PrototypeMemory::PrototypeMemory(const PrototypeOptions& o, Generator& gen) : opts(o) {
+  LESEG_CHECK(o.num_classes > 0 && o.dim > 0, "erda::PrototypeMemory: num_classes (", o.num_classes, ") and dim (",
+              o.dim, ") must be > 0");
+  LESEG_CHECK(o.momentum >= 0.0 && o.momentum <= 1.0, "erda::PrototypeMemory: momentum ", o.momentum,
+              " outside [0, 1]");
+  Tensor p = Tensor::zeros(Shape{o.num_classes, o.dim}, o.dtype);
+  if (o.xavier_init) init::xavier_uniform_(p, gen);
+  prototypes = register_buffer("prototypes", p);
+}
+
+std::pair<Tensor, Tensor> PrototypeMemory::class_means(const Tensor& h, const Tensor& labels) const {
+  LESEG_CHECK(h.defined() && h.ndim() == 2 && h.size(1) == opts.dim, "erda::PrototypeMemory: h must be (N, ",
+              opts.dim, "), got ", h.defined() ? h.shape().str() : std::string("undefined"));
+  LESEG_CHECK(labels.defined() && labels.ndim() == 1 && labels.size(0) == h.size(0) &&
+                  (labels.dtype() == DType::i64 || labels.dtype() == DType::i32),
+              "erda::PrototypeMemory: labels must be (N,) i32/i64 with N = ", h.size(0));
+  std::vector<int64_t> lab = host_i64(labels), counts(size_t(opts.num_classes), 0);
+  for (size_t i = 0; i < lab.size(); ++i) {
+    LESEG_CHECK(lab[i] < opts.num_classes, "erda::PrototypeMemory: label ", lab[i], " at row ", i, " >= ",
+                opts.num_classes, " classes");
+    if (lab[i] >= 0) ++counts[size_t(lab[i])];
+  }
+  NoGradGuard ng;
+  Tensor grp = labels.dtype() == DType::i64 ? labels : labels.to(DType::i64);
+  Tensor means = segment_mean(h.detach(), grp.to(h.device()), opts.num_classes);
+  return {means, Tensor::from_vector(counts, Shape{opts.num_classes})};
+}
+
+void PrototypeMemory::update(const Tensor& h, const Tensor& labels) {
+  auto [c, counts] = class_means(h, labels);
+  NoGradGuard ng;
+  const double m = opts.momentum;
+  Tensor P = prototypes;
+  Tensor blended = add(mul(P, m), mul(c.to(P.dtype()).to(P.device()), 1.0 - m));
+  if (!opts.global) {
+    Tensor present = gt(counts, 0.0).reshape(Shape{opts.num_classes, 1}).to(P.device());
+    blended = where(present, blended, P);
+  }
+  prototypes.copy_(blended);
+}
+
+Tensor PrototypeMemory::similarity(const Tensor& h, const Tensor& P) const {
+  const Tensor& protos = P.defined() ? P : prototypes;
+  LESEG_CHECK(h.defined() && h.ndim() == 2 && h.size(1) == protos.size(1), "erda::PrototypeMemory::similarity: h (N, ",
+              protos.size(1), ") expected, got ", h.defined() ? h.shape().str() : std::string("undefined"));
+  return cos_logits(h, protos.detach());
+}
+
+Tensor PrototypeMemory::step(const Tensor& h, const Tensor& labels) {
+  if (opts.global) {
+    Tensor before = prototypes.clone();  // the update below must not touch what the logits saved
+    Tensor s = similarity(h, before);
+    update(h, labels);
+    return s;
+  }
+  update(h, labels);
+  return similarity(h, prototypes.clone());
+}
+
+Tensor unlabelled_rows(const Tensor& labels) {
+  LESEG_CHECK(labels.defined() && labels.ndim() == 1, "erda::unlabelled_rows: labels must be 1-D");
+  std::vector<int64_t> lab = host_i64(labels), rows;
+  for (size_t i = 0; i < lab.size(); ++i)
+    if (lab[i] < 0) rows.push_back(int64_t(i));
+  return Tensor::from_vector(rows, Shape{int64_t(rows.size())}, labels.device());
+}
+
+Tensor erda_loss(const Tensor& logits, const Tensor& pseudo_logits, const Tensor& rows, const ErdaLossOptions& o) {
+  LESEG_CHECK(logits.defined() && pseudo_logits.defined() && logits.ndim() == 2 &&
+                  logits.shape() == pseudo_logits.shape(),
+              "erda_loss: logits and pseudo_logits must be one (N, C) shape, got ",
+              logits.defined() ? logits.shape().str() : "undefined", " and ",
+              pseudo_logits.defined() ? pseudo_logits.shape().str() : "undefined");
+  LESEG_CHECK(o.weight >= 0.0, "erda_loss: weight must be >= 0, got ", o.weight);
+  Tensor z = logits, s = o.coadapt ? pseudo_logits : pseudo_logits.detach();
+  if (rows.defined()) {
+    LESEG_CHECK(rows.ndim() == 1, "erda_loss: rows must be 1-D indices");
+    if (rows.size(0) == 0) return Tensor::zeros(Shape{}, logits.dtype(), logits.device());
+    Tensor r = rows.to(logits.device());
+    z = index_select(z, 0, r);
+    s = index_select(s, 0, r);
+  }
+  if (z.size(0) == 0) return Tensor::zeros(Shape{}, logits.dtype(), logits.device());
+  Tensor term;
+  switch (o.term) {
+    case ErdaTerm::erda: term = soft_cross_entropy(z, softmax(s, -1), !o.coadapt); break;
+    case ErdaTerm::er: term = entropy(s); break;
+    case ErdaTerm::da: term = kl_div(s, z, 1.0, KLDirection::PQ, KLReduction::BatchMean); break;
+  }
+  return mul(term, o.weight);
+}
+
+QueryPrototypes::QueryPrototypes(const QueryPrototypeOptions& o, Generator& gen) : opts(o) {
+  LESEG_CHECK(o.num_classes > 0 && o.feat_dim > 0 && o.proto_dim > 0 && o.heads > 0 && o.attn_dim % o.heads == 0,
+              "erda::QueryPrototypes: sizes must be > 0 and attn_dim (", o.attn_dim, ") a multiple of heads (", o.heads,
+              ")");
+  Tensor q = Tensor::empty(Shape{o.num_classes, o.proto_dim}, o.dtype);
+  init::xavier_uniform_(q, gen);
+  queries = register_parameter("queries", q);
+  q_proj = register_module("q_proj", std::make_shared<Linear>(o.proto_dim, o.attn_dim, true, gen, o.dtype));
+  k_proj = register_module("k_proj", std::make_shared<Linear>(o.feat_dim, o.attn_dim, true, gen, o.dtype));
+  v_proj = register_module("v_proj", std::make_shared<Linear>(o.feat_dim, o.attn_dim, true, gen, o.dtype));
+  o_proj = register_module("o_proj", std::make_shared<Linear>(o.attn_dim, o.proto_dim, true, gen, o.dtype));
+}
+
+Tensor QueryPrototypes::forward(const Tensor& pixels, const Tensor& cu_pixels) {
+  LESEG_CHECK(pixels.defined() && pixels.ndim() == 2 && pixels.size(1) == opts.feat_dim,
+              "erda::QueryPrototypes: pixels must be (Np, ", opts.feat_dim, ")");
+  LESEG_CHECK(cu_pixels.defined() && cu_pixels.ndim() == 1 && cu_pixels.size(0) >= 2,
+              "erda::QueryPrototypes: cu_pixels must be (B + 1,) with B >= 1");
+  const int64_t B = cu_pixels.size(0) - 1, C = opts.num_classes;
+  const Device dev = pixels.device();
+  std::vector<int64_t> rep(size_t(B * C)), cu(size_t(B) + 1);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t c = 0; c < C; ++c) rep[size_t(b * C + c)] = c;
+  for (int64_t b = 0; b <= B; ++b) cu[size_t(b)] = b * C;
+  Tensor qrep = index_select(queries, 0, Tensor::from_vector(rep, Shape{B * C}, dev));  // (B·C, d)
+  Tensor out = multi_head_attention(q_proj->forward(qrep), k_proj->forward(pixels), v_proj->forward(pixels),
+                                    Tensor::from_vector(cu, Shape{B + 1}, dev), cu_pixels.to(dev), opts.heads);
+  return o_proj->forward(out);  // (B·C, proto_dim)
+}
+
+Tensor QueryPrototypes::similarity(const Tensor& h, const Tensor& prototypes, const Tensor& cu_pixels) const {
+  const int64_t C = opts.num_classes;
+  std::vector<int64_t> cu = host_i64(cu_pixels);
+  const int64_t B = int64_t(cu.size()) - 1;
+  LESEG_CHECK(B >= 1 && prototypes.defined() && prototypes.ndim() == 2 && prototypes.size(0) == B * C,
+              "erda::QueryPrototypes::similarity: prototypes must be (B·C, d) = (", B * C, ", d)");
+  LESEG_CHECK(h.defined() && h.ndim() == 2 && h.size(0) == cu.back() && cu.front() == 0,
+              "erda::QueryPrototypes::similarity: h must have cu_pixels[B] = ", cu.back(), " rows");
+  std::vector<Tensor> parts;
+  for (int64_t b = 0; b < B; ++b)
+    parts.push_back(cos_logits(h.narrow(cu[size_t(b)], cu[size_t(b) + 1] - cu[size_t(b)]), prototypes.narrow(b * C, C)));
+  return B == 1 ? parts[0] : concat(parts, 0);
+}
+
+}  // namespace leseg::train::erda
