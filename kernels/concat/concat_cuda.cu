@@ -7,7 +7,10 @@ namespace leseg::kernels {
 template <class T>
 void copy_rows_cuda(const T* src, T* dst, const CopyRows& p, StreamHandle stream) {
   if (p.width == 0 || p.outer == 0) return;
-  if (p.src_row == p.width && p.dst_row == p.width) {  // contiguous on both sides: one memcpy
+  // Contiguous on both sides, or a single row (concat/split along dim 0): one memcpy. A single row must not
+  // go through cudaMemcpy2DAsync, whose pitch (here the whole destination row) is limited to
+  // cudaDevAttrMaxPitch (2^31 - 1 bytes): concatenating > 2 GiB along dim 0 would fail there.
+  if (p.outer == 1 || (p.src_row == p.width && p.dst_row == p.width)) {
     cuda::NvtxRange r("leseg::copy_rows");
     LESEG_CUDA_CHECK(cudaMemcpyAsync(dst + p.dst_offset, src + p.src_offset, size_t(p.outer * p.width) * sizeof(T),
                                      cudaMemcpyDeviceToDevice, cuda::stream_of(stream)));
