@@ -90,7 +90,10 @@ CudaPool& cuda_pool() {
   return *p;
 }
 
+// Frees the cached blocks of `device`; the caller's current device is restored afterwards.
 void release_cached_locked(CudaPool& pool, int device) {
+  int prev = 0;
+  cudaGetDevice(&prev);
   for (auto it = pool.free_blocks.begin(); it != pool.free_blocks.end(); ++it) {
     if (it->first.first != device) continue;
     for (auto& [sz, ptr] : it->second) {
@@ -101,6 +104,7 @@ void release_cached_locked(CudaPool& pool, int device) {
     }
     it->second.clear();
   }
+  cudaSetDevice(prev);
 }
 
 void* cuda_alloc(Device d, size_t nbytes) {
