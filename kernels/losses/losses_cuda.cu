@@ -216,6 +216,10 @@ struct SplitOp {
       const int64_t oa = __shfl_xor_sync(kFull, arg, off);
       if (ob > best || (ob == best && oa < arg)) best = ob, arg = oa;
     }
+    // With a NaN teacher logit the butterfly above does not converge (NaN compares false), so lanes could
+    // hold different labels: take lane 0's, so the pseudo label written and the one the CE / NL row uses
+    // are the same on every lane.
+    arg = __shfl_sync(kFull, arg, 0);
     // Lanes merged the statistics in different orders (ulp differences): lane 0 decides for the warp so
     // the CE / NL branch (with its shuffles) is warp-uniform.
     const bool rel = __shfl_sync(kFull, int(losses::max_prob(st) >= tau), 0) != 0;
