@@ -5,7 +5,6 @@
 
 #include "engine/autograd.h"
 #include "engine/ops/elementwise.h"
-#include "engine/ops/linalg.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/segment.h"
 #include "engine/ops/shape_ops.h"
@@ -25,18 +24,6 @@ void check_pairs(const Tensor& pairs, const char* op) {
 }
 
 }  // namespace
-
-Tensor text_logits(const Tensor& features, const Tensor& text, double temperature) {
-  LESEG_CHECK(features.defined() && text.defined(), "text_logits: undefined input");
-  LESEG_CHECK(features.ndim() == 2 && text.ndim() == 2 && features.size(1) == text.size(1),
-              "text_logits: features (N, D) and text (C, D) must share D, got ", features.shape().str(), " and ",
-              text.shape().str());
-  LESEG_CHECK(features.dtype() == text.dtype(), "text_logits: dtypes differ: ", dtype_name(features.dtype()), " vs ",
-              dtype_name(text.dtype()));
-  LESEG_CHECK(temperature >= 0.0, "text_logits: temperature must be >= 0 (0 = none), got ", temperature);
-  Tensor z = matmul_nt(features, text);
-  return temperature > 0.0 ? div(z, temperature) : z;
-}
 
 Tensor gather_at_pairs(const Tensor& values, const Tensor& pairs) {
   check_pairs(pairs, "gather_at_pairs");

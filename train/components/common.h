@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Pieces shared by the label-free / label-efficient regimes (CLIP2Scene, HICL, CNS, LASS3D, ERDA):
-//   * text_logits:   z = f·Tᵀ (/ temperature), f (N, D) point features, T (C, D) fixed unit-norm text.
-//                    No temperature in CLIP2Scene [code]; models/ has no text head yet, so it lives here.
+//   * (text logits z = f·Tᵀ live in models/heads.h: models::TextLogitHead, not repeated here.)
 //   * pair labels:   pixel values read at the pixels of (point, pixel) pairs, and the per-point reduction of
 //                    pixel pseudo-labels over all views (mode, or the first view that has a label).
 //   * compact ids:   arbitrary group ids (SAM mask ids, segment ids) -> 0..G-1, negatives stay -1.
@@ -18,10 +17,6 @@
 #include "engine/tensor.h"
 
 namespace leseg::train {
-
-// z = f·Tᵀ, divided by `temperature` when temperature > 0 (0 = none). f (N, D), T (C, D) -> (N, C).
-// Differentiable in f (and in T, though T is normally a frozen buffer).
-Tensor text_logits(const Tensor& features, const Tensor& text, double temperature = 0.0);
 
 // values (H, W) or (H·W,) or (H·W, K); pairs (P, 2) i64 (point index, pixel index) -> rows at the paired
 // pixels: (P,) or (P, K). Integer values are gathered on the CPU; float values through index_select

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// train/components/common: text logits, pixel -> point label projection (vs a serial loop), compact ids,
+// train/components/common: pixel -> point label projection (vs a serial loop), compact ids,
 // CLIP2Scene's self-training switch.
 #include "train/components/common.h"
 
@@ -11,22 +11,6 @@
 
 using namespace leseg;
 using namespace leseg::train;
-
-TEST(ComponentsCommon, TextLogitsMatchLoopAndTemperature) {
-  Tensor f = Tensor::from_vector<double>({1, 2, 0.5, -1, 0, 3}, Shape{2, 3});
-  Tensor T = Tensor::from_vector<double>({1, 0, 0, 0, 1, 0, 0.5, 0.5, 0.5, 0, 0, -1}, Shape{4, 3});
-  std::vector<double> z = text_logits(f, T).to_vector<double>();
-  std::vector<double> zt = text_logits(f, T, 0.5).to_vector<double>();
-  auto fv = f.to_vector<double>(), tv = T.to_vector<double>();
-  for (int i = 0; i < 2; ++i)
-    for (int c = 0; c < 4; ++c) {
-      double ref = 0;
-      for (int d = 0; d < 3; ++d) ref += fv[i * 3 + d] * tv[c * 3 + d];
-      EXPECT_DOUBLE_EQ(z[i * 4 + c], ref);
-      EXPECT_DOUBLE_EQ(zt[i * 4 + c], ref / 0.5);
-    }
-  EXPECT_THROW(text_logits(f, Tensor::zeros(Shape{4, 2}, DType::f64)), Error);
-}
 
 TEST(ComponentsCommon, GatherAtPairsAndRangeError) {
   Tensor lab = Tensor::from_vector<int32_t>({5, 6, 7, 8, 9, 10}, Shape{2, 3});

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+// CPU vs CUDA parity of the components that run engine kernels on the device: SAAF (fused attention with
+// per-point key sets), ERDA prototypes + loss, query prototypes, SAM-mask refinement, HICL set refinement.
+// Integer label paths must agree exactly; float paths within f32 tolerances (element by element).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/device.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
+#include "train/components/cns.h"
+#include "train/components/erda.h"
+#include "train/components/hicl.h"
+#include "train/components/lass3d.h"
+
+using namespace leseg;
+using namespace leseg::train;
+
+namespace {
+void expect_close(const Tensor& cpu, const Tensor& gpu, double atol, double rtol, const char* what) {
+  ASSERT_EQ(cpu.shape(), gpu.shape()) << what;
+  std::vector<float> a = cpu.to(DType::f32).to_vector<float>(), b = gpu.to(DType::f32).to_vector<float>();
+  int bad = 0;
+  double amax = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    amax = std::max(amax, double(std::abs(a[i])));
+    if (std::abs(a[i] - b[i]) > atol + rtol * std::abs(a[i]) && bad++ < 5)
+      ADD_FAILURE() << what << " element " << i << ": cpu " << a[i] << " cuda " << b[i];
+  }
+  EXPECT_EQ(bad, 0) << what;
+  EXPECT_GT(amax, 0.0) << what << " is trivially zero";
+}
+}  // namespace
+
+TEST(ComponentsGpu, SaafForwardBackwardParity) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  const Device cuda = Device::cuda();
+  const int64_t N = 37, C = 5, D = 32, F = 24;
+  Generator gen(1);
+  lass3d::SaafOptions o;
+  o.feat_dim = F;
+  o.text_dim = D;
+  o.attn_dim = 32;
+  o.heads = 2;  // head_dim 16 (the CUDA kernel's supported sizes)
+  lass3d::SAAF cpu(o, gen), gpu(o, gen);
+  gpu.load_state_dict(cpu.state_dict());
+  gpu.to(cuda);
+  Tensor cls = Tensor::randn(Shape{C, D}, 2), scn = Tensor::randn(Shape{3, D}, 3), obj = Tensor::randn(Shape{4, D}, 4);
+  std::vector<int64_t> sl, ol;
+  for (int64_t p = 0; p < N; ++p) {
+    sl.push_back(p); sl.push_back(p % 3);
+    if (p % 2) { ol.push_back(p); ol.push_back(p % 4); }
+  }
+  lass3d::SaafKeys keys = lass3d::build_saaf_keys(N, cls, scn, Tensor::from_vector(sl, Shape{N, 2}), obj,
+                                                  Tensor::from_vector(ol, Shape{int64_t(ol.size() / 2), 2}));
+  Tensor f = Tensor::randn(Shape{N, F}, 5), w = Tensor::randn(Shape{N, F}, 6);
+  Tensor fc = f.detach().clone().requires_grad_(true), fg = f.to(cuda).requires_grad_(true);
+  Tensor yc = cpu.forward(fc, keys), yg = gpu.forward(fg, keys);
+  expect_close(yc, yg, 1e-5, 1e-4, "saaf output");
+  sum(mul(yc, w)).backward();
+  sum(mul(yg, w.to(cuda))).backward();
+  expect_close(fc.grad(), fg.grad(), 1e-5, 1e-4, "saaf dx");
+  expect_close(cpu.k_proj->weight.grad(), gpu.k_proj->weight.grad(), 1e-4, 1e-3, "saaf dWk");
+}
+
+TEST(ComponentsGpu, ErdaPrototypesLossAndQueriesParity) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  const Device cuda = Device::cuda();
+  Generator gen(2);
+  erda::PrototypeOptions po;
+  po.num_classes = 4;
+  po.dim = 8;
+  po.xavier_init = true;
+  erda::PrototypeMemory mc(po, gen), mg(po, gen);
+  mg.load_state_dict(mc.state_dict());
+  mg.to(cuda);
+  Tensor h = Tensor::randn(Shape{29, 8}, 7), z = Tensor::randn(Shape{29, 4}, 8);
+  std::vector<int64_t> lab(29, -1);
+  for (int i = 0; i < 29; i += 3) lab[size_t(i)] = i % 4;
+  Tensor L = Tensor::from_vector(lab, Shape{29});
+  Tensor sc = mc.step(h, L), sg = mg.step(h.to(cuda), L.to(cuda));
+  expect_close(sc, sg, 1e-5, 1e-4, "pseudo logits");
+  expect_close(mc.prototypes, mg.prototypes, 1e-6, 1e-4, "prototypes");
+  Tensor rows = erda::unlabelled_rows(L);
+  expect_close(erda::erda_loss(z, sc, rows, {}), erda::erda_loss(z.to(cuda), sg, rows.to(cuda), {}), 1e-6, 1e-4, "erda loss");
+  erda::QueryPrototypeOptions qo;
+  qo.num_classes = 3;
+  qo.feat_dim = 8;
+  qo.proto_dim = 8;
+  qo.attn_dim = 16;
+  qo.heads = 1;
+  erda::QueryPrototypes qc(qo, gen), qg(qo, gen);
+  qg.load_state_dict(qc.state_dict());
+  qg.to(cuda);
+  Tensor pix = Tensor::randn(Shape{41, 8}, 9), cu = Tensor::from_vector<int64_t>({0, 17, 41}, Shape{3});
+  expect_close(qc.forward(pix, cu), qg.forward(pix.to(cuda), cu.to(cuda)), 1e-5, 1e-4, "query prototypes");
+}
+
+TEST(ComponentsGpu, MaskAndSetRefinementExact) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  const Device cuda = Device::cuda();
+  const int64_t H = 24, W = 32, C = 7;
+  std::vector<int64_t> lab(H * W), mask(H * W);
+  for (int64_t i = 0; i < H * W; ++i) {
+    lab[size_t(i)] = (i * 7919 % 13) % (C + 1) - 1;
+    mask[size_t(i)] = (i % W) < 2 ? -1 : (i / W) / 4 * 8 + (i % W) / 4;
+  }
+  Tensor L = Tensor::from_vector(lab, Shape{H, W}), M = Tensor::from_vector(mask, Shape{H, W});
+  Tensor rc = cns::refine_by_masks(L, M, C), rg = cns::refine_by_masks(L.to(cuda), M.to(cuda), C);
+  EXPECT_EQ(rg.device(), cuda);
+  EXPECT_EQ(rc.to_vector<int64_t>(), rg.to_vector<int64_t>());
+  Tensor Lf = L.reshape(Shape{H * W}), Mf = M.reshape(Shape{H * W});
+  EXPECT_EQ(hicl::refine_by_sets(Lf, Mf, C).to_vector<int64_t>(),
+            hicl::refine_by_sets(Lf.to(cuda), Mf.to(cuda), C).to_vector<int64_t>());
+}
