@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+// DeepLabV3 (models/deeplabv3.h): parameter counts against torchvision, torchvision state-dict names, output
+// shapes for output strides 8 and 16, and a forward + backward on a tiny image batch on CPU (ResNet-18).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "engine/autograd.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
+#include "engine/rng.h"
+#include "models/deeplabv3.h"
+#include "models/sparse_blocks.h"
+
+using namespace leseg;
+using namespace leseg::models;
+
+TEST(DeepLabV3, ResNetParameterCountsMatchTorchvision) {
+  // torchvision.models.resnet{18,34,50}() with the 1000-way fc: 11,689,512 / 21,797,672 / 25,557,032.
+  // Our backbone has no avgpool / fc, so we compare backbone + fc (512·1000 + 1000, or 2048·1000 + 1000 for 50).
+  // The dilation flags do not change the count.
+  const std::vector<std::pair<int, int64_t>> expect = {{18, 11689512}, {34, 21797672}, {50, 25557032}};
+  for (auto [depth, torchvision] : expect) {
+    Generator g(0);
+    ResNetConfig rc;
+    rc.depth = depth;
+    ResNet net(rc, g);
+    EXPECT_EQ(parameter_count(net) + resnet_fc_parameters(depth), torchvision) << "resnet" << depth;
+    EXPECT_EQ(net.out_channels(), depth == 50 ? 2048 : 512);
+    EXPECT_EQ(net.output_stride(), 8);
+  }
+}
+
+TEST(DeepLabV3, ResNet50ModelCountAndNamesMatchTorchvision) {
+  // torchvision deeplabv3_resnet50(num_classes=21, aux_loss=True) has 42,004,074 parameters; its auxiliary
+  // FCNHead(1024, 21) holds 1024·256·9 + 2·256 + 256·21 + 21 = 2,365,205 of them, which we do not build.
+  DeepLabV3Config cfg;
+  cfg.depth = 50;
+  cfg.num_classes = 21;
+  DeepLabV3 m(cfg);
+  EXPECT_EQ(parameter_count(m), 42004074 - 2365205);
+  std::set<std::string> names;
+  for (auto& [n, t] : m.state_dict()) names.insert(n);
+  for (const char* k : {"backbone.conv1.weight", "backbone.bn1.running_mean", "backbone.layer1.0.conv3.weight",
+                        "backbone.layer2.0.downsample.0.weight", "backbone.layer4.2.bn3.num_batches_tracked",
+                        "classifier.0.convs.0.0.weight", "classifier.0.convs.3.1.running_var",
+                        "classifier.0.convs.4.1.weight", "classifier.0.project.0.weight", "classifier.1.weight",
+                        "classifier.2.bias", "classifier.4.weight", "classifier.4.bias"})
+    EXPECT_TRUE(names.count(k)) << "missing state-dict key " << k;
+  EXPECT_EQ(m.config().atrous_rates, (std::vector<int64_t>{12, 24, 36}));
+}
+
+TEST(DeepLabV3, ForwardBackwardTinyResNet18) {
+  DeepLabV3Config cfg;
+  cfg.depth = 18;
+  cfg.num_classes = 5;
+  cfg.seed = 3;
+  DeepLabV3 m(cfg);
+  m.train();
+  Generator g(1);
+  Tensor img = randn(Shape{2, 3, 64, 96}, g);
+  DeepLabV3Output out = m.run(img);
+  EXPECT_EQ(out.features_lowres.shape(), (Shape{2, 256, 8, 12}));
+  EXPECT_EQ(out.features.shape(), (Shape{2, 256, 64, 96}));
+  ASSERT_EQ(out.logits.shape(), (Shape{2, 5, 64, 96}));
+  auto lv = out.logits.to_vector<float>();
+  double mx = 0;
+  for (float v : lv) {
+    ASSERT_TRUE(std::isfinite(v));
+    mx = std::max(mx, double(std::abs(v)));
+  }
+  EXPECT_GT(mx, 1e-3);
+  Tensor w = randn(out.logits.shape(), g), wf = randn(out.features.shape(), g);
+  Tensor loss = add(sum(mul(out.logits, w)), mul(sum(mul(out.features, wf)), 1e-3));
+  loss.backward();
+  int64_t with_grad = 0, total = 0;
+  for (auto& [name, p] : m.named_parameters()) {
+    ++total;
+    Tensor gr = p.grad();
+    ASSERT_TRUE(gr.defined()) << name << " got no gradient";
+    ASSERT_EQ(gr.shape(), p.shape()) << name;
+    double s = 0;
+    for (float v : gr.to_vector<float>()) {
+      ASSERT_TRUE(std::isfinite(v)) << name;
+      s += std::abs(v);
+    }
+    with_grad += s > 0;
+  }
+  // Every parameter reaches the loss (conv weights, BN affine, classifier bias).
+  EXPECT_EQ(with_grad, total);
+  // Running statistics moved in training mode.
+  Tensor rm = m.state_dict().at("backbone.bn1.running_mean");
+  double s = 0;
+  for (float v : rm.to_vector<float>()) s += std::abs(v);
+  EXPECT_GT(s, 0);
+}
+
+TEST(DeepLabV3, OutputStride16AndFeatureOnly) {
+  DeepLabV3Config cfg;
+  cfg.depth = 34;
+  cfg.output_stride = 16;
+  cfg.num_classes = 0;
+  cfg.aspp_channels = 64;
+  DeepLabV3 m(cfg);
+  EXPECT_EQ(m.config().atrous_rates, (std::vector<int64_t>{6, 12, 18}));
+  m.eval();
+  NoGradGuard ng;
+  Generator g(2);
+  DeepLabV3Output out = m.run(randn(Shape{1, 3, 48, 80}, g));
+  EXPECT_EQ(out.features_lowres.shape(), (Shape{1, 64, 3, 5}));
+  EXPECT_EQ(out.features.shape(), (Shape{1, 64, 48, 80}));
+  EXPECT_FALSE(out.logits.defined());
+  EXPECT_THROW(DeepLabV3(DeepLabV3Config{.depth = 101}), Error);
+  EXPECT_THROW(m.run(randn(Shape{1, 4, 32, 32}, g)), Error);
+}
