@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "io/loader/loader.h"
+
+#include <filesystem>
+#include <numeric>
+
+#include "engine/autograd.h"
+#include "io/synthetic/random.h"
+
+namespace leseg::io::loader {
+
+namespace fs = std::filesystem;
+using synth::hash_combine;
+
+namespace {
+
+class DirectorySource : public SceneSource {
+ public:
+  DirectorySource(std::vector<std::string> dirs, SceneReadOptions read) : dirs_(std::move(dirs)), read_(read) {
+    for (const std::string& d : dirs_) {
+      std::string n = fs::path(d).filename().string();
+      if (n.empty()) n = fs::path(d).parent_path().filename().string();
+      names_.push_back(n);
+    }
+  }
+  int64_t size() const override { return int64_t(dirs_.size()); }
+  std::string name(int64_t i) const override { return names_.at(size_t(i)); }
+  std::string location(int64_t i) const override { return dirs_.at(size_t(i)); }
+  Scene load(int64_t i) const override {
+    Scene s = read_scene(dirs_.at(size_t(i)), read_);
+    s.name = names_[size_t(i)];
+    return s;
+  }
+
+ private:
+  std::vector<std::string> dirs_, names_;
+  SceneReadOptions read_;
+};
+
+class MemorySource : public SceneSource {
+ public:
+  explicit MemorySource(std::vector<Scene> scenes) : scenes_(std::move(scenes)) {}
+  int64_t size() const override { return int64_t(scenes_.size()); }
+  std::string name(int64_t i) const override { return scenes_.at(size_t(i)).name; }
+  std::string location(int64_t i) const override { return "<memory scene " + std::to_string(i) + ">"; }
+  Scene load(int64_t i) const override { return scenes_.at(size_t(i)); }  // shallow: tensors are shared, never written
+
+ private:
+  std::vector<Scene> scenes_;
+};
+
+class FunctionSource : public SceneSource {
+ public:
+  FunctionSource(int64_t n, std::function<std::string(int64_t)> name, std::function<Scene(int64_t)> make)
+      : n_(n), name_(std::move(name)), make_(std::move(make)) {}
+  int64_t size() const override { return n_; }
+  std::string name(int64_t i) const override { return name_(i); }
+  Scene load(int64_t i) const override {
+    Scene s = make_(i);
+    if (s.name.empty()) s.name = name_(i);
+    return s;
+  }
+
+ private:
+  int64_t n_;
+  std::function<std::string(int64_t)> name_;
+  std::function<Scene(int64_t)> make_;
+};
+
+}  // namespace
+
+std::shared_ptr<SceneSource> directory_source(const std::string& root, const std::string& split,
+                                              const SceneReadOptions& read) {
+  std::vector<std::string> dirs;
+  for (const std::string& n : read_split(root, split)) dirs.push_back((fs::path(root) / "scenes" / n).string());
+  return std::make_shared<DirectorySource>(std::move(dirs), read);
+}
+
+std::shared_ptr<SceneSource> directory_source(const std::vector<std::string>& scene_dirs, const SceneReadOptions& read) {
+  return std::make_shared<DirectorySource>(scene_dirs, read);
+}
+
+std::shared_ptr<SceneSource> memory_source(std::vector<Scene> scenes) {
+  return std::make_shared<MemorySource>(std::move(scenes));
+}
+
+std::shared_ptr<SceneSource> function_source(int64_t size, std::function<std::string(int64_t)> name,
+                                             std::function<Scene(int64_t)> make) {
+  LESEG_CHECK(size >= 0 && name && make, "function_source: needs a size >= 0, a name and a make function");
+  return std::make_shared<FunctionSource>(size, std::move(name), std::move(make));
+}
+
+uint64_t scene_seed(uint64_t seed, int64_t epoch, int64_t index) {
+  return hash_combine(hash_combine(seed, uint64_t(epoch)), uint64_t(index));
+}
+
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t(0));
+  if (shuffle) {
+    synth::Rng rng(hash_combine(seed, uint64_t(epoch)), 0x0DE5);
+    for (int64_t i = n - 1; i > 0; --i) std::swap(order[size_t(i)], order[size_t(rng.below(uint64_t(i + 1)))]);
+  }
+  return order;
+}
+
+Loader::Loader(std::shared_ptr<const SceneSource> source, LoaderOptions opt) : source_(std::move(source)), opt_(std::move(opt)) {
+  LESEG_CHECK(source_ != nullptr, "Loader: no scene source");
+  LESEG_CHECK(opt_.batch_size >= 1, "Loader: batch_size ", opt_.batch_size, " must be >= 1");
+  LESEG_CHECK(opt_.num_workers >= 0, "Loader: num_workers ", opt_.num_workers, " must be >= 0");
+  LESEG_CHECK(opt_.prefetch >= 1, "Loader: prefetch ", opt_.prefetch, " must be >= 1");
+}
+
+Loader::~Loader() { stop_workers(); }
+
+int64_t Loader::num_batches() const {
+  const int64_t n = source_->size(), b = opt_.batch_size;
+  return opt_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+std::vector<int64_t> Loader::batch_indices(int64_t epoch, int64_t index) const {
+  LESEG_CHECK(index >= 0 && index < num_batches(), "Loader: batch ", index, " outside [0, ", num_batches(), ")");
+  const std::vector<int64_t> order =
+      epoch == epoch_ ? order_ : epoch_order(source_->size(), opt_.seed, epoch, opt_.shuffle);
+  const int64_t lo = index * opt_.batch_size, hi = std::min<int64_t>(lo + opt_.batch_size, int64_t(order.size()));
+  return std::vector<int64_t>(order.begin() + lo, order.begin() + hi);
+}
+
+Scene Loader::load_scene(int64_t i) const {
+  Scene s;
+  try {
+    s = source_->load(i);
+  } catch (const std::exception& e) {
+    LESEG_FAIL("loader: cannot read scene '", source_->name(i), "' (", source_->location(i), "): ", e.what());
+  }
+  if (s.name.empty()) s.name = source_->name(i);
+  const LabelPolicy& lp = opt_.labels;
+  if (s.labels.defined() && (lp.weak_table || lp.weak_spec)) {
+    if (lp.weak_table) {
+      auto it = lp.weak_table->find(s.name);
+      LESEG_CHECK(it != lp.weak_table->end(), "loader: scene '", s.name, "' (", source_->location(i),
+                  ") is missing from the weak label table");
+      s.labels = apply_weak_labels(s.labels, it->second);
+    } else {
+      s.labels = apply_weak_labels(s.labels, weak_label_indices(s.labels, s.name, *lp.weak_spec));
+    }
+  }
+  return s;
+}
+
+Batch Loader::build(int64_t epoch, int64_t index) const {
+  NoGradGuard no_grad;
+  const std::vector<int64_t> idx = batch_indices(epoch, index);
+  std::vector<Scene> scenes;
+  scenes.reserve(idx.size());
+  for (int64_t i : idx) scenes.push_back(load_scene(i));
+  std::vector<BatchItem> items;
+  for (size_t k = 0; k < idx.size(); ++k) {
+    const Scene& s = scenes[k];
+    const bool labelled = !opt_.labels.labelled_scenes || opt_.labels.labelled_scenes->count(s.name) > 0;
+    items.push_back(BatchItem{&s, labelled, scene_seed(opt_.seed, epoch, idx[k])});
+  }
+  auto make = [&](const std::vector<BatchItem>& it, const BatchOptions& bo) {
+    try {
+      return make_batch(it, bo);
+    } catch (const std::exception& e) {
+      std::string names;
+      for (size_t k = 0; k < idx.size(); ++k) names += (k ? ", " : "") + source_->location(idx[k]);
+      LESEG_FAIL(e.what(), " [batch ", index, " of epoch ", epoch, ": ", names, "]");
+    }
+  };
+  Batch b = make(items, opt_.batch);
+  if (opt_.two_views) {
+    std::vector<BatchItem> t = items;
+    for (BatchItem& it : t) it.seed = hash_combine(it.seed, 0x7EAC);
+    BatchOptions bo = opt_.batch;
+    bo.views.enabled = opt_.teacher_views && bo.views.enabled;
+    b.teacher = std::make_shared<Batch>(make(t, bo));
+  }
+  return b;
+}
+
+void Loader::stop_workers() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  cv_work_.notify_all();
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+  std::lock_guard<std::mutex> lk(mu_);
+  ready_.clear();
+  stop_ = false;
+}
+
+void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
+  stop_workers();
+  LESEG_CHECK(epoch >= 0, "Loader: epoch ", epoch, " must be >= 0");
+  LESEG_CHECK(first_batch >= 0 && first_batch <= num_batches(), "Loader: first batch ", first_batch, " outside [0, ",
+              num_batches(), "]");
+  epoch_ = epoch;
+  order_ = epoch_order(source_->size(), opt_.seed, epoch, opt_.shuffle);
+  next_claim_ = next_deliver_ = first_batch;
+  end_ = num_batches();
+  for (int w = 0; w < opt_.num_workers; ++w) workers_.emplace_back([this] { worker_loop(); });
+}
+
+void Loader::worker_loop() {
+  for (;;) {
+    int64_t j;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_work_.wait(lk, [&] { return stop_ || next_claim_ >= end_ || next_claim_ < next_deliver_ + opt_.prefetch; });
+      if (stop_ || next_claim_ >= end_) return;
+      j = next_claim_++;
+    }
+    Slot slot;
+    try {
+      slot.batch = build(epoch_, j);
+    } catch (...) {
+      slot.error = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      ready_[j] = std::move(slot);
+    }
+    cv_ready_.notify_all();
+  }
+}
+
+bool Loader::next(Batch& out) {
+  LESEG_CHECK(epoch_ >= 0, "Loader: next() before start_epoch()");
+  if (next_deliver_ >= end_) return false;
+  if (workers_.empty()) {
+    out = build(epoch_, next_deliver_++);
+    return true;
+  }
+  Slot slot;
+  {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_ready_.wait(lk, [&] { return ready_.count(next_deliver_) > 0; });
+    auto it = ready_.find(next_deliver_);
+    slot = std::move(it->second);
+    ready_.erase(it);
+    ++next_deliver_;
+  }
+  cv_work_.notify_all();
+  if (slot.error) std::rethrow_exception(slot.error);
+  out = std::move(*slot.batch);
+  return true;
+}
+
+}  // namespace leseg::io::loader
