@@ -82,6 +82,13 @@ LatentConsistency::LatentConsistency(const LatentConsistencyOptions& o, Generato
     for (Tensor& t : phi_target->parameters()) t.requires_grad_(false);
 }
 
+std::vector<Tensor> LatentConsistency::trainable_parameters() const {
+  std::vector<Tensor> out;
+  for (const Tensor& t : parameters())
+    if (t.requires_grad()) out.push_back(t);
+  return out;
+}
+
 LatentConsistencyLoss LatentConsistency::loss(const Tensor& x, const Tensor& p, const Tensor& s) {
   LESEG_CHECK(x.defined() && p.defined() && s.defined() && x.ndim() == 2 && p.ndim() == 2 && s.ndim() == 2 &&
                   x.size(0) == p.size(0) && x.size(0) == s.size(0),

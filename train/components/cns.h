@@ -58,6 +58,9 @@ class LatentConsistency : public Module {
   std::string type_name() const override { return "LatentConsistency"; }
   // x (P, dim_2d), p (P, dim_3d), s (P, dim_target): features at the same P pairs.
   LatentConsistencyLoss loss(const Tensor& x, const Tensor& p, const Tensor& s);
+  // The parameters to hand to an optimizer: θ and ϕ, plus φ when train_target_head (optimizers reject the
+  // frozen φ tensors, which parameters() still lists so that state dicts stay complete).
+  std::vector<Tensor> trainable_parameters() const;
   std::shared_ptr<Linear> theta, phi_3d, phi_target;  // θ, ϕ, φ
 };
 

@@ -45,7 +45,7 @@ CompactGroups compact_nonnegative(const Tensor& ids);
 
 // CLIP2Scene's switchable self-training target.
 struct SelfTrainingSwitch {
-  int start_epoch = 10;      // 0-based epoch from which the switch may fire ("epoch >= 10" [code])
+  int start_epoch = 10;      // 0-based epoch from which it may fire: ScanNet "epoch >= 10" [code]; nuScenes "> 10" = 11
   double probability = 0.5;  // P(target = own prediction) per batch ("randint(1, 10) > 5" [code])
   bool enabled = true;
 

@@ -118,6 +118,8 @@ TEST(CnsLatent, ValueGradientsAndFrozenTarget) {
   EXPECT_FALSE(s.grad().defined());                       // SAM features frozen
   EXPECT_FALSE(lc.phi_target->weight.grad().defined());   // φ frozen by default
   EXPECT_TRUE(lc.theta->weight.grad().defined());
+  EXPECT_EQ(lc.parameters().size(), 6u);
+  EXPECT_EQ(lc.trainable_parameters().size(), 4u);
   leseg::testing::expect_gradcheck([&] { return lc.loss(x, p, s).total; },
                             {x, p, lc.theta->weight, lc.theta->bias, lc.phi_3d->weight});
   LatentConsistencyOptions o2 = o;
@@ -125,5 +127,6 @@ TEST(CnsLatent, ValueGradientsAndFrozenTarget) {
   LatentConsistency lc2(o2, gen);
   lc2.loss(x, p, s).total.backward();
   EXPECT_TRUE(lc2.phi_target->weight.grad().defined());
+  EXPECT_EQ(lc2.trainable_parameters().size(), 6u);
   EXPECT_FALSE(s.grad().defined());
 }
