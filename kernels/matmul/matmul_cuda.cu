@@ -47,7 +47,7 @@ void gemm_call(cublasHandle_t h, const T* a, const T* b, T* c, const GemmShape& 
   const T alpha = T(1);
   cublasOperation_t op_b = s.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // A' = b
   cublasOperation_t op_a = s.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // B' = a
-  // Leading dims as stored (at least 1: cuBLAS rejects 0 even when k == 0, where it just scales C by beta).
+  // Leading dims as stored (at least 1: cuBLAS rejects 0; k == 0 never gets here, see matmul_cuda).
   const int64_t lda = std::max<int64_t>(1, s.trans_b ? s.k : s.n);
   const int64_t ldb = std::max<int64_t>(1, s.trans_a ? s.m : s.k);
   LESEG_KCHECK(s.m <= INT32_MAX && s.n <= INT32_MAX && s.k <= INT32_MAX && batch <= INT32_MAX,
@@ -63,6 +63,18 @@ template <class T>
 void matmul_cuda(const T* a, const T* b, T* c, const GemmShape& s, T beta, bool allow_tf32, StreamHandle stream) {
   LESEG_KCHECK(s.batch >= 0 && s.m >= 0 && s.n >= 0 && s.k >= 0, "matmul: negative size");
   if (s.batch == 0 || s.m == 0 || s.n == 0) return;
+  if (s.k == 0) {  // empty inner dimension: C = beta·C, as the CPU twin; cuBLAS has been seen to leave C
+                   // untouched here (pytorch/pytorch#31421), and C is usually uninitialised (beta = 0)
+    const int64_t mn = s.m * s.n, nb = s.stride_c == 0 ? 1 : s.batch, sc = s.stride_c;
+    cuda::for_each(
+        nb * mn,
+        [=] __device__(int64_t i) {
+          T* p = c + (i / mn) * sc + i % mn;
+          *p = beta == T(0) ? T(0) : beta * *p;
+        },
+        stream, "leseg::matmul_k0");
+    return;
+  }
   cuda::NvtxRange range("leseg::matmul");
   cublasHandle_t h = handle_for_current_device();
   LESEG_CUBLAS_CHECK(cublasSetStream(h, cuda::stream_of(stream)));
