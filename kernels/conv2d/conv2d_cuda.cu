@@ -114,6 +114,9 @@ struct Plan {
 constexpr size_t kMaxCudnnWorkspace = size_t(1) << 30;
 
 template <class T>
+void build_plan(Plan& p, const Conv2dShape& s, bool tf32);
+
+template <class T>
 Plan& plan_for(const Conv2dShape& s, bool tf32) {
   using Key = std::tuple<int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                          int64_t, int64_t, int64_t, int64_t, int64_t>;
@@ -125,9 +128,19 @@ Plan& plan_for(const Conv2dShape& s, bool tf32) {
   auto it = plans.find(key);
   if (it != plans.end()) return it->second;
   Plan& p = plans[key];
+  try {
+    build_plan<T>(p, s, tf32);
+  } catch (const std::exception&) {
+    p.usable = false;  // any cuDNN failure while planning: this shape runs on the im2col + cuBLAS path
+  }
+  return p;
+}
+
+template <class T>
+void build_plan(Plan& p, const Conv2dShape& s, bool tf32) {
   cudnnHandle_t h = cudnn_handle();
   const bool fits = s.n * s.c_in * s.h * s.w < INT_MAX && s.n * s.c_out * s.p() < INT_MAX && s.c_out * s.k() < INT_MAX;
-  if (!h || !fits || s.n == 0 || s.p() == 0 || s.c_out == 0 || s.c_in == 0) return p;
+  if (!h || !fits || s.n == 0 || s.p() == 0 || s.c_out == 0 || s.c_in == 0) return;
   const CudnnApi& c = cudnn();
   const cudnnDataType_t dt = sizeof(T) == 8 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
   cudnn_check(c.create_tensor(&p.x), "create tensor descriptor");
@@ -181,7 +194,6 @@ Plan& plan_for(const Conv2dShape& s, bool tf32) {
       }
   }
   p.usable = found_f && found_d && found_w;
-  return p;
 }
 
 template <class T>
