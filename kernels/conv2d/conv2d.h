@@ -7,7 +7,7 @@
 // As a GEMM per image (index maps in conv2d_math.h): y_n (C_out, P) = W (C_out, K) · col_n (K, P), K = C_in·KH·KW.
 // Gradient: dW = Σ_n dy_n · col_nᵀ;  dcol_n = Wᵀ · dy_n, dx_n = col2im(dcol_n) (the adjoint of im2col);
 //           db[o] = Σ_{n,p} dy[n, o, p].
-// CPU: Eigen GEMMs on fixed blocks of 256 output columns (race-free, OpenMP over blocks, Eigen single-threaded
+// CPU: Eigen GEMMs on fixed blocks of 128 output columns (32 columns of dW) (race-free, OpenMP over blocks, Eigen single-threaded
 //   inside), images in order; dW accumulates image by image; col2im is a gather over input pixels; bias sums
 //   in double. Results do not depend on the thread count. Workspace: one image's col, K·P values (0 for
 //   pointwise 1×1 convs, which use the image itself).

@@ -16,7 +16,8 @@ using CMap = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
 template <class T>
 using MMap = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
 
-constexpr int64_t kColBlock = 256;
+constexpr int64_t kKBlock = 32;  // columns of dW per task
+constexpr int64_t kColBlock = 128;  // fixed (results must not depend on the thread count)
 
 void check_shape(const Conv2dShape& s) {
   LESEG_KCHECK(s.n >= 0 && s.c_in >= 0 && s.h >= 0 && s.w >= 0 && s.c_out >= 0, "conv2d: negative size");
@@ -29,13 +30,21 @@ void check_shape(const Conv2dShape& s) {
                "conv2d: output size ", s.h_out, "x", s.w_out, " inconsistent with the input");
 }
 
-// col[:, q0:q0+nq] of image x (C_in, H, W).
+// col[:, q0:q0+nq] of image x (C_in, H, W): im2col_value (conv2d_math.h) with the output position stepped
+// incrementally instead of divided out per element (the same copies).
 template <class T>
 void im2col_block(const T* x, const Conv2dShape& s, T* col, int64_t q0, int64_t nq) {
   const int64_t K = s.k(), P = s.p();
   for (int64_t r = 0; r < K; ++r) {
+    const int64_t j = r % s.kw, i = (r / s.kw) % s.kh, c = r / (s.kw * s.kh);
+    const T* xc = x + c * s.h * s.w;
     T* row = col + r * P;
-    for (int64_t q = q0; q < q0 + nq; ++q) row[q] = im2col_value(x, s, r, q);
+    int64_t oy = q0 / s.w_out, ox = q0 % s.w_out;
+    for (int64_t q = q0; q < q0 + nq; ++q) {
+      const int64_t y = oy * s.stride_h - s.pad_h + i * s.dil_h, xx = ox * s.stride_w - s.pad_w + j * s.dil_w;
+      row[q] = (y < 0 || y >= s.h || xx < 0 || xx >= s.w) ? T(0) : xc[y * s.w + xx];
+      if (++ox == s.w_out) ox = 0, ++oy;
+    }
   }
 }
 }  // namespace
@@ -92,12 +101,12 @@ void conv2d_backward_cpu(const T* x, const T* w, const T* dy, T* dx, T* dw, T* d
   LESEG_KCHECK(s.pointwise() || workspace != nullptr, "conv2d_backward_cpu: workspace missing");
   T* col = static_cast<T*>(workspace);
   const int64_t cblocks = (P + kColBlock - 1) / kColBlock;
-  const int64_t kblocks = (K + 63) / 64;
+  const int64_t kblocks = (K + kKBlock - 1) / kKBlock;
   for (int64_t n = 0; n < s.n; ++n) {
     const T* xn = x + n * s.c_in * HW;
     const T* dyn = dy + n * Co * P;
     if (dw) {
-      // dW (Co, K) += dy_n (Co, P) · col_nᵀ (P, K), over fixed blocks of 64 columns of dW.
+      // dW (Co, K) += dy_n (Co, P) · col_nᵀ (P, K), over fixed blocks of kKBlock columns of dW.
       const T* src = xn;
       if (!s.pointwise()) {
 #pragma omp parallel for schedule(static) if (cblocks > 1)
@@ -109,7 +118,7 @@ void conv2d_backward_cpu(const T* x, const T* w, const T* dy, T* dx, T* dw, T* d
       }
 #pragma omp parallel for schedule(static) if (kblocks > 1)
       for (int64_t kb = 0; kb < kblocks; ++kb) {
-        const int64_t k0 = kb * 64, nk = std::min<int64_t>(64, K - k0);
+        const int64_t k0 = kb * kKBlock, nk = std::min(kKBlock, K - k0);
         MMap<T> DW(dw + k0, Co, nk, Eigen::OuterStride<>(K));
         DW.noalias() += CMap<T>(dyn, Co, P, Eigen::OuterStride<>(P)) *
                         CMap<T>(src + k0 * P, nk, P, Eigen::OuterStride<>(P)).transpose();
