@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "models/sparse_blocks.h"
+
+#include <cmath>
+
+#include "engine/nn/init.h"
+#include "engine/ops/elementwise.h"
+
+namespace leseg::models {
+
+SparseConv3d::SparseConv3d(const SparseConvSpec& spec, Generator& gen) : spec_(spec) {
+  LESEG_CHECK(spec.in > 0 && spec.out > 0, "SparseConv3d: channels must be positive, got ", spec.in, " -> ", spec.out);
+  LESEG_CHECK(spec.kernel_size >= 1 && spec.kernel_size <= 5, "SparseConv3d: kernel size ", spec.kernel_size,
+              " not in 1..5");
+  LESEG_CHECK(spec.stride == 1 || spec.stride == 2, "SparseConv3d: stride ", spec.stride, " (1 or 2)");
+  LESEG_CHECK(!spec.transposed || spec.stride == 2, "SparseConv3d: a transposed conv needs stride 2");
+  const int64_t V = int64_t(spec.kernel_size) * spec.kernel_size * spec.kernel_size;
+  Tensor w = Tensor::zeros(Shape{V, spec.in, spec.out}, spec.dtype);
+  if (spec.init == ConvInit::MinkowskiKaiming) {
+    init::kaiming_normal_(w, gen, 0.0, init::FanMode::fan_out, init::Nonlinearity::relu);
+  } else if (spec.init == ConvInit::TorchsparseUniform) {
+    const double b = 1.0 / std::sqrt(double(spec.in * V));
+    init::uniform_(w, -b, b, gen);
+  }
+  kernel = register_parameter("kernel", w);
+  if (spec.bias) {
+    Tensor b = Tensor::zeros(Shape{spec.out}, spec.dtype);
+    const double bound = 1.0 / std::sqrt(double(spec.in * V));
+    if (spec.init != ConvInit::Zeros) init::uniform_(b, -bound, bound, gen);
+    bias = register_parameter("bias", b);
+  }
+}
+
+SparseTensor SparseConv3d::forward(const SparseTensor& x) {
+  LESEG_CHECK(x.defined() && x.channels() == spec_.in, type_name(), ": expected ", spec_.in,
+              " input channels, got ", x.defined() ? x.channels() : 0);
+  SparseConvOptions o;
+  o.kernel_size = spec_.kernel_size;
+  o.stride = spec_.stride;
+  o.transposed = spec_.transposed;
+  o.variant = variant;
+  return sparse_conv3d(x, kernel, bias, o);
+}
+
+BasicBlock::BasicBlock(const BlockSpec& s, Generator& gen) {
+  auto conv = [&](int64_t in, int64_t out, int k) {
+    SparseConvSpec c;
+    c.in = in;
+    c.out = out;
+    c.kernel_size = k;
+    c.init = s.init;
+    c.dtype = s.dtype;
+    return std::make_shared<SparseConv3d>(c, gen);
+  };
+  auto bn = [&](int64_t c) { return std::make_shared<SparseBatchNorm>(c, s.bn_momentum, s.dtype); };
+  conv1_ = conv(s.in, s.out, 3);
+  norm1_ = bn(s.out);
+  conv2_ = conv(s.out, s.out, 3);
+  norm2_ = bn(s.out);
+  if (s.in != s.out) {
+    ds_conv_ = conv(s.in, s.out, 1);
+    ds_norm_ = bn(s.out);
+  }
+  if (s.names == BlockNames::Minkowski) {
+    register_module("conv1", conv1_);
+    register_module("norm1", norm1_);
+    register_module("conv2", conv2_);
+    register_module("norm2", norm2_);
+    if (ds_conv_) register_module("downsample", std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{ds_conv_, ds_norm_}));
+  } else {
+    register_module("net", std::make_shared<Sequential>(
+                               std::vector<std::shared_ptr<Module>>{conv1_, norm1_, std::make_shared<ReLU>(), conv2_, norm2_}));
+    if (ds_conv_) register_module("downsample", std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{ds_conv_, ds_norm_}));
+  }
+}
+
+SparseTensor BasicBlock::forward(const SparseTensor& x) {
+  SparseTensor h = sparse_relu((*norm1_)((*conv1_)(x)));
+  h = (*norm2_)((*conv2_)(h));
+  const Tensor res = ds_conv_ ? (*ds_norm_)((*ds_conv_)(x)).feats() : x.feats();
+  return h.with_feats(relu(add(h.feats(), res)));
+}
+
+void BlockSequence::push_back(std::shared_ptr<BasicBlock> b) {
+  register_module(std::to_string(blocks_.size()), b);
+  blocks_.push_back(std::move(b));
+}
+
+SparseTensor BlockSequence::forward(const SparseTensor& x) {
+  SparseTensor h = x;
+  for (auto& b : blocks_) h = (*b)(h);
+  return h;
+}
+
+void set_conv_variant(Module& root, ConvVariant v) {
+  if (auto* cv = dynamic_cast<SparseConv3d*>(&root)) cv->variant = v;
+  for (auto& [_, child] : root.named_children()) set_conv_variant(*child, v);
+}
+
+int64_t parameter_count(const Module& m) {
+  int64_t n = 0;
+  for (const Tensor& p : m.parameters()) n += p.numel();
+  return n;
+}
+
+}  // namespace leseg::models
