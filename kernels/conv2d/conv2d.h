@@ -7,10 +7,10 @@
 // As a GEMM per image (index maps in conv2d_math.h): y_n (C_out, P) = W (C_out, K) · col_n (K, P), K = C_in·KH·KW.
 // Gradient: dW = Σ_n dy_n · col_nᵀ;  dcol_n = Wᵀ · dy_n, dx_n = col2im(dcol_n) (the adjoint of im2col);
 //           db[o] = Σ_{n,p} dy[n, o, p].
-// CPU: Eigen GEMMs on fixed blocks of 128 output columns (32 columns of dW) (race-free, OpenMP over blocks, Eigen single-threaded
-//   inside), images in order; dW accumulates image by image; col2im is a gather over input pixels; bias sums
-//   in double. Results do not depend on the thread count. Workspace: one image's col, K·P values (0 for
-//   pointwise 1×1 convs, which use the image itself).
+// CPU: per image, im2col (OpenMP over column blocks) then Eigen GEMMs on fixed output tiles (64 rows × 128
+//   columns; dW 64 × 64) in parallel, Eigen single-threaded inside; dW accumulates image by image; col2im is a
+//   gather over input pixels; bias sums in double. Tiles depend on the shape only, so results do not depend
+//   on the thread count. Workspace: one image's col, K·P values (0 for pointwise 1×1 convs).
 // CUDA: cuDNN (loaded at run time with dlopen, so the build needs no cuDNN link; cudnnConvolutionForward /
 //   BackwardData / BackwardFilter, heuristic algorithm choice, deterministic algorithms for the backward,
 //   FMA math unless allow_tf32), else im2col + cuBLAS (kernels/matmul) with the same gathers as the CPU twin.

@@ -16,7 +16,8 @@ using CMap = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
 template <class T>
 using MMap = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
 
-constexpr int64_t kKBlock = 32;  // columns of dW per task
+constexpr int64_t kRowBlock = 64;  // output rows per tile
+constexpr int64_t kKBlock = 64;    // columns of dW per tile
 constexpr int64_t kColBlock = 128;  // fixed (results must not depend on the thread count)
 
 void check_shape(const Conv2dShape& s) {
@@ -47,6 +48,29 @@ void im2col_block(const T* x, const Conv2dShape& s, T* col, int64_t q0, int64_t 
     }
   }
 }
+
+template <class T>
+void im2col_parallel(const T* x, const Conv2dShape& s, T* col) {
+  const int64_t P = s.p(), blocks = (P + kColBlock - 1) / kColBlock;
+#pragma omp parallel for schedule(static) if (blocks > 1 && s.k() * P > (1 << 14))
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t q0 = blk * kColBlock;
+    im2col_block(x, s, col, q0, std::min(kColBlock, P - q0));
+  }
+}
+
+// f(r0, nr, c0, nc) over the fixed (rb × cb) tiles of a (rows × cols) output, in parallel. The tiling depends
+// on the shape only, so every output element is produced by the same Eigen call whatever the thread count;
+// Eigen runs single-threaded inside (it never opens its own spin-waiting parallel GEMM in our region).
+template <class F>
+void for_tiles(int64_t rows, int64_t cols, int64_t rb, int64_t cb, const F& f) {
+  const int64_t nr = (rows + rb - 1) / rb, nc = (cols + cb - 1) / cb;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t t = 0; t < nr * nc; ++t) {
+    const int64_t r0 = (t / nc) * rb, c0 = (t % nc) * cb;
+    f(r0, std::min(rb, rows - r0), c0, std::min(cb, cols - c0));
+  }
+}
 }  // namespace
 
 template <class T>
@@ -61,21 +85,19 @@ void conv2d_forward_cpu(const T* x, const T* w, const T* b, T* y, const Conv2dSh
   if (s.n == 0 || P == 0 || Co == 0) return;
   LESEG_KCHECK(s.pointwise() || K == 0 || workspace != nullptr, "conv2d_forward_cpu: workspace missing");
   T* col = static_cast<T*>(workspace);
-  const int64_t blocks = (P + kColBlock - 1) / kColBlock;
   for (int64_t n = 0; n < s.n; ++n) {
     const T* xn = x + n * s.c_in * HW;
     T* yn = y + n * Co * P;
+    if (!s.pointwise()) im2col_parallel(xn, s, col);
     const T* src = s.pointwise() ? xn : col;
-#pragma omp parallel for schedule(static) if (blocks > 1)
-    for (int64_t blk = 0; blk < blocks; ++blk) {
-      const int64_t q0 = blk * kColBlock, nq = std::min(kColBlock, P - q0);
-      if (!s.pointwise()) im2col_block(xn, s, col, q0, nq);
-      MMap<T> Y(yn + q0, Co, nq, Eigen::OuterStride<>(P));
+    // y_n (Co, P) = W (Co, K) · col (K, P), tile by tile
+    for_tiles(Co, P, kRowBlock, kColBlock, [&](int64_t r0, int64_t nr, int64_t c0, int64_t nc) {
+      MMap<T> Y(yn + r0 * P + c0, nr, nc, Eigen::OuterStride<>(P));
       if (K == 0) Y.setZero();
-      else Y.noalias() = CMap<T>(w, Co, K, Eigen::OuterStride<>(K)) * CMap<T>(src + q0, K, nq, Eigen::OuterStride<>(P));
+      else Y.noalias() = CMap<T>(w + r0 * K, nr, K, Eigen::OuterStride<>(K)) * CMap<T>(src + c0, K, nc, Eigen::OuterStride<>(P));
       if (b)
-        for (int64_t o = 0; o < Co; ++o) Y.row(o).array() += b[o];
-    }
+        for (int64_t o = 0; o < nr; ++o) Y.row(o).array() += b[r0 + o];
+    });
   }
 }
 
@@ -100,39 +122,28 @@ void conv2d_backward_cpu(const T* x, const T* w, const T* dy, T* dx, T* dw, T* d
   if (s.n == 0 || P == 0 || Co == 0 || K == 0) return;
   LESEG_KCHECK(s.pointwise() || workspace != nullptr, "conv2d_backward_cpu: workspace missing");
   T* col = static_cast<T*>(workspace);
-  const int64_t cblocks = (P + kColBlock - 1) / kColBlock;
-  const int64_t kblocks = (K + kKBlock - 1) / kKBlock;
   for (int64_t n = 0; n < s.n; ++n) {
     const T* xn = x + n * s.c_in * HW;
     const T* dyn = dy + n * Co * P;
     if (dw) {
-      // dW (Co, K) += dy_n (Co, P) · col_nᵀ (P, K), over fixed blocks of kKBlock columns of dW.
-      const T* src = xn;
-      if (!s.pointwise()) {
-#pragma omp parallel for schedule(static) if (cblocks > 1)
-        for (int64_t blk = 0; blk < cblocks; ++blk) {
-          const int64_t q0 = blk * kColBlock;
-          im2col_block(xn, s, col, q0, std::min(kColBlock, P - q0));
-        }
-        src = col;
-      }
-#pragma omp parallel for schedule(static) if (kblocks > 1)
-      for (int64_t kb = 0; kb < kblocks; ++kb) {
-        const int64_t k0 = kb * kKBlock, nk = std::min(kKBlock, K - k0);
-        MMap<T> DW(dw + k0, Co, nk, Eigen::OuterStride<>(K));
-        DW.noalias() += CMap<T>(dyn, Co, P, Eigen::OuterStride<>(P)) *
-                        CMap<T>(src + k0 * P, nk, P, Eigen::OuterStride<>(P)).transpose();
-      }
+      // dW (Co, K) += dy_n (Co, P) · col_nᵀ (P, K), images in order
+      if (!s.pointwise()) im2col_parallel(xn, s, col);
+      const T* src = s.pointwise() ? xn : col;
+      for_tiles(Co, K, kRowBlock, kKBlock, [&](int64_t r0, int64_t nr, int64_t c0, int64_t nc) {
+        MMap<T>(dw + r0 * K + c0, nr, nc, Eigen::OuterStride<>(K)).noalias() +=
+            CMap<T>(dyn + r0 * P, nr, P, Eigen::OuterStride<>(P)) *
+            CMap<T>(src + c0 * P, nc, P, Eigen::OuterStride<>(P)).transpose();
+      });
     }
     if (dx) {
       T* dxn = dx + n * s.c_in * HW;
       T* dcol = s.pointwise() ? dxn : col;  // pointwise: dx_n (C_in, HW) = Wᵀ · dy_n directly
-#pragma omp parallel for schedule(static) if (cblocks > 1)
-      for (int64_t blk = 0; blk < cblocks; ++blk) {
-        const int64_t q0 = blk * kColBlock, nq = std::min(kColBlock, P - q0);
-        MMap<T>(dcol + q0, K, nq, Eigen::OuterStride<>(P)).noalias() =
-            CMap<T>(w, Co, K, Eigen::OuterStride<>(K)).transpose() * CMap<T>(dyn + q0, Co, nq, Eigen::OuterStride<>(P));
-      }
+      // dcol (K, P) = Wᵀ (K, Co) · dy_n (Co, P)
+      for_tiles(K, P, kRowBlock, kColBlock, [&](int64_t r0, int64_t nr, int64_t c0, int64_t nc) {
+        MMap<T>(dcol + r0 * P + c0, nr, nc, Eigen::OuterStride<>(P)).noalias() =
+            CMap<T>(w + r0, Co, nr, Eigen::OuterStride<>(K)).transpose() *
+            CMap<T>(dyn + c0, Co, nc, Eigen::OuterStride<>(P));
+      });
       if (!s.pointwise()) {
         const int64_t rows = s.c_in * s.h;
 #pragma omp parallel for schedule(static) if (rows * s.w > (1 << 14))
