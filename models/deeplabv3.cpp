@@ -216,7 +216,7 @@ DeepLabV3Output DeepLabV3::run(const Tensor& images) {
   for (size_t i = 0; i < 4; ++i) h = (*classifier_)[i]->forward(h);
   DeepLabV3Output out;
   out.features_lowres = h;
-  out.features = interpolate_bilinear(h, crop, false);
+  if (cfg_.upsample_features) out.features = interpolate_bilinear(h, crop, false);
   // The 1×1 classifier commutes with bilinear upsampling (both linear, weights sum to 1 per pixel), so
   // classifying at low resolution and upsampling the logits equals torchvision's order exactly.
   if (cfg_.num_classes > 0) out.logits = interpolate_bilinear((*classifier_)[4]->forward(h), crop, false);

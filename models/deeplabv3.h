@@ -97,12 +97,15 @@ struct DeepLabV3Config {
   int64_t aspp_channels = 256;  // = feature dimension
   int64_t num_classes = 21;     // 0: no classifier (logits undefined), features only
   double dropout = 0.5;         // after the ASPP projection
+  bool upsample_features = true;  // false: only features_lowres (heads that are 1×1 / linear per pixel commute
+                                  // with bilinear upsampling, so head(lowres) then upsample is exact and cheaper)
   DType dtype = DType::f32;
   uint64_t seed = 0;            // initialisation and dropout masks
 };
 
 struct DeepLabV3Output {
   Tensor features;         // (N, aspp_channels, H, W): head features upsampled to the input crop
+                           // (undefined when !upsample_features)
   Tensor logits;           // (N, num_classes, H, W), undefined when num_classes == 0
   Tensor features_lowres;  // (N, aspp_channels, H/os, W/os) before upsampling
 };
@@ -116,6 +119,7 @@ class DeepLabV3 : public Module {
   Tensor forward(const Tensor& images) override;  // logits (or features when num_classes == 0)
   const DeepLabV3Config& config() const { return cfg_; }
   int64_t feature_dim() const { return cfg_.aspp_channels; }
+  Generator& dropout_generator() { return dropout_gen_; }  // checkpointed by the regimes (bit-identical resume)
 
  private:
   DeepLabV3Config cfg_;
