@@ -47,7 +47,7 @@ int cmd_train(const std::string& config, const std::vector<std::string>& overrid
   fs::create_directories(job.trainer.out_dir);
   { std::ofstream(fs::path(job.trainer.out_dir) / "config.yaml") << cfg.dump(); }
   std::printf("leseg train: regime %s, %zu train / %zu val scenes, %lld batches per epoch, %lld epochs, run folder %s\n",
-              job.regime->name().c_str(), job.train->scenes().size(), job.val->scenes().size(),
+              job.regime->name().c_str(), size_t(job.train->num_scenes()), size_t(job.val->num_scenes()),
               static_cast<long long>(job.train->batches_per_epoch()), static_cast<long long>(job.trainer.epochs),
               job.trainer.out_dir.c_str());
   std::fflush(stdout);
@@ -70,7 +70,7 @@ int cmd_eval(const std::string& config, const std::vector<std::string>& override
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("%s", cm.table(job.info.classes).c_str());
   std::printf("checkpoint %s: mIoU %.2f over %d classes, accuracy %.2f, %zu scenes, %lld points, %s\n", dir.c_str(),
-              100.0 * cm.miou(), cm.num_valid_classes(), 100.0 * cm.accuracy(), job.val->scenes().size(),
+              100.0 * cm.miou(), cm.num_valid_classes(), 100.0 * cm.accuracy(), size_t(job.val->num_scenes()),
               static_cast<long long>(cm.total()), Progress::format_duration(s).c_str());
   return 0;
 }

@@ -2,6 +2,7 @@
 #include "train/evaluate.h"
 
 #include <cmath>
+#include <optional>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -13,7 +14,8 @@ namespace leseg::train {
 Tensor point_predictions(const Tensor& logits, const Batch& batch) {
   LESEG_CHECK(logits.defined() && logits.ndim() == 2, "point_predictions: logits must be (rows, C), got ",
               logits.defined() ? logits.str() : std::string("undefined"));
-  const int64_t n = batch.num_points(), m = batch.input.defined() ? batch.input.size() : -1;
+  const int64_t m = batch.input.defined() ? batch.input.size() : -1;
+  const int64_t n = batch.points.defined() ? batch.num_points() : batch.inverse.defined() ? batch.inverse.numel() : 0;
   std::vector<int64_t> rows = argmax(logits.to(Device::cpu()), 1).to_vector<int64_t>();
   Tensor out = Tensor::empty(Shape{n}, DType::i32);
   int32_t* po = out.data<int32_t>();
@@ -40,15 +42,16 @@ ConfusionMatrix evaluate(Regime& regime, BatchSource& source, int num_classes, i
   regime.set_training(false);
   try {
     source.begin_epoch(0, 0);
-    Progress prog("eval", source.batches_per_epoch(), verbose ? 1 : 1 << 30);
+    std::optional<Progress> prog;
+    if (verbose) prog.emplace("eval", source.batches_per_epoch(), 1);
     while (auto b = source.next()) {
-      LESEG_CHECK(b->point_labels.defined(), "evaluate: batch of scenes without labels (", b->scene_names.empty() ? "" : b->scene_names[0], ")");
+      LESEG_CHECK(b->labels.defined(), "evaluate: batch of scenes without labels (", b->scene_names.empty() ? "" : b->scene_names[0], ")");
       Tensor pred = point_predictions(regime.logits(*b), *b);
-      Tensor gt = b->point_labels.to(Device::cpu());
+      Tensor gt = b->labels.to(Device::cpu());
       cm.update(pred.data<int32_t>(), gt.data<int32_t>(), pred.numel());
-      if (verbose) prog.step(b->num_scenes(), b->num_points(), std::nan(""));
+      if (prog) prog->step(b->num_scenes, b->num_points(), std::nan(""));
     }
-    if (verbose) prog.finish();
+    if (prog) prog->finish();
   } catch (...) {
     regime.set_training(true);
     throw;

@@ -65,16 +65,11 @@ void class_color(int c, uint8_t rgb[3]) {
 InferResult infer_scene(Job& job, const std::string& scene_path, const std::string& out_dir) {
   io::Scene scene = read_scene_any(scene_path);
   LESEG_CHECK(scene.num_points() > 0, "--scene: '", scene_path, "' has no points");
-  SceneSourceOptions so;
-  so.batch_size = 1;
-  so.voxel_size = job.voxel_size;
-  so.normals = job.normals;
-  so.shuffle = false;
   const std::string name = scene.name;
   const bool has_gt = scene.labels.defined();
-  Tensor gt = scene.labels;
-  SceneBatchSource src({scene}, so);
-  Batch b = *src.next();
+  io::loader::BatchItem item;
+  item.scene = &scene;
+  Batch b = io::loader::make_batch({item}, job.eval_batch);
   Tensor pred;
   {
     NoGradGuard ng;
@@ -89,14 +84,14 @@ InferResult infer_scene(Job& job, const std::string& scene_path, const std::stri
   io::write_npy(r.labels_path, pred);
   const int64_t n = pred.numel();
   const int32_t* pp = pred.data<int32_t>();
-  const float* pc = b.point_offsets.size() == 2 ? src.scenes()[0].coords.data<float>() : nullptr;
+  const float* pc = scene.coords.data<float>();  // original (uncentred) positions, same point order
   std::vector<io::PlyColumn> cols = {{"x", io::PlyType::f32, {}}, {"y", io::PlyType::f32, {}}, {"z", io::PlyType::f32, {}},
                                      {"red", io::PlyType::u8, {}}, {"green", io::PlyType::u8, {}},
                                      {"blue", io::PlyType::u8, {}}, {"label", io::PlyType::i32, {}}};
   if (has_gt) cols.push_back({"gt", io::PlyType::i32, {}});
   for (auto& c : cols) c.values.resize(size_t(n));
   r.class_histogram.assign(job.info.classes.size(), 0);
-  const int32_t* pg = has_gt ? gt.data<int32_t>() : nullptr;
+  const int32_t* pg = has_gt ? scene.labels.data<int32_t>() : nullptr;
   for (int64_t i = 0; i < n; ++i) {
     uint8_t rgb[3];
     class_color(pp[i], rgb);

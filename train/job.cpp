@@ -26,31 +26,87 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
   LESEG_CHECK(fs::exists(fs::path(root) / "dataset.json"), "config: key 'data.root' = '", root,
               "': missing file '", (fs::path(root) / "dataset.json").string(), "'");
   job.info = io::read_dataset_info(root);
-  SceneSourceOptions so;
-  so.voxel_size = job.voxel_size = cfg.get<double>("data.voxel_size", 0.05);
-  so.normals = job.normals = cfg.get<bool>("data.normals", false);
-  so.seed = job.seed;
-  so.batch_size = cfg.get<int>("data.batch_size", 2);
+  io::loader::LoaderOptions lo;
+  lo.seed = job.seed;
+  lo.batch_size = cfg.get<int64_t>("data.batch_size", 2);
+  lo.num_workers = cfg.get<int>("data.workers", 2);
+  lo.prefetch = cfg.get<int>("data.prefetch", 4);
+  lo.batch.voxel_size = cfg.get<double>("data.voxel_size", 0.05);
+  lo.batch.features.color = cfg.get<bool>("data.color", true);
+  lo.batch.features.normals = cfg.get<bool>("data.normals", false);
+  lo.batch.features.intensity = cfg.get<bool>("data.intensity", false);
+  lo.batch.views.enabled = cfg.get<bool>("data.views", false);
+  io::loader::ViewOptions& vo = lo.batch.views;  // views (only read when data.views: true)
+  if (vo.enabled) {
+    vo.max_views = cfg.get<int>("data.max_views", vo.max_views);
+    vo.crop_options.out_height = cfg.get<int>("data.crop_height", vo.crop_options.out_height);
+    vo.crop_options.out_width = cfg.get<int>("data.crop_width", vo.crop_options.out_width);
+    vo.crop_options.min_pairs = cfg.get<int64_t>("data.crop_min_pairs", vo.crop_options.min_pairs);
+    vo.hflip = cfg.get<double>("data.view_hflip", vo.hflip);
+  }
+  LESEG_CHECK(lo.batch.features.channels() > 0, "config: keys 'data.color', 'data.normals', 'data.intensity' are all false: no input feature");
+  io::loader::AugmentOptions& au = lo.batch.augment;
+  au.enabled = cfg.get<bool>("data.augment", true);
+  au.rotate_z = cfg.get<bool>("data.aug.rotate_z", au.rotate_z);
+  au.flip_x = cfg.get<double>("data.aug.flip_x", au.flip_x);
+  au.flip_y = cfg.get<double>("data.aug.flip_y", au.flip_y);
+  au.scale_lo = cfg.get<double>("data.aug.scale_lo", au.scale_lo);
+  au.scale_hi = cfg.get<double>("data.aug.scale_hi", au.scale_hi);
+  au.jitter_sigma = cfg.get<double>("data.aug.jitter_sigma", au.jitter_sigma);
+  au.jitter_clip = cfg.get<double>("data.aug.jitter_clip", au.jitter_clip);
+  au.color_jitter_sigma = cfg.get<double>("data.aug.color_jitter_sigma", au.color_jitter_sigma);
+  au.color_drop = cfg.get<double>("data.aug.color_drop", au.color_drop);
+  const std::string weak = cfg.get<std::string>("data.weak_labels", "");
+  if (!weak.empty()) lo.labels.weak_spec = io::loader::WeakLabelSpec::parse(weak, job.seed);
   const std::string train_split = cfg.get<std::string>("data.train_split", "train");
   const std::string val_split = cfg.get<std::string>("data.val_split", "val");
   const int max_train = cfg.get<int>("data.max_train_scenes", -1);
   const int max_val = cfg.get<int>("data.max_val_scenes", -1);
-  const bool augment = cfg.get<bool>("data.augment", true);
-  so.labels_per_scene = cfg.get<int64_t>("data.labels_per_scene", -1);
-  const int val_batch = cfg.get<int>("data.val_batch_size", so.batch_size);
-  if (kind == JobKind::Train) {
-    SceneSourceOptions t = so;
-    t.augment = augment;
-    t.shuffle = true;
-    job.train = std::make_unique<SceneBatchSource>(SceneBatchSource::read_split_scenes(root, train_split, max_train), t);
+  const int64_t val_batch = cfg.get<int64_t>("data.val_batch_size", lo.batch_size);
+  io::SceneReadOptions ro;
+  ro.views = lo.batch.views.enabled;
+  auto source = [&](const std::string& split, int max_scenes) {
+    LESEG_CHECK(fs::exists(fs::path(root) / (split + ".txt")), "config: data split '", split, "': missing file '",
+                (fs::path(root) / (split + ".txt")).string(), "'");
+    std::vector<std::string> names = io::read_split(root, split);
+    LESEG_CHECK(!names.empty(), "config: data split '", split, "' of '", root, "' lists no scenes");
+    if (max_scenes > 0 && int(names.size()) > max_scenes) names.resize(size_t(max_scenes));
+    std::vector<std::string> dirs;
+    for (auto& n : names) {
+      dirs.push_back((fs::path(root) / "scenes" / n).string());
+      LESEG_CHECK(fs::is_directory(dirs.back()), "dataset '", root, "': split '", split, "' names scene '", n,
+                  "' but '", dirs.back(), "' does not exist");
+    }
+    return io::loader::directory_source(dirs, ro);
+  };
+  // Semi-supervised scene split (LASS3D): labelled_fraction < 1 keeps the labels of min(n, max(floor(f n), 1))
+  // training scenes chosen from data.split_seed (fixed across run seeds, like published split files); written
+  // to <run>/labelled_scenes.txt below. two_views: a second augmentation of every scene (MeanTeacher teacher).
+  lo.two_views = cfg.get<bool>("data.two_views", false);
+  const double labelled_fraction = cfg.get<double>("data.labelled_fraction", 1.0);
+  const uint64_t split_seed = cfg.get<uint64_t>("data.split_seed", 0);
+  LESEG_CHECK(labelled_fraction > 0.0 && labelled_fraction <= 1.0, "config: key 'data.labelled_fraction' = ",
+              labelled_fraction, " must lie in (0, 1]");
+  std::vector<std::string> labelled, train_names;
+  if (kind == JobKind::Train && labelled_fraction < 1.0) {
+    train_names = io::read_split(root, train_split);
+    if (max_train > 0 && int(train_names.size()) > max_train) train_names.resize(size_t(max_train));
+    labelled = io::loader::choose_labelled_scenes(train_names, labelled_fraction, split_seed);
+    lo.labels.labelled_scenes = std::set<std::string>(labelled.begin(), labelled.end());
   }
+  job.eval_batch = lo.batch;
+  job.eval_batch.augment.enabled = false;
+  job.eval_batch.views.hflip = 0.0;
+  if (vo.enabled) job.eval_batch.views.crop = cfg.get<bool>("data.eval_view_crop", true);  // false: full views
+  if (kind == JobKind::Train) job.train = std::make_unique<LoaderBatchSource>(source(train_split, max_train), lo);
   if (kind != JobKind::Infer) {
-    SceneSourceOptions v = so;
-    v.augment = false;
+    io::loader::LoaderOptions v = lo;
     v.shuffle = false;
-    v.labels_per_scene = -1;
+    v.batch = job.eval_batch;
     v.batch_size = val_batch;
-    job.val = std::make_unique<SceneBatchSource>(SceneBatchSource::read_split_scenes(root, val_split, max_val), v);
+    v.labels = {};
+    v.two_views = false;
+    job.val = std::make_unique<LoaderBatchSource>(source(val_split, max_val), v);
   }
 
   // trainer
@@ -69,6 +125,11 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
   to.num_classes = int(job.info.classes.size());
   to.ignore_index = job.info.ignore_index;
   to.class_names = job.info.classes;
+  if (!train_names.empty() && !to.out_dir.empty()) {
+    fs::create_directories(to.out_dir);
+    io::loader::write_scene_split((fs::path(to.out_dir) / "labelled_scenes.txt").string(), labelled,
+                                  labelled_fraction, split_seed, int64_t(train_names.size()));
+  }
 
   // regime
   job.regime = create_regime(regime);
@@ -78,8 +139,9 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
   const int64_t nb = job.train ? job.train->batches_per_epoch() : 1;
   ctx.steps_per_epoch = (nb + to.accumulate - 1) / to.accumulate;
   ctx.num_classes = to.num_classes;
-  ctx.in_channels = so.normals ? 6 : 3;
+  ctx.in_channels = int(lo.batch.features.channels());
   ctx.seed = job.seed;
+  ctx.text_embeddings = job.info.text_embeddings;
   job.regime->build(cfg, ctx);
   cfg.check_unused();
   to.config = nlohmann::json::parse("{}");

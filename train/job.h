@@ -10,20 +10,19 @@
 #include "io/scene.h"
 #include "train/config.h"
 #include "train/regime.h"
-#include "train/scene_source.h"
+#include "train/batch.h"
 #include "train/trainer.h"
 
 namespace leseg::train {
 
 struct Job {
   io::DatasetInfo info;
-  std::unique_ptr<SceneBatchSource> train, val;  // train is null when not needed
+  std::unique_ptr<LoaderBatchSource> train, val;  // train is null unless training; val null for inference
+  io::loader::BatchOptions eval_batch;             // batch options without augmentation (eval / inference)
   std::unique_ptr<Regime> regime;
   TrainerOptions trainer;
   Device device = Device::cpu();
   uint64_t seed = 0;
-  double voxel_size = 0.05;
-  bool normals = false;
 };
 
 enum class JobKind { Train, Eval, Infer };

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include "engine/autograd.h"
 #include "engine/checkpoint/checkpoint.h"
@@ -121,14 +122,17 @@ TrainResult Trainer::run() {
   const int64_t steps_per_epoch = (nb + opt_.accumulate - 1) / opt_.accumulate;
   const int64_t total_steps = opt_.max_steps >= 0 ? std::min(opt_.max_steps, opt_.epochs * steps_per_epoch)
                                                   : opt_.epochs * steps_per_epoch;
-  Progress prog("train", std::max<int64_t>(total_steps - step_, 0), int(opt_.log_every));
+  std::optional<Progress> prog;
+  if (opt_.verbose) prog.emplace("train", std::max<int64_t>(total_steps - step_, 0), int(opt_.log_every));
   auto write_checkpoint = [&](int64_t epoch, int64_t batch) {
     if (files) res.last_checkpoint = save(epoch, batch);
   };
   auto run_eval = [&](int64_t epoch) {
     if (!val_) return;
+    regime_.begin_eval();
     ConfusionMatrix cm = evaluate(regime_, *val_, opt_.num_classes, opt_.ignore_index, false);
     nlohmann::json rec = cm.to_json(opt_.class_names);
+    for (auto& [k, v] : regime_.eval_metrics().items()) rec[k] = v;
     rec["type"] = "eval";
     rec["epoch"] = epoch + 1;
     rec["step"] = step_;
@@ -140,6 +144,8 @@ TrainResult Trainer::run() {
       std::printf("\n%s", cm.table(opt_.class_names).c_str());
       std::printf("epoch %lld  mIoU %.2f  (accuracy %.2f)\n", static_cast<long long>(epoch + 1), 100.0 * cm.miou(),
                   100.0 * cm.accuracy());
+      if (rec.contains("miou_2d") && rec["miou_2d"].is_number())
+        std::printf("epoch %lld  2D mIoU %.2f\n", static_cast<long long>(epoch + 1), 100.0 * rec["miou_2d"].get<double>());
       std::fflush(stdout);
     }
   };
@@ -168,7 +174,7 @@ TrainResult Trainer::run() {
         pending_loss += lv / opt_.accumulate;
         ++pending;
         ++batch;
-        scenes += b->num_scenes();
+        scenes += b->num_scenes;
         points += b->num_points();
       }
       const bool epoch_done = !b;
@@ -184,11 +190,11 @@ TrainResult Trainer::run() {
         }
         ++step_;
         res.step_losses.push_back(pending_loss);
-        prog.step(scenes, points, pending_loss);
+        if (prog) prog->step(scenes, points, pending_loss);
         if (log.open() && (step_ % opt_.log_every == 0 || step_ == total_steps)) {
           nlohmann::json rec = {{"type", "train"}, {"step", step_}, {"epoch", epoch + 1}, {"batch", batch},
                                 {"loss", pending_loss}, {"scenes", scenes}, {"points", points},
-                                {"elapsed_s", prog.elapsed_s()}};
+                                {"elapsed_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
           for (auto& [n, v] : terms_sum) rec["terms"][n] = v;
           for (auto& slot : regime_.optimizers()) rec["lr"][slot.name] = slot.optimizer->param_groups()[0].lr;
           if (opt_.clip_grad_norm > 0) rec["grad_norm"] = gnorm;
@@ -222,7 +228,7 @@ TrainResult Trainer::run() {
     if (opt_.eval_every >= 0 && (last || (opt_.eval_every > 0 && (epoch + 1) % opt_.eval_every == 0))) run_eval(epoch);
     if (opt_.ckpt_every > 0 && step_ % opt_.ckpt_every == 0 && !last) write_checkpoint(epoch + 1, 0);
   }
-  prog.finish();
+  if (prog) prog->finish();
   res.steps = step_;
   res.epoch = epoch;
   res.finished = !stop;

@@ -1,15 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // regime: supervised (METHODS §2.1) — the fine-tune / fully supervised baseline.
 //   logits = classifier(backbone(voxels)) per voxel, mapped to every point through the inverse map
-//   (loss.resolution: point, default) or kept per voxel (loss.resolution: voxel; the label of a voxel is the
-//   mode of its points' labels, ignored points excluded);
+//   (loss.resolution: point, default) or kept per voxel (loss.resolution: voxel; the loader's voxel_labels:
+//   mode of the voxel's point labels, ignored points excluded);
 //   loss = CE(logits, labels, ignore_index) through the fused cross_entropy op (mean over labelled rows, so
 //   sparse labels — a few labelled points per scene, the rest -1 — work unchanged).
 // Lovász-softmax is not implemented (loss.lovasz is rejected with a clear message).
 // Config keys (defaults): model.name (MinkUNet14A), model.stem_kernel (3), loss.ignore_index (-1),
 // loss.label_smoothing (0), loss.resolution (point), loss.weight (1), optim.* (train/regime.h).
-#include <algorithm>
-#include <map>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -94,14 +92,14 @@ class SupervisedRegime : public Regime {
   }
 
   LossTerms step(const Batch& b, int64_t, int64_t) override {
-    LESEG_CHECK(b.point_labels.defined(), "supervised: batch without labels (scene ", b.scene_names.empty() ? "" : b.scene_names[0], ")");
+    LESEG_CHECK(b.labels.defined(), "supervised: batch without labels (scene ", b.scene_names.empty() ? "" : b.scene_names[0], ")");
     Tensor z = voxel_logits(b);  // (M, C)
     Tensor loss;
     if (resolution_ == "point") {
       Tensor zp = index_select(z, 0, b.inverse.to(device_));  // (N, C)
-      loss = cross_entropy(zp, b.point_labels.to(device_), ce_);
+      loss = cross_entropy(zp, b.labels.to(device_), ce_);
     } else {
-      loss = cross_entropy(z, voxel_labels(b).to(device_), ce_);
+      loss = cross_entropy(z, b.voxel_labels.to(device_), ce_);  // mode label per voxel (loader)
     }
     LossTerms t;
     t.add("ce", weight_ == 1.0 ? loss : loss * weight_);
@@ -121,22 +119,6 @@ class SupervisedRegime : public Regime {
   SparseTensor to_device(const SparseTensor& x) const {
     return SparseTensor(x.coords().to(device_), x.feats().to(device_), x.stride(), x.num_batches());
   }
-  // Mode of the labelled points of each voxel (ties -> smallest class; no labelled point -> ignore).
-  Tensor voxel_labels(const Batch& b) const {
-    const int64_t m = b.input.size();
-    std::vector<int32_t> inv = b.inverse.to_vector<int32_t>(), lab = b.point_labels.to_vector<int32_t>();
-    std::vector<std::map<int32_t, int64_t>> counts{static_cast<size_t>(m)};
-    for (size_t i = 0; i < inv.size(); ++i)
-      if (lab[i] != ce_.ignore_index) ++counts[size_t(inv[i])][lab[i]];
-    std::vector<int32_t> out(static_cast<size_t>(m), int32_t(ce_.ignore_index));
-    for (int64_t v = 0; v < m; ++v) {
-      int64_t best = 0;
-      for (auto& [c, n] : counts[size_t(v)])
-        if (n > best) best = n, out[size_t(v)] = c;
-    }
-    return Tensor::from_vector(out, Shape{m});
-  }
-
   Device device_ = Device::cpu();
   models::Backbone backbone_;
   std::shared_ptr<models::ProjectionHead> head_;

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: Apache-2.0
+// Shared by the trainer tests: a small synthetic indoor dataset written once per process, and configs for a
+// tiny MinkUNet on it.
+#pragma once
+#include <filesystem>
+#include <string>
+
+#include "io/synthetic/dataset.h"
+#include "train/config.h"
+
+namespace leseg::train::testing {
+
+// <tmp>/leseg_train_test_<pid>/data with `train` + `val` low-density rooms (no views).
+inline const std::string& tiny_dataset(int train = 4, int val = 2) {
+  static std::string root;
+  if (root.empty()) {
+    root = (std::filesystem::temp_directory_path() / ("leseg_train_test_" + std::to_string(::getpid())) / "data").string();
+    std::filesystem::remove_all(root);
+    io::synth::SyntheticDatasetOptions o;
+    o.train_scenes = train;
+    o.val_scenes = val;
+    o.seed = 7;
+    o.text_dim = 16;
+    o.indoor.num_views = 0;
+    o.indoor.point_density = 120;
+    o.indoor.geometric_segments = false;
+    io::synth::write_synthetic_dataset(root, o);
+  }
+  return root;
+}
+
+inline std::string scratch(const std::string& name) {
+  auto p = std::filesystem::path(tiny_dataset()).parent_path() / name;
+  std::filesystem::remove_all(p);
+  return p.string();
+}
+
+// A tiny supervised run: MinkUNet with 8-channel planes, voxel 0.2, batch 1.
+inline Config tiny_config(const std::string& out) {
+  Config c = Config::from_string(
+      "seed: 3\nregime: supervised\n"
+      "data: {batch_size: 1, val_batch_size: 2, voxel_size: 0.2, augment: true, workers: 2}\n"
+      "model: {name: MinkUNet14A, planes: [8, 8, 8, 8, 8, 8, 8, 8], init_dim: 8}\n"
+      "optim: {name: sgd, lr: 0.05, momentum: 0.9, weight_decay: 0.0001, sched: {name: cosine, unit: step}}\n"
+      "train: {epochs: 2, log_every: 1, eval_every: -1}\n",
+      "tiny.yaml");
+  c.apply_overrides({"data.root=" + tiny_dataset(), "train.out=" + out});
+  return c;
+}
+
+}  // namespace leseg::train::testing
