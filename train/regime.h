@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/nn/module.h"
 #include "engine/optim/optimizer.h"
 #include "engine/optim/scheduler.h"
@@ -48,6 +50,7 @@ struct BuildContext {
   int num_classes = 0;
   int in_channels = 0;
   uint64_t seed = 0;
+  Tensor text_embeddings;  // (C, D) f32 unit rows of the dataset's class names; undefined when it has none
 };
 
 class Regime {
@@ -66,6 +69,11 @@ class Regime {
   std::vector<OptimizerSlot>& optimizers() { return optimizers_; }
   // Random generators the regime draws from (checkpointed by name).
   virtual std::vector<std::pair<std::string, Generator*>> generators() { return {}; }
+  // Extra evaluation metrics (e.g. the 2D mIoU of a co-trained image network): the Trainer calls
+  // begin_eval() before an evaluation pass, logits() may accumulate them during it, and eval_metrics()'s
+  // flat keys are merged into the pass's eval record.
+  virtual void begin_eval() {}
+  virtual nlohmann::json eval_metrics() { return nlohmann::json::object(); }
 
   // Checkpoint state: every module's state_dict, keys prefixed by the module name.
   virtual StateDict state();
