@@ -55,6 +55,11 @@ void check_forward_backward(const std::string& name, int64_t per_batch) {
     EXPECT_GE(t.rows, 3) << name << " " << t.name;
   }
   EXPECT_EQ(strides, (std::vector<int32_t>{1, 2, 4, 8, 16, 8, 8, 4, 4, 2, 2, 1, 1}));
+  // Each transposed conv lands on the encoder's set of its stride: same row counts going up as going down.
+  std::map<int32_t, int64_t> down_rows;
+  for (size_t i = 0; i < 4; ++i) down_rows[trace[i].tensor_stride] = trace[i].rows;
+  for (size_t i = 5; i < trace.size(); ++i)
+    EXPECT_EQ(trace[i].rows, down_rows.at(trace[i].tensor_stride)) << name << " " << trace[i].name;
   weighted_sum(y.feats()).backward();
   int64_t checked = 0;
   for (const auto& [pname, p] : b.module->named_parameters()) {
