@@ -46,10 +46,14 @@ void Regime::set_training(bool on) {
 
 // Built-in regimes, one factory per file in train/regimes/ (named here so a static library keeps them).
 std::unique_ptr<Regime> make_supervised_regime();
+std::unique_ptr<Regime> make_clip2scene_regime();
+std::unique_ptr<Regime> make_hicl_regime();
 
 namespace {
 std::map<std::string, RegimeFactory>& registry() {
-  static std::map<std::string, RegimeFactory> r = {{"supervised", make_supervised_regime}};
+  static std::map<std::string, RegimeFactory> r = {{"supervised", make_supervised_regime},
+                                                     {"clip2scene", make_clip2scene_regime},
+                                                     {"hicl", make_hicl_regime}};
   return r;
 }
 }  // namespace

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: Apache-2.0
+// regime: hicl (METHODS §2.3, REFERENCE-CODE §2; paper reading, no public code) — hierarchical intra-modal
+// correlation learning on top of the CLIP2Scene objective (train/regimes/label_free.h).
+//   (1) intra-set refinement (hicl.intra_set): the pair labels of every geometric consistency set
+//       (Batch::segments: the dataset's segments, else the loader's over-segmentation) are replaced by the
+//       set's mode (hicl::refine_by_sets over pairs: each paired pixel label is one vote); pairs of points in
+//       no set keep their label. Per-point refined label = mode over the point's pairs (-1 when unpaired).
+//   (2) intra-scene transformer (hicl.intra_scene): M = hicl.samples points per scene with a refined label,
+//       per set proportionally (hicl::sample_batch); tokens = the 3D model's text-space features f at those
+//       points (gradient flows into the 3D model [reading]; hicl.detach_tokens: true stops it), positions =
+//       the Batch's xyz; outputs classified against T (same TextLogitHead), CE to the refined labels.
+//   (3) inter-scene transformer (hicl.inter_scene): one sequence over all sampled points of the batch; its
+//       input is the intra-scene output when (2) is on, else f [reading: the hierarchy stacks them].
+//   (4) feedback (hicl.feedback): KL(teacher ‖ student)·T²/S with teacher = mean of the transformer logits
+//       (detached), student = z of the 3D model at the sampled points (hicl::feedback_kl, DistillKL [code]).
+//   Schedule (0-based epochs): "ce" always; the transformer terms from hicl.intra_from (paper: epoch 11 = 10);
+//   "kl" from hicl.kl_from (paper: epoch 20 = 19). With loss.average: true (paper: "losses averaged") each
+//   active term among ce / intra_ce / inter_ce / kl is divided by their count [reading].
+//   Self-training switch: inherited from CLIP2Scene [reading: the paper builds on its objective]; when it
+//   fires, the 3D CE target is argmax z; the transformers keep the refined CLIP labels.
+//   Optimizers: slot "model" (optim.*: SGD lr 0.2 in the paper, cosine) for backbone + heads; slot
+//   "transformers" (optim_transformer.*: AdamW lr 2e-4, cosine) for both transformers. Only the 3D model
+//   is used by logits() (inference).
+// Loss terms (already weighted): ce, [spatial], intra_ce, inter_ce, kl.
+#include <algorithm>
+#include <map>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/losses.h"
+#include "engine/ops/reduce.h"
+#include "engine/ops/shape_ops.h"
+#include "models/transformer.h"
+#include "train/components/hicl.h"
+#include "train/regimes/label_free.h"
+
+namespace leseg::train {
+namespace {
+
+class HiclRegime : public label_free::LabelFreeRegime {
+ public:
+  std::string name() const override { return "hicl"; }
+
+  void build(const Config& cfg, const BuildContext& ctx) override {
+    build_base(cfg, ctx);
+    intra_set_ = cfg.get<bool>("hicl.intra_set", true);
+    sched_.use_intra_scene = cfg.get<bool>("hicl.intra_scene", true);
+    sched_.use_inter_scene = cfg.get<bool>("hicl.inter_scene", true);
+    sched_.use_feedback = cfg.get<bool>("hicl.feedback", true);
+    sched_.intra_from = cfg.get<int>("hicl.intra_from", 10);
+    sched_.kl_from = cfg.get<int>("hicl.kl_from", 19);
+    samples_ = cfg.get<int64_t>("hicl.samples", 1024);
+    LESEG_CHECK(samples_ >= 1, "config: key 'hicl.samples' must be >= 1, got ", samples_);
+    detach_tokens_ = cfg.get<bool>("hicl.detach_tokens", false);
+    kl_temperature_ = cfg.get<double>("hicl.kl_temperature", 1.0);
+    average_ = cfg.get<bool>("loss.average", true);
+    w_intra_ = cfg.get<double>("loss.intra_weight", 1.0);
+    w_inter_ = cfg.get<double>("loss.inter_weight", 1.0);
+    w_kl_ = cfg.get<double>("loss.kl_weight", 1.0);
+
+    models::TransformerConfig tc;
+    tc.dim = text_->text_embeddings().size(1);
+    tc.heads = cfg.get<int64_t>("transformer.heads", 8);
+    tc.layers = cfg.get<int64_t>("transformer.layers", 3);
+    tc.mlp_ratio = cfg.get<int64_t>("transformer.mlp_ratio", 4);
+    tc.pos_hidden = cfg.get<int64_t>("transformer.pos_hidden", 64);
+    tc.dropout = cfg.get<double>("transformer.dropout", 0.0);
+    LESEG_CHECK(tc.heads >= 1 && tc.dim % tc.heads == 0, "config: key 'transformer.heads' = ", tc.heads,
+                " must divide the text dimension ", tc.dim);
+    std::vector<std::pair<std::string, Tensor>> tp;
+    if (sched_.use_intra_scene) {
+      tc.seed = ctx.seed * 1000003 + 1;
+      intra_ = std::make_shared<models::TransformerEncoder>(tc);
+      intra_->to(device_);
+      for (auto& [n, p] : intra_->named_parameters()) tp.emplace_back("intra." + n, p);
+    }
+    if (sched_.use_inter_scene) {
+      tc.seed = ctx.seed * 1000003 + 2;
+      inter_ = std::make_shared<models::TransformerEncoder>(tc);
+      inter_->to(device_);
+      for (auto& [n, p] : inter_->named_parameters()) tp.emplace_back("inter." + n, p);
+    }
+    if (!tp.empty()) optimizers_.push_back(build_optimizer_slot("transformers", cfg, "optim_transformer", tp, ctx));
+    sample_gen_ = Generator(ctx.seed, 0x41c1);
+  }
+
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules() override {
+    auto m = LabelFreeRegime::modules();
+    if (intra_) m.emplace_back("intra", intra_);
+    if (inter_) m.emplace_back("inter", inter_);
+    return m;
+  }
+  std::vector<std::pair<std::string, Generator*>> generators() override {
+    auto g = LabelFreeRegime::generators();
+    g.emplace_back("sampling", &sample_gen_);
+    return g;
+  }
+
+  // Pair targets after intra-set refinement (i64, CPU), and the per-point refined labels (N,) i64.
+  struct Targets {
+    Tensor pair_labels, point_labels;
+  };
+  Targets refined_targets(const Batch& b, const label_free::PairTargets& pt) const {
+    Targets t;
+    t.pair_labels = pt.labels;
+    if (intra_set_) {
+      LESEG_CHECK(b.segments.defined(), "hicl: hicl.intra_set needs geometric segments in the batch (the scenes "
+                  "have none: generate them, or set hicl.intra_set: false)");
+      Tensor sets = index_select(b.segments.to(Device::cpu()).to(DType::i64), 0, pt.points);
+      t.pair_labels = hicl::refine_by_sets(pt.labels, sets, num_classes());
+    }
+    // Per point: mode over its pairs (the same label for every pair of a point in a set).
+    Tensor per_pair = hicl::refine_by_sets(t.pair_labels, pt.points, num_classes());
+    std::vector<int64_t> lab(size_t(b.num_points()), -1), pts = pt.points.to_vector<int64_t>(),
+        pl = per_pair.to(Device::cpu()).to_vector<int64_t>();
+    for (size_t i = 0; i < pts.size(); ++i) lab[size_t(pts[i])] = pl[i];
+    t.point_labels = Tensor::from_vector(lab, Shape{b.num_points()});
+    return t;
+  }
+
+  LossTerms step(const Batch& b, int64_t epoch, int64_t) override {
+    label_free::Forward fw = forward(b);
+    label_free::PairTargets pt = pair_targets(b);
+    Targets tg = refined_targets(b, pt);
+    const bool own = switch_.use_prediction(int(epoch), switch_gen_);
+    const hicl::Stage st = sched_.at(int(epoch));
+    const int active = 1 + int(st.intra) + int(st.inter) + int(st.kl);
+    const double avg = average_ ? 1.0 / active : 1.0;
+
+    LossTerms t;
+    Tensor ce = pair_ce(fw, pt, tg.pair_labels, own);
+    t.add("ce", ce * (ce_weight_ * avg));
+    if (spatial_) t.add("spatial", spatial_loss(b, fw, pt) * spatial_weight_);
+    if (!st.transformers()) return t;
+
+    Tensor sets = b.segments.defined() ? b.segments.to(Device::cpu()).to(DType::i64)
+                                       : Tensor::full(Shape{b.num_points()}, -1.0, DType::i64);
+    Tensor offsets = Tensor::from_vector(b.point_offsets, Shape{int64_t(b.point_offsets.size())});
+    hicl::PackedSamples ps = hicl::sample_batch(sets, tg.point_labels, offsets, samples_, sample_gen_);
+    const int64_t S = ps.index.numel();
+    if (S == 0) {  // no paired point with a label in the whole batch: the terms are present and zero
+      Tensor zero = sum(fw.z) * 0.0;
+      if (st.intra) t.add("intra_ce", zero);
+      if (st.inter) t.add("inter_ce", zero);
+      if (st.kl) t.add("kl", zero);
+      return t;
+    }
+    Tensor rows = on_device(rows_of_points(b, ps.index));
+    Tensor tokens = index_select(fw.f, 0, rows);  // (S, D)
+    if (detach_tokens_) tokens = tokens.detach();
+    Tensor xyz = index_select(on_device(b.points), 0, on_device(ps.index));  // (S, 3)
+    Tensor y = on_device(index_select(tg.point_labels, 0, ps.index));       // (S,)
+    Tensor z_intra, z_inter;
+    Tensor h = tokens;
+    if (st.intra) {
+      h = intra_->forward(tokens, xyz, on_device(ps.cu_intra));
+      z_intra = text_->forward(h);
+      t.add("intra_ce", cross_entropy(z_intra, y) * (w_intra_ * avg));
+    }
+    if (st.inter) {
+      Tensor h2 = inter_->forward(h, xyz, on_device(ps.cu_inter));
+      z_inter = text_->forward(h2);
+      t.add("inter_ce", cross_entropy(z_inter, y) * (w_inter_ * avg));
+    }
+    if (st.kl) {
+      Tensor teacher = hicl::aggregate_logits(z_intra, z_inter);
+      Tensor student = index_select(fw.z, 0, rows);
+      t.add("kl", hicl::feedback_kl(student, teacher, kl_temperature_) * (w_kl_ * avg));
+    }
+    return t;
+  }
+
+  const hicl::StageSchedule& schedule() const { return sched_; }
+
+ private:
+  bool intra_set_ = true, detach_tokens_ = false, average_ = true;
+  hicl::StageSchedule sched_;
+  int64_t samples_ = 1024;
+  double kl_temperature_ = 1.0, w_intra_ = 1.0, w_inter_ = 1.0, w_kl_ = 1.0;
+  std::shared_ptr<models::TransformerEncoder> intra_, inter_;
+  Generator sample_gen_;
+};
+
+}  // namespace
+
+std::unique_ptr<Regime> make_hicl_regime() { return std::make_unique<HiclRegime>(); }
+}  // namespace leseg::train

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "train/regimes/label_free.h"
+
+#include <algorithm>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/losses.h"
+#include "engine/ops/nn_functional.h"
+#include "engine/ops/reduce.h"
+#include "engine/ops/shape_ops.h"
+
+namespace leseg::train::label_free {
+namespace {
+
+// model.name from models/registry; model.planes / model.layers / model.init_dim override a MinkUNet table
+// (small networks for tests), as in regime supervised.
+models::Backbone make_backbone(const Config& cfg, const BuildContext& ctx, const std::string& regime) {
+  const std::string name = cfg.get<std::string>("model.name", "MinkUNet14A");
+  LESEG_CHECK(models::has_model(name), "config: key 'model.name' = '", name,
+              "' is not a registered model (see `leseg model list`)");
+  models::ModelOptions mo;
+  mo.in_channels = ctx.in_channels;
+  mo.seed = ctx.seed;
+  models::ModelSpec spec = models::model_spec(name);
+  if (spec.family == models::ModelFamily::SPVCNN) {
+    mo.spvcnn_bn_momentum = cfg.get<double>("model.bn_momentum", 0.1);
+    mo.voxel_size = cfg.get<double>("model.voxel_size", 0.1);  // SPVCNN's own voxelisation (nuScenes 0.1)
+    return models::create_backbone(name, mo);
+  }
+  mo.stem_kernel = cfg.get<int>("model.stem_kernel", 3);
+  mo.bn_momentum = cfg.get<double>("model.bn_momentum", 0.05);
+  mo.block_bn_momentum = cfg.get<double>("model.block_bn_momentum", 0.1);
+  if (!cfg.has("model.planes") && !cfg.has("model.layers") && !cfg.has("model.init_dim"))
+    return models::create_backbone(name, mo);
+  models::MinkUNetConfig mc = spec.minkunet;
+  mc.in_channels = mo.in_channels;
+  mc.stem_kernel = mo.stem_kernel;
+  mc.bn_momentum = mo.bn_momentum;
+  mc.block_bn_momentum = mo.block_bn_momentum;
+  mc.seed = mo.seed;
+  for (const char* key : {"model.planes", "model.layers"}) {
+    if (!cfg.has(key)) continue;
+    auto v = cfg.get<std::vector<int64_t>>(key);
+    LESEG_CHECK(v.size() == 8, regime, ": config key '", key, "' needs 8 values, got ", v.size());
+    for (size_t i = 0; i < 8; ++i) {
+      LESEG_CHECK(v[i] >= 1, regime, ": config key '", key, "' has a value < 1");
+      if (std::string(key) == "model.planes") mc.planes[i] = v[i];
+      else mc.layers[i] = int(v[i]);
+    }
+  }
+  if (cfg.has("model.init_dim")) mc.init_dim = cfg.get<int64_t>("model.init_dim");
+  models::Backbone b;
+  b.name = name;
+  b.minkunet = std::make_shared<models::MinkUNet>(mc);
+  b.module = b.minkunet;
+  b.out_channels = b.minkunet->out_channels();
+  return b;
+}
+
+}  // namespace
+
+void LabelFreeRegime::build_base(const Config& cfg, const BuildContext& ctx) {
+  device_ = ctx.device;
+  // The class text embeddings of the dataset (<data.root>/text_embeddings.npy, handed over by the job).
+  const Tensor& T = ctx.text_embeddings;
+  LESEG_CHECK(T.defined(), name(), ": the dataset has no text embeddings (text_embeddings.npy): label-free "
+              "regimes classify against the class text embeddings");
+  LESEG_CHECK(T.ndim() == 2 && T.size(0) >= 1 && (ctx.num_classes == 0 || ctx.num_classes == T.size(0)), name(),
+              ": text embeddings ", T.shape().str(), " do not match the run's ", ctx.num_classes, " classes");
+  models::TextLogitOptions to;
+  to.temperature = cfg.get<double>("loss.temperature", 1.0);
+  LESEG_CHECK(to.temperature > 0.0, "config: key 'loss.temperature' must be > 0, got ", to.temperature);
+  text_ = std::make_shared<models::TextLogitHead>(T.to(DType::f32), to);
+  const int64_t D = text_->text_embeddings().size(1);
+
+  backbone_ = make_backbone(cfg, ctx, name());
+  Generator gen(ctx.seed, 0x11f3);
+  final_ = std::make_shared<models::ProjectionHead>(backbone_.out_channels, D, true, gen);
+  spatial_ = cfg.get<bool>("loss.spatial", false);
+  spatial_weight_ = cfg.get<double>("loss.spatial_weight", 1.0);
+  ce_weight_ = cfg.get<double>("loss.ce_weight", 1.0);
+  if (spatial_) {
+    const int64_t F = cfg.get<int64_t>("loss.spatial_dim");  // = the SAM feature width of the dataset
+    LESEG_CHECK(F > 0, "config: key 'loss.spatial_dim' must be > 0");
+    local_ = std::make_shared<models::ProjectionHead>(backbone_.out_channels, F, true, gen);
+  }
+  switch_.enabled = cfg.get<bool>("self_training.enabled", true);
+  switch_.start_epoch = cfg.get<int>("self_training.start", 10);
+  switch_.probability = cfg.get<double>("self_training.p", 0.5);
+  LESEG_CHECK(switch_.probability >= 0.0 && switch_.probability <= 1.0, "config: key 'self_training.p' must be in [0, 1]");
+  switch_gen_ = Generator(ctx.seed, 0x5e1f);
+
+  for (auto& [n, m] : modules()) m->to(device_);
+  model_params_.clear();
+  for (auto& [n, p] : backbone_.module->named_parameters()) model_params_.emplace_back("backbone." + n, p);
+  for (auto& [n, p] : final_->named_parameters()) model_params_.emplace_back("final." + n, p);
+  if (local_)
+    for (auto& [n, p] : local_->named_parameters()) model_params_.emplace_back("local." + n, p);
+  optimizers_.push_back(build_optimizer_slot("model", cfg, "optim", model_params_, ctx));
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<Module>>> LabelFreeRegime::modules() {
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> m = {{"backbone", backbone_.module}, {"final", final_},
+                                                                    {"text", text_}};
+  if (local_) m.emplace_back("local", local_);
+  return m;
+}
+
+std::vector<std::pair<std::string, Generator*>> LabelFreeRegime::generators() {
+  return {{"self_training", &switch_gen_}};
+}
+
+Forward LabelFreeRegime::forward(const Batch& b) {
+  Forward fw;
+  if (point_rows()) {
+    fw.feats = backbone_.spvcnn->forward(on_device(b.points), on_device(b.point_batch), on_device(b.point_feats));
+  } else {
+    SparseTensor x = b.input.device() == device_
+                         ? b.input
+                         : SparseTensor(b.input.coords().to(device_), b.input.feats().to(device_), b.input.stride(),
+                                        b.input.num_batches());
+    fw.feats = backbone_.minkunet->forward(x).feats();
+  }
+  fw.f = final_->forward(fw.feats);
+  fw.z = text_->forward(fw.f);
+  return fw;
+}
+
+Tensor LabelFreeRegime::logits(const Batch& b) {
+  NoGradGuard ng;
+  return forward(b).z;
+}
+
+Tensor LabelFreeRegime::rows_of_points(const Batch& b, const Tensor& points) const {
+  if (point_rows()) return points;
+  std::vector<int32_t> inv = b.inverse.to(Device::cpu()).to_vector<int32_t>();
+  std::vector<int64_t> p = points.to_vector<int64_t>(), r(p.size());
+  for (size_t i = 0; i < p.size(); ++i) r[i] = inv[size_t(p[i])];
+  return Tensor::from_vector(r, Shape{int64_t(r.size())});
+}
+
+PairTargets LabelFreeRegime::pair_targets(const Batch& b) const {
+  LESEG_CHECK(b.pairs.defined() && b.view_clip_labels.defined(), name(),
+              ": the batch carries no pixel-point pairs / CLIP pixel labels (set data.views: true; scenes ",
+              b.scene_names.empty() ? std::string("?") : b.scene_names[0], " ...)");
+  LESEG_CHECK(b.pairs.ndim() == 2 && b.pairs.size(1) == 3, name(), ": pairs must be (P, 3), got ", b.pairs.shape().str());
+  const int64_t V = b.view_clip_labels.size(0), h = b.view_clip_labels.size(1), w = b.view_clip_labels.size(2);
+  const int64_t C = num_classes(), N = b.num_points();
+  std::vector<int64_t> pr = b.pairs.to(Device::cpu()).to(DType::i64).to_vector<int64_t>();
+  std::vector<int32_t> lab = b.view_clip_labels.to(Device::cpu()).to(DType::i32).to_vector<int32_t>();
+  std::vector<int64_t> pts, pix, lbl, vws;
+  const int64_t P = b.pairs.size(0);
+  for (int64_t i = 0; i < P; ++i) {
+    const int64_t p = pr[size_t(3 * i)], px = pr[size_t(3 * i + 1)], v = pr[size_t(3 * i + 2)];
+    LESEG_CHECK(p >= 0 && p < N && v >= 0 && v < V && px >= 0 && px < h * w, name(), ": pair ", i, " = (", p, ", ", px,
+                ", ", v, ") outside the batch (", N, " points, ", V, " views of ", h, "x", w, ")");
+    const int64_t flat = v * h * w + px;
+    const int32_t l = lab[size_t(flat)];
+    if (l < 0) continue;
+    LESEG_CHECK(l < C, name(), ": CLIP pixel label ", l, " >= ", C, " classes (view ", v, ")");
+    pts.push_back(p);
+    pix.push_back(flat);
+    lbl.push_back(l);
+    vws.push_back(v);
+  }
+  const Shape s{int64_t(pts.size())};
+  PairTargets t;
+  t.points = Tensor::from_vector(pts, s);
+  t.labels = Tensor::from_vector(lbl, s);
+  t.pixels = Tensor::from_vector(pix, s);
+  t.views = Tensor::from_vector(vws, s);
+  t.rows = rows_of_points(b, t.points);
+  return t;
+}
+
+Tensor LabelFreeRegime::pair_ce(const Forward& fw, const PairTargets& pt, const Tensor& target, bool use_prediction) {
+  Tensor zp = index_select(fw.z, 0, on_device(pt.rows));  // (P, C)
+  Tensor y = SelfTrainingSwitch::target(on_device(target), zp, use_prediction);
+  return cross_entropy(zp, y);
+}
+
+Tensor LabelFreeRegime::spatial_loss(const Batch& b, const Forward& fw, const PairTargets& pt) {
+  LESEG_CHECK(b.view_sam_features.defined(), name(), ": loss.spatial needs pixel features; the batch's views carry no "
+              "SAM features (set loss.spatial: false)");
+  const Tensor& sf = b.view_sam_features;  // (V, hf, wf, F)
+  const int64_t h = b.view_clip_labels.size(1), w = b.view_clip_labels.size(2);
+  const int64_t hf = sf.size(1), wf = sf.size(2), F = sf.size(3);
+  LESEG_CHECK(F == local_->out_features(), name(), ": loss.spatial_dim = ", local_->out_features(),
+              " but the views' pixel features have ", F, " channels");
+  std::vector<int64_t> pix = pt.pixels.to_vector<int64_t>(), cell(pix.size());
+  for (size_t i = 0; i < pix.size(); ++i) {
+    const int64_t v = pix[i] / (h * w), p = pix[i] % (h * w), y = p / w, x = p % w;
+    cell[i] = (v * hf + std::min(hf - 1, y * hf / h)) * wf + std::min(wf - 1, x * wf / w);
+  }
+  Tensor feats = index_select(on_device(sf).reshape(Shape{-1, F}), 0,
+                              on_device(Tensor::from_vector(cell, Shape{int64_t(cell.size())})));
+  Tensor loc = local_->forward(index_select(fw.feats, 0, on_device(pt.rows)));
+  return cosine_embedding_loss(loc, feats.detach());
+}
+
+}  // namespace leseg::train::label_free

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+// Shared base of the label-free regimes clip2scene and hicl (METHODS §2.2–2.3, REFERENCE-CODE §1.5, §2).
+// No ground-truth label is read in training (Batch::labels is left alone; it serves evaluation only).
+//   backbone   MinkUNet (per-voxel features, mapped to points through Batch::inverse) or SPVCNN (per-point
+//              features from the Batch's points); `model.*` keys as in regime supervised, plus SPVCNN.
+//   heads      final: Linear(C_b, D) to the text space ("final" 1x1 conv, bias on as in
+//              MinkUNet's `final` 1x1 conv [code]); local: Linear(C_b, F) for the spatial loss.
+//   text       T (C, D) = the dataset's fixed unit-norm class text embeddings (BuildContext::text_embeddings),
+//              z = f·Tᵀ / loss.temperature (1: none, as coded) — models::TextLogitHead.
+//   pairs      every (point, pixel, view) pair of the Batch whose crop pixel carries a CLIP label (-1 = none
+//              in our format is dropped; CLIP2Scene's MaskCLIP argmax never lacks one) gives one CE row
+//              z[row(point)] vs label — one row per pair, so a point seen in k views counts k times [code].
+//   spatial    L_sp = mean(1 − cos(local(point), pixel feature)) [code]. The bundled views carry no dense
+//              CLIP features, so it is off by default (loss.spatial: false). loss.spatial: true uses the
+//              views' SAM features (Batch::view_sam_features, nearest feature cell of the crop pixel) as the
+//              pixel feature — a stand-in for CLIP2Scene's frozen image_mapping_local, not the paper's target.
+//   switch     CLIP2Scene's switchable self-training: from epoch self_training.start (0-based; 10 = "epoch >=
+//              10" [code]) with probability self_training.p once per batch the CE target is argmax z (detached).
+//   logits()   z per voxel (MinkUNet) or per point (SPVCNN): label-free evaluation, class = argmax z.
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/nn/module.h"
+#include "models/heads.h"
+#include "models/registry.h"
+#include "train/components/common.h"
+#include "train/regime.h"
+
+namespace leseg::train::label_free {
+
+// The CE rows of one batch (CPU, i64): pairs with a valid pixel label.
+struct PairTargets {
+  Tensor points;  // (P,) point rows in the batch
+  Tensor rows;    // (P,) rows of the model's output (voxel = inverse[point] for MinkUNet, else the point)
+  Tensor labels;  // (P,) CLIP pixel labels in [0, C)
+  Tensor pixels;  // (P,) flat index view * h * w + pixel into the (V, h, w) view tensors
+  Tensor views;   // (P,) view rows
+};
+
+struct Forward {
+  Tensor feats;  // (R, C_b) backbone features per output row
+  Tensor f;      // (R, D) text-space features
+  Tensor z;      // (R, C) point-text logits
+};
+
+class LabelFreeRegime : public Regime {
+ public:
+  Tensor logits(const Batch& b) override;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules() override;
+  std::vector<std::pair<std::string, Generator*>> generators() override;
+
+  // Exposed for tests.
+  PairTargets pair_targets(const Batch& b) const;
+  Forward forward(const Batch& b);
+  int64_t num_classes() const { return text_->num_classes(); }
+  bool point_rows() const { return backbone_.family == models::ModelFamily::SPVCNN; }
+
+ protected:
+  // Reads model.*, loss.temperature, loss.spatial*, self_training.*, optim.* (slot "model" holds backbone and
+  // heads); T from the BuildContext.
+  void build_base(const Config& cfg, const BuildContext& ctx);
+  // CE of z[pairs] against `target` (P,) i64 on the CPU (or argmax z when the switch fires this batch).
+  Tensor pair_ce(const Forward& fw, const PairTargets& pt, const Tensor& target, bool use_prediction);
+  // Spatial cosine loss (only when loss.spatial).
+  Tensor spatial_loss(const Batch& b, const Forward& fw, const PairTargets& pt);
+  // Map point rows (CPU i64) to output rows (CPU i64).
+  Tensor rows_of_points(const Batch& b, const Tensor& points) const;
+  Tensor on_device(const Tensor& t) const { return t.device() == device_ ? t : t.to(device_); }
+
+  Device device_ = Device::cpu();
+  models::Backbone backbone_;
+  std::shared_ptr<models::ProjectionHead> final_, local_;
+  std::shared_ptr<models::TextLogitHead> text_;
+  bool spatial_ = false;
+  double spatial_weight_ = 1.0, ce_weight_ = 1.0;
+  SelfTrainingSwitch switch_;
+  Generator switch_gen_;
+  std::vector<std::pair<std::string, Tensor>> model_params_;  // "backbone.*", "final.*", "local.*"
+};
+
+}  // namespace leseg::train::label_free
