@@ -49,7 +49,7 @@ function(_leseg_test_exe name label sources helpers)
   gtest_discover_tests(${name}
     TEST_PREFIX "${name}."
     PROPERTIES LABELS ${label}
-               ENVIRONMENT "LESEG_SOURCE_DIR=${PROJECT_SOURCE_DIR};OMP_NUM_THREADS=2"
+               ENVIRONMENT "LESEG_SOURCE_DIR=${PROJECT_SOURCE_DIR};OMP_NUM_THREADS=2;OMP_WAIT_POLICY=passive"
     DISCOVERY_TIMEOUT 120)
 endfunction()
 
