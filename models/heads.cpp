@@ -29,6 +29,31 @@ MLPHead::MLPHead(int64_t in, int64_t hidden, int64_t out, Generator& gen, DType 
 
 Tensor MLPHead::forward(const Tensor& f) { return net_->forward(f); }
 
+SegmentationHeads::SegmentationHeads(const SegmentationHeadsConfig& c) {
+  LESEG_CHECK(c.in > 0 && c.text_dim >= 0 && c.local_dim >= 0 && c.num_classes >= 0, "SegmentationHeads: sizes in ",
+              c.in, ", text ", c.text_dim, ", local ", c.local_dim, ", classes ", c.num_classes, " out of range");
+  Generator gen(c.seed);
+  if (c.text_dim > 0)
+    final_head = register_module("final", std::make_shared<ProjectionHead>(c.in, c.text_dim, c.text_bias, gen, c.dtype));
+  if (c.local_dim > 0)
+    local_head = register_module("local_feature", std::make_shared<ProjectionHead>(c.in, c.local_dim, true, gen, c.dtype));
+  if (c.num_classes > 0)
+    classifier = register_module("classifier", std::make_shared<ProjectionHead>(c.in, c.num_classes, true, gen, c.dtype));
+}
+
+Tensor SegmentationHeads::text(const Tensor& f) {
+  LESEG_CHECK(final_head, "SegmentationHeads: no text projection (text_dim = 0)");
+  return final_head->forward(f);
+}
+Tensor SegmentationHeads::local(const Tensor& f) {
+  LESEG_CHECK(local_head, "SegmentationHeads: no local feature head (local_dim = 0)");
+  return local_head->forward(f);
+}
+Tensor SegmentationHeads::classify(const Tensor& f) {
+  LESEG_CHECK(classifier, "SegmentationHeads: no classifier (num_classes = 0)");
+  return classifier->forward(f);
+}
+
 namespace {
 Tensor normalized_rows(const Tensor& t, const char* what) {
   LESEG_CHECK(t.defined() && t.ndim() == 2 && t.size(0) > 0 && t.size(1) > 0 &&

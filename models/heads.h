@@ -35,6 +35,28 @@ class MLPHead : public Module {
   std::shared_ptr<Sequential> net_;
 };
 
+// CLIP2Scene's three 1x1 heads on the backbone's last features (REFERENCE-CODE §1.3), each optional (size 0 = absent):
+//   final (text space, 512), local_feature (512), classifier (n_classes). Children named as in CLIP2Scene.
+struct SegmentationHeadsConfig {
+  int64_t in = 96;
+  int64_t text_dim = 512;
+  int64_t local_dim = 512;
+  int64_t num_classes = 0;
+  bool text_bias = true;  // ME's `final` conv has a bias; false for a bias-free text projection
+  DType dtype = DType::f32;
+  uint64_t seed = 0;
+};
+class SegmentationHeads : public Module {
+ public:
+  explicit SegmentationHeads(const SegmentationHeadsConfig& cfg);
+  std::string type_name() const override { return "SegmentationHeads"; }
+  // Each returns (N, out); error naming the head when it was not configured.
+  Tensor text(const Tensor& f);
+  Tensor local(const Tensor& f);
+  Tensor classify(const Tensor& f);
+  std::shared_ptr<ProjectionHead> final_head, local_head, classifier;
+};
+
 struct TextLogitOptions {
   double temperature = 1.0;       // z /= temperature (> 0)
   bool normalize_features = false;

@@ -94,5 +94,28 @@ TEST(ProjectionHead, ShapesAndBias) {
   EXPECT_EQ(mlp.forward(f).shape(), (Shape{10, 32}));
 }
 
+TEST(SegmentationHeads, OptionalHeadsAndNames) {
+  SegmentationHeadsConfig c;
+  c.in = 96;
+  c.num_classes = 20;
+  c.text_bias = false;
+  SegmentationHeads h(c);
+  std::vector<std::string> names;
+  for (const auto& [n, _] : h.named_parameters()) names.push_back(n);
+  EXPECT_EQ(names, (std::vector<std::string>{"final.linear.weight", "local_feature.linear.weight",
+                                             "local_feature.linear.bias", "classifier.linear.weight",
+                                             "classifier.linear.bias"}));
+  Tensor f = Tensor::randn(Shape{4, 96}, 1);
+  EXPECT_EQ(h.text(f).shape(), (Shape{4, 512}));
+  EXPECT_EQ(h.local(f).shape(), (Shape{4, 512}));
+  EXPECT_EQ(h.classify(f).shape(), (Shape{4, 20}));
+  c.num_classes = 0;
+  c.local_dim = 0;
+  SegmentationHeads t(c);
+  EXPECT_THROW(t.classify(f), Error);
+  EXPECT_THROW(t.local(f), Error);
+  EXPECT_EQ(t.text(f).shape(), (Shape{4, 512}));
+}
+
 }  // namespace
 }  // namespace leseg::models
