@@ -36,11 +36,11 @@ inline std::string scratch(const std::string& name) {
 }
 
 // A tiny supervised run: MinkUNet with 8-channel planes, voxel 0.2, batch 1.
-inline Config tiny_config(const std::string& out) {
+inline Config tiny_config(const std::string& out, const std::string& model = "{name: MinkUNet14A, planes: [8, 8, 8, 8, 8, 8, 8, 8], init_dim: 8}") {
   Config c = Config::from_string(
       "seed: 3\nregime: supervised\n"
       "data: {batch_size: 1, val_batch_size: 2, voxel_size: 0.2, augment: true, workers: 2}\n"
-      "model: {name: MinkUNet14A, planes: [8, 8, 8, 8, 8, 8, 8, 8], init_dim: 8}\n"
+      "model: " + model + "\n"
       "optim: {name: sgd, lr: 0.05, momentum: 0.9, weight_decay: 0.0001, sched: {name: cosine, unit: step}}\n"
       "train: {epochs: 2, log_every: 1, eval_every: -1}\n",
       "tiny.yaml");

@@ -3,6 +3,7 @@
 // its untrained value and above chance.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <numeric>
 
 #include "train/evaluate.h"
@@ -34,4 +35,17 @@ TEST(TrainingSlow, SupervisedLearnsOnSyntheticRooms) {
   EXPECT_GT(r.last_miou, 0.07);
   EXPECT_GT(r.last_miou, 3.0 * before.miou());
   EXPECT_GT(r.last_eval.value("accuracy", 0.0), 0.5);
+}
+
+// SPVCNN (per-point logits) through the same regime: two steps with finite losses, evaluation runs.
+TEST(TrainingSlow, SupervisedSpvcnnSteps) {
+  Config c = leseg::train::testing::tiny_config(leseg::train::testing::scratch("spv"), "{name: SPVCNN}");
+  c.apply_overrides({"train.max_steps=2", "train.eval_every=-1"});
+  Job job = build_job(c, JobKind::Train);
+  job.trainer.verbose = false;
+  TrainResult r = Trainer(*job.regime, *job.train, job.val.get(), job.trainer).run();
+  ASSERT_EQ(r.step_losses.size(), 2u);
+  for (double l : r.step_losses) EXPECT_TRUE(std::isfinite(l) && l > 0) << l;
+  ConfusionMatrix cm = evaluate(*job.regime, *job.val, job.trainer.num_classes);
+  EXPECT_GT(cm.total(), 100);
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // regime: supervised (METHODS §2.1) — the fine-tune / fully supervised baseline.
-//   logits = classifier(backbone(voxels)) per voxel, mapped to every point through the inverse map
+//   logits = classifier(backbone(voxels)) per voxel (MinkUNet; SPVCNN gives them per point directly), mapped
+//   to every point through the inverse map
 //   (loss.resolution: point, default) or kept per voxel (loss.resolution: voxel; the loader's voxel_labels:
 //   mode of the voxel's point labels, ignored points excluded);
 //   loss = CE(logits, labels, ignore_index) through the fused cross_entropy op (mean over labelled rows, so
@@ -30,11 +31,12 @@ models::Backbone make_backbone(const Config& cfg, const BuildContext& ctx) {
   mo.bn_momentum = cfg.get<double>("model.bn_momentum", 0.05);
   mo.block_bn_momentum = cfg.get<double>("model.block_bn_momentum", 0.1);
   mo.seed = ctx.seed;
+  mo.voxel_size = cfg.get<double>("data.voxel_size", 0.05);  // SPVCNN voxelizes the points itself
   LESEG_CHECK(models::has_model(name), "config: key 'model.name' = '", name, "' is not a registered model (see `leseg model list`)");
   models::ModelSpec spec = models::model_spec(name);
-  LESEG_CHECK(spec.family == models::ModelFamily::MinkUNet, "config: key 'model.name' = '", name,
-              "': regime supervised runs MinkUNet backbones (SPVCNN needs per-point inputs, not wired yet)");
   if (!cfg.has("model.planes") && !cfg.has("model.layers")) return models::create_backbone(name, mo);
+  LESEG_CHECK(spec.family == models::ModelFamily::MinkUNet, "config: keys 'model.planes' / 'model.layers' apply to MinkUNet only, not '",
+              name, "'");
   models::MinkUNetConfig mc = spec.minkunet;
   mc.in_channels = mo.in_channels;
   mc.stem_kernel = mo.stem_kernel;
@@ -86,7 +88,10 @@ class SupervisedRegime : public Regime {
     optimizers_.push_back(build_optimizer_slot("model", cfg, "optim", params, ctx));
   }
 
+  // MinkUNet: (M, C) per voxel; SPVCNN: (N, C) per point.
   Tensor voxel_logits(const Batch& b) {
+    if (backbone_.spvcnn)
+      return head_->forward(backbone_.spvcnn->forward(b.points.to(device_), b.point_batch.to(device_), b.point_feats.to(device_)));
     SparseTensor x = b.input.device() == device_ ? b.input : to_device(b.input);
     return head_->forward(backbone_.minkunet->forward(x).feats());
   }
@@ -95,7 +100,9 @@ class SupervisedRegime : public Regime {
     LESEG_CHECK(b.labels.defined(), "supervised: batch without labels (scene ", b.scene_names.empty() ? "" : b.scene_names[0], ")");
     Tensor z = voxel_logits(b);  // (M, C)
     Tensor loss;
-    if (resolution_ == "point") {
+    if (backbone_.spvcnn) {
+      loss = cross_entropy(z, b.labels.to(device_), ce_);  // already per point
+    } else if (resolution_ == "point") {
       Tensor zp = index_select(z, 0, b.inverse.to(device_));  // (N, C)
       loss = cross_entropy(zp, b.labels.to(device_), ce_);
     } else {
