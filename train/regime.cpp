@@ -48,12 +48,14 @@ void Regime::set_training(bool on) {
 std::unique_ptr<Regime> make_supervised_regime();
 std::unique_ptr<Regime> make_clip2scene_regime();
 std::unique_ptr<Regime> make_hicl_regime();
+std::unique_ptr<Regime> make_erda_regime();
 
 namespace {
 std::map<std::string, RegimeFactory>& registry() {
   static std::map<std::string, RegimeFactory> r = {{"supervised", make_supervised_regime},
                                                      {"clip2scene", make_clip2scene_regime},
-                                                     {"hicl", make_hicl_regime}};
+                                                     {"hicl", make_hicl_regime},
+                                                     {"erda", make_erda_regime}};
   return r;
 }
 }  // namespace
