@@ -48,6 +48,7 @@ void Regime::set_training(bool on) {
 std::unique_ptr<Regime> make_supervised_regime();
 std::unique_ptr<Regime> make_clip2scene_regime();
 std::unique_ptr<Regime> make_hicl_regime();
+std::unique_ptr<Regime> make_lass3d_regime();
 std::unique_ptr<Regime> make_erda_regime();
 
 namespace {
@@ -55,6 +56,7 @@ std::map<std::string, RegimeFactory>& registry() {
   static std::map<std::string, RegimeFactory> r = {{"supervised", make_supervised_regime},
                                                      {"clip2scene", make_clip2scene_regime},
                                                      {"hicl", make_hicl_regime},
+                                                     {"lass3d", make_lass3d_regime},
                                                      {"erda", make_erda_regime}};
   return r;
 }

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: Apache-2.0
+// regime lass3d on two tiny synthetic rooms with views and captions (one labelled, one not), two augmented
+// views per scene: one step gives every named term (finite, the right ones non-zero), updates the student, the
+// teacher follows by exactly the EMA formula at the next step, the switches remove their terms and modules, τ
+// drives the reliable / unreliable split through the (epoch, batch) position, and state()/load() reproduce a
+// step bit for bit. (Loss terms, τ schedule, SAAF and KD on hand-made inputs: tests/train/components.)
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "io/loader/loader.h"
+#include "io/synthetic/dataset.h"
+#include "train/regime.h"
+
+namespace leseg::train {
+namespace {
+
+const std::string& views_dataset() {
+  static std::string root;
+  if (root.empty()) {
+    root = (std::filesystem::temp_directory_path() / ("leseg_lass3d_test_" + std::to_string(::getpid()))).string();
+    std::filesystem::remove_all(root);
+    io::synth::SyntheticDatasetOptions o;
+    o.train_scenes = 2;
+    o.val_scenes = 1;
+    o.seed = 5;
+    o.text_dim = 16;
+    o.indoor.num_views = 2;
+    o.indoor.point_density = 60;
+    o.indoor.geometric_segments = false;
+    io::synth::write_synthetic_dataset(root, o);
+  }
+  return root;
+}
+
+Config tiny_config(const std::string& extra = "") {
+  Config c = Config::from_string(
+      "seed: 1\nregime: lass3d\n"
+      "model: {name: MinkUNet14A, planes: [8, 8, 8, 8, 8, 8, 8, 8], init_dim: 8}\n"
+      "lass3d: {saaf_attn_dim: 8, saaf_heads: 2}\n"
+      "optim: {name: sgd, lr: 0.1, momentum: 0.9}\n",
+      "lass3d_tiny.yaml");
+  c.apply_overrides({"data.root=" + views_dataset()});
+  if (!extra.empty()) c.apply_overrides({extra});
+  return c;
+}
+
+std::unique_ptr<Regime> make(const Config& cfg, int64_t epochs = 2) {
+  auto r = create_regime("lass3d");
+  BuildContext ctx;
+  ctx.epochs = epochs;
+  ctx.steps_per_epoch = 1;
+  ctx.num_classes = 20;
+  ctx.in_channels = 3;
+  ctx.seed = 1;
+  r->build(cfg, ctx);
+  return r;
+}
+
+// Batch of both training rooms: the first labelled, the second not; teacher = a second augmentation.
+const Batch& tiny_batch() {
+  static Batch b = [] {
+    io::loader::LoaderOptions o;
+    o.batch_size = 2;
+    o.shuffle = false;
+    o.num_workers = 0;
+    o.seed = 3;
+    o.two_views = true;
+    o.batch.voxel_size = 0.2;
+    o.batch.views.enabled = true;
+    o.batch.views.crop_options.min_pairs = 16;
+    const std::vector<std::string> names = io::read_split(views_dataset(), "train");
+    o.labels.labelled_scenes = std::set<std::string>{names[0]};
+    io::loader::Loader l(io::loader::directory_source(views_dataset(), "train"), o);
+    return l.build(0, 0);
+  }();
+  return b;
+}
+
+std::map<std::string, double> values(const LossTerms& t) {
+  std::map<std::string, double> m;
+  for (auto& [k, v] : t.terms) m[k] = v.item_double();
+  return m;
+}
+
+Tensor param(Regime& r, const std::string& module, const std::string& name) {
+  for (auto& [n, m] : r.modules())
+    if (n == module)
+      for (auto& [pn, p] : m->named_parameters())
+        if (pn == name) return p;
+  ADD_FAILURE() << "no parameter " << module << "." << name;
+  return Tensor();
+}
+
+TEST(Lass3dRegime, BatchHasWhatTheRegimeReads) {
+  const Batch& b = tiny_batch();
+  ASSERT_TRUE(b.teacher);
+  EXPECT_EQ(b.teacher->num_points(), b.num_points());
+  ASSERT_EQ(b.scene_labelled.size(), 2u);
+  EXPECT_EQ(b.scene_labelled[0], 1);
+  EXPECT_EQ(b.scene_labelled[1], 0);
+  ASSERT_TRUE(b.caption_scene.defined());
+  ASSERT_TRUE(b.caption_objects.defined());
+  EXPECT_GT(b.pairs.size(0), 0);
+}
+
+TEST(Lass3dRegime, OneStepUpdatesStudentAndTeacherFollowsByEma) {
+  auto r = make(tiny_config());
+  r->set_training(true);
+  const Batch& b = tiny_batch();
+  LossTerms t = r->step(b, 0, 0);
+  auto v = values(t);
+  ASSERT_EQ(v.size(), 4u);
+  for (const char* k : {"ce", "pseudo_ce", "neg", "kd"}) {
+    ASSERT_TRUE(v.count(k)) << k;
+    EXPECT_TRUE(std::isfinite(v[k])) << k;
+  }
+  EXPECT_GT(v["ce"], 0.0);  // the labelled room
+  EXPECT_GT(v["kd"], 0.0);
+  EXPECT_GT(v["pseudo_ce"] + v["neg"], 0.0);  // the unlabelled room: at τ = 0.9 some rows on each side or the other
+
+  const std::string w = "conv0p1s1.kernel";
+  Tensor s0 = param(*r, "backbone", w).detach().to(DType::f64), t0 = param(*r, "teacher", w).detach().to(DType::f64);
+  std::vector<double> s0v = s0.to_vector<double>(), t0v = t0.to_vector<double>();
+  for (size_t i = 0; i < s0v.size(); ++i) ASSERT_EQ(s0v[i], t0v[i]) << "teacher starts as a copy of the student";
+
+  t.total().backward();
+  for (const char* mod : {"saaf", "kd"}) {
+    bool any = false;
+    for (auto& [n, m] : r->modules())
+      if (n == mod)
+        for (auto& p : m->parameters()) {
+          ASSERT_TRUE(p.grad().defined()) << mod;
+          for (double g : p.grad().to(DType::f64).to_vector<double>()) any = any || g != 0.0;
+        }
+    EXPECT_TRUE(any) << mod << " receives no gradient";
+  }
+  for (auto& slot : r->optimizers()) {
+    slot.optimizer->step();
+    slot.optimizer->zero_grad();
+  }
+  std::vector<double> s1v = param(*r, "backbone", w).detach().to(DType::f64).to_vector<double>();
+  std::vector<double> t1v = param(*r, "teacher", w).detach().to(DType::f64).to_vector<double>();
+  int changed = 0;
+  for (size_t i = 0; i < s1v.size(); ++i) {
+    changed += s1v[i] != s0v[i];
+    ASSERT_EQ(t1v[i], t0v[i]) << "the teacher moves only through the EMA";
+  }
+  EXPECT_GT(changed, int(s1v.size()) / 2);
+
+  r->step(b, 0, 1);  // the next batch applies teacher = 0.99 teacher + 0.01 student
+  std::vector<double> t2v = param(*r, "teacher", w).detach().to(DType::f64).to_vector<double>();
+  int moved = 0;
+  for (size_t i = 0; i < t2v.size(); ++i) {
+    const double ref = 0.99 * t0v[i] + 0.01 * s1v[i];
+    ASSERT_NEAR(t2v[i], ref, 1e-6 + 1e-5 * std::abs(ref)) << "element " << i;
+    moved += t2v[i] != t0v[i];
+  }
+  EXPECT_GT(moved, 0);
+}
+
+TEST(Lass3dRegime, SwitchesRemoveTermsAndModules) {
+  auto r = make(tiny_config("lass3d.saaf=false"), 2);
+  auto r2 = make([] {
+    Config c = tiny_config("lass3d.saaf=false");
+    c.apply_overrides({"lass3d.nl=false", "lass3d.kd=false", "lass3d.tau.progressive=false"});
+    return c;
+  }());
+  r2->set_training(true);
+  auto v = values(r2->step(tiny_batch(), 0, 0));
+  EXPECT_EQ(v.size(), 2u);
+  EXPECT_TRUE(v.count("ce") && v.count("pseudo_ce"));
+  std::set<std::string> mods;
+  for (auto& [n, m] : r2->modules()) mods.insert(n);
+  EXPECT_EQ(mods, (std::set<std::string>{"backbone", "classifier", "teacher", "teacher_classifier"}));
+  std::set<std::string> mods1;
+  for (auto& [n, m] : r->modules()) mods1.insert(n);
+  EXPECT_TRUE(mods1.count("kd") && !mods1.count("saaf"));
+}
+
+TEST(Lass3dRegime, ThresholdScheduleDrivesTheSplit) {
+  // τ: 1 -> 0 over 2 epochs of 1 batch. At the start nothing is reliable (pseudo_ce = 0, NL > 0); from the end
+  // of the schedule on everything is (NL = 0, pseudo_ce > 0).
+  Config c = tiny_config("lass3d.saaf=false");
+  c.apply_overrides({"lass3d.kd=false", "lass3d.tau.start=1.0", "lass3d.tau.end=0.0"});
+  auto r = make(c, 2);
+  r->set_training(true);
+  auto first = values(r->step(tiny_batch(), 0, 0));
+  EXPECT_EQ(first["pseudo_ce"], 0.0);
+  EXPECT_GT(first["neg"], 0.0);
+  auto last = values(r->step(tiny_batch(), 2, 0));
+  EXPECT_EQ(last["neg"], 0.0);
+  EXPECT_GT(last["pseudo_ce"], 0.0);
+}
+
+TEST(Lass3dRegime, StateRoundTripReproducesAStep) {
+  Config c = tiny_config();
+  auto a = make(c);
+  a->set_training(true);
+  LossTerms t = a->step(tiny_batch(), 0, 0);
+  t.total().backward();
+  for (auto& slot : a->optimizers()) slot.optimizer->step();
+  StateDict sd = a->state();
+  EXPECT_TRUE(sd.count("teacher.conv0p1s1.kernel") && sd.count("saaf.gate.weight") && sd.count("kd.head.weight"));
+  auto b = make(c);
+  b->load(sd);
+  b->set_training(true);
+  auto va = values(a->step(tiny_batch(), 0, 1)), vb = values(b->step(tiny_batch(), 0, 1));
+  for (auto& [k, x] : va) EXPECT_EQ(x, vb[k]) << k;
+  a->set_training(false);
+  b->set_training(false);
+  std::vector<float> la = a->logits(tiny_batch()).to_vector<float>(), lb = b->logits(tiny_batch()).to_vector<float>();
+  ASSERT_EQ(la.size(), lb.size());
+  for (size_t i = 0; i < la.size(); ++i) ASSERT_EQ(la[i], lb[i]) << i;
+}
+
+TEST(Lass3dRegime, BadConfigNamesTheKey) {
+  EXPECT_THROW(make(tiny_config("teacher.momentum=1.5")), Error);
+  EXPECT_THROW(make(tiny_config("lass3d.kd_mode=cos")), Error);
+  EXPECT_THROW(make(tiny_config("eval.model=both")), Error);
+}
+
+}  // namespace
+}  // namespace leseg::train

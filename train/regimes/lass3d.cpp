@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: Apache-2.0
+// regime: lass3d (METHODS §2.5, REFERENCE-CODE §5; seed 000, no public code: numbers marked [reading] are
+// config values). MeanTeacher semi-supervised segmentation with multi-level text fusion and progressive
+// negative learning. One step on a batch of scenes (labelled scenes carry labels, the others are all -1 and
+// flagged in Batch::scene_labelled by the loader's semi-supervised split, data.labelled_fraction):
+//   student:  f = backbone(student view) (M, F);  f′ = SAAF(f, text keys) (lass3d.saaf; class text of the
+//             dataset + scene captions of the views that see the voxel + object captions of the SAM masks it
+//             falls in, train/components/lass3d.h); z_s = classifier(f′) (M, C) -> points via the inverse map.
+//   teacher:  EMA of the student's backbone + classifier (no text branch), run without gradient on the second,
+//             independently augmented view of the same scenes (Batch::teacher, data.two_views); z_t per point
+//             through the teacher view's own inverse map (the point rows agree between the views).
+//   terms:    ce        = CE(z_s, labels) over labelled points (ignore -1)                        × loss.ce_weight
+//             pseudo_ce = CE(z_s, argmax z_t) over reliable points of unlabelled scenes           × loss.pseudo_weight
+//             neg       = −mean log(1 − q_s[argmax z_t]) over the unreliable ones (lass3d.nl)     × loss.neg_weight
+//                         reliable: max softmax(z_t) ≥ τ; τ linear τ0 → τ_end over the run (lass3d.tau.progressive)
+//                         or fixed at τ0 (the "NL fixed" ablation row)
+//             kd        = MSE(W f′_s, f_t) (or KL) per point, teacher features detached (lass3d.kd) × loss.kd_weight
+//   EMA:      teacher ← m·teacher + (1 − m)·student (teacher.momentum 0.99 [reading], LaserMix), applied at the
+//             start of the first batch after every optimizer step (the Regime seam has no post-step hook;
+//             a resume at an optimizer-step boundary replays it identically); evaluation after an epoch sees
+//             the teacher one update behind. BN buffers are EMA'd too (teacher.ema_buffers) [reading]; the
+//             teacher's BNs use batch statistics while training (teacher.bn: train, as CuriousAI's
+//             mean-teacher code) [reading].
+//   logits(): eval.model teacher (default [reading]: the deployed network needs no text) or student (SAAF
+//             with the class text and whatever captions the batch carries).
+// State: every module (student, teacher, SAAF, KD head) is checkpointed; τ depends on (epoch, it) only and
+// nothing here draws random numbers, so resume is bit-identical.
+#include <algorithm>
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/losses.h"
+#include "engine/ops/shape_ops.h"
+#include "engine/optim/ema.h"
+#include "io/scene.h"
+#include "models/heads.h"
+#include "models/registry.h"
+#include "train/components/lass3d.h"
+#include "train/regime.h"
+
+namespace leseg::train {
+namespace {
+
+// model.name (MinkUNet family) with optional model.planes / model.layers / model.init_dim overrides, as in
+// regime supervised (small networks for tests).
+models::Backbone make_minkunet(const Config& cfg, const BuildContext& ctx) {
+  const std::string name = cfg.get<std::string>("model.name", "MinkUNet14A");
+  LESEG_CHECK(models::has_model(name), "config: key 'model.name' = '", name, "' is not a registered model (see `leseg model list`)");
+  models::ModelSpec spec = models::model_spec(name);
+  LESEG_CHECK(spec.family == models::ModelFamily::MinkUNet, "config: key 'model.name' = '", name,
+              "': regime lass3d runs MinkUNet backbones");
+  models::MinkUNetConfig mc = spec.minkunet;
+  mc.in_channels = ctx.in_channels;
+  mc.stem_kernel = cfg.get<int>("model.stem_kernel", 3);
+  mc.bn_momentum = cfg.get<double>("model.bn_momentum", 0.05);
+  mc.block_bn_momentum = cfg.get<double>("model.block_bn_momentum", 0.1);
+  mc.seed = ctx.seed;
+  for (const char* key : {"model.planes", "model.layers"}) {
+    if (!cfg.has(key)) continue;
+    auto v = cfg.get<std::vector<int64_t>>(key);
+    LESEG_CHECK(v.size() == 8, "config: key '", key, "' needs 8 values, got ", v.size());
+    for (size_t i = 0; i < 8; ++i) {
+      LESEG_CHECK(v[i] >= 1, "config: key '", key, "' has a value < 1");
+      if (std::string(key) == "model.planes") mc.planes[i] = v[i];
+      else mc.layers[i] = int(v[i]);
+    }
+  }
+  if (cfg.has("model.init_dim")) mc.init_dim = cfg.get<int64_t>("model.init_dim");
+  models::Backbone b;
+  b.name = name;
+  b.minkunet = std::make_shared<models::MinkUNet>(mc);
+  b.module = b.minkunet;
+  b.out_channels = b.minkunet->out_channels();
+  return b;
+}
+
+std::vector<int64_t> host_i64(const Tensor& t) {
+  return t.to(Device::cpu()).to(DType::i64).to_vector<int64_t>();
+}
+
+class Lass3dRegime : public Regime {
+ public:
+  std::string name() const override { return "lass3d"; }
+
+  void build(const Config& cfg, const BuildContext& ctx) override {
+    LESEG_CHECK(ctx.num_classes > 0, "lass3d: the dataset declares no classes");
+    device_ = ctx.device;
+    epochs_ = std::max<int64_t>(ctx.epochs, 1);
+    batches_per_epoch_ = std::max<int64_t>(ctx.steps_per_epoch, 1) * std::max(cfg.get<int>("train.accumulate", 1), 1);
+    accumulate_ = std::max(cfg.get<int>("train.accumulate", 1), 1);
+
+    // switches (ablation rows: configs/ablate/lass3d.tsv)
+    use_saaf_ = cfg.get<bool>("lass3d.saaf", true);
+    use_nl_ = cfg.get<bool>("lass3d.nl", true);
+    use_kd_ = cfg.get<bool>("lass3d.kd", true);
+    scene_only_ = cfg.get<bool>("lass3d.scene_only", false);
+    tau_ = lass3d::ThresholdSchedule(cfg.get<double>("lass3d.tau.start", 0.9), cfg.get<double>("lass3d.tau.end", 0.7),
+                                     cfg.get<bool>("lass3d.tau.progressive", true));
+    momentum_ = cfg.get<double>("teacher.momentum", 0.99);
+    LESEG_CHECK(momentum_ >= 0.0 && momentum_ <= 1.0, "config: key 'teacher.momentum' = ", momentum_, " must lie in [0, 1]");
+    ema_buffers_ = cfg.get<bool>("teacher.ema_buffers", true) ? EmaBuffers::ema : EmaBuffers::copy;
+    const std::string tbn = cfg.get<std::string>("teacher.bn", "train");
+    LESEG_CHECK(tbn == "train" || tbn == "eval", "config: key 'teacher.bn' must be train or eval, got '", tbn, "'");
+    teacher_bn_train_ = tbn == "train";
+    eval_model_ = cfg.get<std::string>("eval.model", "teacher");
+    LESEG_CHECK(eval_model_ == "teacher" || eval_model_ == "student",
+                "config: key 'eval.model' must be teacher or student, got '", eval_model_, "'");
+    // read whatever the switches say, so that an ablation row never leaves a key unread
+    const int64_t saaf_attn_dim = cfg.get<int64_t>("lass3d.saaf_attn_dim", 64);
+    const int64_t saaf_heads = cfg.get<int64_t>("lass3d.saaf_heads", 4);
+    const std::string kd_mode = cfg.get<std::string>("lass3d.kd_mode", "mse");
+    LESEG_CHECK(kd_mode == "mse" || kd_mode == "kl", "config: key 'lass3d.kd_mode' must be mse or kl, got '", kd_mode, "'");
+    const double kd_temperature = cfg.get<double>("lass3d.kd_temperature", 1.0);
+    ce_.ignore_index = cfg.get<int64_t>("loss.ignore_index", -1);
+    w_ce_ = cfg.get<double>("loss.ce_weight", 1.0);
+    w_pseudo_ = cfg.get<double>("loss.pseudo_weight", 1.0);
+    w_neg_ = cfg.get<double>("loss.neg_weight", 1.0);
+    w_kd_ = cfg.get<double>("loss.kd_weight", 1.0);
+
+    // models: student, teacher (same initialisation, then a copy of the student's state)
+    student_ = make_minkunet(cfg, ctx);
+    teacher_ = make_minkunet(cfg, ctx);
+    const int64_t F = student_.out_channels;
+    Generator gen(ctx.seed, 0x1a55);
+    classifier_ = std::make_shared<models::ProjectionHead>(F, ctx.num_classes, true, gen);
+    teacher_classifier_ = std::make_shared<models::ProjectionHead>(F, ctx.num_classes, true, gen);
+    ema_update(*teacher_.module, *student_.module, 0.0, EmaBuffers::copy);
+    ema_update(*teacher_classifier_, *classifier_, 0.0, EmaBuffers::copy);
+
+    if (use_saaf_) {
+      // class text embeddings of the dataset (C, D), unit rows: <data.root>/text_embeddings.npy
+      if (cfg.has("data.root")) {
+        io::DatasetInfo info = io::read_dataset_info(cfg.get<std::string>("data.root"));
+        class_text_ = info.text_embeddings;
+      }
+      LESEG_CHECK(class_text_.defined() && class_text_.ndim() == 2 && class_text_.size(0) == ctx.num_classes,
+                  "lass3d: lass3d.saaf needs the dataset's class text embeddings (C = ", ctx.num_classes,
+                  ", D) in <data.root>/text_embeddings.npy");
+      class_text_ = class_text_.to(DType::f32).to(device_);
+      lass3d::SaafOptions so;
+      so.feat_dim = F;
+      so.text_dim = class_text_.size(1);
+      so.attn_dim = saaf_attn_dim;
+      so.heads = saaf_heads;
+      saaf_ = std::make_shared<lass3d::SAAF>(so, gen);
+      saaf_->to(device_);
+    }
+    if (use_kd_) {
+      kd_ = std::make_shared<lass3d::FeatureKD>(F, F, kd_mode == "mse" ? lass3d::KDMode::mse : lass3d::KDMode::kl, gen,
+                                                kd_temperature);
+      kd_->to(device_);
+    }
+    for (auto& m : std::vector<std::shared_ptr<Module>>{student_.module, teacher_.module, classifier_, teacher_classifier_})
+      m->to(device_);
+
+    std::vector<std::pair<std::string, Tensor>> params;
+    for (auto& [n, p] : student_.module->named_parameters()) params.emplace_back("backbone." + n, p);
+    for (auto& [n, p] : classifier_->named_parameters()) params.emplace_back("classifier." + n, p);
+    if (saaf_)
+      for (auto& [n, p] : saaf_->named_parameters()) params.emplace_back("saaf." + n, p);
+    if (kd_)
+      for (auto& [n, p] : kd_->named_parameters()) params.emplace_back("kd." + n, p);
+    optimizers_.push_back(build_optimizer_slot("model", cfg, "optim", params, ctx));
+  }
+
+  // τ at batch `it` of `epoch` (linear over the whole run, counted in batches).
+  double tau_at(int64_t epoch, int64_t it) const {
+    return tau_.at(epoch * batches_per_epoch_ + it, epochs_ * batches_per_epoch_);
+  }
+
+  LossTerms step(const Batch& b, int64_t epoch, int64_t it) override {
+    LESEG_CHECK(b.labels.defined(), "lass3d: batch without labels (scene ", b.scene_names.empty() ? "" : b.scene_names[0], ")");
+    // The optimizer stepped since the last batch whenever `it` starts an accumulation group (except the very
+    // first batch of the run): update the teacher now.
+    if (it % accumulate_ == 0 && (epoch > 0 || it > 0)) {
+      ema_update(*teacher_.module, *student_.module, momentum_, ema_buffers_);
+      ema_update(*teacher_classifier_, *classifier_, momentum_, ema_buffers_);
+    }
+    const Batch& tb = b.teacher ? *b.teacher : b;  // no second view: the teacher sees the student's view
+    LESEG_CHECK(tb.num_points() == b.num_points(), "lass3d: teacher view has ", tb.num_points(), " points, student ",
+                b.num_points());
+
+    // student
+    Tensor f = student_.minkunet->forward(on_device(b.input)).feats();  // (M, F)
+    Tensor fs = saaf_ ? saaf_->forward(f, saaf_keys(b)) : f;            // (M, F) text-enhanced
+    Tensor inv = b.inverse.to(device_);
+    Tensor zs = index_select(classifier_->forward(fs), 0, inv);  // (N, C)
+
+    // teacher (no graph)
+    Tensor zt, ft;
+    {
+      NoGradGuard ng;
+      teacher_.module->train(teacher_bn_train_ && student_.module->is_training());
+      teacher_classifier_->train(teacher_.module->is_training());
+      Tensor tinv = tb.inverse.to(device_);
+      Tensor fv = teacher_.minkunet->forward(on_device(tb.input)).feats();
+      zt = index_select(teacher_classifier_->forward(fv), 0, tinv);  // (N, C)
+      if (kd_) ft = index_select(fv, 0, tinv);                        // (N, F)
+    }
+
+    LossTerms t;
+    t.add("ce", scaled(cross_entropy(zs, b.labels.to(device_), ce_), w_ce_));
+
+    // unlabelled scenes' points
+    Tensor rows = unlabelled_rows(b);
+    Tensor zs_u = rows.defined() ? index_select(zs, 0, rows) : zs;
+    Tensor zt_u = rows.defined() ? index_select(zt, 0, rows) : zt;
+    lass3d::UnlabelledLoss ul = lass3d::unlabelled_loss(zs_u, zt_u, tau_at(epoch, it), use_nl_);
+    t.add("pseudo_ce", scaled(ul.ce, w_pseudo_));
+    if (use_nl_) t.add("neg", scaled(ul.nl, w_neg_));
+    if (kd_) t.add("kd", scaled(kd_->loss(index_select(fs, 0, inv), ft), w_kd_));
+    return t;
+  }
+
+  Tensor logits(const Batch& b) override {
+    NoGradGuard ng;
+    if (eval_model_ == "teacher") return teacher_classifier_->forward(teacher_.minkunet->forward(on_device(b.input)).feats());
+    Tensor f = student_.minkunet->forward(on_device(b.input)).feats();
+    return classifier_->forward(saaf_ ? saaf_->forward(f, saaf_keys(b)) : f);
+  }
+
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules() override {
+    std::vector<std::pair<std::string, std::shared_ptr<Module>>> m = {
+        {"backbone", student_.module}, {"classifier", classifier_},
+        {"teacher", teacher_.module}, {"teacher_classifier", teacher_classifier_}};
+    if (saaf_) m.emplace_back("saaf", saaf_);
+    if (kd_) m.emplace_back("kd", kd_);
+    return m;
+  }
+
+  // Per-voxel text key sets: the class text for every voxel; scene caption v for every voxel with a point
+  // paired in view v; object caption k for every voxel with a point whose pixel lies in k's SAM mask.
+  lass3d::SaafKeys saaf_keys(const Batch& b) const {
+    const int64_t M = b.num_voxels();
+    Tensor scene_links, object_links, scene_caps, object_caps;
+    if (b.pairs.defined() && b.pairs.size(0) > 0 && b.caption_scene.defined()) {
+      const std::vector<int64_t> pr = host_i64(b.pairs);
+      const std::vector<int64_t> inv = host_i64(b.inverse);
+      const int64_t P = b.pairs.size(0);
+      std::vector<int64_t> sl(size_t(2 * P));
+      for (int64_t i = 0; i < P; ++i) {
+        sl[size_t(2 * i)] = inv[size_t(pr[size_t(3 * i)])];
+        sl[size_t(2 * i + 1)] = pr[size_t(3 * i + 2)];  // caption row = view row
+      }
+      scene_links = Tensor::from_vector(sl, Shape{P, 2});
+      scene_caps = b.caption_scene.to(DType::f32).to(device_);
+      if (!scene_only_ && b.caption_objects.defined() && b.caption_objects.size(0) > 0 && b.view_sam_masks.defined()) {
+        const int64_t hw = b.view_sam_masks.size(1) * b.view_sam_masks.size(2);
+        std::vector<int64_t> vp(size_t(2 * P));  // (voxel, pixel in the flattened (V·h·w) masks)
+        for (int64_t i = 0; i < P; ++i) {
+          vp[size_t(2 * i)] = inv[size_t(pr[size_t(3 * i)])];
+          vp[size_t(2 * i + 1)] = pr[size_t(3 * i + 2)] * hw + pr[size_t(3 * i + 1)];
+        }
+        object_links = lass3d::link_object_captions(Tensor::from_vector(vp, Shape{P, 2}),
+                                                    b.view_sam_masks.to(Device::cpu()).reshape(Shape{-1}),
+                                                    b.caption_object_ids, 0);
+        object_caps = b.caption_objects.to(DType::f32).to(device_);
+      }
+    }
+    return lass3d::build_saaf_keys(M, class_text_, scene_caps, scene_links, object_caps, object_links, scene_only_);
+  }
+
+ private:
+  SparseTensor on_device(const SparseTensor& x) const {
+    if (x.device() == device_) return x;
+    return SparseTensor(x.coords().to(device_), x.feats().to(device_), x.stride(), x.num_batches());
+  }
+  static Tensor scaled(const Tensor& x, double w) { return w == 1.0 ? x : mul(x, w); }
+  // Point rows of the unlabelled scenes (undefined when every scene is unlabelled: all rows).
+  Tensor unlabelled_rows(const Batch& b) const {
+    bool all = true;
+    for (int64_t s = 0; s < b.num_scenes; ++s) all = all && !(size_t(s) < b.scene_labelled.size() && b.scene_labelled[size_t(s)]);
+    if (all) return Tensor();
+    std::vector<int64_t> rows;
+    for (int64_t s = 0; s < b.num_scenes; ++s)
+      if (!b.scene_labelled[size_t(s)])
+        for (int64_t i = b.point_offsets[size_t(s)]; i < b.point_offsets[size_t(s) + 1]; ++i) rows.push_back(i);
+    return Tensor::from_vector(rows, Shape{int64_t(rows.size())}, device_);
+  }
+
+  Device device_ = Device::cpu();
+  models::Backbone student_, teacher_;
+  std::shared_ptr<models::ProjectionHead> classifier_, teacher_classifier_;
+  std::shared_ptr<lass3d::SAAF> saaf_;
+  std::shared_ptr<lass3d::FeatureKD> kd_;
+  Tensor class_text_;
+  lass3d::ThresholdSchedule tau_;
+  CrossEntropyOptions ce_;
+  EmaBuffers ema_buffers_ = EmaBuffers::ema;
+  std::string eval_model_ = "teacher";
+  double momentum_ = 0.99, w_ce_ = 1, w_pseudo_ = 1, w_neg_ = 1, w_kd_ = 1;
+  int64_t epochs_ = 1, batches_per_epoch_ = 1;
+  int accumulate_ = 1;
+  bool use_saaf_ = true, use_nl_ = true, use_kd_ = true, scene_only_ = false, teacher_bn_train_ = true;
+};
+
+}  // namespace
+
+std::unique_ptr<Regime> make_lass3d_regime() { return std::make_unique<Lass3dRegime>(); }
+}  // namespace leseg::train
