@@ -81,7 +81,16 @@ class HiclRegime : public label_free::LabelFreeRegime {
       inter_->to(device_);
       for (auto& [n, p] : inter_->named_parameters()) tp.emplace_back("inter." + n, p);
     }
-    if (!tp.empty()) optimizers_.push_back(build_optimizer_slot("transformers", cfg, "optim_transformer", tp, ctx));
+    if (!tp.empty()) {
+      optimizers_.push_back(build_optimizer_slot("transformers", cfg, "optim_transformer", tp, ctx));
+    } else if (cfg.has("optim_transformer")) {
+      // Both transformers ablated: the optim_transformer section is accepted unread, so one config serves
+      // every ablation row (reading the section as a whole marks its keys used; its value is not a string).
+      try {
+        (void)cfg.get<std::string>("optim_transformer", "");
+      } catch (const Error&) {
+      }
+    }
     sample_gen_ = Generator(ctx.seed, 0x41c1);
   }
 

@@ -76,6 +76,8 @@ std::unique_ptr<Regime> make(const std::string& regime, const std::string& extra
   ctx.seed = 3;
   auto r = create_regime(regime);
   r->build(c, ctx);
+  (void)c.get<std::string>("regime");
+  c.check_unused();  // every key of the snippet is read by the regime
   return r;
 }
 
@@ -283,7 +285,9 @@ TEST(Hicl, AblationSwitchesRemoveTermsAndModules) {
   auto v = train_step(*r, b, 0);
   EXPECT_EQ(v.size(), 2u);
   EXPECT_TRUE(v.count("intra_ce"));
-  auto base = make("hicl", "hicl: {intra_from: 0, kl_from: 0, intra_scene: false, inter_scene: false}\n");
+  // Both transformers off (the "+intra-set" row): the optim_transformer section is accepted unread.
+  auto base = make("hicl", "hicl: {intra_from: 0, kl_from: 0, intra_scene: false, inter_scene: false}\n"
+                           "optim_transformer: {name: adamw, lr: 0.0002, betas: [0.9, 0.999]}\n");
   EXPECT_EQ(base->optimizers().size(), 1u);  // no transformer, no AdamW slot
   EXPECT_EQ(train_step(*base, b, 5).size(), 1u);
 }
