@@ -50,6 +50,7 @@ std::unique_ptr<Regime> make_clip2scene_regime();
 std::unique_ptr<Regime> make_hicl_regime();
 std::unique_ptr<Regime> make_lass3d_regime();
 std::unique_ptr<Regime> make_erda_regime();
+std::unique_ptr<Regime> make_cns_regime();
 
 namespace {
 std::map<std::string, RegimeFactory>& registry() {
@@ -57,7 +58,8 @@ std::map<std::string, RegimeFactory>& registry() {
                                                      {"clip2scene", make_clip2scene_regime},
                                                      {"hicl", make_hicl_regime},
                                                      {"lass3d", make_lass3d_regime},
-                                                     {"erda", make_erda_regime}};
+                                                     {"erda", make_erda_regime},
+                                                     {"cns", make_cns_regime}};
   return r;
 }
 }  // namespace
