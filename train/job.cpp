@@ -57,7 +57,10 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
   au.color_jitter_sigma = cfg.get<double>("data.aug.color_jitter_sigma", au.color_jitter_sigma);
   au.color_drop = cfg.get<double>("data.aug.color_drop", au.color_drop);
   const std::string weak = cfg.get<std::string>("data.weak_labels", "");
-  if (!weak.empty()) lo.labels.weak_spec = io::loader::WeakLabelSpec::parse(weak, job.seed);
+  if (!weak.empty() && fs::is_regular_file(weak))  // a saved table (e.g. a run's weak_labels.txt)
+    lo.labels.weak_table = std::make_shared<const io::loader::WeakLabelTable>(io::loader::read_weak_labels(weak));
+  else if (!weak.empty())
+    lo.labels.weak_spec = io::loader::WeakLabelSpec::parse(weak, job.seed);
   const std::string train_split = cfg.get<std::string>("data.train_split", "train");
   const std::string val_split = cfg.get<std::string>("data.val_split", "val");
   const int max_train = cfg.get<int>("data.max_train_scenes", -1);
@@ -122,6 +125,12 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
   std::string default_out = "runs/" + fs::path(cfg.origin()).stem().string();
   const std::string cfg_out = cfg.get<std::string>("train.out", default_out);
   to.out_dir = out_dir.empty() ? cfg_out : out_dir;
+  // Weak labels are saved with the run: <out>/weak_labels.txt holds the kept point indices of every training scene.
+  if (kind == JobKind::Train && lo.labels.weak_spec && !to.out_dir.empty()) {
+    fs::create_directories(to.out_dir);
+    io::loader::make_weak_label_file(root, train_split, *lo.labels.weak_spec,
+                                     (fs::path(to.out_dir) / "weak_labels.txt").string());
+  }
   to.num_classes = int(job.info.classes.size());
   to.ignore_index = job.info.ignore_index;
   to.class_names = job.info.classes;

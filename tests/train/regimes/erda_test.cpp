@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -264,6 +265,11 @@ TEST(ErdaRegime, TrainerResumeIsBitIdentical) {
 
 TEST(ErdaRegime, WeakLabelsThroughTheConfig) {
   ErdaSetup weak = make();
+  // (the run folder is scratch: keep a copy of the table before the next job clears it)
+  const std::string saved = (std::filesystem::path(scratch("erda_weak_copy")) += ".txt").string();
+  const std::string written = (std::filesystem::path(weak.job.trainer.out_dir) / "weak_labels.txt").string();
+  ASSERT_TRUE(std::filesystem::exists(written)) << written;
+  std::filesystem::copy_file(written, saved);
   ErdaSetup full = make({}, /*weak=*/false);  // every label
   const Batch &w = weak.b0, &f = full.b0;
   ASSERT_EQ(w.scene_names, f.scene_names);
@@ -284,6 +290,10 @@ TEST(ErdaRegime, WeakLabelsThroughTheConfig) {
           << w.scene_names[size_t(b)] << " class " << c << " of " << n;
     EXPECT_EQ(nw.size(), nf.size());
   }
+  // saved with the run: <out>/weak_labels.txt; reading it back (data.weak_labels = the file) gives the same labels
+  ErdaSetup again = make({"data.weak_labels=" + saved}, /*weak=*/false);
+  ASSERT_EQ(again.b0.scene_names, w.scene_names);
+  EXPECT_EQ(again.b0.labels.to(DType::i64).to_vector<int64_t>(), lw);
 }
 
 TEST(ErdaRegime, ConfigErrors) {
