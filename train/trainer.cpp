@@ -132,7 +132,8 @@ TrainResult Trainer::run() {
     regime_.begin_eval();
     ConfusionMatrix cm = evaluate(regime_, *val_, opt_.num_classes, opt_.ignore_index, false);
     nlohmann::json rec = cm.to_json(opt_.class_names);
-    for (auto& [k, v] : regime_.eval_metrics().items()) rec[k] = v;
+    const nlohmann::json extra = regime_.eval_metrics();  // named: items() of a temporary would dangle in the loop
+    for (auto& [k, v] : extra.items()) rec[k] = v;
     rec["type"] = "eval";
     rec["epoch"] = epoch + 1;
     rec["step"] = step_;
