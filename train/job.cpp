@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "train/job.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -145,7 +146,15 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
   BuildContext ctx;
   ctx.device = job.device;
   ctx.epochs = to.epochs;
-  const int64_t nb = job.train ? job.train->batches_per_epoch() : 1;
+  // Eval / infer jobs build the same schedules as training did (so schedule keys validate identically).
+  int64_t nb = 1;
+  if (job.train) {
+    nb = job.train->batches_per_epoch();
+  } else if (fs::exists(fs::path(root) / (train_split + ".txt"))) {
+    int64_t n = int64_t(io::read_split(root, train_split).size());
+    if (max_train > 0) n = std::min<int64_t>(n, max_train);
+    nb = std::max<int64_t>(1, (n + lo.batch_size - 1) / lo.batch_size);
+  }
   ctx.steps_per_epoch = (nb + to.accumulate - 1) / to.accumulate;
   ctx.num_classes = to.num_classes;
   ctx.in_channels = int(lo.batch.features.channels());

@@ -36,7 +36,7 @@ std::string tiny_config_file(const std::string& dir) {
   std::ofstream(p) << "seed: 1\nregime: supervised\n"
                    << "data: {root: " << tiny_dataset() << ", batch_size: 2, voxel_size: 0.2}\n"
                    << "model: {name: MinkUNet14A, planes: [8, 8, 8, 8, 8, 8, 8, 8], init_dim: 8}\n"
-                   << "optim: {name: sgd, lr: 0.05, momentum: 0.9}\n"
+                   << "optim: {name: sgd, lr: 0.05, momentum: 0.9, sched: {name: cosine, warmup: 1}}\n"
                    << "train: {epochs: 1, out: " << dir << "/run, eval_every: 0}\n";
   return p;
 }
