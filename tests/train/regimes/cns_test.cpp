@@ -6,7 +6,7 @@
 // the 3D logits; refinement changes labels on these scenes, and cns.refine=none uses the raw ones); the label
 // switch draws nothing in warm-up and one draw per network afterwards; evaluation reports miou_2d from the 2D
 // network through eval_metrics(); state() + generators reproduce the next step bit for bit; post-refine returns
-// per-point logits; config errors. (Mask voting vs a serial loop, source sampling and the cosine loss gradients
+// per-point logits; the Trainer's eval record carries miou and miou_2d; config errors. (Mask voting vs a serial loop, source sampling and the cosine loss gradients
 // are in tests/train/components/cns_test.cpp.)
 #include <gtest/gtest.h>
 
@@ -25,6 +25,7 @@
 #include "train/evaluate.h"
 #include "train/job.h"
 #include "train/regime.h"
+#include "train/trainer.h"
 
 using namespace leseg;
 using namespace leseg::train;
@@ -231,7 +232,7 @@ TEST(CnsRegime, PostRefineAndSwitchModes) {
   Tensor z = r.logits(s.b0);
   r.set_training(true);
   EXPECT_EQ(z.size(0), s.b0.num_points());
-  for (const char* mode : {"no_ct", "no_sct", "no_clip", "w_2d", "w_3d"}) {
+  for (const char* mode : {"no_ct", "no_clip", "w_3d"}) {  // no_sct / w_2d are the same flag sets
     CnsRun m = make({std::string("cns.switch=") + mode, "cns.warmup_epochs=0", "cns.lsc=sam_clip"});
     auto v = values(m.job.regime->step(m.b0, 0, 0));
     for (auto& [k, x] : v) EXPECT_TRUE(std::isfinite(x)) << mode << " " << k;
@@ -252,4 +253,17 @@ TEST(CnsRegime, ConfigErrors) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("views"), std::string::npos) << e.what();
   }
+}
+
+TEST(CnsRegime, TrainerEvalRecordCarriesBothMious) {
+  Config c = cns_config({"train.epochs=1", "train.eval_every=1"});
+  Job job = build_job(c, JobKind::Train);
+  job.trainer.verbose = false;
+  Trainer t(*job.regime, *job.train, job.val.get(), job.trainer);
+  TrainResult res = t.run();
+  ASSERT_TRUE(res.finished);
+  ASSERT_TRUE(res.last_eval.contains("miou")) << res.last_eval.dump();
+  ASSERT_TRUE(res.last_eval.contains("miou_2d")) << res.last_eval.dump();
+  EXPECT_TRUE(res.last_eval["miou_2d"].is_number());
+  EXPECT_EQ(res.last_eval["iou_2d"].size(), 20u);
 }
