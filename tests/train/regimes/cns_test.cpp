@@ -6,8 +6,8 @@
 // the 3D logits; refinement changes labels on these scenes, and cns.refine=none uses the raw ones); the label
 // switch draws nothing in warm-up and one draw per network afterwards; evaluation reports miou_2d from the 2D
 // network through eval_metrics(); state() + generators reproduce the next step bit for bit; post-refine returns
-// per-point logits; the Trainer's eval record carries miou and miou_2d; config errors. (Mask voting vs a serial loop, source sampling and the cosine loss gradients
-// are in tests/train/components/cns_test.cpp.)
+// per-point logits; the Trainer's eval record carries miou and miou_2d; config errors. (Mask voting vs a
+// serial loop, source sampling and the cosine loss gradients are in tests/train/components/cns_test.cpp.)
 #include <gtest/gtest.h>
 
 #include <cmath>
