@@ -21,9 +21,9 @@
 //             the teacher one update behind. BN buffers are EMA'd too (teacher.ema_buffers) [reading]; the
 //             teacher's BNs use batch statistics while training (teacher.bn: train, as CuriousAI's
 //             mean-teacher code) [reading].
-//   logits(): eval.model student (default: SAAF with the class text and whatever captions the batch carries)
-//             or teacher (no text branch). [reading] The 0.99 EMA lags ~100 optimizer steps, so on short CPU
-//             budgets the teacher is still close to its initialisation.
+//   logits(): eval.model teacher (default [reading]: no text branch at test time) or student (SAAF with the
+//             class text and whatever captions the batch carries). The 0.99 EMA lags ~100 optimizer steps: on
+//             very short CPU budgets (< ~20 steps) the teacher is still close to its initialisation.
 // State: every module (student, teacher, SAAF, KD head) is checkpointed; τ depends on (epoch, it) only and
 // nothing here draws random numbers, so resume is bit-identical.
 #include <algorithm>
@@ -105,7 +105,7 @@ class Lass3dRegime : public Regime {
     const std::string tbn = cfg.get<std::string>("teacher.bn", "train");
     LESEG_CHECK(tbn == "train" || tbn == "eval", "config: key 'teacher.bn' must be train or eval, got '", tbn, "'");
     teacher_bn_train_ = tbn == "train";
-    eval_model_ = cfg.get<std::string>("eval.model", "student");
+    eval_model_ = cfg.get<std::string>("eval.model", "teacher");
     LESEG_CHECK(eval_model_ == "teacher" || eval_model_ == "student",
                 "config: key 'eval.model' must be teacher or student, got '", eval_model_, "'");
     // read whatever the switches say, so that an ablation row never leaves a key unread
@@ -290,7 +290,7 @@ class Lass3dRegime : public Regime {
   lass3d::ThresholdSchedule tau_;
   CrossEntropyOptions ce_;
   EmaBuffers ema_buffers_ = EmaBuffers::ema;
-  std::string eval_model_ = "student";
+  std::string eval_model_ = "teacher";
   double momentum_ = 0.99, w_ce_ = 1, w_pseudo_ = 1, w_neg_ = 1, w_kd_ = 1;
   int64_t epochs_ = 1, batches_per_epoch_ = 1;
   int accumulate_ = 1;
