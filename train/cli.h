@@ -15,5 +15,8 @@ namespace leseg::train {
 
 int run_cli(const std::vector<std::string>& args);  // args without the program name
 int run_cli(int argc, char** argv);
+// The stand-ins' noise figures (METHODS §6) on up to max_scenes scenes of a dataset root, as printed by
+// `leseg data inspect`; says so when no scene carries CLIP labels, SAM masks and GT label images.
+std::string calibration_text(const std::string& root, int max_scenes);
 
 }  // namespace leseg::train
