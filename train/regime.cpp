@@ -174,4 +174,53 @@ OptimizerSlot build_optimizer_slot(const std::string& slot_name, const Config& c
   return slot;
 }
 
+models::Backbone backbone_from_config(const Config& cfg, const BuildContext& ctx, const std::string& regime,
+                                      const std::string& default_name, bool minkunet_only) {
+  const std::string name = cfg.get<std::string>("model.name", default_name);
+  LESEG_CHECK(models::has_model(name), regime, ": config key 'model.name' = '", name,
+              "' is not a registered model (see `leseg model list`)");
+  const models::ModelSpec spec = models::model_spec(name);
+  const bool minkunet = spec.family == models::ModelFamily::MinkUNet;
+  LESEG_CHECK(minkunet || !minkunet_only, regime, ": config key 'model.name' = '", name, "': regime ", regime,
+              " runs MinkUNet backbones");
+  models::ModelOptions mo;
+  mo.in_channels = ctx.in_channels;
+  mo.seed = ctx.seed;
+  if (!minkunet) {
+    LESEG_CHECK(!cfg.has("model.planes") && !cfg.has("model.layers") && !cfg.has("model.init_dim"), regime,
+                ": config keys 'model.planes' / 'model.layers' / 'model.init_dim' apply to MinkUNet only, not '", name, "'");
+    mo.spvcnn_bn_momentum = cfg.get<double>("model.bn_momentum", 0.1);
+    mo.voxel_size = cfg.get<double>("model.voxel_size", cfg.get<double>("data.voxel_size", 0.05));
+    return models::create_backbone(name, mo);
+  }
+  mo.stem_kernel = cfg.get<int>("model.stem_kernel", 3);
+  mo.bn_momentum = cfg.get<double>("model.bn_momentum", 0.05);
+  mo.block_bn_momentum = cfg.get<double>("model.block_bn_momentum", 0.1);
+  if (!cfg.has("model.planes") && !cfg.has("model.layers") && !cfg.has("model.init_dim"))
+    return models::create_backbone(name, mo);
+  models::MinkUNetConfig mc = spec.minkunet;
+  mc.in_channels = mo.in_channels;
+  mc.stem_kernel = mo.stem_kernel;
+  mc.bn_momentum = mo.bn_momentum;
+  mc.block_bn_momentum = mo.block_bn_momentum;
+  mc.seed = mo.seed;
+  for (const char* key : {"model.planes", "model.layers"}) {
+    if (!cfg.has(key)) continue;
+    auto v = cfg.get<std::vector<int64_t>>(key);
+    LESEG_CHECK(v.size() == 8, regime, ": config key '", key, "' needs 8 values, got ", v.size());
+    for (size_t i = 0; i < 8; ++i) {
+      LESEG_CHECK(v[i] >= 1, regime, ": config key '", key, "' has a value < 1");
+      if (std::string(key) == "model.planes") mc.planes[i] = v[i];
+      else mc.layers[i] = int(v[i]);
+    }
+  }
+  if (cfg.has("model.init_dim")) mc.init_dim = cfg.get<int64_t>("model.init_dim");
+  models::Backbone b;
+  b.name = name;
+  b.minkunet = std::make_shared<models::MinkUNet>(mc);
+  b.module = b.minkunet;
+  b.out_channels = b.minkunet->out_channels();
+  return b;
+}
+
 }  // namespace leseg::train

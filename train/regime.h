@@ -19,6 +19,7 @@
 #include "engine/optim/optimizer.h"
 #include "engine/optim/scheduler.h"
 #include "engine/rng.h"
+#include "models/registry.h"
 #include "train/batch.h"
 #include "train/config.h"
 
@@ -100,5 +101,15 @@ std::vector<std::string> regime_names();
 OptimizerSlot build_optimizer_slot(const std::string& slot_name, const Config& cfg, const std::string& prefix,
                                    const std::vector<std::pair<std::string, Tensor>>& named_params,
                                    const BuildContext& ctx);
+
+// The 3D backbone from the model.* keys (one place for every regime):
+//   model.name              registry name (default `default_name`; `leseg model list`)
+//   model.stem_kernel (3), model.bn_momentum (MinkUNet stem/stride/transposed BNs 0.05; SPVCNN's BNs 0.1),
+//   model.block_bn_momentum (0.1)
+//   model.planes / model.layers (8 values each), model.init_dim: MinkUNet overrides (small test networks)
+//   model.voxel_size        SPVCNN's own voxelisation (default: data.voxel_size, else 0.05)
+// `minkunet_only`: regimes that run MinkUNet backbones only reject other families by name.
+models::Backbone backbone_from_config(const Config& cfg, const BuildContext& ctx, const std::string& regime,
+                                      const std::string& default_name = "MinkUNet14A", bool minkunet_only = false);
 
 }  // namespace leseg::train

@@ -32,7 +32,7 @@ Trainer::Trainer(Regime& regime, BatchSource& train, BatchSource* val, TrainerOp
 std::string Trainer::resolve_resume(const std::string& path) const {
   LESEG_CHECK(fs::exists(path), "--resume: '", path, "' does not exist");
   if (fs::exists(fs::path(path) / "meta.json")) return path;
-  for (const fs::path root : {fs::path(path) / "checkpoints", fs::path(path)}) {
+  for (const fs::path& root : {fs::path(path) / "checkpoints", fs::path(path)}) {
     if (auto l = latest_checkpoint(root.string())) return *l;
   }
   LESEG_FAIL("--resume: '", path, "' is neither a checkpoint directory (meta.json) nor a run folder with checkpoints/latest");

@@ -67,44 +67,6 @@ namespace {
 
 using cns::LabelSource;
 
-models::Backbone make_backbone3d(const Config& cfg, const BuildContext& ctx) {
-  const std::string name = cfg.get<std::string>("model.name", "MinkUNet34C");
-  models::ModelOptions mo;
-  mo.in_channels = ctx.in_channels;
-  mo.stem_kernel = cfg.get<int>("model.stem_kernel", 3);
-  mo.bn_momentum = cfg.get<double>("model.bn_momentum", 0.05);
-  mo.block_bn_momentum = cfg.get<double>("model.block_bn_momentum", 0.1);
-  mo.seed = ctx.seed;
-  LESEG_CHECK(models::has_model(name), "config: key 'model.name' = '", name, "' is not a registered model (see `leseg model list`)");
-  models::ModelSpec spec = models::model_spec(name);
-  LESEG_CHECK(spec.family == models::ModelFamily::MinkUNet, "config: key 'model.name' = '", name,
-              "': regime cns runs MinkUNet backbones");
-  if (!cfg.has("model.planes") && !cfg.has("model.layers") && !cfg.has("model.init_dim"))
-    return models::create_backbone(name, mo);
-  models::MinkUNetConfig mc = spec.minkunet;
-  mc.in_channels = mo.in_channels;
-  mc.stem_kernel = mo.stem_kernel;
-  mc.bn_momentum = mo.bn_momentum;
-  mc.block_bn_momentum = mo.block_bn_momentum;
-  mc.seed = mo.seed;
-  for (const char* key : {"model.planes", "model.layers"}) {
-    if (!cfg.has(key)) continue;
-    auto v = cfg.get<std::vector<int64_t>>(key);
-    LESEG_CHECK(v.size() == 8, "config: key '", key, "' needs 8 values, got ", v.size());
-    for (size_t i = 0; i < 8; ++i) {
-      LESEG_CHECK(v[i] >= 1, "config: key '", key, "' has a value < 1");
-      if (std::string(key) == "model.planes") mc.planes[i] = v[i];
-      else mc.layers[i] = int(v[i]);
-    }
-  }
-  if (cfg.has("model.init_dim")) mc.init_dim = cfg.get<int64_t>("model.init_dim");
-  models::Backbone b;
-  b.name = name;
-  b.minkunet = std::make_shared<models::MinkUNet>(mc);
-  b.module = b.minkunet;
-  b.out_channels = b.minkunet->out_channels();
-  return b;
-}
 
 std::vector<int64_t> to_i64(const Tensor& t) {
   return (t.dtype() == DType::i64 ? t : t.to(DType::i64)).to(Device::cpu()).to_vector<int64_t>();
@@ -166,7 +128,7 @@ class CnsRegime : public Regime {
     LESEG_CHECK(lsc_mode_ == "sam" || lsc_mode_ == "clip" || lsc_mode_ == "sam_clip" || lsc_mode_ == "none",
                 "config: key 'cns.lsc' must be sam, clip, sam_clip or none, got '", lsc_mode_, "'");
 
-    backbone_ = make_backbone3d(cfg, ctx);
+    backbone_ = backbone_from_config(cfg, ctx, "cns", "MinkUNet34C", true);
     models::DeepLabV3Config dc;
     dc.depth = cfg.get<int>("model2d.depth", 18);
     dc.output_stride = cfg.get<int>("model2d.output_stride", 8);

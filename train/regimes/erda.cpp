@@ -42,46 +42,6 @@
 namespace leseg::train {
 namespace {
 
-// model.name from models/registry (MinkUNet family); model.planes / model.layers (8 values each) and
-// model.init_dim override the named table (small networks for tests). Same keys as regime supervised.
-models::Backbone make_erda_backbone(const Config& cfg, const BuildContext& ctx) {
-  const std::string name = cfg.get<std::string>("model.name", "MinkUNet14A");
-  models::ModelOptions mo;
-  mo.in_channels = ctx.in_channels;
-  mo.stem_kernel = cfg.get<int>("model.stem_kernel", 3);
-  mo.bn_momentum = cfg.get<double>("model.bn_momentum", 0.05);
-  mo.block_bn_momentum = cfg.get<double>("model.block_bn_momentum", 0.1);
-  mo.seed = ctx.seed;
-  LESEG_CHECK(models::has_model(name), "config: key 'model.name' = '", name, "' is not a registered model (see `leseg model list`)");
-  models::ModelSpec spec = models::model_spec(name);
-  LESEG_CHECK(spec.family == models::ModelFamily::MinkUNet, "config: key 'model.name' = '", name,
-              "': regime erda runs MinkUNet backbones");
-  if (!cfg.has("model.planes") && !cfg.has("model.layers") && !cfg.has("model.init_dim"))
-    return models::create_backbone(name, mo);
-  models::MinkUNetConfig mc = spec.minkunet;
-  mc.in_channels = mo.in_channels;
-  mc.stem_kernel = mo.stem_kernel;
-  mc.bn_momentum = mo.bn_momentum;
-  mc.block_bn_momentum = mo.block_bn_momentum;
-  mc.seed = mo.seed;
-  for (const char* key : {"model.planes", "model.layers"}) {
-    if (!cfg.has(key)) continue;
-    auto v = cfg.get<std::vector<int64_t>>(key);
-    LESEG_CHECK(v.size() == 8, "config: key '", key, "' needs 8 values, got ", v.size());
-    for (size_t i = 0; i < 8; ++i) {
-      LESEG_CHECK(v[i] >= 1, "config: key '", key, "' has a value < 1");
-      if (std::string(key) == "model.planes") mc.planes[i] = v[i];
-      else mc.layers[i] = int(v[i]);
-    }
-  }
-  if (cfg.has("model.init_dim")) mc.init_dim = cfg.get<int64_t>("model.init_dim");
-  models::Backbone b;
-  b.name = name;
-  b.minkunet = std::make_shared<models::MinkUNet>(mc);
-  b.module = b.minkunet;
-  b.out_channels = b.minkunet->out_channels();
-  return b;
-}
 
 erda::ErdaTerm parse_term(const std::string& s) {
   if (s == "erda" || s == "er+da") return erda::ErdaTerm::erda;
@@ -109,7 +69,7 @@ class ErdaRegime : public Regime {
     LESEG_CHECK(variant == "3d", "config: key 'erda.variant' = '", variant,
                 "': only the 3D prototype variant (3d) is implemented; the 2D query-based variant (query2d) is not");
     device_ = ctx.device;
-    backbone_ = make_erda_backbone(cfg, ctx);
+    backbone_ = backbone_from_config(cfg, ctx, "erda", "MinkUNet14A", true);
     const int64_t d = backbone_.out_channels, C = ctx.num_classes;
     Generator gen(ctx.seed, 0x4ead);
     head_ = std::make_shared<models::ProjectionHead>(d, C, true, gen);  // first: same init as the baseline

@@ -12,54 +12,6 @@
 #include "engine/ops/shape_ops.h"
 
 namespace leseg::train::label_free {
-namespace {
-
-// model.name from models/registry; model.planes / model.layers / model.init_dim override a MinkUNet table
-// (small networks for tests), as in regime supervised.
-models::Backbone make_backbone(const Config& cfg, const BuildContext& ctx, const std::string& regime) {
-  const std::string name = cfg.get<std::string>("model.name", "MinkUNet14A");
-  LESEG_CHECK(models::has_model(name), "config: key 'model.name' = '", name,
-              "' is not a registered model (see `leseg model list`)");
-  models::ModelOptions mo;
-  mo.in_channels = ctx.in_channels;
-  mo.seed = ctx.seed;
-  models::ModelSpec spec = models::model_spec(name);
-  if (spec.family == models::ModelFamily::SPVCNN) {
-    mo.spvcnn_bn_momentum = cfg.get<double>("model.bn_momentum", 0.1);
-    mo.voxel_size = cfg.get<double>("model.voxel_size", 0.1);  // SPVCNN's own voxelisation (nuScenes 0.1)
-    return models::create_backbone(name, mo);
-  }
-  mo.stem_kernel = cfg.get<int>("model.stem_kernel", 3);
-  mo.bn_momentum = cfg.get<double>("model.bn_momentum", 0.05);
-  mo.block_bn_momentum = cfg.get<double>("model.block_bn_momentum", 0.1);
-  if (!cfg.has("model.planes") && !cfg.has("model.layers") && !cfg.has("model.init_dim"))
-    return models::create_backbone(name, mo);
-  models::MinkUNetConfig mc = spec.minkunet;
-  mc.in_channels = mo.in_channels;
-  mc.stem_kernel = mo.stem_kernel;
-  mc.bn_momentum = mo.bn_momentum;
-  mc.block_bn_momentum = mo.block_bn_momentum;
-  mc.seed = mo.seed;
-  for (const char* key : {"model.planes", "model.layers"}) {
-    if (!cfg.has(key)) continue;
-    auto v = cfg.get<std::vector<int64_t>>(key);
-    LESEG_CHECK(v.size() == 8, regime, ": config key '", key, "' needs 8 values, got ", v.size());
-    for (size_t i = 0; i < 8; ++i) {
-      LESEG_CHECK(v[i] >= 1, regime, ": config key '", key, "' has a value < 1");
-      if (std::string(key) == "model.planes") mc.planes[i] = v[i];
-      else mc.layers[i] = int(v[i]);
-    }
-  }
-  if (cfg.has("model.init_dim")) mc.init_dim = cfg.get<int64_t>("model.init_dim");
-  models::Backbone b;
-  b.name = name;
-  b.minkunet = std::make_shared<models::MinkUNet>(mc);
-  b.module = b.minkunet;
-  b.out_channels = b.minkunet->out_channels();
-  return b;
-}
-
-}  // namespace
 
 void LabelFreeRegime::build_base(const Config& cfg, const BuildContext& ctx) {
   device_ = ctx.device;
@@ -75,7 +27,7 @@ void LabelFreeRegime::build_base(const Config& cfg, const BuildContext& ctx) {
   text_ = std::make_shared<models::TextLogitHead>(T.to(DType::f32), to);
   const int64_t D = text_->text_embeddings().size(1);
 
-  backbone_ = make_backbone(cfg, ctx, name());
+  backbone_ = backbone_from_config(cfg, ctx, name());
   Generator gen(ctx.seed, 0x11f3);
   final_ = std::make_shared<models::ProjectionHead>(backbone_.out_channels, D, true, gen);
   spatial_ = cfg.get<bool>("loss.spatial", false);

@@ -44,38 +44,6 @@
 namespace leseg::train {
 namespace {
 
-// model.name (MinkUNet family) with optional model.planes / model.layers / model.init_dim overrides, as in
-// regime supervised (small networks for tests).
-models::Backbone make_minkunet(const Config& cfg, const BuildContext& ctx) {
-  const std::string name = cfg.get<std::string>("model.name", "MinkUNet14A");
-  LESEG_CHECK(models::has_model(name), "config: key 'model.name' = '", name, "' is not a registered model (see `leseg model list`)");
-  models::ModelSpec spec = models::model_spec(name);
-  LESEG_CHECK(spec.family == models::ModelFamily::MinkUNet, "config: key 'model.name' = '", name,
-              "': regime lass3d runs MinkUNet backbones");
-  models::MinkUNetConfig mc = spec.minkunet;
-  mc.in_channels = ctx.in_channels;
-  mc.stem_kernel = cfg.get<int>("model.stem_kernel", 3);
-  mc.bn_momentum = cfg.get<double>("model.bn_momentum", 0.05);
-  mc.block_bn_momentum = cfg.get<double>("model.block_bn_momentum", 0.1);
-  mc.seed = ctx.seed;
-  for (const char* key : {"model.planes", "model.layers"}) {
-    if (!cfg.has(key)) continue;
-    auto v = cfg.get<std::vector<int64_t>>(key);
-    LESEG_CHECK(v.size() == 8, "config: key '", key, "' needs 8 values, got ", v.size());
-    for (size_t i = 0; i < 8; ++i) {
-      LESEG_CHECK(v[i] >= 1, "config: key '", key, "' has a value < 1");
-      if (std::string(key) == "model.planes") mc.planes[i] = v[i];
-      else mc.layers[i] = int(v[i]);
-    }
-  }
-  if (cfg.has("model.init_dim")) mc.init_dim = cfg.get<int64_t>("model.init_dim");
-  models::Backbone b;
-  b.name = name;
-  b.minkunet = std::make_shared<models::MinkUNet>(mc);
-  b.module = b.minkunet;
-  b.out_channels = b.minkunet->out_channels();
-  return b;
-}
 
 std::vector<int64_t> host_i64(const Tensor& t) {
   return t.to(Device::cpu()).to(DType::i64).to_vector<int64_t>();
@@ -121,8 +89,8 @@ class Lass3dRegime : public Regime {
     w_kd_ = cfg.get<double>("loss.kd_weight", 1.0);
 
     // models: student, teacher (same initialisation, then a copy of the student's state)
-    student_ = make_minkunet(cfg, ctx);
-    teacher_ = make_minkunet(cfg, ctx);
+    student_ = backbone_from_config(cfg, ctx, "lass3d", "MinkUNet14A", true);
+    teacher_ = backbone_from_config(cfg, ctx, "lass3d", "MinkUNet14A", true);
     const int64_t F = student_.out_channels;
     Generator gen(ctx.seed, 0x1a55);
     classifier_ = std::make_shared<models::ProjectionHead>(F, ctx.num_classes, true, gen);

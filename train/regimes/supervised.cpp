@@ -21,46 +21,6 @@
 namespace leseg::train {
 namespace {
 
-// model.name from models/registry (MinkUNet family); model.planes / model.layers (8 values each) override the
-// named table (small networks for tests).
-models::Backbone make_backbone(const Config& cfg, const BuildContext& ctx) {
-  const std::string name = cfg.get<std::string>("model.name", "MinkUNet14A");
-  models::ModelOptions mo;
-  mo.in_channels = ctx.in_channels;
-  mo.stem_kernel = cfg.get<int>("model.stem_kernel", 3);
-  mo.bn_momentum = cfg.get<double>("model.bn_momentum", 0.05);
-  mo.block_bn_momentum = cfg.get<double>("model.block_bn_momentum", 0.1);
-  mo.seed = ctx.seed;
-  mo.voxel_size = cfg.get<double>("data.voxel_size", 0.05);  // SPVCNN voxelizes the points itself
-  LESEG_CHECK(models::has_model(name), "config: key 'model.name' = '", name, "' is not a registered model (see `leseg model list`)");
-  models::ModelSpec spec = models::model_spec(name);
-  if (!cfg.has("model.planes") && !cfg.has("model.layers")) return models::create_backbone(name, mo);
-  LESEG_CHECK(spec.family == models::ModelFamily::MinkUNet, "config: keys 'model.planes' / 'model.layers' apply to MinkUNet only, not '",
-              name, "'");
-  models::MinkUNetConfig mc = spec.minkunet;
-  mc.in_channels = mo.in_channels;
-  mc.stem_kernel = mo.stem_kernel;
-  mc.bn_momentum = mo.bn_momentum;
-  mc.block_bn_momentum = mo.block_bn_momentum;
-  mc.seed = mo.seed;
-  for (const char* key : {"model.planes", "model.layers"}) {
-    if (!cfg.has(key)) continue;
-    auto v = cfg.get<std::vector<int64_t>>(key);
-    LESEG_CHECK(v.size() == 8, "config: key '", key, "' needs 8 values, got ", v.size());
-    for (size_t i = 0; i < 8; ++i) {
-      LESEG_CHECK(v[i] >= 1, "config: key '", key, "' has a value < 1");
-      if (std::string(key) == "model.planes") mc.planes[i] = v[i];
-      else mc.layers[i] = int(v[i]);
-    }
-  }
-  if (cfg.has("model.init_dim")) mc.init_dim = cfg.get<int64_t>("model.init_dim");
-  models::Backbone b;
-  b.name = name;
-  b.minkunet = std::make_shared<models::MinkUNet>(mc);
-  b.module = b.minkunet;
-  b.out_channels = b.minkunet->out_channels();
-  return b;
-}
 
 class SupervisedRegime : public Regime {
  public:
@@ -69,7 +29,7 @@ class SupervisedRegime : public Regime {
   void build(const Config& cfg, const BuildContext& ctx) override {
     LESEG_CHECK(ctx.num_classes > 0, "supervised: the dataset declares no classes");
     device_ = ctx.device;
-    backbone_ = make_backbone(cfg, ctx);
+    backbone_ = backbone_from_config(cfg, ctx, "supervised");
     Generator gen(ctx.seed, 0x4ead);
     head_ = std::make_shared<models::ProjectionHead>(backbone_.out_channels, ctx.num_classes, true, gen);
     backbone_.module->to(device_);
