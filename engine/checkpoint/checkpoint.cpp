@@ -32,25 +32,6 @@ void fsync_path(const std::string& p, bool dir) {
   LESEG_CHECK(r == 0, "checkpoint: fsync of '", p, "' failed: ", std::strerror(err));
 }
 
-void write_file_synced(const std::string& path, const std::string& bytes) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  LESEG_CHECK(fd >= 0, "checkpoint: cannot open '", path, "' for writing: ", std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      int err = errno;
-      ::close(fd);
-      LESEG_FAIL("checkpoint: write to '", path, "' failed: ", std::strerror(err));
-    }
-    done += size_t(w);
-  }
-  int r = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  LESEG_CHECK(r == 0, "checkpoint: fsync of '", path, "' failed: ", std::strerror(err));
-}
 
 std::string make_temp_dir(const std::string& base) {
   std::string tmpl = base + ".tmp-XXXXXX";
@@ -97,7 +78,7 @@ std::string save_checkpoint(const std::string& root, const std::string& name, co
 
   save_safetensors(tmp + "/model.safetensors", ck.model, {{"format", "pt"}}, true);
   save_safetensors(tmp + "/optimizer.safetensors", ck.optimizer, {{"format", "leseg-optimizer"}}, true);
-  write_file_synced(tmp + "/meta.json", meta_json(ck).dump(2) + "\n");
+  write_file(tmp + "/meta.json", meta_json(ck).dump(2) + "\n", true);
   fsync_path(tmp, true);
 
   if (opts.before_rename) opts.before_rename(tmp);
@@ -117,7 +98,7 @@ std::string save_checkpoint(const std::string& root, const std::string& name, co
   if (opts.update_latest) {
     std::string latest = (fs::path(root) / "latest").string();
     std::string ltmp = latest + ".tmp-" + std::to_string(::getpid());
-    write_file_synced(ltmp, name + "\n");
+    write_file(ltmp, name + "\n", true);
     fs::rename(ltmp, latest, ec);
     LESEG_CHECK(!ec, "checkpoint: cannot rename '", ltmp, "' to '", latest, "': ", ec.message());
     fsync_path(root, true);

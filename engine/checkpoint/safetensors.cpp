@@ -163,11 +163,9 @@ SafetensorsContent safetensors_parse(const std::string& bytes, const std::string
   return out;
 }
 
-void save_safetensors(const std::string& path, const StateDict& tensors, const std::map<std::string, std::string>& metadata,
-                      bool fsync_file) {
-  std::string bytes = safetensors_serialize(tensors, metadata);
+void write_file(const std::string& path, const std::string& bytes, bool fsync_file) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  LESEG_CHECK(fd >= 0, "safetensors: cannot open '", path, "' for writing: ", std::strerror(errno));
+  LESEG_CHECK(fd >= 0, "cannot open '", path, "' for writing: ", std::strerror(errno));
   size_t done = 0;
   while (done < bytes.size()) {
     ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -175,16 +173,21 @@ void save_safetensors(const std::string& path, const StateDict& tensors, const s
     if (w <= 0) {
       int err = errno;
       ::close(fd);
-      LESEG_FAIL("safetensors: write to '", path, "' failed: ", std::strerror(err));
+      LESEG_FAIL("write to '", path, "' failed: ", std::strerror(err));
     }
     done += size_t(w);
   }
   if (fsync_file && ::fsync(fd) != 0) {
     int err = errno;
     ::close(fd);
-    LESEG_FAIL("safetensors: fsync of '", path, "' failed: ", std::strerror(err));
+    LESEG_FAIL("fsync of '", path, "' failed: ", std::strerror(err));
   }
-  LESEG_CHECK(::close(fd) == 0, "safetensors: close of '", path, "' failed: ", std::strerror(errno));
+  LESEG_CHECK(::close(fd) == 0, "close of '", path, "' failed: ", std::strerror(errno));
+}
+
+void save_safetensors(const std::string& path, const StateDict& tensors, const std::map<std::string, std::string>& metadata,
+                      bool fsync_file) {
+  write_file(path, safetensors_serialize(tensors, metadata), fsync_file);
 }
 
 SafetensorsContent load_safetensors(const std::string& path, Device device) {

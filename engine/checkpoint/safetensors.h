@@ -30,6 +30,9 @@ std::string safetensors_serialize(const StateDict& tensors, const std::map<std::
 SafetensorsContent safetensors_parse(const std::string& bytes, const std::string& source, Device device = Device::cpu());
 
 // Writes `path` (not atomic on its own; see checkpoint.h). fsync_file: flush to disk before returning.
+// Writes all of `bytes` to `path` (created or truncated), optionally fsynced; errors name the path.
+void write_file(const std::string& path, const std::string& bytes, bool fsync_file);
+
 void save_safetensors(const std::string& path, const StateDict& tensors,
                       const std::map<std::string, std::string>& metadata = {}, bool fsync_file = false);
 SafetensorsContent load_safetensors(const std::string& path, Device device = Device::cpu());
