@@ -200,6 +200,11 @@ PlyData parse_ply(const uint8_t* data, size_t size, const std::string& name) {
   std::string tok;
   for (const PlyElement& el : out.elements) {
     const bool is_vertex = el.name == "vertex";
+    if (el.properties.empty()) {
+      // Rows without properties carry no bytes: nothing to read (and a huge count must not spin here).
+      LESEG_CHECK(!is_vertex || el.count == 0, name, ": PLY element 'vertex' declares ", el.count, " rows but no properties");
+      continue;
+    }
     int64_t min_row = 0;
     for (auto& p : el.properties) min_row += p.is_list ? ply_type_size(p.count_type) : ply_type_size(p.type);
     // Allocation guard: every row takes at least min_row bytes (binary) or 2 bytes per property (ascii).
@@ -233,7 +238,14 @@ PlyData parse_ply(const uint8_t* data, size_t size, const std::string& name) {
             need(cs);
             double c = load_binary(data + pos, p.count_type, swap);
             pos += size_t(cs);
-            if (c < 0) LESEG_FAIL(name, ": PLY element '", el.name, "' row ", r, " list '", p.name, "' has negative count at offset ", pos - cs);
+            // A count must be a non-negative integer no larger than the file (each item takes >= 1 byte);
+            // checked before the integer conversion (a float count type can hold 1e38).
+            if (!(c >= 0) || c != std::floor(c))
+              LESEG_FAIL(name, ": PLY element '", el.name, "' row ", r, " list '", p.name, "' has invalid count ", c,
+                         " at offset ", pos - cs);
+            if (c > double(size))
+              LESEG_FAIL(name, ": truncated PLY body: element '", el.name, "' row ", r, " list '", p.name, "' count ", c,
+                         " at offset ", pos - cs, " exceeds the file size ", size);
             int64_t bytes = int64_t(c) * ply_type_size(p.type);
             need(bytes);
             pos += size_t(bytes);
@@ -251,7 +263,8 @@ PlyData parse_ply(const uint8_t* data, size_t size, const std::string& name) {
           if (!cur.next(tok)) LESEG_FAIL(where(), ": unexpected end of file (truncated or wrong count)");
           if (p.is_list) {
             double c = parse_number(tok, p.count_type, where());
-            if (c < 0) LESEG_FAIL(where(), ": negative list count");
+            if (!(c >= 0) || c != std::floor(c) || c > double(size))
+              LESEG_FAIL(where(), ": list count ", c, " is not a non-negative integer within the file size");
             for (int64_t i = 0; i < int64_t(c); ++i) {
               if (!cur.next(tok)) LESEG_FAIL(where(), ": unexpected end of file inside a list");
               parse_number(tok, p.type, where());

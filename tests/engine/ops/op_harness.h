@@ -8,6 +8,7 @@
 // element's gradient path is exercised. Cases assert non-trivial outputs and gradients.
 #pragma once
 #include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,9 @@ struct OpCase {
   bool differentiable = true;                       // false: only forward parity is checked
   bool allow_zero = false;                          // true for cases with empty tensors
 };
+
+// How GoogleTest prints a case in test names and failures ("op/name", not a byte dump).
+inline void PrintTo(const OpCase& c, std::ostream* os) { *os << c.op << "/" << c.name; }
 
 // Register cases at static-initialisation time: `static const int r = register_cases({...});`
 int register_cases(std::vector<OpCase> cases);

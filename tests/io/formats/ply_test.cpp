@@ -181,3 +181,19 @@ TEST(Ply, Errors) {
                {"no 'y' property"});
   expect_error([&] { read_ply("/nonexistent/q.ply"); }, {"/nonexistent/q.ply"});
 }
+
+// Found by the fuzzer: a list count beyond int64 (undefined conversion) and an element without properties
+// declaring 9e18 rows (a loop that never ends). Both must answer at once.
+TEST(Ply, FuzzRegressionsHugeCounts) {
+  auto parse_str = [](const std::string& s) {
+    return parse_ply(reinterpret_cast<const uint8_t*>(s.data()), s.size(), "fuzz.ply");
+  };
+  expect_error([&] {
+    parse_str("ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nelement face 1\n"
+              "property list uchar int vertex_indices\nend_header\n1\n9223372036854775810 1 2 3\n");
+  }, {"fuzz.ply", "list count"});
+  PlyData d = parse_str("ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\n"
+                        "element junk 9000000000000000000\nend_header\n1\n");
+  EXPECT_EQ(d.num_vertices, 1);
+  expect_error([&] { parse_str("ply\nformat ascii 1.0\nelement vertex 5\nend_header\n"); }, {"no properties"});
+}
