@@ -48,20 +48,7 @@ void trilinear_weights_cuda(const coord::TableView& t, const T* points, const in
   cuda::for_each(
       n,
       [=] __device__(int64_t i) {
-        const double u[3] = {double(points[3 * i]) * inv_size / stride, double(points[3 * i + 1]) * inv_size / stride,
-                             double(points[3 * i + 2]) * inv_size / stride};
-        double ws[8], sum = 0;
-        for (int c = 0; c < 8; ++c) {
-          int64_t cc[3];
-          const double wc = vox::trilinear_corner(u, c, stride, cc);
-          const bool ok = cc[0] >= coord::kCoordMin && cc[0] <= coord::kCoordMax && cc[1] >= coord::kCoordMin &&
-                          cc[1] <= coord::kCoordMax && cc[2] >= coord::kCoordMin && cc[2] <= coord::kCoordMax;
-          const int32_t id = ok ? coord::table_find(t, batch[i], int32_t(cc[0]), int32_t(cc[1]), int32_t(cc[2])) : -1;
-          idx[8 * i + c] = id;
-          ws[c] = id >= 0 ? wc : 0.0;
-          sum += ws[c];
-        }
-        for (int c = 0; c < 8; ++c) w[8 * i + c] = sum > 0 ? T(ws[c] / sum) : T(0);
+        vox::trilinear_point(t, points + 3 * i, batch[i], inv_size, stride, idx + 8 * i, w + 8 * i);
       },
       s, "leseg::trilinear_weights");
 }

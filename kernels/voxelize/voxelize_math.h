@@ -31,4 +31,25 @@ LESEG_HD double trilinear_corner(const double u[3], int c, int32_t stride, int64
   return w;
 }
 
+// One point's 8 trilinear corners at `stride`: corner voxel ids (-1 when absent or out of the coordinate
+// range) and weights renormalised over the corners present (all 0 when none is). p = 3 coordinates in metres.
+template <class T>
+LESEG_HD void trilinear_point(const coord::TableView& t, const T* p, int32_t b, double inv_size, int32_t stride,
+                              int32_t* idx8, T* w8) {
+  const double u[3] = {double(p[0]) * inv_size / stride, double(p[1]) * inv_size / stride,
+                       double(p[2]) * inv_size / stride};
+  double ws[8], sum = 0;
+  for (int c = 0; c < 8; ++c) {
+    int64_t cc[3];
+    const double wc = trilinear_corner(u, c, stride, cc);
+    const bool ok = cc[0] >= coord::kCoordMin && cc[0] <= coord::kCoordMax && cc[1] >= coord::kCoordMin &&
+                    cc[1] <= coord::kCoordMax && cc[2] >= coord::kCoordMin && cc[2] <= coord::kCoordMax;
+    const int32_t id = ok ? coord::table_find(t, b, int32_t(cc[0]), int32_t(cc[1]), int32_t(cc[2])) : -1;
+    idx8[c] = id;
+    ws[c] = id >= 0 ? wc : 0.0;
+    sum += ws[c];
+  }
+  for (int c = 0; c < 8; ++c) w8[c] = sum > 0 ? T(ws[c] / sum) : T(0);
+}
+
 }  // namespace leseg::kernels::vox
