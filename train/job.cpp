@@ -98,6 +98,13 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
     labelled = io::loader::choose_labelled_scenes(train_names, labelled_fraction, split_seed);
     lo.labels.labelled_scenes = std::set<std::string>(labelled.begin(), labelled.end());
   }
+  // data.labelled_per_batch = L > 0: every training batch holds L labelled scenes (an endless stream over the
+  // labelled split) and batch_size − L unlabelled ones; an epoch is one pass over the unlabelled scenes.
+  const int64_t labelled_per_batch = cfg.get<int64_t>("data.labelled_per_batch", 0);
+  LESEG_CHECK(labelled_per_batch >= 0, "config: key 'data.labelled_per_batch' = ", labelled_per_batch, " must be >= 0");
+  LESEG_CHECK(labelled_per_batch == 0 || labelled_fraction < 1.0, "config: key 'data.labelled_per_batch' = ",
+              labelled_per_batch, " needs a semi-supervised split (data.labelled_fraction < 1)");
+  if (kind == JobKind::Train) lo.labelled_per_batch = labelled_per_batch;
   job.eval_batch = lo.batch;
   job.eval_batch.augment.enabled = false;
   job.eval_batch.views.hflip = 0.0;
@@ -110,6 +117,7 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
     v.batch_size = val_batch;
     v.labels = {};
     v.two_views = false;
+    v.labelled_per_batch = 0;
     job.val = std::make_unique<LoaderBatchSource>(source(val_split, max_val), v);
   }
 
@@ -153,7 +161,13 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
   } else if (fs::exists(fs::path(root) / (train_split + ".txt"))) {
     int64_t n = int64_t(io::read_split(root, train_split).size());
     if (max_train > 0) n = std::min<int64_t>(n, max_train);
-    nb = std::max<int64_t>(1, (n + lo.batch_size - 1) / lo.batch_size);
+    if (labelled_per_batch > 0 && labelled_per_batch < lo.batch_size) {  // paired batches: the unlabelled pass
+      n -= io::loader::num_labelled_scenes(n, labelled_fraction);
+      const int64_t b = lo.batch_size - labelled_per_batch;
+      nb = std::max<int64_t>(1, (n + b - 1) / b);
+    } else {
+      nb = std::max<int64_t>(1, (n + lo.batch_size - 1) / lo.batch_size);
+    }
   }
   ctx.steps_per_epoch = (nb + to.accumulate - 1) / to.accumulate;
   ctx.num_classes = to.num_classes;

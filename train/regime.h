@@ -68,6 +68,10 @@ class Regime {
   // Named modules (train/eval mode switching, checkpoints: "<name>.<param>").
   virtual std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules() = 0;
   std::vector<OptimizerSlot>& optimizers() { return optimizers_; }
+  // Called by the Trainer right after every optimizer step (all slots stepped, gradients zeroed), before any
+  // logging, evaluation or checkpoint of that step: `step` is the number of optimizer steps taken so far.
+  // MeanTeacher's EMA teacher update lives here, so a checkpoint or evaluation after step k sees k updates.
+  virtual void after_optimizer_step(int64_t step) { (void)step; }
   // Random generators the regime draws from (checkpointed by name).
   virtual std::vector<std::pair<std::string, Generator*>> generators() { return {}; }
   // Extra evaluation metrics (e.g. the 2D mIoU of a co-trained image network): the Trainer calls

@@ -190,6 +190,7 @@ TrainResult Trainer::run() {
           slot.optimizer->zero_grad();
         }
         ++step_;
+        regime_.after_optimizer_step(step_);
         res.step_losses.push_back(pending_loss);
         if (prog) prog->step(scenes, points, pending_loss);
         if (log.open() && (step_ % opt_.log_every == 0 || step_ == total_steps)) {

@@ -109,21 +109,56 @@ Loader::Loader(std::shared_ptr<const SceneSource> source, LoaderOptions opt) : s
   LESEG_CHECK(opt_.batch_size >= 1, "Loader: batch_size ", opt_.batch_size, " must be >= 1");
   LESEG_CHECK(opt_.num_workers >= 0, "Loader: num_workers ", opt_.num_workers, " must be >= 0");
   LESEG_CHECK(opt_.prefetch >= 1, "Loader: prefetch ", opt_.prefetch, " must be >= 1");
+  if (opt_.labelled_per_batch > 0) {
+    const int64_t L = opt_.labelled_per_batch;
+    LESEG_CHECK(opt_.labels.labelled_scenes.has_value(), "Loader: labelled_per_batch = ", L,
+                " needs a semi-supervised split (data.labelled_fraction < 1)");
+    LESEG_CHECK(L < opt_.batch_size, "Loader: labelled_per_batch = ", L, " must be below batch_size = ",
+                opt_.batch_size, " (each batch also holds unlabelled scenes)");
+    for (int64_t i = 0; i < source_->size(); ++i)
+      (opt_.labels.labelled_scenes->count(source_->name(i)) ? lab_ : unlab_).push_back(i);
+    LESEG_CHECK(!lab_.empty(), "Loader: labelled_per_batch = ", L, " but no scene of the source is labelled");
+    LESEG_CHECK(!unlab_.empty(), "Loader: labelled_per_batch = ", L, " but every scene of the source is labelled");
+  }
 }
 
 Loader::~Loader() { stop_workers(); }
 
 int64_t Loader::num_batches() const {
-  const int64_t n = source_->size(), b = opt_.batch_size;
+  const bool paired = opt_.labelled_per_batch > 0;
+  const int64_t n = paired ? int64_t(unlab_.size()) : source_->size();
+  const int64_t b = paired ? opt_.batch_size - opt_.labelled_per_batch : opt_.batch_size;
   return opt_.drop_last ? n / b : (n + b - 1) / b;
 }
 
-std::vector<int64_t> Loader::batch_indices(int64_t epoch, int64_t index) const {
+std::vector<std::pair<int64_t, uint64_t>> Loader::batch_items(int64_t epoch, int64_t index) const {
   LESEG_CHECK(index >= 0 && index < num_batches(), "Loader: batch ", index, " outside [0, ", num_batches(), ")");
-  const std::vector<int64_t> order =
-      epoch == epoch_ ? order_ : epoch_order(source_->size(), opt_.seed, epoch, opt_.shuffle);
-  const int64_t lo = index * opt_.batch_size, hi = std::min<int64_t>(lo + opt_.batch_size, int64_t(order.size()));
-  return std::vector<int64_t>(order.begin() + lo, order.begin() + hi);
+  const bool paired = opt_.labelled_per_batch > 0;
+  const int64_t n = paired ? int64_t(unlab_.size()) : source_->size();
+  const int64_t b = paired ? opt_.batch_size - opt_.labelled_per_batch : opt_.batch_size;
+  const std::vector<int64_t> order = epoch == epoch_ ? order_ : epoch_order(n, opt_.seed, epoch, opt_.shuffle);
+  const int64_t lo = index * b, hi = std::min<int64_t>(lo + b, int64_t(order.size()));
+  std::vector<std::pair<int64_t, uint64_t>> items;
+  for (int64_t k = lo; k < hi; ++k) {
+    const int64_t i = paired ? unlab_[size_t(order[size_t(k)])] : order[size_t(k)];
+    items.emplace_back(i, scene_seed(opt_.seed, epoch, i));
+  }
+  if (paired) {
+    const int64_t L = opt_.labelled_per_batch, nl = int64_t(lab_.size());
+    const uint64_t lseed = hash_combine(opt_.seed, 0x1AB);
+    for (int64_t k = 0; k < L; ++k) {
+      const int64_t g = (epoch * num_batches() + index) * L + k;
+      const std::vector<int64_t> perm = epoch_order(nl, lseed, g / nl, true);
+      items.emplace_back(lab_[size_t(perm[size_t(g % nl)])], hash_combine(lseed, uint64_t(g)));
+    }
+  }
+  return items;
+}
+
+std::vector<int64_t> Loader::batch_indices(int64_t epoch, int64_t index) const {
+  std::vector<int64_t> idx;
+  for (auto& [i, seed] : batch_items(epoch, index)) idx.push_back(i);
+  return idx;
 }
 
 Scene Loader::load_scene(int64_t i) const {
@@ -150,15 +185,19 @@ Scene Loader::load_scene(int64_t i) const {
 
 Batch Loader::build(int64_t epoch, int64_t index) const {
   NoGradGuard no_grad;
-  const std::vector<int64_t> idx = batch_indices(epoch, index);
+  const std::vector<std::pair<int64_t, uint64_t>> chosen = batch_items(epoch, index);
+  std::vector<int64_t> idx;
   std::vector<Scene> scenes;
-  scenes.reserve(idx.size());
-  for (int64_t i : idx) scenes.push_back(load_scene(i));
+  scenes.reserve(chosen.size());
+  for (auto& [i, seed] : chosen) {
+    idx.push_back(i);
+    scenes.push_back(load_scene(i));
+  }
   std::vector<BatchItem> items;
   for (size_t k = 0; k < idx.size(); ++k) {
     const Scene& s = scenes[k];
     const bool labelled = !opt_.labels.labelled_scenes || opt_.labels.labelled_scenes->count(s.name) > 0;
-    items.push_back(BatchItem{&s, labelled, scene_seed(opt_.seed, epoch, idx[k])});
+    items.push_back(BatchItem{&s, labelled, chosen[k].second});
   }
   auto make = [&](const std::vector<BatchItem>& it, const BatchOptions& bo) {
     try {
@@ -199,7 +238,8 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   LESEG_CHECK(first_batch >= 0 && first_batch <= num_batches(), "Loader: first batch ", first_batch, " outside [0, ",
               num_batches(), "]");
   epoch_ = epoch;
-  order_ = epoch_order(source_->size(), opt_.seed, epoch, opt_.shuffle);
+  order_ = epoch_order(opt_.labelled_per_batch > 0 ? int64_t(unlab_.size()) : source_->size(), opt_.seed, epoch,
+                       opt_.shuffle);
   next_claim_ = next_deliver_ = first_batch;
   end_ = num_batches();
   for (int w = 0; w < opt_.num_workers; ++w) workers_.emplace_back([this] { worker_loop(); });

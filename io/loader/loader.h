@@ -12,6 +12,12 @@
 //   Shutdown: start_epoch() and the destructor stop and join the workers (pending batches are dropped).
 //   Labels: a semi-supervised split (labelled scene names; the others are all -1 and flagged unlabelled) and
 //   weak point labels (a saved table, or a WeakLabelSpec applied on the fly: both are deterministic).
+//   Paired semi-supervised batches (labelled_per_batch = L > 0, needs a split): as MeanTeacher codebases draw
+//   one labelled and one unlabelled loader per step, every batch holds batch_size − L unlabelled scenes (an
+//   epoch is one pass over the unlabelled scenes, in a permutation drawn as above) followed by L labelled scenes
+//   drawn from an endless stream over the labelled set: labelled draw g = (e·num_batches + j)·L + k takes
+//   position g mod n_L of the permutation Rng(hash(seed, 0x1AB, g div n_L)) of the labelled scenes, augmented
+//   with seed hash(seed, 0x1AB, g) (each draw sees a fresh augmentation). Still a pure function of (e, j).
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -24,6 +30,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "io/datasets/scene_io.h"
@@ -70,6 +77,7 @@ struct LoaderOptions {
   int prefetch = 4;        // batches built ahead of the consumer (>= 1)
   bool two_views = false;  // MeanTeacher: Batch::teacher holds a second, independent augmentation
   bool teacher_views = false;  // pair / crop views in the teacher batch too
+  int64_t labelled_per_batch = 0;  // > 0: paired semi-supervised batches (see the top of this file)
   BatchOptions batch;
   LabelPolicy labels;
 };
@@ -93,6 +101,8 @@ class Loader {
   Batch build(int64_t epoch, int64_t index) const;
   // Dataset indices of batch `index` in `epoch`.
   std::vector<int64_t> batch_indices(int64_t epoch, int64_t index) const;
+  // ... and the augmentation seed of each of them.
+  std::vector<std::pair<int64_t, uint64_t>> batch_items(int64_t epoch, int64_t index) const;
 
  private:
   struct Slot {
@@ -106,7 +116,8 @@ class Loader {
   std::shared_ptr<const SceneSource> source_;
   LoaderOptions opt_;
   int64_t epoch_ = -1;
-  std::vector<int64_t> order_;  // permutation of the current epoch
+  std::vector<int64_t> order_;  // permutation of the current epoch (of unlab_ when paired)
+  std::vector<int64_t> lab_, unlab_;  // paired mode: dataset indices of the labelled / unlabelled scenes
 
   std::mutex mu_;
   std::condition_variable cv_work_, cv_ready_;

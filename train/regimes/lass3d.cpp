@@ -15,12 +15,15 @@
 //                         reliable: max softmax(z_t) ≥ τ; τ linear τ0 → τ_end over the run (lass3d.tau.progressive)
 //                         or fixed at τ0 (the "NL fixed" ablation row)
 //             kd        = MSE(W f′_s, f_t) (or KL) per point, teacher features detached (lass3d.kd) × loss.kd_weight
-//   EMA:      teacher ← m·teacher + (1 − m)·student (teacher.momentum 0.99 [reading], LaserMix), applied at the
-//             start of the first batch after every optimizer step (the Regime seam has no post-step hook;
-//             a resume at an optimizer-step boundary replays it identically); evaluation after an epoch sees
-//             the teacher one update behind. BN buffers are EMA'd too (teacher.ema_buffers) [reading]; the
-//             teacher's BNs use batch statistics while training (teacher.bn: train, as CuriousAI's
-//             mean-teacher code) [reading].
+//             the unlabelled terms (pseudo_ce, neg) are multiplied by MeanTeacher's sigmoid ramp-up
+//             exp(−5 (1 − t)²), t = position / (lass3d.rampup × run length) clipped to 1 (lass3d.rampup = 0: off)
+//   EMA:      teacher ← m·teacher + (1 − m)·student (teacher.momentum 0.99 [reading], LaserMix), applied right
+//             after every optimizer step (Regime::after_optimizer_step), so evaluation and checkpoints after
+//             step k see k updates. BN buffers are EMA'd too (teacher.ema_buffers) [reading]; the teacher's BNs
+//             use batch statistics while training (teacher.bn: train, as CuriousAI's mean-teacher code) [reading].
+//   Batches:  data.labelled_per_batch = 1 draws one labelled scene per batch from an endless stream over the
+//             labelled split next to the unlabelled ones (io/loader/loader.h), as MeanTeacher codebases pair a
+//             labelled and an unlabelled loader per step.
 //   logits(): eval.model teacher (default [reading]: no text branch at test time) or student (SAAF with the
 //             class text and whatever captions the batch carries). The 0.99 EMA lags ~100 optimizer steps: on
 //             very short CPU budgets (< ~20 steps) the teacher is still close to its initialisation.
@@ -58,7 +61,6 @@ class Lass3dRegime : public Regime {
     device_ = ctx.device;
     epochs_ = std::max<int64_t>(ctx.epochs, 1);
     batches_per_epoch_ = std::max<int64_t>(ctx.steps_per_epoch, 1) * std::max(cfg.get<int>("train.accumulate", 1), 1);
-    accumulate_ = std::max(cfg.get<int>("train.accumulate", 1), 1);
 
     // switches (ablation rows: configs/ablate/lass3d.tsv)
     use_saaf_ = cfg.get<bool>("lass3d.saaf", true);
@@ -67,6 +69,8 @@ class Lass3dRegime : public Regime {
     scene_only_ = cfg.get<bool>("lass3d.scene_only", false);
     tau_ = lass3d::ThresholdSchedule(cfg.get<double>("lass3d.tau.start", 0.9), cfg.get<double>("lass3d.tau.end", 0.7),
                                      cfg.get<bool>("lass3d.tau.progressive", true));
+    rampup_ = cfg.get<double>("lass3d.rampup", 0.0);
+    LESEG_CHECK(rampup_ >= 0.0 && rampup_ <= 1.0, "config: key 'lass3d.rampup' = ", rampup_, " must lie in [0, 1]");
     momentum_ = cfg.get<double>("teacher.momentum", 0.99);
     LESEG_CHECK(momentum_ >= 0.0 && momentum_ <= 1.0, "config: key 'teacher.momentum' = ", momentum_, " must lie in [0, 1]");
     ema_buffers_ = cfg.get<bool>("teacher.ema_buffers", true) ? EmaBuffers::ema : EmaBuffers::copy;
@@ -139,14 +143,21 @@ class Lass3dRegime : public Regime {
     return tau_.at(epoch * batches_per_epoch_ + it, epochs_ * batches_per_epoch_);
   }
 
+  // MeanTeacher's sigmoid ramp-up of the unlabelled terms at batch `it` of `epoch`.
+  double rampup_at(int64_t epoch, int64_t it) const {
+    if (rampup_ <= 0.0) return 1.0;
+    const double len = rampup_ * double(epochs_ * batches_per_epoch_);
+    const double t = std::clamp(double(epoch * batches_per_epoch_ + it) / len, 0.0, 1.0);
+    return std::exp(-5.0 * (1.0 - t) * (1.0 - t));
+  }
+
+  void after_optimizer_step(int64_t) override {
+    ema_update(*teacher_.module, *student_.module, momentum_, ema_buffers_);
+    ema_update(*teacher_classifier_, *classifier_, momentum_, ema_buffers_);
+  }
+
   LossTerms step(const Batch& b, int64_t epoch, int64_t it) override {
     LESEG_CHECK(b.labels.defined(), "lass3d: batch without labels (scene ", b.scene_names.empty() ? "" : b.scene_names[0], ")");
-    // The optimizer stepped since the last batch whenever `it` starts an accumulation group (except the very
-    // first batch of the run): update the teacher now.
-    if (it % accumulate_ == 0 && (epoch > 0 || it > 0)) {
-      ema_update(*teacher_.module, *student_.module, momentum_, ema_buffers_);
-      ema_update(*teacher_classifier_, *classifier_, momentum_, ema_buffers_);
-    }
     const Batch& tb = b.teacher ? *b.teacher : b;  // no second view: the teacher sees the student's view
     LESEG_CHECK(tb.num_points() == b.num_points(), "lass3d: teacher view has ", tb.num_points(), " points, student ",
                 b.num_points());
@@ -177,8 +188,9 @@ class Lass3dRegime : public Regime {
     Tensor zs_u = rows.defined() ? index_select(zs, 0, rows) : zs;
     Tensor zt_u = rows.defined() ? index_select(zt, 0, rows) : zt;
     lass3d::UnlabelledLoss ul = lass3d::unlabelled_loss(zs_u, zt_u, tau_at(epoch, it), use_nl_);
-    t.add("pseudo_ce", scaled(ul.ce, w_pseudo_));
-    if (use_nl_) t.add("neg", scaled(ul.nl, w_neg_));
+    const double ramp = rampup_at(epoch, it);
+    t.add("pseudo_ce", scaled(ul.ce, w_pseudo_ * ramp));
+    if (use_nl_) t.add("neg", scaled(ul.nl, w_neg_ * ramp));
     if (kd_) t.add("kd", scaled(kd_->loss(index_select(fs, 0, inv), ft), w_kd_));
     return t;
   }
@@ -259,9 +271,8 @@ class Lass3dRegime : public Regime {
   CrossEntropyOptions ce_;
   EmaBuffers ema_buffers_ = EmaBuffers::ema;
   std::string eval_model_ = "teacher";
-  double momentum_ = 0.99, w_ce_ = 1, w_pseudo_ = 1, w_neg_ = 1, w_kd_ = 1;
+  double rampup_ = 0.0, momentum_ = 0.99, w_ce_ = 1, w_pseudo_ = 1, w_neg_ = 1, w_kd_ = 1;
   int64_t epochs_ = 1, batches_per_epoch_ = 1;
-  int accumulate_ = 1;
   bool use_saaf_ = true, use_nl_ = true, use_kd_ = true, scene_only_ = false, teacher_bn_train_ = true;
 };
 

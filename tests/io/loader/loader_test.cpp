@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Loader: same seed -> identical batches, 0 / 1 / 4 workers identical, per-epoch shuffles, resume mid-epoch,
 // errors from a corrupt scene file surface in the consumer naming the file, clean shutdown, label policies,
-// MeanTeacher's two views.
+// MeanTeacher's two views, paired labelled / unlabelled batches.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -215,6 +215,77 @@ TEST(Loader, TwoViewsForMeanTeacher) {
   }
   std::string what;
   EXPECT_TRUE(same_batch(e[0], l.build(0, 0), &what)) << what;
+}
+
+TEST(Loader, PairedBatchesHoldOneLabelledSceneEach) {
+  // 7 scenes, 2 labelled; batch 3 = 2 unlabelled + 1 labelled; an epoch is one pass over the 5 unlabelled scenes.
+  std::vector<Scene> sc = tiny_scenes(7);
+  LoaderOptions o = small_options(0);
+  o.batch_size = 3;
+  o.batch.views.enabled = false;
+  o.labels.labelled_scenes = std::set<std::string>{"room2", "room5"};
+  o.labelled_per_batch = 1;
+  auto src = memory_source(sc);
+  Loader l(src, o);
+  ASSERT_EQ(l.num_batches(), 3);  // ceil(5 / 2)
+  std::multiset<std::string> unlabelled;
+  std::vector<std::string> labelled_draws;
+  for (int64_t e = 0; e < 2; ++e) {
+    std::vector<Batch> bs = run_epoch(l, e);
+    ASSERT_EQ(bs.size(), 3u);
+    for (const Batch& b : bs) {
+      ASSERT_EQ(b.num_scenes, int64_t(b.scene_labelled.size()));
+      ASSERT_EQ(b.scene_labelled.back(), 1) << "the last scene of every batch is the labelled draw";
+      for (int64_t s = 0; s + 1 < b.num_scenes; ++s) {
+        EXPECT_EQ(b.scene_labelled[size_t(s)], 0);
+        if (e == 0) unlabelled.insert(b.scene_names[size_t(s)]);
+      }
+      labelled_draws.push_back(b.scene_names.back());
+    }
+  }
+  EXPECT_EQ(unlabelled.size(), 5u);
+  EXPECT_EQ(unlabelled, (std::multiset<std::string>{"room0", "room1", "room3", "room4", "room6"}));
+  // the labelled stream visits both labelled scenes once in every two draws (a permutation per cycle)
+  ASSERT_EQ(labelled_draws.size(), 6u);
+  for (size_t c = 0; c < 3; ++c) {
+    std::set<std::string> cycle{labelled_draws[2 * c], labelled_draws[2 * c + 1]};
+    EXPECT_EQ(cycle, (std::set<std::string>{"room2", "room5"})) << "cycle " << c;
+  }
+  std::string what;
+  // worker count and build() agree; resume mid-epoch gives the same tail
+  LoaderOptions o4 = o;
+  o4.num_workers = 3;
+  Loader l4(src, o4);
+  std::vector<Batch> e1 = run_epoch(l4, 1), tail = run_epoch(l, 1, 2);
+  EXPECT_TRUE(same_batch(e1[0], l.build(1, 0), &what)) << what;
+  ASSERT_EQ(tail.size(), 1u);
+  EXPECT_TRUE(same_batch(tail[0], e1[2], &what)) << what;
+  // a labelled scene's points differ between two draws (fresh augmentation per draw)
+  std::vector<Batch> e0 = run_epoch(l, 0);
+  bool fresh = false;
+  for (size_t i = 0; i < e0.size(); ++i)
+    for (size_t j = i + 1; j < e0.size(); ++j)
+      if (e0[i].scene_names.back() == e0[j].scene_names.back()) {
+        const int64_t s = e0[i].num_scenes - 1;
+        const int64_t ni = e0[i].point_offsets[size_t(s) + 1] - e0[i].point_offsets[size_t(s)];
+        Tensor pi = e0[i].points.narrow(e0[i].point_offsets[size_t(s)], ni);
+        Tensor pj = e0[j].points.narrow(e0[j].point_offsets[size_t(e0[j].num_scenes - 1)], ni);
+        fresh = fresh || !leseg::testing::same_tensor(pi, pj);
+      }
+  EXPECT_TRUE(fresh);
+  // clear errors: no split, L >= batch size, no labelled / no unlabelled scene
+  LoaderOptions bad = o;
+  bad.labels.labelled_scenes.reset();
+  leseg::testing::expect_error([&] { Loader x(src, bad); }, {"labelled_per_batch", "split"});
+  bad = o;
+  bad.labelled_per_batch = 3;
+  leseg::testing::expect_error([&] { Loader x(src, bad); }, {"labelled_per_batch", "batch_size"});
+  bad = o;
+  bad.labels.labelled_scenes = std::set<std::string>{"nope"};
+  leseg::testing::expect_error([&] { Loader x(src, bad); }, {"no scene of the source is labelled"});
+  bad = o;
+  bad.labels.labelled_scenes = std::set<std::string>{"room0", "room1", "room2", "room3", "room4", "room5", "room6"};
+  leseg::testing::expect_error([&] { Loader x(src, bad); }, {"every scene of the source is labelled"});
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // regime lass3d on two tiny synthetic rooms with views and captions (one labelled, one not), two augmented
 // views per scene: one step gives every named term (finite, the right ones non-zero), updates the student, the
-// teacher follows by exactly the EMA formula at the next step, the switches remove their terms and modules, τ
+// teacher follows by exactly the EMA formula after the optimizer step (Regime::after_optimizer_step), the switches remove their terms and modules, τ
 // drives the reliable / unreliable split through the (epoch, batch) position, and state()/load() reproduce a
 // step bit for bit. (Loss terms, τ schedule, SAAF and KD on hand-made inputs: tests/train/components.)
 #include <gtest/gtest.h>
@@ -153,7 +153,7 @@ TEST(Lass3dRegime, OneStepUpdatesStudentAndTeacherFollowsByEma) {
   }
   EXPECT_GT(changed, int(s1v.size()) / 2);
 
-  r->step(b, 0, 1);  // the next batch applies teacher = 0.99 teacher + 0.01 student
+  r->after_optimizer_step(1);  // teacher = 0.99 teacher + 0.01 student
   std::vector<double> t2v = param(*r, "teacher", w).detach().to(DType::f64).to_vector<double>();
   int moved = 0;
   for (size_t i = 0; i < t2v.size(); ++i) {
@@ -217,6 +217,28 @@ TEST(Lass3dRegime, StateRoundTripReproducesAStep) {
   std::vector<float> la = a->logits(tiny_batch()).to_vector<float>(), lb = b->logits(tiny_batch()).to_vector<float>();
   ASSERT_EQ(la.size(), lb.size());
   for (size_t i = 0; i < la.size(); ++i) ASSERT_EQ(la[i], lb[i]) << i;
+}
+
+TEST(Lass3dRegime, RampUpScalesTheUnlabelledTerms) {
+  // lass3d.rampup = 0.5 of a 4-batch run: weight exp(−5 (1 − t)²) with t = position / 2 (clipped to 1); the
+  // same regime without ramp-up gives the unscaled terms (same seed, same batch: identical networks).
+  auto with = [](const std::string& ramp) {
+    Config c = tiny_config("lass3d.saaf=false");
+    c.apply_overrides({"lass3d.kd=false", "lass3d.tau.progressive=false", "lass3d.tau.start=0.5", "lass3d.rampup=" + ramp});
+    auto r = make(c, 4);
+    r->set_training(true);
+    return r;
+  };
+  auto off = with("0"), on = with("0.5");
+  for (int64_t epoch : {0, 1, 2, 3}) {
+    auto a = values(off->step(tiny_batch(), epoch, 0)), b = values(on->step(tiny_batch(), epoch, 0));
+    const double t = std::min(1.0, double(epoch) / 2.0), w = std::exp(-5.0 * (1.0 - t) * (1.0 - t));
+    EXPECT_EQ(a["ce"], b["ce"]) << "the labelled term is never ramped";
+    ASSERT_GT(a["pseudo_ce"] + a["neg"], 0.0);
+    EXPECT_NEAR(b["pseudo_ce"], w * a["pseudo_ce"], 1e-6 * a["pseudo_ce"] + 1e-12) << "epoch " << epoch;
+    EXPECT_NEAR(b["neg"], w * a["neg"], 1e-6 * a["neg"] + 1e-12) << "epoch " << epoch;
+  }
+  EXPECT_THROW(with("1.5"), Error);
 }
 
 TEST(Lass3dRegime, BadConfigNamesTheKey) {
