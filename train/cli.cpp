@@ -143,6 +143,10 @@ int run_cli(const std::vector<std::string>& args_in) {
   synth->add_option("--density", density, "Indoor points per m^2 of surface")->capture_default_str();
   synth->add_option("--views", views, "Indoor RGB-D views per scene")->capture_default_str();
   synth->add_option("--text-dim", so.text_dim, "Text embedding dimension")->capture_default_str();
+  so.threads = io::synth::resolve_threads(0);
+  synth->add_option("--threads", so.threads, "Scenes generated in parallel (default: hardware concurrency)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   std::string conv_from, conv_src, conv_to;
   io::ConvertOptions co;
   auto* convert = data->add_subcommand("convert", "Convert a dataset (pointcept, scannet, s3dis, semantickitti, nuscenes, ply, pcd)");
@@ -186,9 +190,9 @@ int run_cli(const std::vector<std::string>& args_in) {
       const auto t0 = std::chrono::steady_clock::now();
       io::DatasetInfo info = io::synth::write_synthetic_dataset(synth_out, so);
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::printf("wrote %s: %d train + %d val %s scenes, %zu classes, %s\n", synth_out.c_str(), so.train_scenes,
-                  so.val_scenes, so.outdoor ? "outdoor" : "indoor", info.classes.size(),
-                  Progress::format_duration(s).c_str());
+      std::printf("wrote %s: %d train + %d val %s scenes, %zu classes, %s on %d threads\n", synth_out.c_str(),
+                  so.train_scenes, so.val_scenes, so.outdoor ? "outdoor" : "indoor", info.classes.size(),
+                  Progress::format_duration(s).c_str(), so.threads);
       return 0;
     }
     if (*convert) {

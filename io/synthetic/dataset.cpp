@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "io/datasets/scene_io.h"
+#include "io/synthetic/parallel.h"
 #include "io/synthetic/random.h"
 
 namespace leseg::io::synth {
@@ -19,17 +20,21 @@ DatasetInfo write_synthetic_dataset(const std::string& root, const SyntheticData
   std::filesystem::create_directories(std::filesystem::path(root) / "scenes");
   DatasetInfo info = opt.outdoor ? outdoor_dataset_info(opt.text_dim, opt.seed) : indoor_dataset_info(opt.text_dim, opt.seed);
   write_dataset_info(root, info);
-  for (const auto& [split, count] : {std::pair<std::string, int>{"train", opt.train_scenes}, {"val", opt.val_scenes}}) {
+  const int counts[2] = {opt.train_scenes, opt.val_scenes};
+  const std::string splits[2] = {"train", "val"};
+  parallel_for_scenes(int64_t(counts[0]) + counts[1], opt.threads, [&](int64_t job) {
+    const int s = job < counts[0] ? 0 : 1;
+    const int i = int(s == 0 ? job : job - counts[0]);
+    const uint64_t seed = scene_seed(opt.seed, splits[s], i);
+    Scene scene = opt.outdoor ? generate_outdoor_scene(seed, info.text_embeddings, opt.lidar)
+                              : generate_indoor_scene(seed, info.text_embeddings, opt.indoor);
+    scene.name = splits[s] + "_" + std::to_string(i);
+    write_scene((std::filesystem::path(root) / "scenes" / scene.name).string(), scene);
+  });
+  for (int s = 0; s < 2; ++s) {
     std::vector<std::string> names;
-    for (int i = 0; i < count; ++i) {
-      const uint64_t s = scene_seed(opt.seed, split, i);
-      Scene scene = opt.outdoor ? generate_outdoor_scene(s, info.text_embeddings, opt.lidar)
-                                : generate_indoor_scene(s, info.text_embeddings, opt.indoor);
-      scene.name = split + "_" + std::to_string(i);
-      write_scene((std::filesystem::path(root) / "scenes" / scene.name).string(), scene);
-      names.push_back(scene.name);
-    }
-    write_split(root, split, names);
+    for (int i = 0; i < counts[s]; ++i) names.push_back(splits[s] + "_" + std::to_string(i));
+    write_split(root, splits[s], names);
   }
   return info;
 }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "io/synthetic/generator.h"
+#include "io/synthetic/parallel.h"
 
 namespace leseg::io::synth {
 
@@ -17,12 +18,14 @@ struct SyntheticDatasetOptions {
   int text_dim = 512;
   IndoorOptions indoor;
   OutdoorOptions lidar;
+  int threads = 0;  // scenes generated (and written) in parallel; 0 = hardware concurrency (parallel.h)
 };
 
 // Seed of scene `index` in split `split` ("train", "val").
 uint64_t scene_seed(uint64_t seed, const std::string& split, int index);
 
-// Generates and writes the dataset; returns its DatasetInfo.
+// Generates and writes the dataset (scenes in parallel, each byte-identical to the serial result, split
+// files listing scenes in index order); returns its DatasetInfo.
 DatasetInfo write_synthetic_dataset(const std::string& root, const SyntheticDatasetOptions& opt = {});
 
 }  // namespace leseg::io::synth

@@ -13,6 +13,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "io/scene.h"
 #include "io/synthetic/stand_ins.h"
@@ -49,5 +50,12 @@ DatasetInfo outdoor_dataset_info(int text_dim = 512, uint64_t seed = 0);
 // text_embeddings: (C, D) from the matching dataset info (drives confusions and captions).
 Scene generate_indoor_scene(uint64_t seed, const Tensor& text_embeddings, const IndoorOptions& opt = {});
 Scene generate_outdoor_scene(uint64_t seed, const Tensor& text_embeddings, const OutdoorOptions& opt = {});
+
+// Batches: scene i uses seeds[i]; scenes are generated in parallel on `threads` threads (0 = hardware
+// concurrency, see parallel.h) and each is byte-identical to the single-scene call.
+std::vector<Scene> generate_indoor_scenes(const std::vector<uint64_t>& seeds, const Tensor& text_embeddings,
+                                          const IndoorOptions& opt = {}, int threads = 0);
+std::vector<Scene> generate_outdoor_scenes(const std::vector<uint64_t>& seeds, const Tensor& text_embeddings,
+                                           const OutdoorOptions& opt = {}, int threads = 0);
 
 }  // namespace leseg::io::synth
