@@ -79,10 +79,10 @@ std::array<uint8_t, 3> surface_color(const Box& b, int face, const float* p) {
 namespace {
 // A face point touching or inside another box is never seen (wall behind a picture, floor under a
 // cabinet, counter under a sink): drop it, as a real scan would have no surface there.
-bool hidden_by_other(const std::vector<Box>& boxes, size_t self, const float* p) {
-  constexpr float e = 1e-3f;
-  for (size_t i = 0; i < boxes.size(); ++i) {
-    if (i == self) continue;
+constexpr float kHideMargin = 1e-3f;
+bool hidden_by_other(const std::vector<Box>& boxes, const std::vector<size_t>& candidates, const float* p) {
+  constexpr float e = kHideMargin;
+  for (size_t i : candidates) {
     const Box& b = boxes[i];
     if (p[0] > b.lo[0] - e && p[0] < b.hi[0] + e && p[1] > b.lo[1] - e && p[1] < b.hi[1] + e && p[2] > b.lo[2] - e &&
         p[2] < b.hi[2] + e)
@@ -90,9 +90,25 @@ bool hidden_by_other(const std::vector<Box>& boxes, size_t self, const float* p)
   }
   return false;
 }
+// Boxes other than `self` that can hide a point of the closed rectangle [lo, hi] (a face): the same float
+// comparisons as hidden_by_other at the rectangle's extremes, so a box left out fails the per-point test
+// for every point of the face (points lie in [lo, hi]: they are floats rounded from uniform(lo, hi)).
+void hiding_candidates(const std::vector<Box>& boxes, size_t self, const float* lo, const float* hi,
+                       std::vector<size_t>& out) {
+  constexpr float e = kHideMargin;
+  out.clear();
+  for (size_t i = 0; i < boxes.size(); ++i) {
+    if (i == self) continue;
+    const Box& b = boxes[i];
+    if (hi[0] > b.lo[0] - e && lo[0] < b.hi[0] + e && hi[1] > b.lo[1] - e && lo[1] < b.hi[1] + e &&
+        hi[2] > b.lo[2] - e && lo[2] < b.hi[2] + e)
+      out.push_back(i);
+  }
+}
 }  // namespace
 
 void sample_surfaces(const std::vector<Box>& boxes, double density, double noise, uint64_t seed, PointCloud& out) {
+  std::vector<size_t> candidates;
   for (size_t bi = 0; bi < boxes.size(); ++bi) {
     const Box& b = boxes[bi];
     Rng rng(seed, 0x5A3F00000ull + bi);
@@ -102,13 +118,20 @@ void sample_surfaces(const std::vector<Box>& boxes, double density, double noise
       const int u = (ax + 1) % 3, v = (ax + 2) % 3;
       const double area = double(b.hi[size_t(u)] - b.lo[size_t(u)]) * double(b.hi[size_t(v)] - b.lo[size_t(v)]);
       const int64_t n = int64_t(area * density + rng.unit());
+      float face_lo[3], face_hi[3];  // min / max per axis: also right for a box given with lo > hi
+      for (int a = 0; a < 3; ++a) {
+        face_lo[a] = std::min(b.lo[size_t(a)], b.hi[size_t(a)]);
+        face_hi[a] = std::max(b.lo[size_t(a)], b.hi[size_t(a)]);
+      }
+      face_lo[ax] = face_hi[ax] = (f % 2) ? b.hi[size_t(ax)] : b.lo[size_t(ax)];
+      hiding_candidates(boxes, bi, face_lo, face_hi, candidates);
       for (int64_t i = 0; i < n; ++i) {
         float p[3];
         p[ax] = (f % 2) ? b.hi[size_t(ax)] : b.lo[size_t(ax)];
         p[u] = float(rng.uniform(b.lo[size_t(u)], b.hi[size_t(u)]));
         p[v] = float(rng.uniform(b.lo[size_t(v)], b.hi[size_t(v)]));
         const double jitter = noise * rng.normal();
-        if (hidden_by_other(boxes, bi, p)) continue;
+        if (hidden_by_other(boxes, candidates, p)) continue;
         std::array<uint8_t, 3> c = surface_color(b, f, p);
         const float sgn = (f % 2) ? 1.f : -1.f;
         p[ax] += float(sgn * jitter);
@@ -127,17 +150,20 @@ void sample_surfaces(const std::vector<Box>& boxes, double density, double noise
 int cast_ray(const std::vector<Box>& boxes, const double* o, const double* d, double tmax, double* t_out, int* face) {
   int best = -1, best_face = 0;
   double best_t = tmax;
+  // Per-ray constants (the same values the slab test used to recompute for every box).
+  const bool flat[3] = {std::fabs(d[0]) < 1e-12, std::fabs(d[1]) < 1e-12, std::fabs(d[2]) < 1e-12};
+  const double inv_d[3] = {flat[0] ? 0.0 : 1.0 / d[0], flat[1] ? 0.0 : 1.0 / d[1], flat[2] ? 0.0 : 1.0 / d[2]};
   for (size_t i = 0; i < boxes.size(); ++i) {
     const Box& b = boxes[i];
     double t0 = 1e-6, t1 = best_t;
     int f0 = -1;
     bool miss = false;
     for (int a = 0; a < 3 && !miss; ++a) {
-      if (std::fabs(d[a]) < 1e-12) {
+      if (flat[a]) {
         if (o[a] < b.lo[size_t(a)] || o[a] > b.hi[size_t(a)]) miss = true;
         continue;
       }
-      const double inv = 1.0 / d[a];
+      const double inv = inv_d[a];
       double ta = (b.lo[size_t(a)] - o[a]) * inv, tb = (b.hi[size_t(a)] - o[a]) * inv;
       int fa = 2 * a, fb = 2 * a + 1;
       if (ta > tb) {

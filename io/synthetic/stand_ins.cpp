@@ -35,9 +35,14 @@ std::vector<int32_t> clip_like_labels(const ViewTruth& t, int C, const std::vect
   std::vector<int32_t> out(HW, -1);
   // 1. Whole-instance confusions (semantically close classes), shared across views or redrawn per view.
   std::unordered_map<int32_t, int32_t> inst_class;
+  int32_t last_inst = -1, last_class = -1;  // runs of one instance along a row skip the map
   for (size_t i = 0; i < HW; ++i) {
     const int32_t inst = t.instance[i];
     if (inst < 0) continue;
+    if (inst == last_inst) {
+      out[i] = last_class;
+      continue;
+    }
     auto it = inst_class.find(inst);
     if (it == inst_class.end()) {
       const int32_t gt = t.label[i];
@@ -52,6 +57,8 @@ std::vector<int32_t> clip_like_labels(const ViewTruth& t, int C, const std::vect
       it = inst_class.emplace(inst, c).first;
     }
     out[i] = it->second;
+    last_inst = inst;
+    last_class = it->second;
   }
   // 2. Spatially coherent wrong blobs: value noise on a lattice of blob_cell_px, thresholded at the
   //    (1 - coverage) quantile; a blob pixel takes the confused class drawn at its nearest lattice point.
@@ -94,9 +101,12 @@ std::vector<int32_t> clip_like_labels(const ViewTruth& t, int C, const std::vect
   if (opt.bleed_px > 0) {
     const int b = opt.bleed_px;
     std::vector<int64_t> key(HW), tmp(HW);
+    auto class_key = [&](int32_t c) { return int64_t(1 + hash_unit(seed, vs, uint64_t(c), 0xB1EED) * 1e6) * 64 + c + 1; };
+    std::vector<int64_t> key_of(size_t(std::max(C, 0)));  // the key depends on the class only: once per class
+    for (int c = 0; c < C; ++c) key_of[size_t(c)] = class_key(c);
     for (size_t i = 0; i < HW; ++i) {
       const int32_t c = out[i];
-      key[i] = c < 0 ? 0 : int64_t(1 + hash_unit(seed, vs, uint64_t(c), 0xB1EED) * 1e6) * 64 + c + 1;
+      key[i] = c < 0 ? 0 : c < C ? key_of[size_t(c)] : class_key(c);
     }
     for (int v = 0; v < H; ++v)
       for (int u = 0; u < W; ++u) {
@@ -113,10 +123,15 @@ std::vector<int32_t> clip_like_labels(const ViewTruth& t, int C, const std::vect
       }
   }
   // 4. Unlabelled pixels: 8x8 blocks dropped with probability `missing`; no geometry -> -1.
+  const int bw = (W + 7) / 8, bh = (H + 7) / 8;
+  std::vector<uint8_t> dropped(size_t(bw) * size_t(bh));  // one draw per 8x8 block
+  for (int by = 0; by < bh; ++by)
+    for (int bx = 0; bx < bw; ++bx)
+      dropped[size_t(by) * bw + bx] = hash_unit(seed, vs, uint64_t(bx), uint64_t(by) + 0xD0D0) < opt.missing;
   for (int v = 0; v < H; ++v)
     for (int u = 0; u < W; ++u) {
       const size_t i = size_t(v) * W + u;
-      if (t.instance[i] < 0 || hash_unit(seed, vs, uint64_t(u / 8), uint64_t(v / 8) + 0xD0D0) < opt.missing) out[i] = -1;
+      if (t.instance[i] < 0 || dropped[size_t(v / 8) * bw + u / 8]) out[i] = -1;
     }
   return out;
 }
@@ -127,11 +142,17 @@ std::vector<int32_t> sam_like_masks(const ViewTruth& t, uint64_t seed, int view,
   const uint64_t vs = uint64_t(view) + 1;
   std::map<int32_t, int64_t> area;
   std::map<int32_t, std::map<int32_t, int64_t>> border;
+  int32_t last_a = -1;  // runs of one instance reuse the counter (map nodes never move)
+  int64_t* last_area = nullptr;
   for (int v = 0; v < H; ++v)
     for (int u = 0; u < W; ++u) {
       const int32_t a = t.instance[size_t(v) * W + u];
       if (a < 0) continue;
-      ++area[a];
+      if (a != last_a) {
+        last_area = &area[a];
+        last_a = a;
+      }
+      ++*last_area;
       if (u + 1 < W) {
         const int32_t b = t.instance[size_t(v) * W + u + 1];
         if (b >= 0 && b != a) { ++border[a][b]; ++border[b][a]; }
@@ -181,10 +202,18 @@ std::vector<int32_t> sam_like_masks(const ViewTruth& t, uint64_t seed, int view,
   }
   std::map<int64_t, int32_t> ids;
   std::vector<int32_t> out(HW, -1);
+  int32_t last_inst = -1;  // lookups cached for runs of one instance / one mask key
+  const Plan* last_plan = nullptr;
+  int64_t last_key = -1;
+  int32_t last_id = -1;
   for (size_t i = 0; i < HW; ++i) {
     int32_t inst = t.instance[i];
     if (inst < 0) continue;
-    const Plan* p = &plan[inst];
+    if (inst != last_inst) {
+      last_plan = &plan[inst];
+      last_inst = inst;
+    }
+    const Plan* p = last_plan;
     int64_t sub = 0;
     if (p->mode == 4) continue;
     if (p->mode == 3) {
@@ -202,9 +231,13 @@ std::vector<int32_t> sam_like_masks(const ViewTruth& t, uint64_t seed, int view,
       }
     }
     const int64_t key = (int64_t(inst) << 20) | sub;
-    auto it = ids.find(key);
-    if (it == ids.end()) it = ids.emplace(key, int32_t(ids.size())).first;
-    out[i] = it->second;
+    if (key != last_key) {
+      auto it = ids.find(key);
+      if (it == ids.end()) it = ids.emplace(key, int32_t(ids.size())).first;
+      last_key = key;
+      last_id = it->second;
+    }
+    out[i] = last_id;
   }
   return out;
 }
@@ -223,16 +256,29 @@ void attach_stand_ins(View& view, const ViewTruth& t, const Tensor& text_embeddi
     const int s = std::max(1, opt.sam.feat_stride), F = std::max(1, opt.sam.feat_dim);
     const int h = (H + s - 1) / s, w = (W + s - 1) / s;
     std::vector<float> feat(size_t(h) * w * F);
+    // The per-instance unit direction is the first F normals of Rng(seed, 0xFEA7000000 + inst + 1): drawn
+    // once per instance, not once per feature cell.
+    std::unordered_map<int32_t, std::vector<double>> base_of;
+    std::vector<double> f(static_cast<size_t>(F));
     for (int y = 0; y < h; ++y)
       for (int x = 0; x < w; ++x) {
         const int py = std::min(H - 1, y * s + s / 2), px = std::min(W - 1, x * s + s / 2);
         const int32_t inst = t.instance[size_t(py) * W + px];
-        Rng base(seed, 0xFEA7000000ull + uint64_t(inst + 1));
+        const std::vector<double>* base = nullptr;
+        if (inst >= 0) {
+          auto it = base_of.find(inst);
+          if (it == base_of.end()) {
+            Rng r(seed, 0xFEA7000000ull + uint64_t(inst + 1));
+            std::vector<double> b(static_cast<size_t>(F));
+            for (double& e : b) e = r.normal();
+            it = base_of.emplace(inst, std::move(b)).first;
+          }
+          base = &it->second;
+        }
         Rng noise(seed, hash_combine(vs, uint64_t(y * w + x)));
-        std::vector<double> f(static_cast<size_t>(F));
         double n = 0;
         for (int k = 0; k < F; ++k) {
-          f[size_t(k)] = (inst >= 0 ? base.normal() / std::sqrt(double(F)) : 0.0) +
+          f[size_t(k)] = (base ? (*base)[size_t(k)] / std::sqrt(double(F)) : 0.0) +
                          opt.sam.feat_noise * noise.normal() / std::sqrt(double(F));
           n += f[size_t(k)] * f[size_t(k)];
         }
