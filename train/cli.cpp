@@ -70,9 +70,24 @@ int cmd_eval(const std::string& config, const std::vector<std::string>& override
   Job job = build_job(cfg, JobKind::Eval);
   const std::string dir = load_weights(job, checkpoint);
   const auto t0 = std::chrono::steady_clock::now();
+  job.regime->begin_eval();  // regimes with a second network (CNS's 2D net) accumulate their own metrics
   ConfusionMatrix cm = evaluate(*job.regime, *job.val, job.trainer.num_classes, job.trainer.ignore_index, false);
+  const nlohmann::json extra = job.regime->eval_metrics();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("%s", cm.table(job.info.classes).c_str());
+  // a 2D network's per-class IoU (iou_2d) as a second table, then its summary line
+  if (extra.contains("iou_2d") && extra["iou_2d"].is_array() && extra["iou_2d"].size() == job.info.classes.size()) {
+    std::printf("2D (pixels of the validation views):\n");
+    for (size_t c = 0; c < job.info.classes.size(); ++c) {
+      const nlohmann::json& v = extra["iou_2d"][c];
+      if (v.is_number()) std::printf("  %-16s %6.2f\n", job.info.classes[c].c_str(), 100.0 * v.get<double>());
+      else std::printf("  %-16s    n/a\n", job.info.classes[c].c_str());
+    }
+  }
+  if (extra.contains("miou_2d") && extra["miou_2d"].is_number())
+    std::printf("checkpoint %s: 2D mIoU %.2f over %d classes, accuracy %.2f\n", dir.c_str(),
+                100.0 * extra["miou_2d"].get<double>(), extra.value("valid_classes_2d", 0),
+                100.0 * extra.value("accuracy_2d", 0.0));
   std::printf("checkpoint %s: mIoU %.2f over %d classes, accuracy %.2f, %zu scenes, %lld points, %s\n", dir.c_str(),
               100.0 * cm.miou(), cm.num_valid_classes(), 100.0 * cm.accuracy(), size_t(job.val->num_scenes()),
               static_cast<long long>(cm.total()), Progress::format_duration(s).c_str());

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `leseg` command line through run_cli: config errors name the bad key, missing files are named,
-// --help works on every subcommand, and train -> eval -> infer run end to end on a tiny dataset.
+// --help works on every subcommand, train -> eval -> infer run end to end on a tiny dataset, and `eval` of a
+// co-trained 2D + 3D regime (CNS) prints the 2D network's per-class IoU and mIoU next to the 3D ones.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -8,6 +9,7 @@
 
 #include "io/formats/npy.h"
 #include "io/formats/ply.h"
+#include "io/synthetic/dataset.h"
 #include "train/cli.h"
 #include "train_fixture.h"
 
@@ -119,4 +121,42 @@ TEST(Cli, TrainEvalInferEndToEnd) {
   ASSERT_GT(labels.numel(), 100);
   EXPECT_TRUE(ply.has("red") && ply.has("label") && ply.has("gt"));
   for (int32_t v : labels.to_vector<int32_t>()) ASSERT_TRUE(v >= 0 && v < 20) << v;
+}
+
+TEST(Cli, EvalPrintsTheSecondNetworksMiou) {
+  const std::string dir = scratch("cli_cns");
+  const std::string data = dir + "/data";
+  leseg::io::synth::SyntheticDatasetOptions o;
+  o.train_scenes = 2;
+  o.val_scenes = 1;
+  o.seed = 11;
+  o.text_dim = 16;
+  o.indoor.num_views = 2;
+  o.indoor.height = 48;
+  o.indoor.width = 64;
+  o.indoor.point_density = 120;
+  o.indoor.geometric_segments = false;
+  leseg::io::synth::write_synthetic_dataset(data, o);
+  const std::string cfg = (fs::path(dir) / "cns.yaml").string();
+  std::ofstream(cfg) << "seed: 5\nregime: cns\n"
+                     << "data: {root: " << data << ", batch_size: 2, val_batch_size: 1, voxel_size: 0.2, workers: 0,"
+                     << " views: true, crop_height: 48, crop_width: 64, crop_min_pairs: 16, eval_view_crop: false}\n"
+                     << "model: {name: MinkUNet34C, planes: [8, 8, 8, 8, 8, 8, 8, 8], layers: [1, 1, 1, 1, 1, 1, 1, 1],"
+                     << " init_dim: 8}\n"
+                     << "model2d: {depth: 18, output_stride: 8, aspp_channels: 16}\n"
+                     << "cns: {warmup_epochs: 1, sam_dim: 32}\n"
+                     << "optim: {name: sgd, lr: 0.05, momentum: 0.9}\n"
+                     << "optim2d: {name: sgd, lr: 0.05, momentum: 0.9}\n"
+                     << "train: {epochs: 1, out: " << dir << "/run, eval_every: 0}\n";
+  CliRun t = cli({"train", cfg});
+  ASSERT_EQ(t.rc, 0) << t.err;
+  CliRun e = cli({"eval", cfg, "--checkpoint", dir + "/run"});
+  ASSERT_EQ(e.rc, 0) << e.err;
+  EXPECT_NE(e.out.find("2D (pixels of the validation views)"), std::string::npos) << e.out;
+  const size_t at = e.out.find(": 2D mIoU ");
+  ASSERT_NE(at, std::string::npos) << e.out;
+  const double miou2d = std::stod(e.out.substr(at + 10));
+  EXPECT_GE(miou2d, 0.0);
+  EXPECT_LE(miou2d, 100.0);
+  EXPECT_NE(e.out.find(": mIoU "), std::string::npos) << e.out;
 }
