@@ -58,6 +58,8 @@ Tensor oversegment(const Tensor& coords, const Tensor& normals, const Oversegmen
     for (int j = 0; j < k; ++j) {
       const int32_t q = idx[size_t(i * k + j)];
       if (q < 0 || q == i) continue;
+      const int32_t* nq = idx.data() + size_t(q) * size_t(k);  // (q, i) already emitted from q's list: skip
+      if (q < i && std::find(nq, nq + k, int32_t(i)) != nq + k) continue;
       const int32_t a = int32_t(std::min<int64_t>(i, q)), b = int32_t(std::max<int64_t>(i, q));
       const float* na = &nv[size_t(3 * a)];
       const float* nb = &nv[size_t(3 * b)];
