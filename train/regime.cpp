@@ -50,6 +50,7 @@ std::unique_ptr<Regime> make_clip2scene_regime();
 std::unique_ptr<Regime> make_hicl_regime();
 std::unique_ptr<Regime> make_lass3d_regime();
 std::unique_ptr<Regime> make_erda_regime();
+std::unique_ptr<Regime> make_erda2d_regime();
 std::unique_ptr<Regime> make_cns_regime();
 
 namespace {
@@ -59,6 +60,7 @@ std::map<std::string, RegimeFactory>& registry() {
                                                      {"hicl", make_hicl_regime},
                                                      {"lass3d", make_lass3d_regime},
                                                      {"erda", make_erda_regime},
+                                                     {"erda2d", make_erda2d_regime},
                                                      {"cns", make_cns_regime}};
   return r;
 }

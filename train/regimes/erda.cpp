@@ -27,7 +27,8 @@
 //   erda.activation (relu | lrelu), erda.rows (unlabelled | all: ERDA uses all points when fully supervised);
 //   optim.* (train/regime.h).
 // Not implemented: RandLA-Net's class weights 1/(freq + 0.02) (CloserLook / PT, like our MinkUNet, use plain
-// CE); the 2D query-based variant (erda.variant: query2d is rejected with a clear message).
+// CE). The 2D query-based variant is its own regime, `regime: erda2d` (train/regimes/erda2d.cpp); erda.variant
+// query2d here is an error pointing there.
 
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -67,7 +68,8 @@ class ErdaRegime : public Regime {
     LESEG_CHECK(ctx.num_classes > 0, "erda: the dataset declares no classes");
     const std::string variant = cfg.get<std::string>("erda.variant", "3d");
     LESEG_CHECK(variant == "3d", "config: key 'erda.variant' = '", variant,
-                "': only the 3D prototype variant (3d) is implemented; the 2D query-based variant (query2d) is not");
+                "': regime erda is the 3D prototype variant (3d); the 2D query-based variant (query2d) is "
+                "`regime: erda2d` (configs/erda2d_synthetic.yaml)");
     device_ = ctx.device;
     backbone_ = backbone_from_config(cfg, ctx, "erda", "MinkUNet14A", true);
     const int64_t d = backbone_.out_channels, C = ctx.num_classes;

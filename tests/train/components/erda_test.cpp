@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // ERDA components: BN momentum mapping, prototype EMA on hand-made features (global / non-global, ordering of
 // pseudo-labels vs update), soft-CE = H(p) + KL(p‖q) numerically (values and gradients), coadapt gradient
-// routing into the projection head, the query-prototype module (shapes, gradients).
+// routing into the projection head, the query-prototype module (shapes, gradients), weak pixel labels of the 2D
+// variant (per view and class counts, determinism, keyed by the view).
 #include "train/components/erda.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <utility>
+#include <vector>
 
 #include "engine/ops/elementwise.h"
 #include "engine/ops/linalg.h"
@@ -195,4 +199,42 @@ TEST(ErdaQueryPrototypes, ShapesAndGradients) {
                             {qp.queries, pix, h, qp.q_proj->weight, qp.k_proj->weight, qp.v_proj->weight,
                              qp.o_proj->weight});
   EXPECT_THROW(qp.forward(pix, Tensor::from_vector<int64_t>({0}, Shape{1})), Error);
+}
+
+TEST(ErdaWeakPixelLabels, PerViewAndClassCountsDeterministicAndKeyed) {
+  // two 6x9 views: view 0 has classes 0 (30 px), 1 (20 px) and 4 unlabelled; view 1 is class 2 except one -1
+  std::vector<int32_t> lab(2 * 54);
+  for (int i = 0; i < 54; ++i) lab[size_t(i)] = i < 30 ? 0 : i < 50 ? 1 : -1;
+  for (int i = 0; i < 54; ++i) lab[size_t(54 + i)] = i == 7 ? -1 : 2;
+  Tensor L = Tensor::from_vector(lab, Shape{2, 6, 9});
+  const auto spec = io::loader::WeakLabelSpec::parse("10%", 3);
+  Tensor w = weak_pixel_labels(L, {"a/view0", "a/view1"}, spec);
+  ASSERT_EQ(w.shape(), L.shape());
+  ASSERT_EQ(w.dtype(), DType::i32);
+  auto wv = w.to_vector<int32_t>();
+  std::map<std::pair<int, int32_t>, int> n;
+  for (size_t i = 0; i < wv.size(); ++i) {
+    if (wv[i] < 0) continue;
+    EXPECT_EQ(wv[i], lab[i]) << i;  // a kept pixel keeps its label
+    ++n[{int(i / 54), wv[i]}];
+  }
+  // max(floor(0.1 n_c), 1): 3 of 30, 2 of 20 (view 0); 5 of 53 (view 1)
+  EXPECT_EQ(n.size(), 3u);
+  EXPECT_EQ((n[{0, 0}]), 3);
+  EXPECT_EQ((n[{0, 1}]), 2);
+  EXPECT_EQ((n[{1, 2}]), 5);
+  // deterministic; the view's key (not its position in the batch) decides; another key draws other pixels
+  EXPECT_EQ(weak_pixel_labels(L, {"a/view0", "a/view1"}, spec).to_vector<int32_t>(), wv);
+  Tensor swapped = weak_pixel_labels(Tensor::from_vector(std::vector<int32_t>(lab.begin() + 54, lab.end()), Shape{1, 6, 9}),
+                                     {"a/view1"}, spec);
+  EXPECT_EQ(swapped.to_vector<int32_t>(), std::vector<int32_t>(wv.begin() + 54, wv.end()));
+  EXPECT_NE(weak_pixel_labels(L, {"b/view0", "b/view1"}, spec).to_vector<int32_t>(), wv);
+  // "N points" = N pixels per view; errors on shape / key count
+  auto w3 = weak_pixel_labels(L, {"a/view0", "a/view1"}, io::loader::WeakLabelSpec::parse("4pts", 3)).to_vector<int32_t>();
+  int k0 = 0, k1 = 0;
+  for (size_t i = 0; i < w3.size(); ++i) (i < 54 ? k0 : k1) += w3[i] >= 0;
+  EXPECT_EQ(k0, 4);
+  EXPECT_EQ(k1, 4);
+  EXPECT_THROW(weak_pixel_labels(L, {"a/view0"}, spec), Error);
+  EXPECT_THROW(weak_pixel_labels(L.reshape(Shape{2, 54}), {"a", "b"}, spec), Error);
 }

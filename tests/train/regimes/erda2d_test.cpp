@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: Apache-2.0
+// regime: erda2d (the 2D query-based ERDA variant) on 2 tiny synthetic scenes with 2 RGB-D views each (48x64,
+// DeepLabV3-18 with 16 ASPP channels): one training step updates the class queries, the network, the classifier
+// and mlp2 (terms ce / proto / erda finite); the step's labels are the weak pixel labels (counts per view and
+// class); the soft-CE switches behave as in 3D (baseline = CE only from identical weights, ER + DA = ERDA on the
+// same batch, ER sends no gradient into the classifier, stop-gradient into p leaves queries and mlp2 without
+// gradient from the ERDA term); evaluation reports miou_2d through eval_metrics() and projects the 2D predictions
+// to the paired points; a short Trainer run trains end to end (loss decreases, eval record carries miou_2d);
+// config errors. (weak_pixel_labels itself: tests/train/components/erda_test.cpp.)
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <unistd.h>
+
+#include "engine/autograd.h"
+#include "io/synthetic/dataset.h"
+#include "train/components/erda.h"
+#include "train/job.h"
+#include "train/regime.h"
+#include "train/trainer.h"
+#include "tests/train/train_fixture.h"
+
+using namespace leseg;
+using namespace leseg::train;
+
+namespace {
+
+const std::string& views_dataset() {
+  static std::string root;
+  if (root.empty()) {
+    root = (std::filesystem::temp_directory_path() / ("leseg_erda2d_test_" + std::to_string(::getpid())) / "data").string();
+    std::filesystem::remove_all(root);
+    io::synth::SyntheticDatasetOptions o;
+    o.train_scenes = 2;
+    o.val_scenes = 1;
+    o.seed = 13;
+    o.text_dim = 16;
+    o.indoor.num_views = 2;
+    o.indoor.height = 48;
+    o.indoor.width = 64;
+    o.indoor.point_density = 120;
+    o.indoor.geometric_segments = false;
+    io::synth::write_synthetic_dataset(root, o);
+  }
+  return root;
+}
+
+Config erda2d_config(const std::vector<std::string>& extra) {
+  Config c = Config::from_string(
+      "seed: 4\nregime: erda2d\n"
+      "data: {batch_size: 2, val_batch_size: 1, voxel_size: 0.2, augment: true, workers: 0, views: true,\n"
+      "       crop_height: 24, crop_width: 32, crop_min_pairs: 8, eval_view_crop: false, weak_pixel_labels: '5%'}\n"
+      "model2d: {depth: 18, output_stride: 8, aspp_channels: 16}\n"
+      "erda: {temperature: 0.1, attn_dim: 8, heads: 2}\n"
+      "optim: {name: sgd, lr: 0.05, momentum: 0.9}\n"
+      "train: {epochs: 2, log_every: 1, eval_every: -1}\n",
+      "erda2d_tiny.yaml");
+  const auto out = std::filesystem::path(views_dataset()).parent_path() / "run";
+  c.apply_overrides({"data.root=" + views_dataset(), "train.out=" + out.string()});
+  c.apply_overrides(extra);
+  return c;
+}
+
+struct Run2d {
+  Job job;
+  Batch b0;
+};
+
+Run2d make(const std::vector<std::string>& extra = {}) {
+  Config c = erda2d_config(extra);
+  Run2d s{build_job(c, JobKind::Train), {}};
+  s.job.train->begin_epoch(0);
+  auto x = s.job.train->next();
+  EXPECT_TRUE(x.has_value());
+  s.b0 = *x;
+  s.job.regime->set_training(true);
+  return s;
+}
+
+std::map<std::string, double> values(const LossTerms& t) {
+  std::map<std::string, double> out;
+  for (auto& [n, v] : t.terms) out[n] = v.to(DType::f64).item<double>();
+  return out;
+}
+
+std::map<std::string, std::vector<float>> snapshot(Regime& r) {
+  std::map<std::string, std::vector<float>> out;
+  for (auto& [mn, m] : r.modules())
+    for (auto& [k, v] : m->named_parameters()) out[mn + "." + k] = v.to_vector<float>();
+  return out;
+}
+
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (double v : t.to(DType::f64).to_vector<double>()) m = std::max(m, std::abs(v));
+  return m;
+}
+
+// Largest |gradient| over the parameters of module `name` (0 when none has a gradient).
+double module_grad(Regime& r, const std::string& name) {
+  double g = 0;
+  for (auto& [mn, m] : r.modules())
+    if (mn == name)
+      for (auto& [pn, p] : m->named_parameters())
+        if (p.grad().defined()) g = std::max(g, max_abs(p.grad()));
+  return g;
+}
+
+void expect_config_error(const std::vector<std::string>& extra, const std::string& fragment) {
+  try {
+    Run2d s = make(extra);
+    s.job.regime->step(s.b0, 0, 0);
+    ADD_FAILURE() << "no error for " << extra[0];
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+
+TEST(Erda2dRegime, OneStepUpdatesQueriesAndNetwork) {
+  Run2d s = make({"optim.weight_decay=0"});
+  Regime& r = *s.job.regime;
+  ASSERT_EQ(s.b0.num_views(), 4);
+  auto before = snapshot(r);
+  LossTerms t = r.step(s.b0, 0, 0);
+  std::set<std::string> names;
+  for (auto& [n, v] : values(t)) {
+    names.insert(n);
+    EXPECT_TRUE(std::isfinite(v)) << n;
+    EXPECT_GT(v, 0.0) << n;
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"ce", "proto", "erda"}));
+  t.total().backward();
+  for (const char* m : {"net2d", "head", "proj", "queries"}) EXPECT_GT(module_grad(r, m), 0.0) << m;
+  for (auto& [mn, m] : r.modules())
+    if (mn == "queries") EXPECT_GT(max_abs(m->named_parameters().at(0).second.grad()), 0.0);
+  for (auto& slot : r.optimizers()) slot.optimizer->step();
+  auto after = snapshot(r);
+  for (const char* key : {"queries.queries", "queries.k_proj.weight", "net2d.backbone.conv1.weight",
+                          "head.linear.weight", "proj.fc1.weight"}) {
+    ASSERT_TRUE(before.count(key)) << key;
+    EXPECT_NE(before.at(key), after.at(key)) << key;
+  }
+}
+
+TEST(Erda2dRegime, TrainsOnWeakPixelLabels) {
+  Run2d s = make();
+  const Batch& b = s.b0;
+  std::vector<std::string> keys;
+  auto vs = b.view_scene.to(DType::i64).to_vector<int64_t>(), src = b.view_source.to(DType::i64).to_vector<int64_t>();
+  for (size_t v = 0; v < vs.size(); ++v) keys.push_back(b.scene_names[size_t(vs[v])] + "/view" + std::to_string(src[v]));
+  Tensor weak = erda::weak_pixel_labels(b.view_gt_labels, keys, io::loader::WeakLabelSpec::parse("5%", 4));
+  const int64_t V = b.view_gt_labels.size(0), hw = b.view_gt_labels.size(1) * b.view_gt_labels.size(2);
+  auto full = b.view_gt_labels.to_vector<int32_t>(), w = weak.to_vector<int32_t>();
+  int64_t kept = 0, labelled = 0;
+  for (int64_t v = 0; v < V; ++v) {
+    std::map<int32_t, int64_t> nf, nw;
+    for (int64_t i = v * hw; i < (v + 1) * hw; ++i) {
+      if (full[size_t(i)] >= 0) ++nf[full[size_t(i)]], ++labelled;
+      if (w[size_t(i)] < 0) continue;
+      ++nw[w[size_t(i)]], ++kept;
+      EXPECT_EQ(w[size_t(i)], full[size_t(i)]);
+    }
+    for (auto& [c, n] : nf) EXPECT_EQ(nw[c], std::max<int64_t>(int64_t(std::floor(0.05 * double(n))), 1)) << v << " " << c;
+  }
+  ASSERT_GT(labelled, 10 * kept);  // mostly unlabelled
+  // the step trains on these labels: "100%" (every ground-truth label) gives another CE from the same weights
+  Run2d all = make({"data.weak_pixel_labels=100%"});
+  auto ta = values(all.job.regime->step(all.b0, 0, 0)), tw = values(s.job.regime->step(s.b0, 0, 0));
+  EXPECT_TRUE(std::isfinite(ta.at("ce")) && std::isfinite(tw.at("ce")));
+  EXPECT_NE(ta.at("ce"), tw.at("ce"));
+}
+
+TEST(Erda2dRegime, SoftCrossEntropySwitchesBehaveAsIn3d) {
+  // baseline: CE only, identical initial network + classifier (same first-batch CE as the full run)
+  Run2d base = make({"erda.enabled=false"});
+  Run2d full = make();
+  auto tb = values(base.job.regime->step(base.b0, 0, 0));
+  auto tf = values(full.job.regime->step(full.b0, 0, 0));
+  EXPECT_EQ(tb.size(), 1u);
+  EXPECT_EQ(tb.at("ce"), tf.at("ce"));
+  for (auto& [mn, m] : base.job.regime->modules()) EXPECT_TRUE(mn == "net2d" || mn == "head") << mn;
+  // same batch, same weights: ER + DA = ERDA (H(p) + KL(p‖q) = soft-CE)
+  Run2d er = make({"erda.term=er"}), da = make({"erda.term=da"});
+  auto ter = values(er.job.regime->step(er.b0, 0, 0)), tda = values(da.job.regime->step(da.b0, 0, 0));
+  ASSERT_TRUE(ter.count("er") && tda.count("da"));
+  EXPECT_GT(ter.at("er"), 0.0);
+  EXPECT_GT(tda.at("da"), 0.0);
+  EXPECT_NEAR(ter.at("er") + tda.at("da"), tf.at("erda"), 1e-4 * tf.at("erda"));
+  // ER depends on p only: no gradient into the classifier from it (proto and ce off)
+  {
+    Run2d s = make({"erda.term=er", "erda.proto_weight=0", "loss.weight=0"});
+    s.job.regime->step(s.b0, 0, 0).total().backward();
+    EXPECT_EQ(module_grad(*s.job.regime, "head"), 0.0);
+    EXPECT_GT(module_grad(*s.job.regime, "queries"), 0.0);
+  }
+  // gradient into p reaches mlp2 and the queries only with coadapt (proto term off)
+  for (bool coadapt : {true, false}) {
+    Run2d s = make({std::string("erda.coadapt=") + (coadapt ? "true" : "false"), "erda.proto_weight=0"});
+    Regime& r = *s.job.regime;
+    auto t = r.step(s.b0, 0, 0);
+    EXPECT_EQ(t.terms.size(), 2u);
+    t.total().backward();
+    EXPECT_GT(module_grad(r, "head"), 0.0);
+    for (const char* m : {"proj", "queries"}) {
+      if (coadapt) EXPECT_GT(module_grad(r, m), 0.0) << m;
+      else EXPECT_EQ(module_grad(r, m), 0.0) << m;
+    }
+  }
+}
+
+TEST(Erda2dRegime, EvaluationReportsMiou2dAndProjectsToPoints) {
+  Run2d s = make();
+  Regime& r = *s.job.regime;
+  s.job.val->begin_epoch(0);
+  auto vb = s.job.val->next();
+  ASSERT_TRUE(vb.has_value());
+  ASSERT_GT(vb->num_views(), 0);
+  r.set_training(false);
+  r.begin_eval();
+  EXPECT_TRUE(r.eval_metrics().empty());
+  Tensor z = r.logits(*vb);
+  const int64_t N = vb->num_points(), C = 20;
+  ASSERT_EQ(z.shape(), (Shape{N, C}));
+  // one-hot rows exactly at the points some view pairs, zero rows elsewhere
+  std::set<int64_t> paired;
+  auto pr = vb->pairs.to(DType::i64).to_vector<int64_t>();
+  for (size_t i = 0; i < pr.size(); i += 3) paired.insert(pr[i]);
+  ASSERT_FALSE(paired.empty());
+  auto zz = z.to_vector<float>();
+  for (int64_t i = 0; i < N; ++i) {
+    double sum = 0;
+    for (int64_t k = 0; k < C; ++k) sum += zz[size_t(i * C + k)];
+    EXPECT_EQ(sum, paired.count(i) ? 1.0 : 0.0) << "point " << i;
+  }
+  nlohmann::json m = r.eval_metrics();
+  ASSERT_TRUE(m.contains("miou_2d") && m.contains("accuracy_2d") && m.contains("iou_2d"));
+  EXPECT_GE(m["miou_2d"].get<double>(), 0.0);
+  EXPECT_LE(m["miou_2d"].get<double>(), 1.0);
+  EXPECT_GE(m["valid_classes_2d"].get<int>(), 2);
+  EXPECT_EQ(m["iou_2d"].size(), size_t(C));
+  r.begin_eval();
+  EXPECT_TRUE(r.eval_metrics().empty());
+}
+
+TEST(Erda2dRegime, ShortRunTrainsEndToEnd) {
+  Config c = erda2d_config({"data.batch_size=1", "train.epochs=6", "train.eval_every=6", "data.augment=false",
+                            "data.view_hflip=0"});
+  Job job = build_job(c, JobKind::Train);
+  job.trainer.verbose = false;
+  Trainer t(*job.regime, *job.train, job.val.get(), job.trainer);
+  TrainResult res = t.run();
+  ASSERT_EQ(res.steps, 12);
+  ASSERT_EQ(res.step_losses.size(), 12u);
+  for (double l : res.step_losses) ASSERT_TRUE(std::isfinite(l));
+  const double first = (res.step_losses[0] + res.step_losses[1]) / 2, last = (res.step_losses[10] + res.step_losses[11]) / 2;
+  EXPECT_LT(last, 0.8 * first) << "first " << first << " last " << last;
+  ASSERT_TRUE(res.last_eval.contains("miou_2d"));
+  EXPECT_GT(res.last_eval["miou_2d"].get<double>(), 0.0);
+  EXPECT_TRUE(res.last_eval.contains("miou"));
+}
+
+TEST(Erda2dRegime, ConfigErrors) {
+  expect_config_error({"erda.attend=pixels"}, "erda.attend");
+  expect_config_error({"erda.temperature=0"}, "erda.temperature");
+  expect_config_error({"loss.ignore_index=3"}, "ignore_index");
+  expect_config_error({"erda.heads=3"}, "erda.heads");
+  expect_config_error({"data.weak_pixel_labels=abc"}, "weak labels");
+  // a batch without views
+  Config c = Config::from_string(
+      "seed: 4\nregime: erda2d\ndata: {batch_size: 1, voxel_size: 0.2, workers: 0}\n"
+      "model2d: {depth: 18, output_stride: 8, aspp_channels: 16}\nerda: {attn_dim: 8, heads: 2}\n"
+      "train: {epochs: 1, eval_every: -1}\n",
+      "erda2d_noviews.yaml");
+  c.apply_overrides({"data.root=" + views_dataset(), "train.out=" + (std::filesystem::path(views_dataset()).parent_path() / "noviews").string()});
+  Job job = build_job(c, JobKind::Train);
+  job.train->begin_epoch(0);
+  auto b = job.train->next();
+  ASSERT_TRUE(b.has_value());
+  try {
+    job.regime->step(*b, 0, 0);
+    ADD_FAILURE() << "no error for a batch without views";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no views"), std::string::npos) << e.what();
+  }
+}

@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: Apache-2.0
+// regime: erda2d (METHODS §2.6, REFERENCE-CODE §4 "2D query-based variant", issue 10) — ERDA on images: the
+// prototypes are given by learnable class queries that cross-attend to the pixel features (no public code:
+// [reading]), the loss is the 3D regime's (train/regimes/erda.cpp), the network is DeepLabV3 on the views' crops
+// and the labels are the views' ground-truth label images made weak.
+//   x = DeepLabV3(images) ASPP features at 1/os, rows (V·h·w, F) (F = model2d.aspp_channels);
+//   z = classifier(x) (V·h·w, C) (models::ProjectionHead, with bias), bilinearly upsampled to the crop's pixels
+//       (V·H·W, C) (a per-pixel linear head commutes with the upsampling, as in regime cns);
+//   h = mlp2(x) (V·h·w, F) (erda::ProjectionMLP2, as in 3D);
+//   P = QueryPrototypes(x): C learnable queries (C, F) cross-attend (engine/ops/attention.h, the fused kernel)
+//       to the pixel rows of each image (erda.attend: image, cu_k = image offsets, P is (V·C, F)) or of the
+//       whole batch (erda.attend: batch, one (C, F) set);
+//   s = cos(ĥ, P̂_image) / T at 1/os (V·h·w, C), bilinearly upsampled to the crop's pixels; p = softmax(s);
+//   weak labels y (V·H·W): per view and class max(⌊r·n_c⌋, 1) of the crop's labelled pixels (data.weak_pixel_labels,
+//       io/loader's sampler through erda::weak_pixel_labels, key "<scene>/view<k>", seed = run seed), the rest -1.
+//   loss terms:  "ce"    = loss.weight · CE(z, y) over the labelled pixels;
+//                "proto" = erda.proto_weight · CE(s, y) over the labelled pixels: what makes the queries class
+//                          prototypes (the 3D prototypes are label means; learnable queries need a label signal
+//                          of their own, otherwise they only move through p under coadapt) [reading];
+//                <term>  = erda.weight · soft-CE over the unlabelled pixels, erda_loss as in 3D: "erda" (H(p) +
+//                          KL(p‖q)), "er" (H(p)) or "da" (KL(p‖q)); erda.coadapt false stops the gradient into p.
+//   erda.enabled false: the CE-only baseline (no mlp2 / queries; the classifier is initialised first, so the
+//   baseline and ERDA runs start from identical DeepLabV3 + classifier weights).
+// Evaluation: in eval mode logits() runs the 2D network on the batch's views and accumulates a 2D confusion matrix
+// over the views' labelled pixels (Batch::view_gt_labels, full labels: the weak policy is a training-time one),
+// reported by eval_metrics() as miou_2d / accuracy_2d / valid_classes_2d / iou_2d. The Trainer's 3D record
+// ("miou") scores the 2D predictions projected to the points (mode over the views that pair each point); points
+// no view pairs get zero logits, i.e. class 0, so that number is a lower bound, not a 3D result.
+// Deviations / [reading]: the kept pixels are drawn on each crop (the loader crops anew every epoch and the
+// Batch does not carry the crop box), so the per-crop budget is exact but across epochs a view contributes
+// different labelled pixels (about epochs × r of its pixels at most); T (erda.temperature) is 1 in ERDA (cosine
+// logits, no temperature); DeepLabV3 starts from random weights (no ImageNet weights are bundled).
+// Config keys: model2d.depth (18), model2d.output_stride (8), model2d.aspp_channels (256), model2d.dropout (0.5),
+// model2d.atrous_rates ([] = by output stride); data.weak_pixel_labels ("1%"; "0.1%", "0.01", "20pts" = N pixels
+// per view; "100%" = every label); loss.ignore_index (-1, must be < 0), loss.label_smoothing (0), loss.weight (1);
+// erda.enabled (true), erda.weight (0.1), erda.term (erda | er | da), erda.coadapt (true), erda.rows (unlabelled |
+// all), erda.activation (relu | lrelu), erda.temperature (1), erda.proto_weight (1), erda.attend (image | batch),
+// erda.attn_dim (64), erda.heads (4); optim.* (train/regime.h). The views come from data.views: true.
+
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/ops/conv2d.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/linalg.h"
+#include "engine/ops/losses.h"
+#include "engine/ops/reduce.h"
+#include "engine/ops/shape_ops.h"
+#include "io/loader/splits.h"
+#include "models/deeplabv3.h"
+#include "models/heads.h"
+#include "train/components/common.h"
+#include "train/components/erda.h"
+#include "train/metrics.h"
+#include "train/regime.h"
+
+namespace leseg::train {
+namespace {
+
+std::vector<int64_t> to_i64(const Tensor& t) {
+  return (t.dtype() == DType::i64 ? t : t.to(DType::i64)).to(Device::cpu()).to_vector<int64_t>();
+}
+
+// (V·h·w, K) rows of per-view maps -> (V·H·W, K), bilinear (align_corners = false).
+Tensor upsample_rows(const Tensor& rows, int64_t V, int64_t h, int64_t w, int64_t H, int64_t W) {
+  const int64_t K = rows.size(1);
+  if (h == H && w == W) return rows;
+  Tensor map = permute(rows.reshape(Shape{V, h, w, K}), {0, 3, 1, 2});
+  Tensor up = interpolate_bilinear(map, Size2(H, W), false);  // (V, K, H, W)
+  return permute(up, {0, 2, 3, 1}).reshape(Shape{V * H * W, K});
+}
+
+erda::ErdaTerm parse_term(const std::string& s) {
+  if (s == "erda" || s == "er+da") return erda::ErdaTerm::erda;
+  if (s == "er") return erda::ErdaTerm::er;
+  if (s == "da") return erda::ErdaTerm::da;
+  LESEG_FAIL("config: key 'erda.term' = '", s, "' must be erda (ER+DA), er or da");
+}
+
+const char* term_name(erda::ErdaTerm t) {
+  switch (t) {
+    case erda::ErdaTerm::erda: return "erda";
+    case erda::ErdaTerm::er: return "er";
+    case erda::ErdaTerm::da: return "da";
+  }
+  return "erda";
+}
+
+class Erda2dRegime : public Regime {
+ public:
+  std::string name() const override { return "erda2d"; }
+
+  void build(const Config& cfg, const BuildContext& ctx) override {
+    LESEG_CHECK(ctx.num_classes > 0, "erda2d: the dataset declares no classes");
+    device_ = ctx.device;
+    C_ = ctx.num_classes;
+    // switches first (clear errors before the network is built)
+    weak_ = io::loader::WeakLabelSpec::parse(cfg.get<std::string>("data.weak_pixel_labels", "1%"), ctx.seed);
+    ce_.ignore_index = cfg.get<int64_t>("loss.ignore_index", -1);
+    LESEG_CHECK(ce_.ignore_index < 0, "config: key 'loss.ignore_index' = ", ce_.ignore_index,
+                ": regime erda2d treats negative pixel labels as unlabelled, so the ignore index must be negative");
+    ce_.label_smoothing = cfg.get<double>("loss.label_smoothing", 0.0);
+    ce_weight_ = cfg.get<double>("loss.weight", 1.0);
+    enabled_ = cfg.get<bool>("erda.enabled", true);
+    lo_.weight = cfg.get<double>("erda.weight", 0.1);
+    LESEG_CHECK(lo_.weight >= 0.0, "config: key 'erda.weight' must be >= 0, got ", lo_.weight);
+    lo_.term = parse_term(cfg.get<std::string>("erda.term", "erda"));
+    lo_.coadapt = cfg.get<bool>("erda.coadapt", true);
+    const std::string rows = cfg.get<std::string>("erda.rows", "unlabelled");
+    LESEG_CHECK(rows == "unlabelled" || rows == "all", "config: key 'erda.rows' must be unlabelled or all, got '", rows, "'");
+    all_rows_ = rows == "all";
+    const std::string act = cfg.get<std::string>("erda.activation", "relu");
+    LESEG_CHECK(act == "relu" || act == "lrelu", "config: key 'erda.activation' must be relu or lrelu, got '", act, "'");
+    temperature_ = cfg.get<double>("erda.temperature", 1.0);
+    LESEG_CHECK(temperature_ > 0.0, "config: key 'erda.temperature' must be > 0, got ", temperature_);
+    proto_weight_ = cfg.get<double>("erda.proto_weight", 1.0);
+    LESEG_CHECK(proto_weight_ >= 0.0, "config: key 'erda.proto_weight' must be >= 0, got ", proto_weight_);
+    const std::string attend = cfg.get<std::string>("erda.attend", "image");
+    LESEG_CHECK(attend == "image" || attend == "batch", "config: key 'erda.attend' must be image or batch, got '",
+                attend, "'");
+    per_image_ = attend == "image";
+    erda::QueryPrototypeOptions qo;
+    qo.attn_dim = cfg.get<int64_t>("erda.attn_dim", 64);
+    qo.heads = cfg.get<int64_t>("erda.heads", 4);
+    LESEG_CHECK(qo.attn_dim > 0 && qo.heads > 0 && qo.attn_dim % qo.heads == 0, "config: keys 'erda.attn_dim' (",
+                qo.attn_dim, ") and 'erda.heads' (", qo.heads, ") must be > 0 with attn_dim a multiple of heads");
+
+    models::DeepLabV3Config dc;
+    dc.depth = cfg.get<int>("model2d.depth", 18);
+    dc.output_stride = cfg.get<int>("model2d.output_stride", 8);
+    dc.aspp_channels = cfg.get<int64_t>("model2d.aspp_channels", 256);
+    dc.dropout = cfg.get<double>("model2d.dropout", 0.5);
+    if (cfg.has("model2d.atrous_rates")) dc.atrous_rates = cfg.get<std::vector<int64_t>>("model2d.atrous_rates");
+    dc.num_classes = 0;            // the classifier is head_ (per pixel, at 1/os)
+    dc.upsample_features = false;  // heads are per pixel: classify at 1/os, upsample the logits
+    dc.seed = ctx.seed ^ 0xe2d4ULL;
+    net2d_ = std::make_shared<models::DeepLabV3>(dc);
+    const int64_t F = net2d_->feature_dim();
+    Generator gen(ctx.seed, 0x4ead2d);
+    head_ = std::make_shared<models::ProjectionHead>(F, C_, true, gen);  // first: same init as the baseline
+    if (enabled_) {
+      proj_ = std::make_shared<erda::ProjectionMLP2>(F, gen, act == "lrelu");
+      qo.num_classes = C_;
+      qo.feat_dim = F;
+      qo.proto_dim = F;
+      queries_ = std::make_shared<erda::QueryPrototypes>(qo, gen);
+    }
+    for (auto& [n, m] : modules()) m->to(device_);
+    std::vector<std::pair<std::string, Tensor>> params;
+    for (auto& [mn, m] : modules())
+      for (auto& [n, p] : m->named_parameters()) params.emplace_back(mn + "." + n, p);
+    optimizers_.push_back(build_optimizer_slot("model", cfg, "optim", params, ctx));
+  }
+
+  LossTerms step(const Batch& b, int64_t, int64_t) override {
+    check_views(b, "step");
+    const int64_t V = b.view_gt_labels.size(0), H = b.view_gt_labels.size(1), W = b.view_gt_labels.size(2);
+    Tensor y = erda::weak_pixel_labels(b.view_gt_labels, view_keys(b), weak_).reshape(Shape{V * H * W}).to(DType::i64);
+    Tensor x = pixel_rows(b);  // (V·h·w, F)
+    Tensor z = upsample_rows(head_->forward(x), V, h_, w_, H, W);  // (V·H·W, C)
+    const Tensor yd = y.to(device_);
+    LossTerms t;
+    Tensor ce = cross_entropy(z, yd, ce_);
+    t.add("ce", ce_weight_ == 1.0 ? ce : mul(ce, ce_weight_));
+    if (enabled_) {
+      Tensor s = upsample_rows(pseudo_logits(x, V), V, h_, w_, H, W);  // (V·H·W, C), p = softmax(s)
+      if (proto_weight_ > 0.0) {
+        Tensor pc = cross_entropy(s, yd, ce_);
+        t.add("proto", proto_weight_ == 1.0 ? pc : mul(pc, proto_weight_));
+      }
+      Tensor r = all_rows_ ? Tensor() : erda::unlabelled_rows(y);
+      t.add(term_name(lo_.term), erda::erda_loss(z, s, r, lo_));
+    }
+    return t;
+  }
+
+  // The 2D predictions projected to the points (one-hot rows; see the top of the file); in eval mode the 2D
+  // confusion matrix against the views' labels is accumulated on the way.
+  Tensor logits(const Batch& b) override {
+    NoGradGuard ng;
+    check_views(b, "logits");
+    const int64_t V = b.view_gt_labels.size(0), H = b.view_gt_labels.size(1), W = b.view_gt_labels.size(2);
+    Tensor x = pixel_rows(b);  // sets h_, w_
+    Tensor z = upsample_rows(head_->forward(x), V, h_, w_, H, W);
+    std::vector<int64_t> pred = to_i64(argmax(z, 1));  // (V·H·W)
+    if (!net2d_->is_training()) {
+      std::vector<int64_t> g64 = to_i64(b.view_gt_labels);
+      std::vector<int32_t> p(pred.begin(), pred.end()), g(g64.begin(), g64.end());
+      if (!cm2d_) cm2d_ = std::make_unique<ConfusionMatrix>(int(C_), -1);
+      cm2d_->update(p.data(), g.data(), int64_t(p.size()));
+    }
+    const int64_t N = b.num_points(), hw = H * W;
+    std::vector<std::vector<int64_t>> per(static_cast<size_t>(V));
+    if (b.pairs.defined()) {
+      std::vector<int64_t> pr = to_i64(b.pairs);
+      for (size_t i = 0; i + 2 < pr.size(); i += 3) {
+        const int64_t pt = pr[i], px = pr[i + 1], vw = pr[i + 2];
+        LESEG_CHECK(pt >= 0 && pt < N && px >= 0 && px < hw && vw >= 0 && vw < V, "erda2d: pair (", pt, ", ", px,
+                    ", ", vw, ") outside the batch (", N, " points, ", V, " views of ", H, "x", W, ")");
+        per[size_t(vw)].push_back(pt);
+        per[size_t(vw)].push_back(px);
+      }
+    }
+    std::vector<Tensor> pairs, labels;
+    for (int64_t v = 0; v < V; ++v) {
+      pairs.push_back(Tensor::from_vector(per[size_t(v)], Shape{int64_t(per[size_t(v)].size() / 2), 2}));
+      labels.push_back(Tensor::from_vector(std::vector<int64_t>(pred.begin() + v * hw, pred.begin() + (v + 1) * hw), Shape{hw}));
+    }
+    std::vector<int64_t> pts = to_i64(project_pixel_labels(N, pairs, labels, C_));
+    std::vector<float> onehot(size_t(N * C_), 0.0f);
+    for (int64_t i = 0; i < N; ++i)
+      if (pts[size_t(i)] >= 0) onehot[size_t(i * C_ + pts[size_t(i)])] = 1.0f;
+    return Tensor::from_vector(onehot, Shape{N, C_}, device_);
+  }
+
+  void begin_eval() override { cm2d_.reset(); }
+  nlohmann::json eval_metrics() override {
+    nlohmann::json j = nlohmann::json::object();
+    if (!cm2d_) return j;
+    j["miou_2d"] = cm2d_->miou();
+    j["accuracy_2d"] = cm2d_->accuracy();
+    j["valid_classes_2d"] = cm2d_->num_valid_classes();
+    nlohmann::json arr = nlohmann::json::array();
+    for (double x : cm2d_->iou()) arr.push_back(std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x));
+    j["iou_2d"] = arr;
+    return j;
+  }
+
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules() override {
+    std::vector<std::pair<std::string, std::shared_ptr<Module>>> m = {{"net2d", net2d_}, {"head", head_}};
+    if (proj_) m.emplace_back("proj", proj_);
+    if (queries_) m.emplace_back("queries", queries_);
+    return m;
+  }
+  std::vector<std::pair<std::string, Generator*>> generators() override {
+    return {{"net2d_dropout", &net2d_->dropout_generator()}};
+  }
+
+ private:
+  void check_views(const Batch& b, const char* what) const {
+    const std::string scene = b.scene_names.empty() ? "" : b.scene_names[0];
+    LESEG_CHECK(b.num_views() > 0 && b.images.defined() && b.view_gt_labels.defined(), "erda2d ", what, ": batch (scene ",
+                scene, ") has no views with label images: set data.views: true and use a dataset with RGB-D views "
+                "and label.png per view");
+    LESEG_CHECK(b.view_gt_labels.ndim() == 3 && b.images.ndim() == 4 && b.images.size(0) == b.view_gt_labels.size(0) &&
+                    b.images.size(2) == b.view_gt_labels.size(1) && b.images.size(3) == b.view_gt_labels.size(2),
+                "erda2d ", what, ": images ", b.images.shape().str(), " and view labels ", b.view_gt_labels.shape().str(),
+                " disagree (batch of scene ", scene, ")");
+  }
+
+  // "<scene>/view<k>" per view of the batch (k = the view's index in its scene).
+  static std::vector<std::string> view_keys(const Batch& b) {
+    std::vector<int64_t> sc = to_i64(b.view_scene), src = to_i64(b.view_source);
+    std::vector<std::string> keys;
+    for (size_t v = 0; v < sc.size(); ++v) {
+      LESEG_CHECK(sc[v] >= 0 && sc[v] < int64_t(b.scene_names.size()), "erda2d: view ", v, " names scene row ", sc[v],
+                  " of a batch of ", b.scene_names.size());
+      keys.push_back(b.scene_names[size_t(sc[v])] + "/view" + std::to_string(src[v]));
+    }
+    return keys;
+  }
+
+  // ASPP features as pixel rows (V·h·w, F); sets h_, w_.
+  Tensor pixel_rows(const Batch& b) {
+    Tensor low = net2d_->run(b.images.to(device_)).features_lowres;  // (V, F, h, w)
+    const int64_t V = low.size(0), F = low.size(1);
+    h_ = low.size(2), w_ = low.size(3);
+    return permute(low, {0, 2, 3, 1}).reshape(Shape{V * h_ * w_, F});
+  }
+
+  // s = cos(mlp2(x), P) / T at 1/os (V·h·w, C), P from the class queries over each image (or the batch).
+  Tensor pseudo_logits(const Tensor& x, int64_t V) {
+    const int64_t hw = h_ * w_;
+    std::vector<int64_t> cu;
+    if (per_image_)
+      for (int64_t v = 0; v <= V; ++v) cu.push_back(v * hw);
+    else
+      cu = {0, V * hw};
+    Tensor cut = Tensor::from_vector(cu, Shape{int64_t(cu.size())});
+    Tensor P = queries_->forward(x, cut);  // (B·C, F)
+    Tensor s = queries_->similarity(proj_->forward(x), P, cut);
+    return temperature_ == 1.0 ? s : div(s, temperature_);
+  }
+
+  Device device_ = Device::cpu();
+  int64_t C_ = 0, h_ = 0, w_ = 0;
+  std::shared_ptr<models::DeepLabV3> net2d_;
+  std::shared_ptr<models::ProjectionHead> head_;
+  std::shared_ptr<erda::ProjectionMLP2> proj_;
+  std::shared_ptr<erda::QueryPrototypes> queries_;
+  io::loader::WeakLabelSpec weak_;
+  CrossEntropyOptions ce_;
+  double ce_weight_ = 1.0, temperature_ = 1.0, proto_weight_ = 1.0;
+  bool enabled_ = true, all_rows_ = false, per_image_ = true;
+  erda::ErdaLossOptions lo_;
+  std::unique_ptr<ConfusionMatrix> cm2d_;
+};
+
+}  // namespace
+
+std::unique_ptr<Regime> make_erda2d_regime() { return std::make_unique<Erda2dRegime>(); }
+}  // namespace leseg::train
