@@ -9,8 +9,22 @@
 #include "engine/autograd.h"
 #include "kernels/attention/attention.h"
 
+// Like LESEG_DISPATCH_FLOAT, plus the half storage types (scalar_t = f16_t / bf16_t).
+#define LESEG_ATTN_DISPATCH(t, opname, ...)                                                                   \
+  switch (t) {                                                                                              \
+    LESEG_DTYPE_CASE(f32, float, __VA_ARGS__)                                                               \
+    LESEG_DTYPE_CASE(f64, double, __VA_ARGS__)                                                              \
+    LESEG_DTYPE_CASE(f16, ::leseg::f16_t, __VA_ARGS__)                                                      \
+    LESEG_DTYPE_CASE(bf16, ::leseg::bf16_t, __VA_ARGS__)                                                    \
+    default: LESEG_FAIL(opname, ": dtype ", ::leseg::dtype_name(t), " not supported (f32, f64, f16, bf16)"); \
+  }
+
 namespace leseg {
 namespace {
+
+template <class T>
+using Stat = kernels::attn_stat_t<T>;
+bool is_half(DType t) { return t == DType::f16 || t == DType::bf16; }
 
 // Reads offsets to the host and checks them: 1-D integer, starts at 0, non-decreasing, ends at `rows`.
 std::vector<int64_t> read_offsets(const Tensor& cu, const char* name, int64_t rows) {
@@ -46,14 +60,14 @@ void run_forward(const Plan& p, const Tensor& q, const Tensor& k, const Tensor& 
   const T* b = bias.defined() ? bias.data<T>() : nullptr;
   auto on_cpu = [&] {
     kernels::attention_forward_cpu<T, I>(q.data<T>(), k.data<T>(), v.data<T>(), p.cu_q.data<I>(), p.cu_k.data<I>(),
-                                         mask, b, p.dims, o.data<T>(), lse.data<T>());
+                                         mask, b, p.dims, o.data<T>(), lse.data<Stat<T>>());
   };
   auto on_cuda = [&] {
-    if constexpr (std::is_same_v<T, float>)
+    if constexpr (!std::is_same_v<T, double>)
       kernels::attention_forward_cuda<T, I>(q.data<T>(), k.data<T>(), v.data<T>(), p.cu_q.data<I>(), p.cu_k.data<I>(),
-                                            mask, b, p.dims, o.data<T>(), lse.data<T>(), current_stream(dev));
+                                            mask, b, p.dims, o.data<T>(), lse.data<Stat<T>>(), current_stream(dev));
     else
-      LESEG_FAIL("attention: CUDA supports f32 only, got ", dtype_name(q.dtype()));
+      LESEG_FAIL("attention: CUDA supports f32, f16 and bf16, got ", dtype_name(q.dtype()));
   };
   (void)on_cuda;
   LESEG_DISPATCH_DEVICE(dev, "attention", on_cpu(), on_cuda());
@@ -70,16 +84,17 @@ void run_backward(const Plan& p, const Tensor& q, const Tensor& k, const Tensor&
                             DType::u8, dev);
   auto on_cpu = [&] {
     kernels::attention_backward_cpu<T, I>(q.data<T>(), k.data<T>(), v.data<T>(), p.cu_q.data<I>(), p.cu_k.data<I>(),
-                                          mask, b, o.data<T>(), lse.data<T>(), dout.data<T>(), p.dims, dq.data<T>(),
-                                          dk.data<T>(), dv.data<T>(), db, ws.data_ptr());
+                                          mask, b, o.data<T>(), lse.data<Stat<T>>(), dout.data<T>(), p.dims,
+                                          dq.data<T>(), dk.data<T>(), dv.data<T>(), db, ws.data_ptr());
   };
   auto on_cuda = [&] {
-    if constexpr (std::is_same_v<T, float>)
+    if constexpr (!std::is_same_v<T, double>)
       kernels::attention_backward_cuda<T, I>(q.data<T>(), k.data<T>(), v.data<T>(), p.cu_q.data<I>(), p.cu_k.data<I>(),
-                                             mask, b, o.data<T>(), lse.data<T>(), dout.data<T>(), p.dims, dq.data<T>(),
-                                             dk.data<T>(), dv.data<T>(), db, ws.data_ptr(), current_stream(dev));
+                                             mask, b, o.data<T>(), lse.data<Stat<T>>(), dout.data<T>(), p.dims,
+                                             dq.data<T>(), dk.data<T>(), dv.data<T>(), db, ws.data_ptr(),
+                                             current_stream(dev));
     else
-      LESEG_FAIL("attention: CUDA supports f32 only, got ", dtype_name(q.dtype()));
+      LESEG_FAIL("attention: CUDA supports f32, f16 and bf16, got ", dtype_name(q.dtype()));
   };
   (void)on_cuda;
   LESEG_DISPATCH_DEVICE(dev, "attention_backward", on_cpu(), on_cuda());
@@ -98,14 +113,14 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   LESEG_CHECK(q.size(1) >= 1 && q.size(2) >= 1, "attention: heads and head dim must be >= 1, got q ", q.shape().str());
   LESEG_CHECK(q.dtype() == k.dtype() && q.dtype() == v.dtype(), "attention: dtypes differ (q ", dtype_name(q.dtype()),
               ", k ", dtype_name(k.dtype()), ", v ", dtype_name(v.dtype()), ")");
-  LESEG_CHECK(q.dtype() == DType::f32 || q.dtype() == DType::f64, "attention: dtype ", dtype_name(q.dtype()),
-              " not supported (f32, f64)");
+  LESEG_CHECK(q.dtype() == DType::f32 || q.dtype() == DType::f64 || is_half(q.dtype()), "attention: dtype ",
+              dtype_name(q.dtype()), " not supported (f32, f64, f16, bf16)");
   const Device dev = q.device();
   LESEG_CHECK(k.device() == dev && v.device() == dev, "attention: q on ", dev.str(), ", k on ", k.device().str(),
               ", v on ", v.device().str());
   const int64_t Tq = q.size(0), Tk = k.size(0), H = q.size(1), D = q.size(2);
   if (dev.is_cuda()) {
-    LESEG_CHECK(q.dtype() == DType::f32, "attention: CUDA supports f32 only, got ", dtype_name(q.dtype()));
+    LESEG_CHECK(q.dtype() != DType::f64, "attention: CUDA supports f32, f16 and bf16, got ", dtype_name(q.dtype()));
     LESEG_CHECK(kernels::attention_cuda_supports_dim(D), "attention: CUDA head dim ", D,
                 " not supported (16, 32, 64, 128)");
   }
@@ -146,8 +161,9 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   }
 
   Tensor o = Tensor::empty(q.shape(), q.dtype(), dev);
-  Tensor lse = Tensor::empty(Shape{Tq, H}, q.dtype(), dev);
-  LESEG_DISPATCH_FLOAT(q.dtype(), "attention", {
+  // The saved logsumexp is f32 for half inputs (kernels::attn_stat_t).
+  Tensor lse = Tensor::empty(Shape{Tq, H}, is_half(q.dtype()) ? DType::f32 : q.dtype(), dev);
+  LESEG_ATTN_DISPATCH(q.dtype(), "attention", {
     using T = scalar_t;
     LESEG_DISPATCH_INDEX(idx, "attention", { run_forward<T, scalar_t>(p, q, k, v, bias, o, lse); });
   });
@@ -163,10 +179,11 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
     const Tensor& b = sb.get("attention");
     Tensor dq = empty_like(q), dk = empty_like(k), dv = empty_like(v), db;
     if (b.defined()) db = empty_like(b);
-    LESEG_DISPATCH_FLOAT(q.dtype(), "attention_backward", {
+    const Tensor dout = g[0].dtype() == q.dtype() ? g[0] : g[0].to(q.dtype());
+    LESEG_ATTN_DISPATCH(q.dtype(), "attention_backward", {
       using T = scalar_t;
       LESEG_DISPATCH_INDEX(idx, "attention_backward", {
-        run_backward<T, scalar_t>(p, q, k, v, b, o_saved, lse, g[0], dq, dk, dv, db);
+        run_backward<T, scalar_t>(p, q, k, v, b, o_saved, lse, dout, dq, dk, dv, db);
       });
     });
     std::vector<Tensor> grads{dq, dk, dv};

@@ -6,7 +6,9 @@
 //   [cu_q[b], cu_q[b+1]) to its keys [cu_k[b], cu_k[b+1]). Output (Tq, H, D).
 // Self-attention: pass the same offsets twice. Cross-attention (class queries over points): any offsets
 // with the same B. A query row whose sequence has no unmasked key gets output 0 and zero gradients.
-// f32 and f64 on CPU (any D); f32 on CUDA with D in {16, 32, 64, 128}.
+// f32, f64, f16 and bf16 on CPU (any D); f32, f16 and bf16 on CUDA with D in {16, 32, 64, 128}. Half inputs
+// are computed in f32 (f64 accumulations on CPU where the f32 path has them); output and gradients come back
+// in the input dtype.
 #pragma once
 #include "engine/tensor.h"
 

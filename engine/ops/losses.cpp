@@ -2,19 +2,37 @@
 // Engine ops for the fused losses: validate, run the fused kernel (loss + gradient when one is needed)
 // into an f64 accumulator pair, finalize the scalar on the device, and record a backward that scales the
 // saved gradient by (incoming grad)/(divisor) — no host synchronisation anywhere.
+// Half logits (f16/bf16): the kernels read them per element and accumulate like f32; the loss value (and so
+// its incoming gradient) and class weights are f32, the gradients come back in the logits' dtype.
 #include "engine/ops/losses.h"
 
 #include "engine/autograd.h"
 #include "kernels/losses/losses.h"
 
+// Like LESEG_DISPATCH_FLOAT, plus the half storage types (scalar_t = f16_t / bf16_t).
+#define LESEG_LOSS_DISPATCH(t, opname, ...)                                                                 \
+  switch (t) {                                                                                            \
+    LESEG_DTYPE_CASE(f32, float, __VA_ARGS__)                                                             \
+    LESEG_DTYPE_CASE(f64, double, __VA_ARGS__)                                                            \
+    LESEG_DTYPE_CASE(f16, ::leseg::f16_t, __VA_ARGS__)                                                    \
+    LESEG_DTYPE_CASE(bf16, ::leseg::bf16_t, __VA_ARGS__)                                                  \
+    default: LESEG_FAIL(opname, ": dtype ", ::leseg::dtype_name(t), " not supported (f32, f64, f16, bf16)"); \
+  }
+
 namespace leseg {
 namespace {
+
+bool is_half(DType t) { return t == DType::f16 || t == DType::bf16; }
+// dtype of the loss value, of class weights and of the incoming gradient (kernels::loss_param_t).
+DType param_dtype(DType t) { return is_half(t) ? DType::f32 : t; }
+template <class T>
+using P = kernels::loss_param_t<T>;
 
 void check_logits(const Tensor& z, const char* op, const char* what = "logits") {
   LESEG_CHECK(z.defined(), op, ": ", what, " is undefined");
   LESEG_CHECK(z.ndim() == 2, op, ": ", what, " must be 2-D (N, C), got ", z.shape().str());
-  LESEG_CHECK(z.dtype() == DType::f32 || z.dtype() == DType::f64, op, ": ", what, " must be f32 or f64, got ",
-              dtype_name(z.dtype()));
+  LESEG_CHECK(z.dtype() == DType::f32 || z.dtype() == DType::f64 || is_half(z.dtype()), op, ": ", what,
+              " must be f32, f64, f16 or bf16, got ", dtype_name(z.dtype()));
 }
 void check_same(const Tensor& a, const Tensor& b, const char* op) {
   LESEG_CHECK(b.defined(), op, ": second input is undefined");
@@ -37,7 +55,9 @@ Tensor grad_buffer(const Tensor& like, bool need) { return need ? empty_like(lik
 template <class T>
 T* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
 
-Tensor finalize(const Tensor& acc, int num, int den, double scale, DType t, Device d) {
+// The scalar loss, in param_dtype(t) (f32 for half logits).
+Tensor finalize(const Tensor& acc, int num, int den, double scale, DType logits_dtype, Device d) {
+  const DType t = param_dtype(logits_dtype);
   Tensor loss = Tensor::empty(Shape{}, t, d);
   LESEG_DISPATCH_FLOAT(t, "loss_finalize", {
     LESEG_DISPATCH_DEVICE(d, "loss_finalize",
@@ -48,18 +68,22 @@ Tensor finalize(const Tensor& acc, int num, int den, double scale, DType t, Devi
   return loss;
 }
 
-// d · g / acc[den] · scale (g: incoming scalar gradient).
+// The incoming scalar gradient in the kernels' parameter dtype for gradients of dtype `t`.
+Tensor grad_param(const Tensor& g, DType t) { return g.dtype() == param_dtype(t) ? g : g.to(param_dtype(t)); }
+
+// d · g / acc[den] · scale (g: incoming scalar gradient), in d's dtype.
 Tensor scale_grad(const Tensor& d, const Tensor& g, const Tensor& acc, int den, double scale) {
   Tensor out = empty_like(d);
-  Tensor gg = g.dtype() == d.dtype() ? g : g.to(d.dtype());
+  Tensor gg = grad_param(g, d.dtype());
   const Device dev = d.device();
-  LESEG_DISPATCH_FLOAT(d.dtype(), "loss_grad_scale", {
+  LESEG_LOSS_DISPATCH(d.dtype(), "loss_grad_scale", {
     LESEG_DISPATCH_DEVICE(dev, "loss_grad_scale",
-                          kernels::loss_grad_scale_cpu<scalar_t>(d.data<scalar_t>(), d.numel(), gg.data<scalar_t>(),
-                                                                 acc.data<double>(), den, scale, out.data<scalar_t>()),
-                          kernels::loss_grad_scale_cuda<scalar_t>(d.data<scalar_t>(), d.numel(), gg.data<scalar_t>(),
-                                                                  acc.data<double>(), den, scale,
-                                                                  out.data<scalar_t>(), current_stream(dev)));
+                          kernels::loss_grad_scale_cpu<scalar_t>(d.data<scalar_t>(), d.numel(),
+                                                                 gg.data<P<scalar_t>>(), acc.data<double>(), den,
+                                                                 scale, out.data<scalar_t>()),
+                          kernels::loss_grad_scale_cuda<scalar_t>(d.data<scalar_t>(), d.numel(),
+                                                                  gg.data<P<scalar_t>>(), acc.data<double>(), den,
+                                                                  scale, out.data<scalar_t>(), current_stream(dev)));
   });
   return out;
 }
@@ -76,16 +100,21 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, const CrossEntr
   if (w.defined()) {
     LESEG_CHECK(w.ndim() == 1 && w.size(0) == C, "cross_entropy: class_weights must be (C,) = (", C, ",), got ",
                 w.shape().str());
-    LESEG_CHECK(w.dtype() == logits.dtype() && w.device() == logits.device(),
-                "cross_entropy: class_weights must match the logits' dtype and device");
+    LESEG_CHECK(w.dtype() == logits.dtype() || (is_half(logits.dtype()) && w.dtype() == DType::f32),
+                "cross_entropy: class_weights dtype ", dtype_name(w.dtype()), " must match the logits' (",
+                dtype_name(logits.dtype()), "; f32 also accepted for half logits)");
+    LESEG_CHECK(w.device() == logits.device(), "cross_entropy: class_weights on ", w.device().str(), ", logits on ",
+                logits.device().str());
   }
+  // Half logits take f32 weights (kernels::loss_param_t); the weights are not differentiated.
+  const Tensor wk = w.defined() ? w.detach().to(param_dtype(logits.dtype())) : Tensor();
   LESEG_CHECK(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0, "cross_entropy: label_smoothing ",
               o.label_smoothing, " outside [0, 1]");
   const Device dev = logits.device();
   Tensor acc = Tensor::empty(Shape{2}, DType::f64, dev);
   Tensor dz = grad_buffer(logits, wants_grad(logits));
-  LESEG_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", {
-    const scalar_t* wp = ptr_or_null<scalar_t>(w);
+  LESEG_LOSS_DISPATCH(logits.dtype(), "cross_entropy", {
+    const P<scalar_t>* wp = ptr_or_null<P<scalar_t>>(wk);
     LESEG_DISPATCH_DEVICE(dev, "cross_entropy",
                           kernels::cross_entropy_cpu<scalar_t>(logits.data<scalar_t>(), y.data<int64_t>(), wp, N, C,
                                                                o.ignore_index, o.label_smoothing,
@@ -109,7 +138,7 @@ Tensor soft_cross_entropy(const Tensor& logits, const Tensor& target, bool stop_
   Tensor acc = Tensor::empty(Shape{2}, DType::f64, dev);
   Tensor dz = grad_buffer(logits, wants_grad(logits));
   Tensor dp = grad_buffer(target, !stop_grad_target && wants_grad(target));
-  LESEG_DISPATCH_FLOAT(logits.dtype(), "soft_cross_entropy", {
+  LESEG_LOSS_DISPATCH(logits.dtype(), "soft_cross_entropy", {
     LESEG_DISPATCH_DEVICE(dev, "soft_cross_entropy",
                           kernels::soft_cross_entropy_cpu<scalar_t>(logits.data<scalar_t>(), target.data<scalar_t>(), N,
                                                                     C, ptr_or_null<scalar_t>(dz),
@@ -135,7 +164,7 @@ Tensor entropy(const Tensor& logits) {
   const Device dev = logits.device();
   Tensor acc = Tensor::empty(Shape{2}, DType::f64, dev);
   Tensor dz = grad_buffer(logits, wants_grad(logits));
-  LESEG_DISPATCH_FLOAT(logits.dtype(), "entropy", {
+  LESEG_LOSS_DISPATCH(logits.dtype(), "entropy", {
     LESEG_DISPATCH_DEVICE(dev, "entropy",
                           kernels::entropy_cpu<scalar_t>(logits.data<scalar_t>(), N, C, ptr_or_null<scalar_t>(dz),
                                                          acc.data<double>()),
@@ -160,7 +189,7 @@ Tensor kl_div(const Tensor& logits_p, const Tensor& logits_q, double temperature
   const Tensor& b = direction == KLDirection::PQ ? logits_q : logits_p;
   Tensor acc = Tensor::empty(Shape{2}, DType::f64, dev);
   Tensor da = grad_buffer(a, wants_grad(a)), db = grad_buffer(b, wants_grad(b));
-  LESEG_DISPATCH_FLOAT(a.dtype(), "kl_div", {
+  LESEG_LOSS_DISPATCH(a.dtype(), "kl_div", {
     LESEG_DISPATCH_DEVICE(dev, "kl_div",
                           kernels::kl_div_cpu<scalar_t>(a.data<scalar_t>(), b.data<scalar_t>(), N, C, temperature,
                                                         ptr_or_null<scalar_t>(da), ptr_or_null<scalar_t>(db),
@@ -190,7 +219,7 @@ Tensor negative_learning(const Tensor& logits, const Tensor& labels, int64_t ign
   const Device dev = logits.device();
   Tensor acc = Tensor::empty(Shape{2}, DType::f64, dev);
   Tensor dz = grad_buffer(logits, wants_grad(logits));
-  LESEG_DISPATCH_FLOAT(logits.dtype(), "negative_learning", {
+  LESEG_LOSS_DISPATCH(logits.dtype(), "negative_learning", {
     LESEG_DISPATCH_DEVICE(dev, "negative_learning",
                           kernels::negative_learning_cpu<scalar_t>(logits.data<scalar_t>(), y.data<int64_t>(), N, C,
                                                                    ignore_index, ptr_or_null<scalar_t>(dz),
@@ -214,7 +243,7 @@ ConfidenceSplit confidence_split(const Tensor& student, const Tensor& teacher, d
   Tensor acc = Tensor::empty(Shape{4}, DType::f64, dev);
   Tensor rel = Tensor::empty(Shape{N}, DType::u8, dev), pseudo = Tensor::empty(Shape{N}, DType::i64, dev);
   Tensor dz = grad_buffer(student, wants_grad(student));
-  LESEG_DISPATCH_FLOAT(student.dtype(), "confidence_split", {
+  LESEG_LOSS_DISPATCH(student.dtype(), "confidence_split", {
     LESEG_DISPATCH_DEVICE(dev, "confidence_split",
                           kernels::confidence_split_cpu<scalar_t>(student.data<scalar_t>(), teacher.data<scalar_t>(), N,
                                                                   C, tau, rel.data<uint8_t>(), pseudo.data<int64_t>(),
@@ -233,16 +262,16 @@ ConfidenceSplit confidence_split(const Tensor& student, const Tensor& teacher, d
     Tensor out = empty_like(dz);
     const int64_t n = dz.size(0), c = dz.size(1);
     const Device d = dz.device();
-    Tensor gce = g[0].dtype() == dz.dtype() ? g[0] : g[0].to(dz.dtype());
-    Tensor gnl = g[1].dtype() == dz.dtype() ? g[1] : g[1].to(dz.dtype());
-    LESEG_DISPATCH_FLOAT(dz.dtype(), "confidence_split_grad", {
+    Tensor gce = grad_param(g[0], dz.dtype()), gnl = grad_param(g[1], dz.dtype());
+    LESEG_LOSS_DISPATCH(dz.dtype(), "confidence_split_grad", {
       LESEG_DISPATCH_DEVICE(d, "confidence_split_grad",
                             kernels::confidence_split_grad_cpu<scalar_t>(dz.data<scalar_t>(), rel.data<uint8_t>(), n, c,
-                                                                         gce.data<scalar_t>(), gnl.data<scalar_t>(),
-                                                                         acc.data<double>(), out.data<scalar_t>()),
+                                                                         gce.data<P<scalar_t>>(),
+                                                                         gnl.data<P<scalar_t>>(), acc.data<double>(),
+                                                                         out.data<scalar_t>()),
                             kernels::confidence_split_grad_cuda<scalar_t>(dz.data<scalar_t>(), rel.data<uint8_t>(), n,
-                                                                          c, gce.data<scalar_t>(),
-                                                                          gnl.data<scalar_t>(), acc.data<double>(),
+                                                                          c, gce.data<P<scalar_t>>(),
+                                                                          gnl.data<P<scalar_t>>(), acc.data<double>(),
                                                                           out.data<scalar_t>(), current_stream(d)));
     });
     return std::vector<Tensor>{out};
@@ -257,7 +286,7 @@ Tensor cosine_embedding_loss(const Tensor& a, const Tensor& b) {
   const Device dev = a.device();
   Tensor acc = Tensor::empty(Shape{2}, DType::f64, dev);
   Tensor da = grad_buffer(a, wants_grad(a)), db = grad_buffer(b, wants_grad(b));
-  LESEG_DISPATCH_FLOAT(a.dtype(), "cosine_embedding_loss", {
+  LESEG_LOSS_DISPATCH(a.dtype(), "cosine_embedding_loss", {
     LESEG_DISPATCH_DEVICE(dev, "cosine_embedding_loss",
                           kernels::cosine_embedding_cpu<scalar_t>(a.data<scalar_t>(), b.data<scalar_t>(), N, D,
                                                                   ptr_or_null<scalar_t>(da), ptr_or_null<scalar_t>(db),
@@ -276,13 +305,13 @@ Tensor cosine_embedding_loss(const Tensor& a, const Tensor& b) {
 
 Tensor mse_loss(const Tensor& a, const Tensor& b) {
   LESEG_CHECK(a.defined(), "mse_loss: a is undefined");
-  LESEG_CHECK(a.dtype() == DType::f32 || a.dtype() == DType::f64, "mse_loss: dtype must be f32 or f64, got ",
-              dtype_name(a.dtype()));
+  LESEG_CHECK(a.dtype() == DType::f32 || a.dtype() == DType::f64 || is_half(a.dtype()),
+              "mse_loss: dtype must be f32, f64, f16 or bf16, got ", dtype_name(a.dtype()));
   check_same(a, b, "mse_loss");
   const Device dev = a.device();
   Tensor acc = Tensor::empty(Shape{2}, DType::f64, dev);
   Tensor da = grad_buffer(a, wants_grad(a) || wants_grad(b));
-  LESEG_DISPATCH_FLOAT(a.dtype(), "mse_loss", {
+  LESEG_LOSS_DISPATCH(a.dtype(), "mse_loss", {
     LESEG_DISPATCH_DEVICE(dev, "mse_loss",
                           kernels::mse_cpu<scalar_t>(a.data<scalar_t>(), b.data<scalar_t>(), a.numel(),
                                                      ptr_or_null<scalar_t>(da), acc.data<double>()),

@@ -2,7 +2,9 @@
 // Fused losses (issue 4): each op runs one kernel computing the loss and, when a gradient will be needed,
 // the gradient too; the backward only scales the saved gradient by (incoming grad)/(mean divisor).
 // All return finite values: a mean over zero rows (all ignored, N = 0) is 0 with zero gradients.
-// logits (N, C) f32 (f64 on CPU and CUDA), labels (N,) i64/i32. Maths: kernels/losses/losses_math.h.
+// logits (N, C) f32, f64, f16 or bf16 (CPU and CUDA), labels (N,) i64/i32. Half inputs: the loss value is
+// f32 (as are class weights), accumulation is f32 or better, gradients come back in the input's dtype.
+// Maths: kernels/losses/losses_math.h.
 #pragma once
 #include "engine/tensor.h"
 

@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // Fused multi-head attention over packed variable-length sequences (FlashAttention-2 style), forward and
 // backward. defines: attention_forward_cpu/_cuda, attention_backward_cpu/_cuda,
-// attention_backward_workspace_bytes.   T: float, double (CPU), float (CUDA)   I: int32_t, int64_t
+// attention_backward_workspace_bytes, attn_stat_t.
+//   T (storage of q, k, v, key_bias, o, dO and the gradients): float, f16_t, bf16_t (CPU and CUDA), double
+//   (CPU only). Half inputs are converted per element (leseg::Convert, kernels/common/half_math.h) and
+//   computed exactly like f32 ones; outputs and gradients are rounded back to T. The saved logsumexp is
+//   attn_stat_t<T> (f32 for halves: a bf16 logsumexp would put ~0.4% errors into every recomputed P).
+//   I: int32_t, int64_t
 //
 // Layout (row-major, packed):
-//   q  (Tq, H, D)   k, v (Tk, H, D)   o (Tq, H, D)   lse (Tq, H)
+//   q  (Tq, H, D)   k, v (Tk, H, D)   o (Tq, H, D)   lse (Tq, H) of attn_stat_t<T>
 //   cu_q (B+1), cu_k (B+1): cumulative offsets; sequence b owns query rows [cu_q[b], cu_q[b+1]) and key rows
 //   [cu_k[b], cu_k[b+1]). Self-attention: cu_q == cu_k and q, k, v from the same rows; cross-attention:
 //   anything else (20 class queries over 100k pixels). Pointers to cu_* live on the kernel's device.
@@ -27,17 +32,27 @@
 // Forward keeps a running max m and sum l per query while it walks key tiles (online softmax), so the full
 // score matrix is never built. Backward recomputes P from q, k and L.
 // CPU twin: OpenMP over (sequence, head, query tile) for forward and dQ, over (sequence, head, key tile) for
-//   dK/dV/dBias: every output row is written by one thread (no races, deterministic). All dot products and
-//   sums accumulate in double. Per-thread tile scratch is host memory owned by the call.
-// CUDA: head dims 16/32/64/128 (template-specialised), f32 with f32 accumulation; K/V (or Q/dO) tiles in
+//   dK/dV/dBias: every output row is written by one thread (no races, deterministic). Tiles are held in the
+//   tile type (f32 for f32/f16/bf16 inputs, f64 for f64): the tile products are Eigen GEMMs and exp() is
+//   Eigen's vectorised one in that type; the running softmax sum l and D_i are double. Per-thread tile
+//   scratch is host memory owned by the call.
+// CUDA: head dims 16/32/64/128 (template-specialised), f32/f16/bf16 storage with f32 arithmetic and
+//   accumulation (one kernel template per storage type); K/V (or Q/dO) tiles in
 //   shared memory; dK/dV/dBias by one block per key tile looping over queries, dQ by one block per query
 //   tile looping over keys: no atomics, deterministic. Workspace: attention_backward_workspace_bytes.
 #pragma once
 #include <cstdint>
 
+#include "kernels/common/half_math.h"
 #include "kernels/common/hd.h"
 
 namespace leseg::kernels {
+
+template <class T> struct attn_stat { using type = T; };
+template <> struct attn_stat<f16_t> { using type = float; };
+template <> struct attn_stat<bf16_t> { using type = float; };
+// Type of the saved logsumexp for inputs stored as T: T for f32/f64, float for f16/bf16.
+template <class T> using attn_stat_t = typename attn_stat<T>::type;
 
 struct AttentionDims {
   int64_t batch = 0;     // B
@@ -53,10 +68,10 @@ struct AttentionDims {
 // Forward: writes o (Tq, H, D) and lse (Tq, H). key_mask / key_bias may be null.
 template <class T, class I>
 void attention_forward_cpu(const T* q, const T* k, const T* v, const I* cu_q, const I* cu_k, const uint8_t* key_mask,
-                           const T* key_bias, const AttentionDims& d, T* o, T* lse);
+                           const T* key_bias, const AttentionDims& d, T* o, attn_stat_t<T>* lse);
 template <class T, class I>
 void attention_forward_cuda(const T* q, const T* k, const T* v, const I* cu_q, const I* cu_k, const uint8_t* key_mask,
-                            const T* key_bias, const AttentionDims& d, T* o, T* lse, StreamHandle s);
+                            const T* key_bias, const AttentionDims& d, T* o, attn_stat_t<T>* lse, StreamHandle s);
 
 // Bytes of scratch the backward needs: D_i per (query, head), held as double on CPU and float on CUDA
 // (the query returns the larger, so one call serves both devices).
@@ -70,12 +85,12 @@ int64_t attention_backward_workspace_bytes(const AttentionDims& d) {
 // workspace: attention_backward_workspace_bytes<T>(d) bytes on the kernel's device.
 template <class T, class I>
 void attention_backward_cpu(const T* q, const T* k, const T* v, const I* cu_q, const I* cu_k, const uint8_t* key_mask,
-                            const T* key_bias, const T* o, const T* lse, const T* dout, const AttentionDims& d,
-                            T* dq, T* dk, T* dv, T* dbias, void* workspace);
+                            const T* key_bias, const T* o, const attn_stat_t<T>* lse, const T* dout,
+                            const AttentionDims& d, T* dq, T* dk, T* dv, T* dbias, void* workspace);
 template <class T, class I>
 void attention_backward_cuda(const T* q, const T* k, const T* v, const I* cu_q, const I* cu_k, const uint8_t* key_mask,
-                             const T* key_bias, const T* o, const T* lse, const T* dout, const AttentionDims& d,
-                             T* dq, T* dk, T* dv, T* dbias, void* workspace, StreamHandle s);
+                             const T* key_bias, const T* o, const attn_stat_t<T>* lse, const T* dout,
+                             const AttentionDims& d, T* dq, T* dk, T* dv, T* dbias, void* workspace, StreamHandle s);
 
 // Head dims the CUDA kernels are specialised for (the CPU twin takes any D >= 1).
 LESEG_HD bool attention_cuda_supports_dim(int64_t dim) { return dim == 16 || dim == 32 || dim == 64 || dim == 128; }

@@ -2,10 +2,15 @@
 // CPU twin of fused attention (the specification; see attention.h for the maths and layout).
 // Tiles: TQ query rows x TK key rows of one (sequence, head). Work items are (sequence, query tile, head)
 // for forward and dQ, (sequence, key tile, head) for dK/dV/dBias; each item owns its output rows, so the
-// OpenMP loop has no races and results do not depend on the thread count. Accumulation in double; the
-// tile products (Q K^T, P V, dO V^T, dS K, P^T dO, dS^T Q) are Eigen GEMMs on double tiles.
+// OpenMP loop has no races and results do not depend on the thread count. Tiles are copied (converted from
+// the storage type) into the tile type W: f32 for f32/f16/bf16 inputs, f64 for f64 inputs (the oracle
+// tests). The tile products (Q K^T, P V, dO V^T, dS K, P^T dO, dS^T Q) are Eigen GEMMs in W and the
+// probabilities Eigen's vectorised exp in W; the running softmax sum l and D_i = <dO_i, o_i> are double.
+// Masked keys carry the logit -inf and get probability exactly 0 (selected, not exp'd: Eigen's exp
+// returns a tiny positive number for -inf); a row whose running max is still -inf gets 0 the same way.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include <Eigen/Dense>
@@ -17,13 +22,16 @@
 namespace leseg::kernels {
 namespace {
 
-constexpr int64_t kTQ = 32;
-constexpr int64_t kTK = 64;
-constexpr double kNegInf = -INFINITY;
+constexpr int64_t kTQ = 64;
+constexpr int64_t kTK = 128;
 // Below this many multiply-adds (upper bound Tq*Tk*H*D) the loops stay serial: thread wake-up costs more.
 constexpr int64_t kParallelWork = 1 << 18;
 
 bool worth_threads(const AttentionDims& d) { return d.tq * d.tk * d.heads * d.dim >= kParallelWork; }
+
+// Tile arithmetic type for storage type T.
+template <class T>
+using tile_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
 struct Tile {
   int64_t b, begin, end;  // rows [begin, end) of sequence b
@@ -48,88 +56,102 @@ std::vector<Tile> make_tiles(const I* cu, int64_t batch, int64_t tile) {
   return t;
 }
 
-// Copies rows [begin, end) of head h of x (rows, H, D) into dst (n, D) as double.
-template <class T>
-void load_rows(const T* x, int64_t begin, int64_t end, int64_t h, const AttentionDims& d, double* dst) {
+// Copies rows [begin, end) of head h of x (rows, H, D) into dst (n, D) as W.
+template <class W, class T>
+void load_rows(const T* x, int64_t begin, int64_t end, int64_t h, const AttentionDims& d, W* dst) {
   for (int64_t r = begin; r < end; ++r) {
     const T* src = x + (r * d.heads + h) * d.dim;
-    double* out = dst + (r - begin) * d.dim;
-    for (int64_t c = 0; c < d.dim; ++c) out[c] = double(src[c]);
+    W* out = dst + (r - begin) * d.dim;
+    for (int64_t c = 0; c < d.dim; ++c) out[c] = Convert<W, T>::apply(src[c]);
   }
 }
 
-using RowMat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using MapMat = Eigen::Map<RowMat>;
-using CMapMat = Eigen::Map<const RowMat>;
+template <class W>
+using RowMat = Eigen::Matrix<W, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class W>
+using MapMat = Eigen::Map<RowMat<W>>;
+template <class W>
+using CMapMat = Eigen::Map<const RowMat<W>>;
+template <class W>
+using Vec = Eigen::Matrix<W, Eigen::Dynamic, 1>;
 
-// Logits of a query tile against a key tile: s (nq, nk) = scale * qt kt^T + bias, masked keys -inf.
-template <class T>
-void tile_logits(const double* qt, int64_t nq, const double* kt, int64_t k0, int64_t nk, int64_t h, const uint8_t* key_mask,
-                 const T* key_bias, const AttentionDims& d, double* s) {
-  MapMat S(s, nq, nk);
-  S.noalias() = CMapMat(qt, nq, d.dim) * CMapMat(kt, nk, d.dim).transpose();
+// Logits of a query tile against a key tile: s (nq, nk) = scale * qt kt^T + term, where term_j is the key's
+// bias (0 without one) or -inf when the key is masked (scale * dot + bias, attn::logit, as one GEMM and a
+// row broadcast).
+template <class W, class T>
+void tile_logits(const W* qt, int64_t nq, const W* kt, int64_t k0, int64_t nk, int64_t h, const uint8_t* key_mask,
+                 const T* key_bias, const AttentionDims& d, W* s, W* term) {
   for (int64_t j = 0; j < nk; ++j) {
     const int64_t key = k0 + j;
-    const bool masked = key_mask && key_mask[key];
-    const double bias = key_bias ? double(key_bias[key * d.heads + h]) : 0.0;
-    for (int64_t i = 0; i < nq; ++i) s[i * nk + j] = masked ? kNegInf : attn::logit(s[i * nk + j], d.scale, bias);
+    term[j] = (key_mask && key_mask[key]) ? attn::neg_inf<W>()
+                                          : (key_bias ? Convert<W, T>::apply(key_bias[key * d.heads + h]) : W(0));
   }
+  MapMat<W> S(s, nq, nk);
+  S.noalias() = CMapMat<W>(qt, nq, d.dim) * CMapMat<W>(kt, nk, d.dim).transpose();
+  S = (W(d.scale) * S).rowwise() + Eigen::Map<const Eigen::Matrix<W, 1, Eigen::Dynamic>>(term, nk);
 }
 
-// In place: s (nq, nk) logits -> P = exp(s - L_row), then (when dp is given) dp (nq, nk) = dO V^T -> dS.
-void probs_and_dscores(double* s, int64_t nq, int64_t nk, const double* dot, const double* vt, int64_t D,
-                       const double* L, const double* Di, double* dp) {
-  for (int64_t i = 0; i < nq; ++i)
-    for (int64_t j = 0; j < nk; ++j) s[i * nk + j] = attn::prob(s[i * nk + j], L[i]);
-  MapMat(dp, nq, nk).noalias() = CMapMat(dot, nq, D) * CMapMat(vt, nk, D).transpose();
-  for (int64_t i = 0; i < nq; ++i)
-    for (int64_t j = 0; j < nk; ++j) dp[i * nk + j] = attn::dscore(s[i * nk + j], dp[i * nk + j], Di[i]);
+// In place: s (nq, nk) logits -> exp(s - c_i) per row i, exactly 0 where s = -inf (masked keys; also every
+// entry of a row whose shift c_i is -inf, or whose logsumexp c_i is +inf: such rows have no unmasked key).
+template <class W>
+void shifted_exp_rows(W* s, int64_t nq, int64_t nk, const W* c) {
+  MapMat<W> S(s, nq, nk);
+  const auto shift = Eigen::Map<const Vec<W>>(c, nq).array();
+  S = (S.array() == attn::neg_inf<W>()).select(W(0), (S.array().colwise() - shift).exp()).matrix();
+}
+
+// In place: p (nq, nk) recomputed probabilities; dp (nq, nk) <- dO V^T, then dS = P (dP - D_i) (attn::dscore).
+template <class W>
+void dscores(const W* p, int64_t nq, int64_t nk, const W* dot, const W* vt, int64_t D, const W* Di, W* dp) {
+  MapMat<W> dP(dp, nq, nk);
+  dP.noalias() = CMapMat<W>(dot, nq, D) * CMapMat<W>(vt, nk, D).transpose();
+  dP = (CMapMat<W>(p, nq, nk).array() * (dP.array().colwise() - Eigen::Map<const Vec<W>>(Di, nq).array())).matrix();
 }
 
 }  // namespace
 
 template <class T, class I>
 void attention_forward_cpu(const T* q, const T* k, const T* v, const I* cu_q, const I* cu_k, const uint8_t* key_mask,
-                           const T* key_bias, const AttentionDims& d, T* o, T* lse) {
+                           const T* key_bias, const AttentionDims& d, T* o, attn_stat_t<T>* lse) {
+  using W = tile_t<T>;
   check_dims(cu_q, cu_k, d);
   const std::vector<Tile> tiles = make_tiles(cu_q, d.batch, kTQ);
   const int64_t D = d.dim, H = d.heads, items = int64_t(tiles.size()) * H;
 #pragma omp parallel if (worth_threads(d))
   {
-    std::vector<double> qt(kTQ * D), kt(kTK * D), vt(kTK * D), acc(kTQ * D), s(kTQ * kTK), m(kTQ), l(kTQ);
+    std::vector<W> qt(kTQ * D), kt(kTK * D), vt(kTK * D), acc(kTQ * D), s(kTQ * kTK), term(kTK), m(kTQ), mt(kTQ),
+        alpha(kTQ);
+    std::vector<double> l(kTQ);
 #pragma omp for schedule(dynamic)
     for (int64_t it = 0; it < items; ++it) {
       const Tile& t = tiles[it / H];
       const int64_t h = it % H, nq = t.end - t.begin;
       load_rows(q, t.begin, t.end, h, d, qt.data());
-      std::fill(acc.begin(), acc.end(), 0.0);
-      std::fill(m.begin(), m.end(), kNegInf);
+      MapMat<W> A(acc.data(), nq, D);
+      A.setZero();
+      std::fill(m.begin(), m.end(), attn::neg_inf<W>());
       std::fill(l.begin(), l.end(), 0.0);
       for (int64_t k0 = int64_t(cu_k[t.b]); k0 < int64_t(cu_k[t.b + 1]); k0 += kTK) {
         const int64_t nk = std::min<int64_t>(kTK, int64_t(cu_k[t.b + 1]) - k0);
         load_rows(k, k0, k0 + nk, h, d, kt.data());
         load_rows(v, k0, k0 + nk, h, d, vt.data());
-        tile_logits(qt.data(), nq, kt.data(), k0, nk, h, key_mask, key_bias, d, s.data());
+        tile_logits(qt.data(), nq, kt.data(), k0, nk, h, key_mask, key_bias, d, s.data(), term.data());
+        MapMat<W> S(s.data(), nq, nk);
+        Eigen::Map<Vec<W>>(mt.data(), nq) = S.rowwise().maxCoeff();
+        for (int64_t i = 0; i < nq; ++i) m[i] = attn::online_max(m[i], mt[i], alpha[i]);
+        shifted_exp_rows(s.data(), nq, nk, m.data());
         for (int64_t i = 0; i < nq; ++i) {
-          double* si = s.data() + i * nk;
-          double tile_max = kNegInf;
-          for (int64_t j = 0; j < nk; ++j) tile_max = std::max(tile_max, si[j]);
-          double alpha;
-          const double mi = attn::online_max(m[i], tile_max, alpha);
-          double li = l[i] * alpha;
-          for (int64_t j = 0; j < nk; ++j) li += (si[j] = attn::shifted_exp(si[j], mi));
-          for (int64_t c = 0; c < D; ++c) acc[i * D + c] *= alpha;
-          m[i] = mi;
-          l[i] = li;
+          l[i] = l[i] * double(alpha[i]) + double(S.row(i).sum());
+          A.row(i) *= alpha[i];
         }
-        MapMat(acc.data(), nq, D).noalias() += CMapMat(s.data(), nq, nk) * CMapMat(vt.data(), nk, D);
+        A.noalias() += S * CMapMat<W>(vt.data(), nk, D);
       }
       for (int64_t i = 0; i < nq; ++i) {
         double L;
-        const double inv = attn::finalize(m[i], l[i], L);
+        const double inv = attn::finalize(double(m[i]), l[i], L);
         const int64_t row = (t.begin + i) * H + h;
-        lse[row] = T(L);
-        for (int64_t c = 0; c < D; ++c) o[row * D + c] = T(acc[i * D + c] * inv);
+        lse[row] = attn_stat_t<T>(L);
+        for (int64_t c = 0; c < D; ++c) o[row * D + c] = Convert<T, double>::apply(double(acc[i * D + c]) * inv);
       }
     }
   }
@@ -137,8 +159,9 @@ void attention_forward_cpu(const T* q, const T* k, const T* v, const I* cu_q, co
 
 template <class T, class I>
 void attention_backward_cpu(const T* q, const T* k, const T* v, const I* cu_q, const I* cu_k, const uint8_t* key_mask,
-                            const T* key_bias, const T* o, const T* lse, const T* dout, const AttentionDims& d,
-                            T* dq, T* dk, T* dv, T* dbias, void* workspace) {
+                            const T* key_bias, const T* o, const attn_stat_t<T>* lse, const T* dout,
+                            const AttentionDims& d, T* dq, T* dk, T* dv, T* dbias, void* workspace) {
+  using W = tile_t<T>;
   check_dims(cu_q, cu_k, d);
   LESEG_KCHECK(workspace || d.tq * d.heads == 0, "attention backward: null workspace");
   const int64_t D = d.dim, H = d.heads;
@@ -147,17 +170,19 @@ void attention_backward_cpu(const T* q, const T* k, const T* v, const I* cu_q, c
 #pragma omp parallel for schedule(static) if (worth_threads(d))
   for (int64_t r = 0; r < d.tq * H; ++r) {
     double s = 0;
-    for (int64_t c = 0; c < D; ++c) s += double(dout[r * D + c]) * double(o[r * D + c]);
+    for (int64_t c = 0; c < D; ++c)
+      s += Convert<double, T>::apply(dout[r * D + c]) * Convert<double, T>::apply(o[r * D + c]);
     Di[r] = s;
   }
+  auto store = [](double x) { return Convert<T, double>::apply(x); };
 
   // dQ: one item per (sequence, query tile, head).
   const std::vector<Tile> qtiles = make_tiles(cu_q, d.batch, kTQ);
   const int64_t qitems = int64_t(qtiles.size()) * H;
 #pragma omp parallel if (worth_threads(d))
   {
-    std::vector<double> qt(kTQ * D), dot_(kTQ * D), kt(kTK * D), vt(kTK * D), acc(kTQ * D), s(kTQ * kTK),
-        dp(kTQ * kTK), Lt(kTQ), Dt(kTQ);
+    std::vector<W> qt(kTQ * D), dot_(kTQ * D), kt(kTK * D), vt(kTK * D), acc(kTQ * D), s(kTQ * kTK), dp(kTQ * kTK),
+        term(kTK), Lt(kTQ), Dt(kTQ);
 #pragma omp for schedule(dynamic)
     for (int64_t it = 0; it < qitems; ++it) {
       const Tile& t = qtiles[it / H];
@@ -165,21 +190,23 @@ void attention_backward_cpu(const T* q, const T* k, const T* v, const I* cu_q, c
       load_rows(q, t.begin, t.end, h, d, qt.data());
       load_rows(dout, t.begin, t.end, h, d, dot_.data());
       for (int64_t i = 0; i < nq; ++i) {
-        Lt[i] = double(lse[(t.begin + i) * H + h]);
-        Dt[i] = Di[(t.begin + i) * H + h];
+        Lt[i] = W(lse[(t.begin + i) * H + h]);
+        Dt[i] = W(Di[(t.begin + i) * H + h]);
       }
-      std::fill(acc.begin(), acc.end(), 0.0);
+      MapMat<W> A(acc.data(), nq, D);
+      A.setZero();
       for (int64_t k0 = int64_t(cu_k[t.b]); k0 < int64_t(cu_k[t.b + 1]); k0 += kTK) {
         const int64_t nk = std::min<int64_t>(kTK, int64_t(cu_k[t.b + 1]) - k0);
         load_rows(k, k0, k0 + nk, h, d, kt.data());
         load_rows(v, k0, k0 + nk, h, d, vt.data());
-        tile_logits(qt.data(), nq, kt.data(), k0, nk, h, key_mask, key_bias, d, s.data());
-        probs_and_dscores(s.data(), nq, nk, dot_.data(), vt.data(), D, Lt.data(), Dt.data(), dp.data());
-        MapMat(acc.data(), nq, D).noalias() += CMapMat(dp.data(), nq, nk) * CMapMat(kt.data(), nk, D);
+        tile_logits(qt.data(), nq, kt.data(), k0, nk, h, key_mask, key_bias, d, s.data(), term.data());
+        shifted_exp_rows(s.data(), nq, nk, Lt.data());  // P = exp(s - L)
+        dscores(s.data(), nq, nk, dot_.data(), vt.data(), D, Dt.data(), dp.data());
+        A.noalias() += CMapMat<W>(dp.data(), nq, nk) * CMapMat<W>(kt.data(), nk, D);
       }
       for (int64_t i = 0; i < nq; ++i) {
         const int64_t row = (t.begin + i) * H + h;
-        for (int64_t c = 0; c < D; ++c) dq[row * D + c] = T(acc[i * D + c] * d.scale);
+        for (int64_t c = 0; c < D; ++c) dq[row * D + c] = store(double(acc[i * D + c]) * d.scale);
       }
     }
   }
@@ -189,40 +216,42 @@ void attention_backward_cpu(const T* q, const T* k, const T* v, const I* cu_q, c
   const int64_t kitems = int64_t(ktiles.size()) * H;
 #pragma omp parallel if (worth_threads(d))
   {
-    std::vector<double> kt(kTK * D), vt(kTK * D), qt(kTQ * D), dot_(kTQ * D), dka(kTK * D), dva(kTK * D), dba(kTK),
-        s(kTQ * kTK), dp(kTQ * kTK), Lt(kTQ), Dt(kTQ);
+    std::vector<W> kt(kTK * D), vt(kTK * D), qt(kTQ * D), dot_(kTQ * D), dka(kTK * D), dva(kTK * D), dba(kTK),
+        s(kTQ * kTK), dp(kTQ * kTK), term(kTK), Lt(kTQ), Dt(kTQ);
 #pragma omp for schedule(dynamic)
     for (int64_t it = 0; it < kitems; ++it) {
       const Tile& t = ktiles[it / H];
       const int64_t h = it % H, nk = t.end - t.begin;
       load_rows(k, t.begin, t.end, h, d, kt.data());
       load_rows(v, t.begin, t.end, h, d, vt.data());
-      std::fill(dka.begin(), dka.end(), 0.0);
-      std::fill(dva.begin(), dva.end(), 0.0);
-      std::fill(dba.begin(), dba.end(), 0.0);
+      MapMat<W> dK(dka.data(), nk, D), dV(dva.data(), nk, D);
+      Eigen::Map<Eigen::Matrix<W, 1, Eigen::Dynamic>> dB(dba.data(), nk);
+      dK.setZero();
+      dV.setZero();
+      dB.setZero();
       for (int64_t q0 = int64_t(cu_q[t.b]); q0 < int64_t(cu_q[t.b + 1]); q0 += kTQ) {
         const int64_t nq = std::min<int64_t>(kTQ, int64_t(cu_q[t.b + 1]) - q0);
         load_rows(q, q0, q0 + nq, h, d, qt.data());
         load_rows(dout, q0, q0 + nq, h, d, dot_.data());
         for (int64_t i = 0; i < nq; ++i) {
-          Lt[i] = double(lse[(q0 + i) * H + h]);
-          Dt[i] = Di[(q0 + i) * H + h];
+          Lt[i] = W(lse[(q0 + i) * H + h]);
+          Dt[i] = W(Di[(q0 + i) * H + h]);
         }
-        tile_logits(qt.data(), nq, kt.data(), t.begin, nk, h, key_mask, key_bias, d, s.data());
-        probs_and_dscores(s.data(), nq, nk, dot_.data(), vt.data(), D, Lt.data(), Dt.data(), dp.data());
-        const CMapMat P(s.data(), nq, nk), dS(dp.data(), nq, nk);
-        MapMat(dva.data(), nk, D).noalias() += P.transpose() * CMapMat(dot_.data(), nq, D);
-        MapMat(dka.data(), nk, D).noalias() += dS.transpose() * CMapMat(qt.data(), nq, D);
-        for (int64_t i = 0; i < nq; ++i)
-          for (int64_t j = 0; j < nk; ++j) dba[j] += dp[i * nk + j];
+        tile_logits(qt.data(), nq, kt.data(), t.begin, nk, h, key_mask, key_bias, d, s.data(), term.data());
+        shifted_exp_rows(s.data(), nq, nk, Lt.data());
+        dscores(s.data(), nq, nk, dot_.data(), vt.data(), D, Dt.data(), dp.data());
+        const CMapMat<W> P(s.data(), nq, nk), dS(dp.data(), nq, nk);
+        dV.noalias() += P.transpose() * CMapMat<W>(dot_.data(), nq, D);
+        dK.noalias() += dS.transpose() * CMapMat<W>(qt.data(), nq, D);
+        dB += dS.colwise().sum();
       }
       for (int64_t j = 0; j < nk; ++j) {
         const int64_t row = (t.begin + j) * H + h;
         for (int64_t c = 0; c < D; ++c) {
-          dk[row * D + c] = T(dka[j * D + c] * d.scale);
-          dv[row * D + c] = T(dva[j * D + c]);
+          dk[row * D + c] = store(double(dka[j * D + c]) * d.scale);
+          dv[row * D + c] = store(double(dva[j * D + c]));
         }
-        if (dbias) dbias[row] = T(dba[j]);
+        if (dbias) dbias[row] = store(double(dba[j]));
       }
     }
   }
@@ -230,14 +259,16 @@ void attention_backward_cpu(const T* q, const T* k, const T* v, const I* cu_q, c
 
 #define LESEG_ATTN_INST(T, I)                                                                                         \
   template void attention_forward_cpu<T, I>(const T*, const T*, const T*, const I*, const I*, const uint8_t*, const T*, \
-                                            const AttentionDims&, T*, T*);                                            \
+                                            const AttentionDims&, T*, attn_stat_t<T>*);                              \
   template void attention_backward_cpu<T, I>(const T*, const T*, const T*, const I*, const I*, const uint8_t*,          \
-                                             const T*, const T*, const T*, const T*, const AttentionDims&, T*, T*, T*, \
-                                             T*, void*);
-LESEG_ATTN_INST(float, int32_t)
-LESEG_ATTN_INST(float, int64_t)
-LESEG_ATTN_INST(double, int32_t)
-LESEG_ATTN_INST(double, int64_t)
+                                             const T*, const T*, const attn_stat_t<T>*, const T*,                      \
+                                             const AttentionDims&, T*, T*, T*, T*, void*);
+#define LESEG_ATTN_INST_T(T) LESEG_ATTN_INST(T, int32_t) LESEG_ATTN_INST(T, int64_t)
+LESEG_ATTN_INST_T(float)
+LESEG_ATTN_INST_T(double)
+LESEG_ATTN_INST_T(f16_t)
+LESEG_ATTN_INST_T(bf16_t)
+#undef LESEG_ATTN_INST_T
 #undef LESEG_ATTN_INST
 
 }  // namespace leseg::kernels

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// CUDA fused attention (f32, f32 accumulation), matching attention_cpu.cpp. See attention.h for the maths.
+// CUDA fused attention, matching attention_cpu.cpp. See attention.h for the maths. One kernel template per
+// storage type T (f32, f16, bf16): every global load goes through ld() to f32 and every store through
+// cvt<T>; arithmetic, shared-memory tiles and accumulation are f32; lse and the D_i workspace are f32.
 // Thread layout: TPR threads share one row (query or key); thread `part` of a row owns the interleaved
 // dims c*TPR + part (so the TPR threads of a row read consecutive shared-memory words: no bank conflicts),
 // and dot products are finished with xor-shuffles inside the group. A block holds ROWS = 128 / TPR rows.
@@ -7,8 +9,9 @@
 //   dq        grid (ceil(max_lq / ROWS), H, B): K/V tiles in shared memory, dQ in registers.
 //   dk/dv     grid (ceil(max_lk / ROWS), H, B): Q/dO tiles in shared memory, dK/dV/dBias in registers.
 // No atomics: every output row is written by one thread group, so results are deterministic.
-// Not done yet: f16/bf16 inputs, tensor cores, split-key parallelism for few queries over many keys.
+// Not done yet: tensor cores, split-key parallelism for few queries over many keys.
 #include <algorithm>
+#include <type_traits>
 
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_math.h"
@@ -28,6 +31,12 @@ struct Cfg {
   static constexpr int ROWS = kThreads / TPR;   // rows per block
 };
 
+// Element conversion from / to storage (round-to-nearest-even for halves, kernels/common/half_math.h).
+template <class T>
+__device__ __forceinline__ float ld(T x) { return Convert<float, T>::apply(x); }
+template <class T>
+__device__ __forceinline__ T cvt(float x) { return Convert<T, float>::apply(x); }
+
 template <int TPR>
 __device__ __forceinline__ float group_sum(float x) {
 #pragma unroll
@@ -36,27 +45,28 @@ __device__ __forceinline__ float group_sum(float x) {
 }
 
 // Loads rows [r0, r0 + n) of head h of x (rows, H, D) into sm[kTile][D] (rows beyond n are zero).
-template <int D>
-__device__ __forceinline__ void load_tile(const float* __restrict__ x, int64_t r0, int n, int64_t H, int64_t h,
+template <int D, class T>
+__device__ __forceinline__ void load_tile(const T* __restrict__ x, int64_t r0, int n, int64_t H, int64_t h,
                                           float (*sm)[D]) {
   for (int idx = threadIdx.x; idx < kTile * D; idx += kThreads) {
     const int r = idx / D, c = idx % D;
-    sm[r][c] = r < n ? x[((r0 + r) * H + h) * D + c] : 0.f;
+    sm[r][c] = r < n ? ld(x[((r0 + r) * H + h) * D + c]) : 0.f;
   }
 }
 
 // Per-key additive term: bias (or 0), -inf for masked keys.
-__device__ __forceinline__ float key_term(const uint8_t* mask, const float* bias, int64_t key, int64_t H, int64_t h) {
+template <class T>
+__device__ __forceinline__ float key_term(const uint8_t* mask, const T* bias, int64_t key, int64_t H, int64_t h) {
   if (mask && mask[key]) return attn::neg_inf<float>();
-  return bias ? bias[key * H + h] : 0.f;
+  return bias ? ld(bias[key * H + h]) : 0.f;
 }
 
-template <int D, class I>
-__global__ void __launch_bounds__(kThreads) attn_fwd_kernel(const float* __restrict__ q, const float* __restrict__ k,
-                                                            const float* __restrict__ v, const I* __restrict__ cu_q,
+template <int D, class T, class I>
+__global__ void __launch_bounds__(kThreads) attn_fwd_kernel(const T* __restrict__ q, const T* __restrict__ k,
+                                                            const T* __restrict__ v, const I* __restrict__ cu_q,
                                                             const I* __restrict__ cu_k, const uint8_t* __restrict__ mask,
-                                                            const float* __restrict__ bias, int64_t H, float scale,
-                                                            float* __restrict__ o, float* __restrict__ lse) {
+                                                            const T* __restrict__ bias, int64_t H, float scale,
+                                                            T* __restrict__ o, float* __restrict__ lse) {
   using C = Cfg<D>;
   const int64_t b = blockIdx.z, h = blockIdx.y;
   const int64_t q_end = cu_q[b + 1], row0 = int64_t(cu_q[b]) + int64_t(blockIdx.x) * C::ROWS;
@@ -69,7 +79,7 @@ __global__ void __launch_bounds__(kThreads) attn_fwd_kernel(const float* __restr
   float qr[C::DS], acc[C::DS];
 #pragma unroll
   for (int c = 0; c < C::DS; ++c) {
-    qr[c] = active ? q[(row * H + h) * D + c * C::TPR + part] : 0.f;
+    qr[c] = active ? ld(q[(row * H + h) * D + c * C::TPR + part]) : 0.f;
     acc[c] = 0.f;
   }
   float m = attn::neg_inf<float>(), l = 0.f;
@@ -109,20 +119,20 @@ __global__ void __launch_bounds__(kThreads) attn_fwd_kernel(const float* __restr
   float L;
   const float inv = attn::finalize(m, l, L);
 #pragma unroll
-  for (int c = 0; c < C::DS; ++c) o[(row * H + h) * D + c * C::TPR + part] = acc[c] * inv;
+  for (int c = 0; c < C::DS; ++c) o[(row * H + h) * D + c * C::TPR + part] = cvt<T>(acc[c] * inv);
   if (part == 0) lse[row * H + h] = L;
 }
 
-template <int D, class I>
-__global__ void __launch_bounds__(kThreads) attn_bwd_dq_kernel(const float* __restrict__ q, const float* __restrict__ k,
-                                                               const float* __restrict__ v, const I* __restrict__ cu_q,
+template <int D, class T, class I>
+__global__ void __launch_bounds__(kThreads) attn_bwd_dq_kernel(const T* __restrict__ q, const T* __restrict__ k,
+                                                               const T* __restrict__ v, const I* __restrict__ cu_q,
                                                                const I* __restrict__ cu_k,
                                                                const uint8_t* __restrict__ mask,
-                                                               const float* __restrict__ bias,
+                                                               const T* __restrict__ bias,
                                                                const float* __restrict__ lse,
-                                                               const float* __restrict__ dout,
+                                                               const T* __restrict__ dout,
                                                                const float* __restrict__ Di, int64_t H, float scale,
-                                                               float* __restrict__ dq) {
+                                                               T* __restrict__ dq) {
   using C = Cfg<D>;
   const int64_t b = blockIdx.z, h = blockIdx.y;
   const int64_t q_end = cu_q[b + 1], row0 = int64_t(cu_q[b]) + int64_t(blockIdx.x) * C::ROWS;
@@ -136,8 +146,8 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_dq_kernel(const float* __re
 #pragma unroll
   for (int c = 0; c < C::DS; ++c) {
     const int64_t at = (row * H + h) * D + c * C::TPR + part;
-    qr[c] = active ? q[at] : 0.f;
-    dor[c] = active ? dout[at] : 0.f;
+    qr[c] = active ? ld(q[at]) : 0.f;
+    dor[c] = active ? ld(dout[at]) : 0.f;
     acc[c] = 0.f;
   }
   const float L = active ? lse[row * H + h] : INFINITY;
@@ -166,21 +176,21 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_dq_kernel(const float* __re
   }
   if (!active) return;
 #pragma unroll
-  for (int c = 0; c < C::DS; ++c) dq[(row * H + h) * D + c * C::TPR + part] = acc[c] * scale;
+  for (int c = 0; c < C::DS; ++c) dq[(row * H + h) * D + c * C::TPR + part] = cvt<T>(acc[c] * scale);
 }
 
-template <int D, class I>
-__global__ void __launch_bounds__(kThreads) attn_bwd_dkv_kernel(const float* __restrict__ q,
-                                                                const float* __restrict__ k,
-                                                                const float* __restrict__ v, const I* __restrict__ cu_q,
+template <int D, class T, class I>
+__global__ void __launch_bounds__(kThreads) attn_bwd_dkv_kernel(const T* __restrict__ q,
+                                                                const T* __restrict__ k,
+                                                                const T* __restrict__ v, const I* __restrict__ cu_q,
                                                                 const I* __restrict__ cu_k,
                                                                 const uint8_t* __restrict__ mask,
-                                                                const float* __restrict__ bias,
+                                                                const T* __restrict__ bias,
                                                                 const float* __restrict__ lse,
-                                                                const float* __restrict__ dout,
+                                                                const T* __restrict__ dout,
                                                                 const float* __restrict__ Di, int64_t H, float scale,
-                                                                float* __restrict__ dk, float* __restrict__ dv,
-                                                                float* __restrict__ dbias) {
+                                                                T* __restrict__ dk, T* __restrict__ dv,
+                                                                T* __restrict__ dbias) {
   using C = Cfg<D>;
   const int64_t b = blockIdx.z, h = blockIdx.y;
   const int64_t k_end = cu_k[b + 1], key0 = int64_t(cu_k[b]) + int64_t(blockIdx.x) * C::ROWS;
@@ -195,8 +205,8 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_dkv_kernel(const float* __r
 #pragma unroll
   for (int c = 0; c < C::DS; ++c) {
     const int64_t at = (key * H + h) * D + c * C::TPR + part;
-    kr[c] = active ? k[at] : 0.f;
-    vr[c] = active ? v[at] : 0.f;
+    kr[c] = active ? ld(k[at]) : 0.f;
+    vr[c] = active ? ld(v[at]) : 0.f;
     dka[c] = 0.f;
     dva[c] = 0.f;
   }
@@ -235,10 +245,10 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_dkv_kernel(const float* __r
 #pragma unroll
   for (int c = 0; c < C::DS; ++c) {
     const int64_t at = (key * H + h) * D + c * C::TPR + part;
-    dk[at] = dka[c] * scale;
-    dv[at] = dva[c];
+    dk[at] = cvt<T>(dka[c] * scale);
+    dv[at] = cvt<T>(dva[c]);
   }
-  if (dbias && part == 0) dbias[key * H + h] = dba;
+  if (dbias && part == 0) dbias[key * H + h] = cvt<T>(dba);
 }
 
 dim3 grid_of(int64_t max_rows, int rows_per_block, const AttentionDims& d) {
@@ -261,15 +271,15 @@ void check_cuda_dims(const AttentionDims& d) {
 
 template <class T, class I>
 void attention_forward_cuda(const T* q, const T* k, const T* v, const I* cu_q, const I* cu_k, const uint8_t* key_mask,
-                            const T* key_bias, const AttentionDims& d, T* o, T* lse, StreamHandle s) {
-  static_assert(std::is_same_v<T, float>, "attention (CUDA): f32 only");
+                            const T* key_bias, const AttentionDims& d, T* o, attn_stat_t<T>* lse, StreamHandle s) {
+  static_assert(!std::is_same_v<T, double>, "attention (CUDA): f32, f16, bf16 only");
   check_cuda_dims(d);
   if (d.batch == 0 || d.tq == 0 || d.max_lq == 0) return;
   cuda::NvtxRange r("leseg::attention_forward");
   switch (d.dim) {
 #define LESEG_CASE(DIM)                                                                                       \
   case DIM:                                                                                                   \
-    attn_fwd_kernel<DIM, I><<<grid_of(d.max_lq, Cfg<DIM>::ROWS, d), kThreads, 0, cuda::stream_of(s)>>>(       \
+    attn_fwd_kernel<DIM, T, I><<<grid_of(d.max_lq, Cfg<DIM>::ROWS, d), kThreads, 0, cuda::stream_of(s)>>>(       \
         q, k, v, cu_q, cu_k, key_mask, key_bias, d.heads, float(d.scale), o, lse);                            \
     break;
     LESEG_ATTN_DIMS(LESEG_CASE)
@@ -280,9 +290,9 @@ void attention_forward_cuda(const T* q, const T* k, const T* v, const I* cu_q, c
 
 template <class T, class I>
 void attention_backward_cuda(const T* q, const T* k, const T* v, const I* cu_q, const I* cu_k, const uint8_t* key_mask,
-                             const T* key_bias, const T* o, const T* lse, const T* dout, const AttentionDims& d,
-                             T* dq, T* dk, T* dv, T* dbias, void* workspace, StreamHandle s) {
-  static_assert(std::is_same_v<T, float>, "attention (CUDA): f32 only");
+                             const T* key_bias, const T* o, const attn_stat_t<T>* lse, const T* dout,
+                             const AttentionDims& d, T* dq, T* dk, T* dv, T* dbias, void* workspace, StreamHandle s) {
+  static_assert(!std::is_same_v<T, double>, "attention (CUDA): f32, f16, bf16 only");
   check_cuda_dims(d);
   LESEG_KCHECK(workspace || d.tq * d.heads == 0, "attention backward (CUDA): null workspace");
   cuda::NvtxRange r("leseg::attention_backward");
@@ -292,7 +302,7 @@ void attention_backward_cuda(const T* q, const T* k, const T* v, const I* cu_q, 
       d.tq * d.heads,
       [=] __device__(int64_t row) {
         float acc = 0.f;
-        for (int64_t c = 0; c < D; ++c) acc += dout[row * D + c] * o[row * D + c];
+        for (int64_t c = 0; c < D; ++c) acc += ld(dout[row * D + c]) * ld(o[row * D + c]);
         Di[row] = acc;
       },
       s, "leseg::attention_backward_rowdot");
@@ -300,7 +310,7 @@ void attention_backward_cuda(const T* q, const T* k, const T* v, const I* cu_q, 
     switch (d.dim) {
 #define LESEG_CASE(DIM)                                                                                   \
   case DIM:                                                                                               \
-    attn_bwd_dq_kernel<DIM, I><<<grid_of(d.max_lq, Cfg<DIM>::ROWS, d), kThreads, 0, cuda::stream_of(s)>>>( \
+    attn_bwd_dq_kernel<DIM, T, I><<<grid_of(d.max_lq, Cfg<DIM>::ROWS, d), kThreads, 0, cuda::stream_of(s)>>>( \
         q, k, v, cu_q, cu_k, key_mask, key_bias, lse, dout, Di, d.heads, float(d.scale), dq);             \
     break;
       LESEG_ATTN_DIMS(LESEG_CASE)
@@ -314,7 +324,7 @@ void attention_backward_cuda(const T* q, const T* k, const T* v, const I* cu_q, 
     switch (d.dim) {
 #define LESEG_CASE(DIM)                                                                                    \
   case DIM:                                                                                                \
-    attn_bwd_dkv_kernel<DIM, I><<<grid_of(d.max_lk, Cfg<DIM>::ROWS, d), kThreads, 0, cuda::stream_of(s)>>>( \
+    attn_bwd_dkv_kernel<DIM, T, I><<<grid_of(d.max_lk, Cfg<DIM>::ROWS, d), kThreads, 0, cuda::stream_of(s)>>>( \
         q, k, v, cu_q, cu_k, key_mask, key_bias, lse, dout, Di, d.heads, float(d.scale), dk, dv, dbias);   \
     break;
       LESEG_ATTN_DIMS(LESEG_CASE)
@@ -324,16 +334,17 @@ void attention_backward_cuda(const T* q, const T* k, const T* v, const I* cu_q, 
   }
 }
 
-#define LESEG_ATTN_INST(I)                                                                                          \
-  template void attention_forward_cuda<float, I>(const float*, const float*, const float*, const I*, const I*,     \
-                                                 const uint8_t*, const float*, const AttentionDims&, float*, float*, \
-                                                 StreamHandle);                                                     \
-  template void attention_backward_cuda<float, I>(const float*, const float*, const float*, const I*, const I*,    \
-                                                  const uint8_t*, const float*, const float*, const float*,          \
-                                                  const float*, const AttentionDims&, float*, float*, float*, float*, \
-                                                  void*, StreamHandle);
-LESEG_ATTN_INST(int32_t)
-LESEG_ATTN_INST(int64_t)
+#define LESEG_ATTN_INST(T, I)                                                                                      \
+  template void attention_forward_cuda<T, I>(const T*, const T*, const T*, const I*, const I*, const uint8_t*,       \
+                                             const T*, const AttentionDims&, T*, attn_stat_t<T>*, StreamHandle);     \
+  template void attention_backward_cuda<T, I>(const T*, const T*, const T*, const I*, const I*, const uint8_t*,      \
+                                              const T*, const T*, const attn_stat_t<T>*, const T*,                   \
+                                              const AttentionDims&, T*, T*, T*, T*, void*, StreamHandle);
+#define LESEG_ATTN_INST_T(T) LESEG_ATTN_INST(T, int32_t) LESEG_ATTN_INST(T, int64_t)
+LESEG_ATTN_INST_T(float)
+LESEG_ATTN_INST_T(f16_t)
+LESEG_ATTN_INST_T(bf16_t)
+#undef LESEG_ATTN_INST_T
 #undef LESEG_ATTN_INST
 
 }  // namespace leseg::kernels

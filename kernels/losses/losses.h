@@ -3,7 +3,12 @@
 // statistics, then once more to write the gradient when one is asked for). No autograd, no allocation.
 // defines: cross_entropy, soft_cross_entropy, entropy, kl_div, negative_learning, confidence_split,
 //          cosine_embedding, mse (each _cpu / _cuda), loss_finalize, loss_grad_scale, confidence_split_grad.
-// T: float, double. Rows are int64-indexed (N up to 1e7 and beyond), C any (GPU: one warp per row).
+// T (storage type of logits / inputs and of their gradients): float, double, f16_t, bf16_t. Half inputs
+// are converted per element (leseg::Convert, kernels/common/half_math.h) and accumulated like f32 ones
+// (double on the CPU twin, f32 on CUDA); gradients are written back as T. P = loss_param_t<T> is the type
+// of class weights, of the loss value and of the incoming scalar gradient: T for f32/f64, float for halves.
+// Rows are int64-indexed (N up to 1e7 and beyond), C any. CUDA variants (LossVariant): one warp per row, or
+// one block per row for wide rows; Auto picks by C (loss_variant_for).
 //
 // Contract shared by every loss: `acc` (f64, 2 slots; 4 for confidence_split) receives
 //   acc[0] = Σ_i ℓ_i (row losses, already weighted), acc[1] = Σ_i weight_i (the mean's divisor).
@@ -15,15 +20,34 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/common/half_math.h"
 #include "kernels/common/hd.h"
 
 namespace leseg::kernels {
 
+template <class T> struct loss_param { using type = T; };
+template <> struct loss_param<f16_t> { using type = float; };
+template <> struct loss_param<bf16_t> { using type = float; };
+// Class weights, loss value and incoming scalar gradient for logits stored as T (float for f16/bf16).
+template <class T> using loss_param_t = typename loss_param<T>::type;
+
+// CUDA row mapping. WarpPerRow: 32 lanes stride over a row (C <= kLossWarpMaxC: <= 32 loads per lane), 8
+// rows per 256-thread block. BlockPerRow: the 256 threads of a block share one row, statistics merged by
+// warp shuffles then across the 8 warps in shared memory (wide rows, e.g. C = 4096). Both give the CPU
+// twin's semantics. MSE is chunked and ignores the variant.
+enum class LossVariant { Auto, WarpPerRow, BlockPerRow };
+constexpr int64_t kLossWarpMaxC = 1024;
+// The variant a launch uses for rows of width C (host code, tested on CPU).
+inline LossVariant loss_variant_for(int64_t C, LossVariant requested = LossVariant::Auto) {
+  if (requested != LossVariant::Auto) return requested;
+  return C > kLossWarpMaxC ? LossVariant::BlockPerRow : LossVariant::WarpPerRow;
+}
+
 // Softmax cross-entropy. z (N, C), y (N,) labels in [0, C) or == ignore; w (C,) class weights or nullptr;
 // eps = label smoothing. acc[1] = Σ_{valid i} w_{y_i}.   dz (N, C) or nullptr.
 template <class T>
-void cross_entropy_cpu(const T* z, const int64_t* y, const T* w, int64_t N, int64_t C, int64_t ignore, double eps,
-                       T* dz, double* acc);
+void cross_entropy_cpu(const T* z, const int64_t* y, const loss_param_t<T>* w, int64_t N, int64_t C, int64_t ignore,
+                       double eps, T* dz, double* acc);
 // Soft-target CE ℓ_i = -Σ_k p_ik log softmax(z_i)_k. z, p (N, C). acc[1] = N. dz, dp nullable.
 template <class T>
 void soft_cross_entropy_cpu(const T* z, const T* p, int64_t N, int64_t C, T* dz, T* dp, double* acc);
@@ -50,44 +74,50 @@ void cosine_embedding_cpu(const T* a, const T* b, int64_t N, int64_t D, T* da, T
 template <class T>
 void mse_cpu(const T* a, const T* b, int64_t n, T* da, double* acc);
 
-// loss[0] = scale · acc[num] / acc[den]  (0 when acc[den] == 0).
-template <class T>
-void loss_finalize_cpu(const double* acc, int num, int den, double scale, T* loss);
+// loss[0] = scale · acc[num] / acc[den]  (0 when acc[den] == 0). P: float or double.
+template <class P>
+void loss_finalize_cpu(const double* acc, int num, int den, double scale, P* loss);
 // out[i] = d[i] · g[0] · scale / acc[den]  (0 when acc[den] == 0). g: the incoming scalar gradient.
 template <class T>
-void loss_grad_scale_cpu(const T* d, int64_t n, const T* g, const double* acc, int den, double scale, T* out);
+void loss_grad_scale_cpu(const T* d, int64_t n, const loss_param_t<T>* g, const double* acc, int den, double scale,
+                         T* out);
 // Confidence split backward: out[i, :] = dz[i, :] · (reliable[i] ? g_ce/acc[1] : g_nl/acc[3]).
 template <class T>
-void confidence_split_grad_cpu(const T* dz, const uint8_t* reliable, int64_t N, int64_t C, const T* g_ce,
-                               const T* g_nl, const double* acc, T* out);
+void confidence_split_grad_cpu(const T* dz, const uint8_t* reliable, int64_t N, int64_t C, const loss_param_t<T>* g_ce,
+                               const loss_param_t<T>* g_nl, const double* acc, T* out);
 
-// CUDA versions: same arguments (device pointers) plus the stream.
+// CUDA versions: same arguments (device pointers) plus the stream and, for the row losses, the variant.
 template <class T>
-void cross_entropy_cuda(const T* z, const int64_t* y, const T* w, int64_t N, int64_t C, int64_t ignore, double eps,
-                        T* dz, double* acc, StreamHandle s);
+void cross_entropy_cuda(const T* z, const int64_t* y, const loss_param_t<T>* w, int64_t N, int64_t C, int64_t ignore,
+                        double eps, T* dz, double* acc, StreamHandle s, LossVariant variant = LossVariant::Auto);
 template <class T>
-void soft_cross_entropy_cuda(const T* z, const T* p, int64_t N, int64_t C, T* dz, T* dp, double* acc, StreamHandle s);
+void soft_cross_entropy_cuda(const T* z, const T* p, int64_t N, int64_t C, T* dz, T* dp, double* acc, StreamHandle s,
+                             LossVariant variant = LossVariant::Auto);
 template <class T>
-void entropy_cuda(const T* z, int64_t N, int64_t C, T* dz, double* acc, StreamHandle s);
+void entropy_cuda(const T* z, int64_t N, int64_t C, T* dz, double* acc, StreamHandle s,
+                  LossVariant variant = LossVariant::Auto);
 template <class T>
-void kl_div_cuda(const T* zp, const T* zq, int64_t N, int64_t C, double t, T* dzp, T* dzq, double* acc, StreamHandle s);
+void kl_div_cuda(const T* zp, const T* zq, int64_t N, int64_t C, double t, T* dzp, T* dzq, double* acc, StreamHandle s,
+                 LossVariant variant = LossVariant::Auto);
 template <class T>
 void negative_learning_cuda(const T* z, const int64_t* y, int64_t N, int64_t C, int64_t ignore, T* dz, double* acc,
-                            StreamHandle s);
+                            StreamHandle s, LossVariant variant = LossVariant::Auto);
 template <class T>
 void confidence_split_cuda(const T* z, const T* tz, int64_t N, int64_t C, double tau, uint8_t* reliable,
-                           int64_t* pseudo, T* dz, double* acc, StreamHandle s);
+                           int64_t* pseudo, T* dz, double* acc, StreamHandle s, LossVariant variant = LossVariant::Auto);
 template <class T>
-void cosine_embedding_cuda(const T* a, const T* b, int64_t N, int64_t D, T* da, T* db, double* acc, StreamHandle s);
+void cosine_embedding_cuda(const T* a, const T* b, int64_t N, int64_t D, T* da, T* db, double* acc, StreamHandle s,
+                           LossVariant variant = LossVariant::Auto);
 template <class T>
 void mse_cuda(const T* a, const T* b, int64_t n, T* da, double* acc, StreamHandle s);
+template <class P>
+void loss_finalize_cuda(const double* acc, int num, int den, double scale, P* loss, StreamHandle s);
 template <class T>
-void loss_finalize_cuda(const double* acc, int num, int den, double scale, T* loss, StreamHandle s);
+void loss_grad_scale_cuda(const T* d, int64_t n, const loss_param_t<T>* g, const double* acc, int den, double scale,
+                          T* out, StreamHandle s);
 template <class T>
-void loss_grad_scale_cuda(const T* d, int64_t n, const T* g, const double* acc, int den, double scale, T* out,
-                          StreamHandle s);
-template <class T>
-void confidence_split_grad_cuda(const T* dz, const uint8_t* reliable, int64_t N, int64_t C, const T* g_ce,
-                                const T* g_nl, const double* acc, T* out, StreamHandle s);
+void confidence_split_grad_cuda(const T* dz, const uint8_t* reliable, int64_t N, int64_t C,
+                                const loss_param_t<T>* g_ce, const loss_param_t<T>* g_nl, const double* acc, T* out,
+                                StreamHandle s);
 
 }  // namespace leseg::kernels

@@ -7,9 +7,15 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/common/half_math.h"
 #include "kernels/common/hd.h"
 
 namespace leseg::kernels::losses {
+
+// Element conversion between a storage type (float, double, f16_t, bf16_t) and an arithmetic type, through
+// the shared round-to-nearest-even conversions of kernels/common/half_math.h: cvt<float>(h), cvt<T>(x).
+template <class To, class From>
+LESEG_HD To cvt(From v) { return Convert<To, From>::apply(v); }
 
 LESEG_HD float lexp(float x) { return expf(x); }
 LESEG_HD double lexp(double x) { return exp(x); }

@@ -30,17 +30,18 @@ struct Out {
   std::vector<float> o, dq, dk, dv, db;
 };
 
-Out run(const Config& c, Device dev, uint64_t seed) {
+// Inputs drawn in f32, stored as `dt` (f32, f16 or bf16); outputs and gradients read back as f32.
+Out run(const Config& c, Device dev, uint64_t seed, DType dt = DType::f32) {
   const auto cq = offsets(c.lq), ck = offsets(c.lk);
   const int64_t Tq = cq.back(), Tk = ck.back();
-  Tensor q = Tensor::randn(Shape{Tq, c.H, c.D}, seed, 0).to(dev).requires_grad_();
-  Tensor k = Tensor::randn(Shape{Tk, c.H, c.D}, seed, 1).to(dev).requires_grad_();
-  Tensor v = Tensor::randn(Shape{Tk, c.H, c.D}, seed, 2).to(dev).requires_grad_();
-  Tensor dout = Tensor::randn(Shape{Tq, c.H, c.D}, seed, 3).to(dev);
+  Tensor q = Tensor::randn(Shape{Tq, c.H, c.D}, seed, 0).to(dt).to(dev).requires_grad_();
+  Tensor k = Tensor::randn(Shape{Tk, c.H, c.D}, seed, 1).to(dt).to(dev).requires_grad_();
+  Tensor v = Tensor::randn(Shape{Tk, c.H, c.D}, seed, 2).to(dt).to(dev).requires_grad_();
+  Tensor dout = Tensor::randn(Shape{Tq, c.H, c.D}, seed, 3).to(dt).to(dev);
   AttentionOptions opts;
   Tensor bias;
   if (c.bias) {
-    bias = Tensor::randn(Shape{Tk, c.H}, seed, 4).to(dev).requires_grad_();
+    bias = Tensor::randn(Shape{Tk, c.H}, seed, 4).to(dt).to(dev).requires_grad_();
     opts.key_bias = bias;
   }
   if (c.mask) {
@@ -60,14 +61,16 @@ Out run(const Config& c, Device dev, uint64_t seed) {
   return r;
 }
 
-void expect_close(const char* what, const std::vector<float>& gpu, const std::vector<float>& cpu) {
+// f32 accumulation on the GPU vs the CPU twin's, over up to 1024 keys; for half storage `ulp` adds the
+// half-ulp-apart roundings of the two sides (relative 2^-10 f16, 2^-7 bf16, twice: o feeds the gradients).
+void expect_close(const char* what, const std::vector<float>& gpu, const std::vector<float>& cpu, double ulp = 0.0) {
   ASSERT_EQ(gpu.size(), cpu.size()) << what;
   int bad = 0;
   bool nonzero = false;
+  const double atol = 5e-5 + 2 * ulp, rtol = 5e-4 + 2 * ulp;
   for (size_t i = 0; i < cpu.size(); ++i) {
     nonzero |= cpu[i] != 0.f;
-    // f32 accumulation on the GPU vs double on the CPU, over up to 1024 keys
-    if (!(std::abs(gpu[i] - cpu[i]) <= 5e-5 + 5e-4 * std::abs(cpu[i])) && bad++ < 6) {
+    if (!(std::abs(gpu[i] - cpu[i]) <= atol + rtol * std::abs(cpu[i])) && bad++ < 6) {
       ADD_FAILURE() << what << "[" << i << "]: cuda " << gpu[i] << " vs cpu " << cpu[i];
     }
   }
@@ -94,6 +97,29 @@ TEST(AttentionGpu, MatchesCpuTwin) {
     expect_close("dv", gpu.dv, cpu.dv);
     if (c.bias) expect_close("dbias", gpu.db, cpu.db);
     ++seed;
+  }
+}
+
+TEST(AttentionGpu, HalfInputsMatchCpuTwin) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  const std::vector<Config> configs = {
+      {{1, 7, 300}, {1, 7, 300}, 2, 16, true, true, DType::i64},
+      {{20, 3}, {1000, 77}, 2, 64, true, true, DType::i32},
+      {{129}, {129}, 4, 128, false, false, DType::i64},
+  };
+  uint64_t seed = 300;
+  for (DType dt : {DType::f16, DType::bf16}) {
+    const double ulp = dt == DType::f16 ? 1.0 / 1024 : 1.0 / 128;
+    for (const auto& c : configs) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " H = " + std::to_string(c.H) + ", D = " + std::to_string(c.D));
+      const Out cpu = run(c, Device::cpu(), seed, dt), gpu = run(c, Device::cuda(), seed, dt);
+      expect_close("o", gpu.o, cpu.o, ulp);
+      expect_close("dq", gpu.dq, cpu.dq, ulp);
+      expect_close("dk", gpu.dk, cpu.dk, ulp);
+      expect_close("dv", gpu.dv, cpu.dv, ulp);
+      if (c.bias) expect_close("dbias", gpu.db, cpu.db, ulp);
+      ++seed;
+    }
   }
 }
 

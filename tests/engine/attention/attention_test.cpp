@@ -121,6 +121,54 @@ TEST(AttentionOp, F32MatchesReference) {
   check(p, 9, DType::f32, 2e-5, 2e-4);
 }
 
+std::vector<double> round_to(const std::vector<double>& v, DType t) {
+  return Tensor::from_vector(v, Shape{int64_t(v.size())}).to(t).to_vector<double>();
+}
+
+TEST(AttentionOp, HalfInputsGiveOutputAndGradientsInTheirDtype) {
+  for (DType t : {DType::f16, DType::bf16}) {
+    SCOPED_TRACE(dtype_name(t));
+    Problem p = make({9, 40}, {12, 40}, 2, 16, 21);
+    p.bias = normal(size_t(p.tk() * p.H), 22);
+    p.mask = std::vector<uint8_t>(size_t(p.tk()), 0);
+    p.mask[3] = p.mask[30] = 1;
+    // the oracle sees exactly the half inputs
+    p.q = round_to(p.q, t);
+    p.k = round_to(p.k, t);
+    p.v = round_to(p.v, t);
+    p.bias = round_to(p.bias, t);
+    const auto dout = round_to(normal(size_t(p.tq() * p.H * p.D), 23), t);
+    const Result ref = testing::attn_ref::reference(p, dout);
+    const OpRun r = run_op(p, dout, t);
+    for (const Tensor& x : {r.o, r.q.grad(), r.k.grad(), r.v.grad(), r.bias.grad()})
+      EXPECT_EQ(x.dtype(), t) << "output / gradient dtype";
+    // f32 arithmetic, one rounding to the half type at every store (rel 2^-11 f16, 2^-8 bf16); gradients
+    // also see the rounded o through D_i = <dO, o> (a few half-ulps of sqrt(D)-sized dot products).
+    const double rel = t == DType::f16 ? 1.0 / 2048 : 1.0 / 256;
+    const double atol = 2e-5 + 4.0 * rel * std::sqrt(double(p.D));
+    expect_close("o", r.o, ref.o, 2e-5, 2e-4 + rel);
+    expect_close("q.grad", r.q.grad(), ref.dq, atol, 2e-4 + rel);
+    expect_close("k.grad", r.k.grad(), ref.dk, atol, 2e-4 + rel);
+    expect_close("v.grad", r.v.grad(), ref.dv, 2e-5, 2e-4 + rel);
+    expect_close("bias.grad", r.bias.grad(), ref.dbias, atol, 2e-4 + rel);
+    // through a cast from f32 leaves: the gradients come back to the leaves as f32, equal to the half ones
+    Tensor q32 = Tensor::from_vector(p.q, Shape{p.tq(), p.H, p.D}).to(DType::f32).requires_grad_();
+    Tensor k32 = Tensor::from_vector(p.k, Shape{p.tk(), p.H, p.D}).to(DType::f32).requires_grad_();
+    Tensor v32 = Tensor::from_vector(p.v, Shape{p.tk(), p.H, p.D}).to(DType::f32);
+    Tensor cq = Tensor::from_vector(p.cu_q, Shape{int64_t(p.cu_q.size())});
+    Tensor ck = Tensor::from_vector(p.cu_k, Shape{int64_t(p.cu_k.size())});
+    AttentionOptions o;
+    o.scale = p.scale;
+    o.key_mask = Tensor::from_vector(p.mask, Shape{p.tk()});
+    o.key_bias = Tensor::from_vector(p.bias, Shape{p.tk(), p.H}).to(t);
+    Tensor out = attention(q32.to(t), k32.to(t), v32.to(t), cq, ck, o);
+    out.backward(Tensor::from_vector(dout, Shape{p.tq(), p.H, p.D}).to(t));
+    EXPECT_EQ(q32.grad().dtype(), DType::f32);
+    EXPECT_EQ(q32.grad().to_vector<double>(), r.q.grad().to_vector<double>());
+    EXPECT_EQ(k32.grad().to_vector<double>(), r.k.grad().to_vector<double>());
+  }
+}
+
 TEST(AttentionOp, FullyMaskedSequenceHasZeroOutputAndGradients) {
   Problem p = make({4, 6}, {5, 3}, 2, 16, 10);
   p.mask = {0, 1, 0, 0, 1, /*seq 1:*/ 1, 1, 1};
@@ -180,7 +228,8 @@ TEST(AttentionOp, RejectsBadInput) {
   EXPECT_THROW(attention(q, k, Tensor::zeros(Shape{6, 3, 8}), cq, ck), Error);      // v differs from k
   EXPECT_THROW(attention(q.reshape(Shape{4, 16}), k, k, cq, ck), Error);            // not 3-D
   EXPECT_THROW(attention(q.to(DType::f64), k, k, cq, ck), Error);                   // mixed dtypes
-  EXPECT_THROW(attention(q.to(DType::f16), k.to(DType::f16), k.to(DType::f16), cq, ck), Error);
+  EXPECT_THROW(attention(q.to(DType::i32), k.to(DType::i32), k.to(DType::i32), cq, ck), Error);  // not floating
+  EXPECT_NO_THROW(attention(q.to(DType::f16), k.to(DType::f16), k.to(DType::f16), cq, ck));     // half storage
   AttentionOptions bad_mask;
   bad_mask.key_mask = Tensor::zeros(Shape{5}, DType::u8);
   EXPECT_THROW(attention(q, k, k, cq, ck, bad_mask), Error);

@@ -110,3 +110,30 @@ TEST(LossesGpu, HugeLogitsAndAllIgnored) {
   l.backward();
   for (double v : zi.grad().to_vector<double>()) EXPECT_EQ(v, 0.0);
 }
+
+// Half logits through the engine ops: CUDA vs CPU twin, loss (f32) and gradients in the half dtype. The two
+// sides round slightly different f32 / double values to the half type: up to one half ulp apart (2^-10 f16,
+// 2^-7 bf16 relative), plus f32 accumulation noise; narrow (C = 20) and block-per-row (C = 4096) widths.
+TEST(LossesGpu, HalfLogitsMatchCpuTwin) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  for (DType dt : {DType::f16, DType::bf16}) {
+    const double ulp = dt == DType::f16 ? 1.0 / 1024 : 1.0 / 128;
+    for (int64_t C : {20, 4096}) {
+      const int64_t N = C == 20 ? 301 : 37;
+      const std::string tag = std::string(dtype_name(dt)) + " C=" + std::to_string(C) + " ";
+      Generator g{uint64_t(C) + 7};
+      Tensor z = mul_by(randn(Shape{N, C}, g), 3.0).to(dt), t = randn(Shape{N, C}, g).to(dt);
+      Tensor p = uniform(Shape{N, C}, 0.0, 1.0, g).to(dt);
+      Tensor y = labels_with_ignore(N, C, uint64_t(C) + 1), yg = y.to(Device::cuda());
+      auto lab = [&](const Tensor& like) { return like.device().is_cpu() ? y : yg; };
+      parity({z}, [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{cross_entropy(in[0], lab(in[0]))}; },
+             tag + "cross_entropy", 1e-6, 1e-4 + 2 * ulp);
+      parity({z, p}, [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{soft_cross_entropy(in[0], in[1])}; },
+             tag + "soft_ce", 1e-6, 1e-4 + 2 * ulp);
+      parity({z, t}, [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{kl_div(in[0], in[1], 2.0)}; },
+             tag + "kl_div", 1e-6, 1e-4 + 2 * ulp);
+      parity({z}, [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{negative_learning(in[0], lab(in[0]))}; },
+             tag + "nl", 1e-6, 1e-4 + 2 * ulp);
+    }
+  }
+}

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "engine/autograd.h"
 #include "engine/ops/elementwise.h"
@@ -243,4 +244,71 @@ TEST(LossOps, BadInputsAreClearErrors) {
   EXPECT_THROW(kl_div(z, z, -1.0), Error);
   EXPECT_THROW(mse_loss(z, z.to(DType::f32)), Error);
   EXPECT_THROW(cross_entropy(z, Tensor::from_vector<int64_t>({0, 1, 7, 0}, Shape{4})), std::exception);
+}
+
+// Half logits: the loss value is f32 and equals the f32 op on the up-converted logits exactly (same
+// double accumulation); the gradient comes back in the logits' dtype, within two roundings to it of the
+// f32 gradient (the saved unscaled gradient, then the scaled one: 2 · 2^-11 relative for f16, 2 · 2^-8
+// for bf16, plus the f16 subnormal spacing 2^-24 for tiny entries).
+TEST(LossOps, HalfLogitsGiveF32LossAndGradientInTheirDtype) {
+  for (DType t : {DType::f16, DType::bf16}) {
+    SCOPED_TRACE(dtype_name(t));
+    const double rel = 2.0 * (t == DType::f16 ? 1.0 / 2048 : 1.0 / 256);
+    const double atol = t == DType::f16 ? 1.0 / 16777216.0 : 0.0;
+    const int64_t N = 11, C = 7;
+    Generator g(31);
+    Tensor zh = mul(randn(Shape{N, C}, g), 3.0).to(t), th = randn(Shape{N, C}, g).to(t);
+    Tensor z32 = zh.to(DType::f32), t32 = th.to(DType::f32);
+    Tensor y = Tensor::from_vector<int64_t>({0, 6, -1, 2, 3, 5, 1, 1, -1, 4, 0}, Shape{N});
+    CrossEntropyOptions o;
+    o.label_smoothing = 0.1;
+    o.class_weights = Tensor::from_vector<float>({0.5f, 1.f, 2.f, 0.25f, 1.5f, 1.f, 0.75f}, Shape{C});
+    using Fn = std::function<Tensor(const Tensor&, const Tensor&)>;
+    const std::vector<std::pair<const char*, Fn>> losses = {
+        {"cross_entropy", [&](const Tensor& z, const Tensor&) { return cross_entropy(z, y, o); }},
+        {"soft_cross_entropy", [&](const Tensor& z, const Tensor& p) { return soft_cross_entropy(z, p); }},
+        {"entropy", [&](const Tensor& z, const Tensor&) { return entropy(z); }},
+        {"kl_div", [&](const Tensor& z, const Tensor& p) { return kl_div(z, p, 2.0); }},
+        {"negative_learning", [&](const Tensor& z, const Tensor&) { return negative_learning(z, y); }},
+        {"confidence_split", [&](const Tensor& z, const Tensor& p) {
+           ConfidenceSplit s = confidence_split(z, p, 0.4);
+           return add(mul(s.loss_ce, 0.75), mul(s.loss_nl, -1.5));
+         }},
+        {"cosine_embedding", [&](const Tensor& z, const Tensor& p) { return cosine_embedding_loss(z, p); }},
+        {"mse", [&](const Tensor& z, const Tensor& p) { return mse_loss(z, p); }},
+    };
+    for (const auto& [name, f] : losses) {
+      SCOPED_TRACE(name);
+      Tensor a = zh.detach().requires_grad_(), b = z32.detach().requires_grad_();
+      Tensor lh = f(a, th), lf = f(b, t32);
+      EXPECT_EQ(lh.dtype(), DType::f32);
+      EXPECT_EQ(lh.item_double(), lf.item_double());
+      lh.backward(Tensor::scalar(2.0f));
+      lf.backward(Tensor::scalar(2.0f));
+      ASSERT_EQ(a.grad().dtype(), t);
+      auto gh = a.grad().to_vector<double>(), gf = b.grad().to_vector<double>();
+      int bad = 0;
+      bool nonzero = false;
+      for (size_t j = 0; j < gh.size(); ++j) {
+        nonzero |= gf[j] != 0;
+        if (!(std::abs(gh[j] - gf[j]) <= atol + rel * std::abs(gf[j])) && bad++ < 8)
+          ADD_FAILURE() << name << " grad[" << j << "]: half " << gh[j] << ", f32 " << gf[j];
+      }
+      EXPECT_TRUE(nonzero);
+    }
+    // weights may also be given in the logits' half dtype; gradients flow back through a cast to f32 leaves
+    Tensor leaf = z32.detach().requires_grad_();
+    CrossEntropyOptions oh = o;
+    oh.class_weights = o.class_weights.to(t);
+    cross_entropy(leaf.to(t), y, oh).backward();
+    EXPECT_EQ(leaf.grad().dtype(), DType::f32);
+    // every row ignored: finite 0 and zero half gradients
+    Tensor zi = zh.detach().requires_grad_();
+    Tensor l0 = cross_entropy(zi, Tensor::full(Shape{N}, -1, DType::i64));
+    EXPECT_EQ(l0.item_double(), 0.0);
+    l0.backward();
+    for (double v : zi.grad().to_vector<double>()) EXPECT_EQ(v, 0.0);
+  }
+  // integer logits stay an error
+  EXPECT_THROW(entropy(Tensor::zeros(Shape{2, 3}, DType::i32)), Error);
 }
