@@ -20,6 +20,7 @@
 #include "io/datasets/scene_io.h"
 #include "io/loader/batch.h"
 #include "io/synthetic/dataset.h"
+#include "io/synthetic/generator.h"
 #include "train/config.h"
 #include "train/regime.h"
 #include "train/regimes/label_free.h"
@@ -320,6 +321,55 @@ TEST(Hicl, ClearErrors) {
   Batch ns = b;
   ns.segments = Tensor();
   EXPECT_THROW(r->step(ns, 0, 0), Error);  // intra_set needs segments
+}
+
+// The LiDAR variant (configs/hicl_lidar_synthetic.yaml): SPVCNN on intensity, views without depth maps pair
+// LiDAR-style (depth > 1 m, no depth test); one step gives every HICL term and updates the point-voxel network.
+TEST(Hicl, LidarVariantWithSpvcnnTrainsOneStep) {
+  io::DatasetInfo info = io::synth::outdoor_dataset_info(16, 2);
+  io::synth::OutdoorOptions oo;
+  oo.beams = 16;
+  oo.azimuth_steps = 360;
+  oo.height = 60;
+  oo.width = 80;
+  std::vector<io::Scene> scenes = {io::synth::generate_outdoor_scene(21, info.text_embeddings, oo),
+                                   io::synth::generate_outdoor_scene(22, info.text_embeddings, oo)};
+  ASSERT_FALSE(scenes[0].views.empty());
+  ASSERT_FALSE(scenes[0].views[0].depth.defined()) << "LiDAR cameras carry no depth map";
+  io::loader::BatchOptions bo = io::loader::BatchOptions::outdoor();
+  bo.views.enabled = true;
+  bo.views.crop_options.out_height = 60;
+  bo.views.crop_options.out_width = 80;
+  bo.views.crop_options.min_pairs = 32;
+  std::vector<io::loader::BatchItem> items = {{&scenes[0], true, 1}, {&scenes[1], true, 2}};
+  Batch b = io::loader::make_batch(items, bo);
+  ASSERT_TRUE(b.pairs.defined());
+  ASSERT_GT(b.pairs.size(0), 32);
+  ASSERT_EQ(b.point_feats.size(1), 1) << "intensity is the only feature";
+
+  Config c = Config::from_string(
+      "regime: hicl\nmodel: {name: SPVCNN, voxel_size: 0.1}\n"
+      "optim: {name: sgd, lr: 0.1, momentum: 0.9}\n"
+      "hicl: {intra_from: 0, kl_from: 0, samples: 40}\ntransformer: {heads: 2}\n",
+      "hicl_lidar_test.yaml");
+  BuildContext ctx;
+  ctx.text_embeddings = info.text_embeddings;
+  ctx.epochs = 2;
+  ctx.steps_per_epoch = 1;
+  ctx.num_classes = int(info.classes.size());
+  ctx.in_channels = 1;
+  ctx.seed = 3;
+  auto r = create_regime("hicl");
+  r->build(c, ctx);
+  auto before = snapshot(*r);
+  auto v = train_step(*r, b, 0);
+  for (const char* n : {"ce", "intra_ce", "inter_ce", "kl"}) EXPECT_TRUE(v.count(n)) << n;
+  EXPECT_GT(v["ce"], 0.0);
+  EXPECT_GT(changed(before, *r, "backbone."), 10);
+  r->set_training(false);
+  Tensor z = r->logits(b);
+  EXPECT_EQ(z.size(1), int64_t(info.classes.size()));
+  EXPECT_TRUE(z.size(0) == b.num_points() || z.size(0) == b.num_voxels());
 }
 
 }  // namespace
