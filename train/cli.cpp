@@ -161,7 +161,7 @@ int run_cli(const std::vector<std::string>& args_in) {
   so.threads = io::synth::resolve_threads(0);
   synth->add_option("--threads", so.threads, "Scenes generated in parallel (default: hardware concurrency)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 16));
   std::string conv_from, conv_src, conv_to;
   io::ConvertOptions co;
   auto* convert = data->add_subcommand("convert", "Convert a dataset (pointcept, scannet, s3dis, semantickitti, nuscenes, ply, pcd)");
