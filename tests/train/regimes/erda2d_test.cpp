@@ -4,12 +4,13 @@
 // and mlp2 (terms ce / proto / erda finite); the step's labels are the weak pixel labels (counts per view and
 // class); the soft-CE switches behave as in 3D (baseline = CE only from identical weights, ER + DA = ERDA on the
 // same batch, ER sends no gradient into the classifier, stop-gradient into p leaves queries and mlp2 without
-// gradient from the ERDA term); evaluation reports miou_2d through eval_metrics() and projects the 2D predictions
+// gradient from the ERDA term); state() + the dropout generator reproduce the next step; evaluation reports miou_2d through eval_metrics() and projects the 2D predictions
 // to the paired points; a short Trainer run trains end to end (loss decreases, eval record carries miou_2d);
 // config errors. (weak_pixel_labels itself: tests/train/components/erda_test.cpp.)
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -177,41 +178,64 @@ TEST(Erda2dRegime, TrainsOnWeakPixelLabels) {
 }
 
 TEST(Erda2dRegime, SoftCrossEntropySwitchesBehaveAsIn3d) {
-  // baseline: CE only, identical initial network + classifier (same first-batch CE as the full run)
+  // proto term off throughout: the ERDA term is then the only path into mlp2 and the queries (the first step's
+  // term values do not depend on the other terms' weights)
   Run2d base = make({"erda.enabled=false"});
-  Run2d full = make();
+  Run2d full = make({"erda.proto_weight=0"});
+  // baseline: CE only, identical initial network + classifier (same first-batch CE as the full run)
   auto tb = values(base.job.regime->step(base.b0, 0, 0));
-  auto tf = values(full.job.regime->step(full.b0, 0, 0));
+  LossTerms lf = full.job.regime->step(full.b0, 0, 0);
+  auto tf = values(lf);
   EXPECT_EQ(tb.size(), 1u);
+  EXPECT_EQ(tf.size(), 2u);
   EXPECT_EQ(tb.at("ce"), tf.at("ce"));
   for (auto& [mn, m] : base.job.regime->modules()) EXPECT_TRUE(mn == "net2d" || mn == "head") << mn;
   // same batch, same weights: ER + DA = ERDA (H(p) + KL(p‖q) = soft-CE)
-  Run2d er = make({"erda.term=er"}), da = make({"erda.term=da"});
-  auto ter = values(er.job.regime->step(er.b0, 0, 0)), tda = values(da.job.regime->step(da.b0, 0, 0));
+  Run2d er = make({"erda.term=er", "erda.proto_weight=0", "loss.weight=0"}), da = make({"erda.term=da", "erda.proto_weight=0"});
+  LossTerms ler = er.job.regime->step(er.b0, 0, 0);
+  auto ter = values(ler), tda = values(da.job.regime->step(da.b0, 0, 0));
   ASSERT_TRUE(ter.count("er") && tda.count("da"));
   EXPECT_GT(ter.at("er"), 0.0);
   EXPECT_GT(tda.at("da"), 0.0);
   EXPECT_NEAR(ter.at("er") + tda.at("da"), tf.at("erda"), 1e-4 * tf.at("erda"));
-  // ER depends on p only: no gradient into the classifier from it (proto and ce off)
-  {
-    Run2d s = make({"erda.term=er", "erda.proto_weight=0", "loss.weight=0"});
-    s.job.regime->step(s.b0, 0, 0).total().backward();
-    EXPECT_EQ(module_grad(*s.job.regime, "head"), 0.0);
-    EXPECT_GT(module_grad(*s.job.regime, "queries"), 0.0);
-  }
-  // gradient into p reaches mlp2 and the queries only with coadapt (proto term off)
-  for (bool coadapt : {true, false}) {
-    Run2d s = make({std::string("erda.coadapt=") + (coadapt ? "true" : "false"), "erda.proto_weight=0"});
-    Regime& r = *s.job.regime;
-    auto t = r.step(s.b0, 0, 0);
-    EXPECT_EQ(t.terms.size(), 2u);
-    t.total().backward();
-    EXPECT_GT(module_grad(r, "head"), 0.0);
+  // ER depends on p only: no gradient into the classifier from it (CE weighted 0)
+  ler.total().backward();
+  EXPECT_EQ(module_grad(*er.job.regime, "head"), 0.0);
+  EXPECT_GT(module_grad(*er.job.regime, "queries"), 0.0);
+  // gradient into p reaches mlp2 and the queries only with coadapt
+  lf.total().backward();
+  Run2d stop = make({"erda.coadapt=false", "erda.proto_weight=0"});
+  stop.job.regime->step(stop.b0, 0, 0).total().backward();
+  for (Regime* r : {full.job.regime.get(), stop.job.regime.get()}) {
+    const bool coadapt = r == full.job.regime.get();
+    EXPECT_GT(module_grad(*r, "head"), 0.0);
     for (const char* m : {"proj", "queries"}) {
-      if (coadapt) EXPECT_GT(module_grad(r, m), 0.0) << m;
-      else EXPECT_EQ(module_grad(r, m), 0.0) << m;
+      if (coadapt) EXPECT_GT(module_grad(*r, m), 0.0) << m;
+      else EXPECT_EQ(module_grad(*r, m), 0.0) << m;
     }
   }
+}
+
+// Checkpoint state: state() (network, BN buffers, mlp2, queries) + the dropout generator reproduce the next step
+// bit for bit.
+TEST(Erda2dRegime, StateRoundTripReproducesNextStep) {
+  Run2d a = make();
+  Regime& ra = *a.job.regime;
+  ra.step(a.b0, 0, 0).total().backward();
+  for (auto& slot : ra.optimizers()) slot.optimizer->step();
+  StateDict sd = ra.state();
+  for (const char* k : {"queries.queries", "queries.o_proj.weight", "proj.bn.running_mean", "head.linear.weight"})
+    EXPECT_TRUE(sd.count(k)) << k;
+  Run2d b = make();
+  Regime& rb = *b.job.regime;
+  rb.load(sd);
+  auto ga = ra.generators(), gb = rb.generators();
+  ASSERT_EQ(ga.size(), 1u);
+  ASSERT_EQ(gb.size(), 1u);
+  *gb[0].second = *ga[0].second;
+  auto ta = values(ra.step(a.b0, 0, 1)), tb = values(rb.step(b.b0, 0, 1));
+  ASSERT_EQ(ta.size(), 3u);
+  for (auto& [n, v] : ta) EXPECT_EQ(v, tb.at(n)) << n;
 }
 
 TEST(Erda2dRegime, EvaluationReportsMiou2dAndProjectsToPoints) {
@@ -259,7 +283,10 @@ TEST(Erda2dRegime, ShortRunTrainsEndToEnd) {
   ASSERT_EQ(res.step_losses.size(), 12u);
   for (double l : res.step_losses) ASSERT_TRUE(std::isfinite(l));
   const double first = (res.step_losses[0] + res.step_losses[1]) / 2, last = (res.step_losses[10] + res.step_losses[11]) / 2;
-  EXPECT_LT(last, 0.8 * first) << "first " << first << " last " << last;
+  std::printf("erda2d short run: step losses");
+  for (double l : res.step_losses) std::printf(" %.3f", l);
+  std::printf(", miou_2d %.4f\n", res.last_eval.value("miou_2d", -1.0));
+  EXPECT_LT(last, 0.85 * first) << "mean loss of steps 1-2 " << first << ", of steps 11-12 " << last;
   ASSERT_TRUE(res.last_eval.contains("miou_2d"));
   EXPECT_GT(res.last_eval["miou_2d"].get<double>(), 0.0);
   EXPECT_TRUE(res.last_eval.contains("miou"));
