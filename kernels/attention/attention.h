@@ -31,8 +31,9 @@
 //
 // Forward keeps a running max m and sum l per query while it walks key tiles (online softmax), so the full
 // score matrix is never built. Backward recomputes P from q, k and L.
-// CPU twin: OpenMP over (sequence, head, query tile) for forward and dQ, over (sequence, head, key tile) for
-//   dK/dV/dBias: every output row is written by one thread (no races, deterministic). Tiles are held in the
+// CPU twin: OpenMP over (sequence, head, query tile) for the forward and over (sequence, head) for the
+//   backward (one walk over key tiles x query tiles recomputes each P tile once for dQ, dK, dV and dBias):
+//   every output row is written by one thread (no races, deterministic). Tiles are held in the
 //   tile type (f32 for f32/f16/bf16 inputs, f64 for f64): the tile products are Eigen GEMMs and exp() is
 //   Eigen's vectorised one in that type; the running softmax sum l and D_i are double. Per-thread tile
 //   scratch is host memory owned by the call.

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // CPU twin of fused attention (the specification; see attention.h for the maths and layout).
 // Tiles: TQ query rows x TK key rows of one (sequence, head). Work items are (sequence, query tile, head)
-// for forward and dQ, (sequence, key tile, head) for dK/dV/dBias; each item owns its output rows, so the
-// OpenMP loop has no races and results do not depend on the thread count. Tiles are copied (converted from
-// the storage type) into the tile type W: f32 for f32/f16/bf16 inputs, f64 for f64 inputs (the oracle
-// tests). The tile products (Q K^T, P V, dO V^T, dS K, P^T dO, dS^T Q) are Eigen GEMMs in W and the
+// for the forward and (sequence, head) for the backward, which walks key tiles x query tiles once and
+// recomputes each P tile once for dQ, dK, dV and dBias (5 tile GEMMs per tile pair, like the unfused
+// composition; the dQ accumulator spans the sequence). Each item owns its output rows, so the OpenMP loops
+// have no races and results do not depend on the thread count (the backward shares B*H items).
+// Arithmetic is in the tile type W: f32 for f32/f16/bf16 inputs, f64 for f64 inputs (the oracle tests).
+// Tiles are strided views of the packed inputs (half inputs are converted once into W copies owned by the
+// call); the tile products (Q K^T, P V, dO V^T, dS K, P^T dO, dS^T Q) are Eigen GEMMs in W and the
 // probabilities Eigen's vectorised exp in W; the running softmax sum l and D_i = <dO_i, o_i> are double.
 // Masked keys carry the logit -inf and get probability exactly 0 (selected, not exp'd: Eigen's exp
 // returns a tiny positive number for -inf); a row whose running max is still -inf gets 0 the same way.
@@ -18,6 +21,7 @@
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_math.h"
 #include "kernels/common/check.h"
+#include "kernels/common/cpu_utils.h"
 
 namespace leseg::kernels {
 namespace {
@@ -56,16 +60,6 @@ std::vector<Tile> make_tiles(const I* cu, int64_t batch, int64_t tile) {
   return t;
 }
 
-// Copies rows [begin, end) of head h of x (rows, H, D) into dst (n, D) as W.
-template <class W, class T>
-void load_rows(const T* x, int64_t begin, int64_t end, int64_t h, const AttentionDims& d, W* dst) {
-  for (int64_t r = begin; r < end; ++r) {
-    const T* src = x + (r * d.heads + h) * d.dim;
-    W* out = dst + (r - begin) * d.dim;
-    for (int64_t c = 0; c < d.dim; ++c) out[c] = Convert<W, T>::apply(src[c]);
-  }
-}
-
 template <class W>
 using RowMat = Eigen::Matrix<W, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class W>
@@ -74,20 +68,43 @@ template <class W>
 using CMapMat = Eigen::Map<const RowMat<W>>;
 template <class W>
 using Vec = Eigen::Matrix<W, Eigen::Dynamic, 1>;
+// Rows of one head inside a packed (rows, H, D) tensor: an (n, D) matrix with row stride H*D.
+template <class W>
+using HeadRows = Eigen::Map<const RowMat<W>, 0, Eigen::OuterStride<>>;
 
-// Logits of a query tile against a key tile: s (nq, nk) = scale * qt kt^T + term, where term_j is the key's
+// x (n elements) in the tile type: x itself when T is W, else a converted copy held in `buf`.
+template <class W, class T>
+const W* as_tile_type(const T* x, int64_t n, std::vector<W>& buf) {
+  if constexpr (std::is_same_v<T, W>) {
+    return x;
+  } else {
+    buf.resize(size_t(n));
+    W* out = buf.data();
+    cpu::for_each(n, [=](int64_t i) { out[i] = Convert<W, T>::apply(x[i]); });
+    return out;
+  }
+}
+
+// Rows [r0, r0 + n) of head h of x (rows, H, D).
+template <class W>
+HeadRows<W> head_rows(const W* x, int64_t r0, int64_t n, int64_t h, const AttentionDims& d) {
+  return HeadRows<W>(x + (r0 * d.heads + h) * d.dim, n, d.dim, Eigen::OuterStride<>(d.heads * d.dim));
+}
+
+// Logits of a query tile against a key tile: s (nq, nk) = scale * Q K^T + term, where term_j is the key's
 // bias (0 without one) or -inf when the key is masked (scale * dot + bias, attn::logit, as one GEMM and a
 // row broadcast).
 template <class W, class T>
-void tile_logits(const W* qt, int64_t nq, const W* kt, int64_t k0, int64_t nk, int64_t h, const uint8_t* key_mask,
+void tile_logits(const HeadRows<W>& Q, const HeadRows<W>& K, int64_t k0, int64_t h, const uint8_t* key_mask,
                  const T* key_bias, const AttentionDims& d, W* s, W* term) {
+  const int64_t nq = Q.rows(), nk = K.rows();
   for (int64_t j = 0; j < nk; ++j) {
     const int64_t key = k0 + j;
     term[j] = (key_mask && key_mask[key]) ? attn::neg_inf<W>()
                                           : (key_bias ? Convert<W, T>::apply(key_bias[key * d.heads + h]) : W(0));
   }
   MapMat<W> S(s, nq, nk);
-  S.noalias() = CMapMat<W>(qt, nq, d.dim) * CMapMat<W>(kt, nk, d.dim).transpose();
+  S.noalias() = Q * K.transpose();
   S = (W(d.scale) * S).rowwise() + Eigen::Map<const Eigen::Matrix<W, 1, Eigen::Dynamic>>(term, nk);
 }
 
@@ -100,11 +117,12 @@ void shifted_exp_rows(W* s, int64_t nq, int64_t nk, const W* c) {
   S = (S.array() == attn::neg_inf<W>()).select(W(0), (S.array().colwise() - shift).exp()).matrix();
 }
 
-// In place: p (nq, nk) recomputed probabilities; dp (nq, nk) <- dO V^T, then dS = P (dP - D_i) (attn::dscore).
+// dp (nq, nk) <- dO V^T, then in place dS = P (dP - D_i) (attn::dscore), with p the recomputed P.
 template <class W>
-void dscores(const W* p, int64_t nq, int64_t nk, const W* dot, const W* vt, int64_t D, const W* Di, W* dp) {
+void dscores(const W* p, const HeadRows<W>& dO, const HeadRows<W>& V, const W* Di, W* dp) {
+  const int64_t nq = dO.rows(), nk = V.rows();
   MapMat<W> dP(dp, nq, nk);
-  dP.noalias() = CMapMat<W>(dot, nq, D) * CMapMat<W>(vt, nk, D).transpose();
+  dP.noalias() = dO * V.transpose();
   dP = (CMapMat<W>(p, nq, nk).array() * (dP.array().colwise() - Eigen::Map<const Vec<W>>(Di, nq).array())).matrix();
 }
 
@@ -117,25 +135,26 @@ void attention_forward_cpu(const T* q, const T* k, const T* v, const I* cu_q, co
   check_dims(cu_q, cu_k, d);
   const std::vector<Tile> tiles = make_tiles(cu_q, d.batch, kTQ);
   const int64_t D = d.dim, H = d.heads, items = int64_t(tiles.size()) * H;
+  std::vector<W> qb, kb, vb;  // converted copies (half inputs only)
+  const W* qw = as_tile_type(q, d.tq * H * D, qb);
+  const W* kw = as_tile_type(k, d.tk * H * D, kb);
+  const W* vw = as_tile_type(v, d.tk * H * D, vb);
 #pragma omp parallel if (worth_threads(d))
   {
-    std::vector<W> qt(kTQ * D), kt(kTK * D), vt(kTK * D), acc(kTQ * D), s(kTQ * kTK), term(kTK), m(kTQ), mt(kTQ),
-        alpha(kTQ);
+    std::vector<W> acc(kTQ * D), s(kTQ * kTK), term(kTK), m(kTQ), mt(kTQ), alpha(kTQ);
     std::vector<double> l(kTQ);
 #pragma omp for schedule(dynamic)
     for (int64_t it = 0; it < items; ++it) {
       const Tile& t = tiles[it / H];
       const int64_t h = it % H, nq = t.end - t.begin;
-      load_rows(q, t.begin, t.end, h, d, qt.data());
+      const HeadRows<W> Q = head_rows(qw, t.begin, nq, h, d);
       MapMat<W> A(acc.data(), nq, D);
       A.setZero();
       std::fill(m.begin(), m.end(), attn::neg_inf<W>());
       std::fill(l.begin(), l.end(), 0.0);
       for (int64_t k0 = int64_t(cu_k[t.b]); k0 < int64_t(cu_k[t.b + 1]); k0 += kTK) {
         const int64_t nk = std::min<int64_t>(kTK, int64_t(cu_k[t.b + 1]) - k0);
-        load_rows(k, k0, k0 + nk, h, d, kt.data());
-        load_rows(v, k0, k0 + nk, h, d, vt.data());
-        tile_logits(qt.data(), nq, kt.data(), k0, nk, h, key_mask, key_bias, d, s.data(), term.data());
+        tile_logits(Q, head_rows(kw, k0, nk, h, d), k0, h, key_mask, key_bias, d, s.data(), term.data());
         MapMat<W> S(s.data(), nq, nk);
         Eigen::Map<Vec<W>>(mt.data(), nq) = S.rowwise().maxCoeff();
         for (int64_t i = 0; i < nq; ++i) m[i] = attn::online_max(m[i], mt[i], alpha[i]);
@@ -144,7 +163,7 @@ void attention_forward_cpu(const T* q, const T* k, const T* v, const I* cu_q, co
           l[i] = l[i] * double(alpha[i]) + double(S.row(i).sum());
           A.row(i) *= alpha[i];
         }
-        A.noalias() += S * CMapMat<W>(vt.data(), nk, D);
+        A.noalias() += S * head_rows(vw, k0, nk, h, d);
       }
       for (int64_t i = 0; i < nq; ++i) {
         double L;
@@ -175,83 +194,66 @@ void attention_backward_cpu(const T* q, const T* k, const T* v, const I* cu_q, c
     Di[r] = s;
   }
   auto store = [](double x) { return Convert<T, double>::apply(x); };
+  std::vector<W> qb, kb, vb, dob;  // converted copies (half inputs only)
+  const W* qw = as_tile_type(q, d.tq * H * D, qb);
+  const W* kw = as_tile_type(k, d.tk * H * D, kb);
+  const W* vw = as_tile_type(v, d.tk * H * D, vb);
+  const W* dow = as_tile_type(dout, d.tq * H * D, dob);
 
-  // dQ: one item per (sequence, query tile, head).
-  const std::vector<Tile> qtiles = make_tiles(cu_q, d.batch, kTQ);
-  const int64_t qitems = int64_t(qtiles.size()) * H;
+  // One item per (sequence, head), serial inside: for every key tile, for every query tile, P and dS are
+  // recomputed once and feed all four products (dV += P^T dO, dK += dS^T Q, dBias += colsum dS into the key
+  // tile's accumulators, dQ += dS K into the sequence's dQ accumulator). Each item owns its output rows.
+  const int64_t items = d.batch * H;
+  int64_t max_lq = 0;
+  for (int64_t b = 0; b < d.batch; ++b) max_lq = std::max<int64_t>(max_lq, int64_t(cu_q[b + 1]) - int64_t(cu_q[b]));
 #pragma omp parallel if (worth_threads(d))
   {
-    std::vector<W> qt(kTQ * D), dot_(kTQ * D), kt(kTK * D), vt(kTK * D), acc(kTQ * D), s(kTQ * kTK), dp(kTQ * kTK),
-        term(kTK), Lt(kTQ), Dt(kTQ);
+    const size_t seq_rows = size_t(max_lq), seq_elems = size_t(max_lq * D);
+    std::vector<W> dqa(seq_elems), Ls(seq_rows), Ds(seq_rows), dka(kTK * D), dva(kTK * D), dba(kTK), s(kTQ * kTK),
+        dp(kTQ * kTK), term(kTK);
 #pragma omp for schedule(dynamic)
-    for (int64_t it = 0; it < qitems; ++it) {
-      const Tile& t = qtiles[it / H];
-      const int64_t h = it % H, nq = t.end - t.begin;
-      load_rows(q, t.begin, t.end, h, d, qt.data());
-      load_rows(dout, t.begin, t.end, h, d, dot_.data());
-      for (int64_t i = 0; i < nq; ++i) {
-        Lt[i] = W(lse[(t.begin + i) * H + h]);
-        Dt[i] = W(Di[(t.begin + i) * H + h]);
+    for (int64_t it = 0; it < items; ++it) {
+      const int64_t b = it / H, h = it % H;
+      const int64_t qb0 = int64_t(cu_q[b]), nqs = int64_t(cu_q[b + 1]) - qb0;
+      const int64_t kb0 = int64_t(cu_k[b]), ke = int64_t(cu_k[b + 1]);
+      for (int64_t i = 0; i < nqs; ++i) {
+        Ls[i] = W(lse[(qb0 + i) * H + h]);
+        Ds[i] = W(Di[(qb0 + i) * H + h]);
       }
-      MapMat<W> A(acc.data(), nq, D);
-      A.setZero();
-      for (int64_t k0 = int64_t(cu_k[t.b]); k0 < int64_t(cu_k[t.b + 1]); k0 += kTK) {
-        const int64_t nk = std::min<int64_t>(kTK, int64_t(cu_k[t.b + 1]) - k0);
-        load_rows(k, k0, k0 + nk, h, d, kt.data());
-        load_rows(v, k0, k0 + nk, h, d, vt.data());
-        tile_logits(qt.data(), nq, kt.data(), k0, nk, h, key_mask, key_bias, d, s.data(), term.data());
-        shifted_exp_rows(s.data(), nq, nk, Lt.data());  // P = exp(s - L)
-        dscores(s.data(), nq, nk, dot_.data(), vt.data(), D, Dt.data(), dp.data());
-        A.noalias() += CMapMat<W>(dp.data(), nq, nk) * CMapMat<W>(kt.data(), nk, D);
-      }
-      for (int64_t i = 0; i < nq; ++i) {
-        const int64_t row = (t.begin + i) * H + h;
-        for (int64_t c = 0; c < D; ++c) dq[row * D + c] = store(double(acc[i * D + c]) * d.scale);
-      }
-    }
-  }
-
-  // dK, dV, dBias: one item per (sequence, key tile, head), looping over the sequence's queries.
-  const std::vector<Tile> ktiles = make_tiles(cu_k, d.batch, kTK);
-  const int64_t kitems = int64_t(ktiles.size()) * H;
-#pragma omp parallel if (worth_threads(d))
-  {
-    std::vector<W> kt(kTK * D), vt(kTK * D), qt(kTQ * D), dot_(kTQ * D), dka(kTK * D), dva(kTK * D), dba(kTK),
-        s(kTQ * kTK), dp(kTQ * kTK), term(kTK), Lt(kTQ), Dt(kTQ);
-#pragma omp for schedule(dynamic)
-    for (int64_t it = 0; it < kitems; ++it) {
-      const Tile& t = ktiles[it / H];
-      const int64_t h = it % H, nk = t.end - t.begin;
-      load_rows(k, t.begin, t.end, h, d, kt.data());
-      load_rows(v, t.begin, t.end, h, d, vt.data());
-      MapMat<W> dK(dka.data(), nk, D), dV(dva.data(), nk, D);
-      Eigen::Map<Eigen::Matrix<W, 1, Eigen::Dynamic>> dB(dba.data(), nk);
-      dK.setZero();
-      dV.setZero();
-      dB.setZero();
-      for (int64_t q0 = int64_t(cu_q[t.b]); q0 < int64_t(cu_q[t.b + 1]); q0 += kTQ) {
-        const int64_t nq = std::min<int64_t>(kTQ, int64_t(cu_q[t.b + 1]) - q0);
-        load_rows(q, q0, q0 + nq, h, d, qt.data());
-        load_rows(dout, q0, q0 + nq, h, d, dot_.data());
-        for (int64_t i = 0; i < nq; ++i) {
-          Lt[i] = W(lse[(q0 + i) * H + h]);
-          Dt[i] = W(Di[(q0 + i) * H + h]);
+      MapMat<W> dQ(dqa.data(), nqs, D);
+      dQ.setZero();
+      for (int64_t k0 = kb0; k0 < ke; k0 += kTK) {
+        const int64_t nk = std::min<int64_t>(kTK, ke - k0);
+        const HeadRows<W> K = head_rows(kw, k0, nk, h, d), V = head_rows(vw, k0, nk, h, d);
+        MapMat<W> dK(dka.data(), nk, D), dV(dva.data(), nk, D);
+        Eigen::Map<Eigen::Matrix<W, 1, Eigen::Dynamic>> dB(dba.data(), nk);
+        dK.setZero();
+        dV.setZero();
+        dB.setZero();
+        for (int64_t i0 = 0; i0 < nqs; i0 += kTQ) {
+          const int64_t nq = std::min<int64_t>(kTQ, nqs - i0);
+          const HeadRows<W> Q = head_rows(qw, qb0 + i0, nq, h, d), dO = head_rows(dow, qb0 + i0, nq, h, d);
+          tile_logits(Q, K, k0, h, key_mask, key_bias, d, s.data(), term.data());
+          shifted_exp_rows(s.data(), nq, nk, Ls.data() + i0);  // P = exp(s - L)
+          dscores(s.data(), dO, V, Ds.data() + i0, dp.data());
+          const CMapMat<W> P(s.data(), nq, nk), dS(dp.data(), nq, nk);
+          dV.noalias() += P.transpose() * dO;
+          dK.noalias() += dS.transpose() * Q;
+          dB += dS.colwise().sum();
+          dQ.middleRows(i0, nq).noalias() += dS * K;
         }
-        tile_logits(qt.data(), nq, kt.data(), t.begin, nk, h, key_mask, key_bias, d, s.data(), term.data());
-        shifted_exp_rows(s.data(), nq, nk, Lt.data());
-        dscores(s.data(), nq, nk, dot_.data(), vt.data(), D, Dt.data(), dp.data());
-        const CMapMat<W> P(s.data(), nq, nk), dS(dp.data(), nq, nk);
-        dV.noalias() += P.transpose() * CMapMat<W>(dot_.data(), nq, D);
-        dK.noalias() += dS.transpose() * CMapMat<W>(qt.data(), nq, D);
-        dB += dS.colwise().sum();
-      }
-      for (int64_t j = 0; j < nk; ++j) {
-        const int64_t row = (t.begin + j) * H + h;
-        for (int64_t c = 0; c < D; ++c) {
-          dk[row * D + c] = store(double(dka[j * D + c]) * d.scale);
-          dv[row * D + c] = store(double(dva[j * D + c]));
+        for (int64_t j = 0; j < nk; ++j) {
+          const int64_t row = (k0 + j) * H + h;
+          for (int64_t c = 0; c < D; ++c) {
+            dk[row * D + c] = store(double(dka[j * D + c]) * d.scale);
+            dv[row * D + c] = store(double(dva[j * D + c]));
+          }
+          if (dbias) dbias[row] = store(double(dba[j]));
         }
-        if (dbias) dbias[row] = store(double(dba[j]));
+      }
+      for (int64_t i = 0; i < nqs; ++i) {
+        const int64_t row = (qb0 + i) * H + h;
+        for (int64_t c = 0; c < D; ++c) dq[row * D + c] = store(double(dqa[i * D + c]) * d.scale);
       }
     }
   }

@@ -4,6 +4,7 @@
 // 8 scenes x 1024 points and 1 x 8192 points, 8 heads, head dim 64.
 // FLOP/s counts nominal work: forward 4 * sum_b(Lq Lk) * D * H, backward 2.5x that (the fused backward
 // recomputes P twice, once per pass, which is not counted). CUDA variants only with a device.
+// `_f16` / `_bf16` rows: the same problem stored in half precision (CPU: same f32 tiles after conversion).
 #include <benchmark/benchmark.h>
 
 #include <Eigen/Dense>
@@ -50,6 +51,39 @@ Problem make(int64_t batch, int64_t len) {
   p.ws.resize(size_t(leseg::kernels::attention_backward_workspace_bytes<float>(p.d)));
   p.fwd_flops = 4.0 * double(batch) * double(len) * double(len) * kDim * kHeads;
   return p;
+}
+
+template <class H>
+struct HalfProblem {
+  Problem f;  // shapes, offsets, flops and the f32 values
+  std::vector<H> q, k, v, o, dout, dq, dk, dv;
+  std::vector<float> lse;
+};
+template <class H>
+std::vector<H> to_half(const std::vector<float>& x) {
+  std::vector<H> r(x.size());
+  for (size_t i = 0; i < x.size(); ++i) r[i] = leseg::Convert<H, float>::apply(x[i]);
+  return r;
+}
+template <class H>
+HalfProblem<H> make_half(int64_t batch, int64_t len) {
+  HalfProblem<H> p;
+  p.f = make(batch, len);
+  p.q = to_half<H>(p.f.q);
+  p.k = to_half<H>(p.f.k);
+  p.v = to_half<H>(p.f.v);
+  p.dout = to_half<H>(p.f.dout);
+  p.o.resize(p.q.size());
+  p.dq.resize(p.q.size());
+  p.dk.resize(p.q.size());
+  p.dv.resize(p.q.size());
+  p.lse.resize(p.f.lse.size());
+  return p;
+}
+template <class H>
+void fused_forward_half(HalfProblem<H>& p) {
+  leseg::kernels::attention_forward_cpu<H, int64_t>(p.q.data(), p.k.data(), p.v.data(), p.f.cu.data(), p.f.cu.data(),
+                                                    nullptr, nullptr, p.f.d, p.o.data(), p.lse.data());
 }
 
 void fused_forward(Problem& p) {
@@ -128,6 +162,28 @@ void BM_cpu_fused_backward(benchmark::State& st) {
   }
   report(st, 2.5 * p.fwd_flops);
 }
+template <class H>
+void BM_cpu_fused_forward_half(benchmark::State& st) {
+  HalfProblem<H> p = make_half<H>(st.range(0), st.range(1));
+  for (auto _ : st) {
+    fused_forward_half(p);
+    benchmark::DoNotOptimize(p.o.data());
+  }
+  report(st, p.f.fwd_flops);
+}
+template <class H>
+void BM_cpu_fused_backward_half(benchmark::State& st) {
+  HalfProblem<H> p = make_half<H>(st.range(0), st.range(1));
+  fused_forward_half(p);
+  for (auto _ : st) {
+    leseg::kernels::attention_backward_cpu<H, int64_t>(p.q.data(), p.k.data(), p.v.data(), p.f.cu.data(),
+                                                       p.f.cu.data(), nullptr, nullptr, p.o.data(), p.lse.data(),
+                                                       p.dout.data(), p.f.d, p.dq.data(), p.dk.data(), p.dv.data(),
+                                                       nullptr, p.f.ws.data());
+    benchmark::DoNotOptimize(p.dq.data());
+  }
+  report(st, 2.5 * p.f.fwd_flops);
+}
 void BM_cpu_unfused_forward(benchmark::State& st) {
   Problem p = make(st.range(0), st.range(1));
   RowMatF P(st.range(1), st.range(1));
@@ -152,13 +208,14 @@ struct DeviceProblem {
   Problem host;
   leseg::Tensor q, k, v, o, lse, dout, dq, dk, dv, cu, ws;
 };
-DeviceProblem make_device(int64_t batch, int64_t len) {
+// Device tensors stored as `dt` (f32, f16 or bf16); lse is f32 for every storage type.
+DeviceProblem make_device(int64_t batch, int64_t len, leseg::DType dt) {
   DeviceProblem p;
   p.host = make(batch, len);
   const leseg::Device dev = leseg::Device::cuda();
   const int64_t T = p.host.d.tq;
   auto up = [&](const std::vector<float>& x) {
-    return leseg::Tensor::from_vector(x, leseg::Shape{T, kHeads, kDim}, dev);
+    return leseg::Tensor::from_vector(x, leseg::Shape{T, kHeads, kDim}).to(dt).to(dev);
   };
   p.q = up(p.host.q);
   p.k = up(p.host.k);
@@ -173,27 +230,30 @@ DeviceProblem make_device(int64_t batch, int64_t len) {
   p.ws = leseg::Tensor::empty(leseg::Shape{int64_t(p.host.ws.size())}, leseg::DType::u8, dev);
   return p;
 }
+template <class T>
 void cuda_forward(DeviceProblem& p) {
-  leseg::kernels::attention_forward_cuda<float, int64_t>(
-      p.q.data<float>(), p.k.data<float>(), p.v.data<float>(), p.cu.data<int64_t>(), p.cu.data<int64_t>(), nullptr,
-      nullptr, p.host.d, p.o.data<float>(), p.lse.data<float>(), leseg::current_stream(leseg::Device::cuda()));
+  leseg::kernels::attention_forward_cuda<T, int64_t>(
+      p.q.data<T>(), p.k.data<T>(), p.v.data<T>(), p.cu.data<int64_t>(), p.cu.data<int64_t>(), nullptr, nullptr,
+      p.host.d, p.o.data<T>(), p.lse.data<float>(), leseg::current_stream(leseg::Device::cuda()));
 }
+template <class T>
 void BM_cuda_fused_forward(benchmark::State& st) {
-  DeviceProblem p = make_device(st.range(0), st.range(1));
+  DeviceProblem p = make_device(st.range(0), st.range(1), leseg::dtype_v<T>);
   for (auto _ : st) {
-    cuda_forward(p);
+    cuda_forward<T>(p);
     leseg::synchronize(leseg::Device::cuda());
   }
   report(st, p.host.fwd_flops);
 }
+template <class T>
 void BM_cuda_fused_backward(benchmark::State& st) {
-  DeviceProblem p = make_device(st.range(0), st.range(1));
-  cuda_forward(p);
+  DeviceProblem p = make_device(st.range(0), st.range(1), leseg::dtype_v<T>);
+  cuda_forward<T>(p);
   for (auto _ : st) {
-    leseg::kernels::attention_backward_cuda<float, int64_t>(
-        p.q.data<float>(), p.k.data<float>(), p.v.data<float>(), p.cu.data<int64_t>(), p.cu.data<int64_t>(), nullptr,
-        nullptr, p.o.data<float>(), p.lse.data<float>(), p.dout.data<float>(), p.host.d, p.dq.data<float>(),
-        p.dk.data<float>(), p.dv.data<float>(), nullptr, p.ws.data_ptr(), leseg::current_stream(leseg::Device::cuda()));
+    leseg::kernels::attention_backward_cuda<T, int64_t>(
+        p.q.data<T>(), p.k.data<T>(), p.v.data<T>(), p.cu.data<int64_t>(), p.cu.data<int64_t>(), nullptr, nullptr,
+        p.o.data<T>(), p.lse.data<float>(), p.dout.data<T>(), p.host.d, p.dq.data<T>(), p.dk.data<T>(), p.dv.data<T>(),
+        nullptr, p.ws.data_ptr(), leseg::current_stream(leseg::Device::cuda()));
     leseg::synchronize(leseg::Device::cuda());
   }
   report(st, 2.5 * p.host.fwd_flops);
@@ -209,10 +269,24 @@ const bool registered = [] {
   benchmark::RegisterBenchmark("attention/cpu_unfused_forward", BM_cpu_unfused_forward)->Apply(shapes);
   benchmark::RegisterBenchmark("attention/cpu_fused_backward", BM_cpu_fused_backward)->Apply(shapes);
   benchmark::RegisterBenchmark("attention/cpu_unfused_backward", BM_cpu_unfused_backward)->Apply(shapes);
+  benchmark::RegisterBenchmark("attention/cpu_fused_forward_bf16", BM_cpu_fused_forward_half<leseg::bf16_t>)
+      ->Apply(shapes);
+  benchmark::RegisterBenchmark("attention/cpu_fused_backward_bf16", BM_cpu_fused_backward_half<leseg::bf16_t>)
+      ->Apply(shapes);
+  benchmark::RegisterBenchmark("attention/cpu_fused_forward_f16", BM_cpu_fused_forward_half<leseg::f16_t>)
+      ->Apply(shapes);
 #if LESEG_WITH_CUDA
   if (leseg::cuda_available()) {
-    benchmark::RegisterBenchmark("attention/cuda_fused_forward", BM_cuda_fused_forward)->Apply(shapes);
-    benchmark::RegisterBenchmark("attention/cuda_fused_backward", BM_cuda_fused_backward)->Apply(shapes);
+    benchmark::RegisterBenchmark("attention/cuda_fused_forward", BM_cuda_fused_forward<float>)->Apply(shapes);
+    benchmark::RegisterBenchmark("attention/cuda_fused_backward", BM_cuda_fused_backward<float>)->Apply(shapes);
+    benchmark::RegisterBenchmark("attention/cuda_fused_forward_f16", BM_cuda_fused_forward<leseg::f16_t>)
+        ->Apply(shapes);
+    benchmark::RegisterBenchmark("attention/cuda_fused_backward_f16", BM_cuda_fused_backward<leseg::f16_t>)
+        ->Apply(shapes);
+    benchmark::RegisterBenchmark("attention/cuda_fused_forward_bf16", BM_cuda_fused_forward<leseg::bf16_t>)
+        ->Apply(shapes);
+    benchmark::RegisterBenchmark("attention/cuda_fused_backward_bf16", BM_cuda_fused_backward<leseg::bf16_t>)
+        ->Apply(shapes);
   }
 #endif
   return true;
