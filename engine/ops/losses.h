@@ -4,6 +4,8 @@
 // All return finite values: a mean over zero rows (all ignored, N = 0) is 0 with zero gradients.
 // logits (N, C) f32, f64, f16 or bf16 (CPU and CUDA), labels (N,) i64/i32. Half inputs: the loss value is
 // f32 (as are class weights), accumulation is f32 or better, gradients come back in the input's dtype.
+// (f16 gradients of a mean over N rows are O(1/N) and become f16 subnormals below 6e-5, i.e. lose
+// precision for N beyond ~1e4: prefer bf16 there, or scale the loss.)
 // Maths: kernels/losses/losses_math.h.
 #pragma once
 #include "engine/tensor.h"
