@@ -62,6 +62,10 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
     lo.labels.weak_table = std::make_shared<const io::loader::WeakLabelTable>(io::loader::read_weak_labels(weak));
   else if (!weak.empty())
     lo.labels.weak_spec = io::loader::WeakLabelSpec::parse(weak, job.seed);
+  // data.weak_pixel_labels ("1%", "0.1%", "20pts"): weak labels on the views' label images (ERDA's 2D variant),
+  // drawn on the full images before cropping, deterministic in (run seed, scene, view); training only.
+  const std::string weak_px = cfg.get<std::string>("data.weak_pixel_labels", "");
+  if (!weak_px.empty() && kind == JobKind::Train) lo.labels.weak_view_spec = io::loader::WeakLabelSpec::parse(weak_px, job.seed);
   const std::string train_split = cfg.get<std::string>("data.train_split", "train");
   const std::string val_split = cfg.get<std::string>("data.val_split", "val");
   const int max_train = cfg.get<int>("data.max_train_scenes", -1);

@@ -102,6 +102,7 @@ struct Batch {
   std::vector<int64_t> sam_offsets;  // (V + 1)
   Tensor images;           // (V, 3, h, w) f32
   Tensor view_clip_labels, view_sam_masks, view_gt_labels;  // (V, h, w) i32
+  bool view_labels_weak = false;  // view_gt_labels went through the loader's weak pixel-label policy
   Tensor view_sam_features;  // (V, hf, wf, F) f32
   Tensor caption_scene;    // (V, D) f32
   Tensor caption_objects;  // (K, D) f32

@@ -180,6 +180,16 @@ Scene Loader::load_scene(int64_t i) const {
       s.labels = apply_weak_labels(s.labels, weak_label_indices(s.labels, s.name, *lp.weak_spec));
     }
   }
+  if (lp.weak_view_spec)
+    for (size_t k = 0; k < s.views.size(); ++k) {
+      View& v = s.views[k];
+      if (!v.gt_labels.defined()) continue;
+      LESEG_CHECK(v.gt_labels.ndim() == 2 && v.gt_labels.dtype() == DType::i32, "loader: scene '", s.name, "' (",
+                  source_->location(i), ") view ", k, ": label image must be (H, W) i32, got ", v.gt_labels.str());
+      const Tensor flat = v.gt_labels.reshape(Shape{v.gt_labels.numel()});
+      v.gt_labels = apply_weak_labels(flat, weak_label_indices(flat, s.name + "/view" + std::to_string(k), *lp.weak_view_spec))
+                        .reshape(v.gt_labels.shape());
+    }
   return s;
 }
 
@@ -209,6 +219,7 @@ Batch Loader::build(int64_t epoch, int64_t index) const {
     }
   };
   Batch b = make(items, opt_.batch);
+  b.view_labels_weak = opt_.labels.weak_view_spec.has_value() && b.view_gt_labels.defined();
   if (opt_.two_views) {
     std::vector<BatchItem> t = items;
     for (BatchItem& it : t) it.seed = hash_combine(it.seed, 0x7EAC);

@@ -66,6 +66,10 @@ struct LabelPolicy {
   std::optional<std::set<std::string>> labelled_scenes;  // semi-supervised split; nullopt = all labelled
   std::shared_ptr<const WeakLabelTable> weak_table;      // saved weak labels (takes precedence)
   std::optional<WeakLabelSpec> weak_spec;                // weak labels computed on the fly
+  // Weak pixel labels of the views (ERDA's 2D variant): each view's full label image (Scene::View::gt_labels)
+  // keeps max(floor(r n_c), 1) pixels per class (or N per view), drawn like the point labels with the key
+  // "<scene>/view<k>", BEFORE any crop or resize, so a view's labelled pixels are the same in every epoch.
+  std::optional<WeakLabelSpec> weak_view_spec;
 };
 
 struct LoaderOptions {

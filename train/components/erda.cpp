@@ -172,20 +172,4 @@ Tensor QueryPrototypes::similarity(const Tensor& h, const Tensor& prototypes, co
   return B == 1 ? parts[0] : concat(parts, 0);
 }
 
-Tensor weak_pixel_labels(const Tensor& labels, const std::vector<std::string>& keys, const io::loader::WeakLabelSpec& spec) {
-  LESEG_CHECK(labels.defined() && labels.ndim() == 3 && labels.dtype() == DType::i32,
-              "erda::weak_pixel_labels: labels must be (V, H, W) i32, got ",
-              labels.defined() ? labels.str() : std::string("undefined"));
-  const int64_t V = labels.size(0), hw = labels.size(1) * labels.size(2);
-  LESEG_CHECK(int64_t(keys.size()) == V, "erda::weak_pixel_labels: ", keys.size(), " keys for ", V, " views");
-  Tensor host = labels.to(Device::cpu());
-  std::vector<Tensor> views;
-  for (int64_t v = 0; v < V; ++v) {
-    Tensor flat = host.narrow(v, 1).reshape(Shape{hw});
-    views.push_back(io::loader::apply_weak_labels(flat, io::loader::weak_label_indices(flat, keys[size_t(v)], spec)));
-  }
-  Tensor out = V == 0 ? host.clone() : concat(views, 0).reshape(labels.shape());
-  return out.to(labels.device());
-}
-
 }  // namespace leseg::train::erda

@@ -18,9 +18,6 @@
 //   * QueryPrototypes (the 2D query-based variant, no public code [reading]): learnable class queries (C, d)
 //     cross-attend to each image's pixel features (fused attention, cu_q = b·C, cu_k = pixel offsets);
 //     the attended values through W_o are that image's prototypes (B·C, d).
-//   * weak_pixel_labels (the 2D variant's weak labels): per view and class keep max(⌊r·n_c⌋, 1) of the view's
-//     n_c labelled pixels (or N pixels per view), io/loader's weak-label sampler applied to the flattened label
-//     map with the view's key as the "scene name" (so the choice depends only on seed, key and labels).
 #pragma once
 #include <memory>
 #include <string>
@@ -30,7 +27,6 @@
 #include "engine/nn/module.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
-#include "io/loader/splits.h"
 
 namespace leseg::train::erda {
 
@@ -102,8 +98,5 @@ class QueryPrototypes : public Module {
   std::shared_ptr<Linear> q_proj, k_proj, v_proj, o_proj;
 };
 
-// labels (V, H, W) i32 (-1 = none), keys (V) one per view -> (V, H, W) i32 with every pixel outside the kept
-// set at -1. Deterministic in (spec.seed, key, labels).
-Tensor weak_pixel_labels(const Tensor& labels, const std::vector<std::string>& keys, const io::loader::WeakLabelSpec& spec);
 
 }  // namespace leseg::train::erda

@@ -11,8 +11,9 @@
 //       to the pixel rows of each image (erda.attend: image, cu_k = image offsets, P is (V·C, F)) or of the
 //       whole batch (erda.attend: batch, one (C, F) set);
 //   s = cos(ĥ, P̂_image) / T at 1/os (V·h·w, C), bilinearly upsampled to the crop's pixels; p = softmax(s);
-//   weak labels y (V·H·W): per view and class max(⌊r·n_c⌋, 1) of the crop's labelled pixels (data.weak_pixel_labels,
-//       io/loader's sampler through erda::weak_pixel_labels, key "<scene>/view<k>", seed = run seed), the rest -1.
+//   weak labels y (V·H·W): the batch's view label crops, made weak by the loader (data.weak_pixel_labels, read by
+//       train/job.cpp: per view and class max(⌊r·n_c⌋, 1) pixels of the FULL label image, key "<scene>/view<k>",
+//       seed = run seed, drawn before cropping so a view's labelled pixels are the same in every epoch).
 //   loss terms:  "ce"    = loss.weight · CE(z, y) over the labelled pixels;
 //                "proto" = erda.proto_weight · CE(s, y) over the labelled pixels: what makes the queries class
 //                          prototypes (the 3D prototypes are label means; learnable queries need a label signal
@@ -26,13 +27,11 @@
 // reported by eval_metrics() as miou_2d / accuracy_2d / valid_classes_2d / iou_2d. The Trainer's 3D record
 // ("miou") scores the 2D predictions projected to the points (mode over the views that pair each point); points
 // no view pairs get zero logits, i.e. class 0, so that number is a lower bound, not a 3D result.
-// Deviations / [reading]: the kept pixels are drawn on each crop (the loader crops anew every epoch and the
-// Batch does not carry the crop box), so the per-crop budget is exact but across epochs a view contributes
-// different labelled pixels (about epochs × r of its pixels at most); T (erda.temperature) is 1 in ERDA (cosine
+// Deviations / [reading]: T (erda.temperature) is 1 in ERDA (cosine
 // logits, no temperature); DeepLabV3 starts from random weights (no ImageNet weights are bundled).
 // Config keys: model2d.depth (18), model2d.output_stride (8), model2d.aspp_channels (256), model2d.dropout (0.5),
-// model2d.atrous_rates ([] = by output stride); data.weak_pixel_labels ("1%"; "0.1%", "0.01", "20pts" = N pixels
-// per view; "100%" = every label); loss.ignore_index (-1, must be < 0), loss.label_smoothing (0), loss.weight (1);
+// model2d.atrous_rates ([] = by output stride); data.weak_pixel_labels (required: "1%", "0.1%", "0.01", "20pts" =
+// N pixels per view; "100%" = every label); loss.ignore_index (-1, must be < 0), loss.label_smoothing (0), loss.weight (1);
 // erda.enabled (true), erda.weight (0.1), erda.term (erda | er | da), erda.coadapt (true), erda.rows (unlabelled |
 // all), erda.activation (relu | lrelu), erda.temperature (1), erda.proto_weight (1), erda.attend (image | batch),
 // erda.attn_dim (64), erda.heads (4); optim.* (train/regime.h). The views come from data.views: true.
@@ -96,7 +95,10 @@ class Erda2dRegime : public Regime {
     device_ = ctx.device;
     C_ = ctx.num_classes;
     // switches first (clear errors before the network is built)
-    weak_ = io::loader::WeakLabelSpec::parse(cfg.get<std::string>("data.weak_pixel_labels", "1%"), ctx.seed);
+    const std::string weak = cfg.get<std::string>("data.weak_pixel_labels", "");
+    LESEG_CHECK(!weak.empty(), "erda2d: set data.weak_pixel_labels (e.g. \"1%\"): the loader makes the views' label "
+                "images weak before cropping; without it the regime would train on every pixel label");
+    (void)io::loader::WeakLabelSpec::parse(weak, ctx.seed);  // a bad spec is an error at build time
     ce_.ignore_index = cfg.get<int64_t>("loss.ignore_index", -1);
     LESEG_CHECK(ce_.ignore_index < 0, "config: key 'loss.ignore_index' = ", ce_.ignore_index,
                 ": regime erda2d treats negative pixel labels as unlabelled, so the ignore index must be negative");
@@ -156,7 +158,9 @@ class Erda2dRegime : public Regime {
   LossTerms step(const Batch& b, int64_t, int64_t) override {
     check_views(b, "step");
     const int64_t V = b.view_gt_labels.size(0), H = b.view_gt_labels.size(1), W = b.view_gt_labels.size(2);
-    Tensor y = erda::weak_pixel_labels(b.view_gt_labels, view_keys(b), weak_).reshape(Shape{V * H * W}).to(DType::i64);
+    LESEG_CHECK(b.view_labels_weak, "erda2d step: the batch's view labels are not weak (batch of scene ",
+                b.scene_names.empty() ? "" : b.scene_names[0], "): train through a job with data.weak_pixel_labels");
+    Tensor y = b.view_gt_labels.reshape(Shape{V * H * W}).to(DType::i64);
     Tensor x = pixel_rows(b);  // (V·h·w, F)
     Tensor z = upsample_rows(head_->forward(x), V, h_, w_, H, W);  // (V·H·W, C)
     const Tensor yd = y.to(device_);
@@ -249,18 +253,6 @@ class Erda2dRegime : public Regime {
                 " disagree (batch of scene ", scene, ")");
   }
 
-  // "<scene>/view<k>" per view of the batch (k = the view's index in its scene).
-  static std::vector<std::string> view_keys(const Batch& b) {
-    std::vector<int64_t> sc = to_i64(b.view_scene), src = to_i64(b.view_source);
-    std::vector<std::string> keys;
-    for (size_t v = 0; v < sc.size(); ++v) {
-      LESEG_CHECK(sc[v] >= 0 && sc[v] < int64_t(b.scene_names.size()), "erda2d: view ", v, " names scene row ", sc[v],
-                  " of a batch of ", b.scene_names.size());
-      keys.push_back(b.scene_names[size_t(sc[v])] + "/view" + std::to_string(src[v]));
-    }
-    return keys;
-  }
-
   // ASPP features as pixel rows (V·h·w, F); sets h_, w_.
   Tensor pixel_rows(const Batch& b) {
     Tensor low = net2d_->run(b.images.to(device_)).features_lowres;  // (V, F, h, w)
@@ -289,7 +281,6 @@ class Erda2dRegime : public Regime {
   std::shared_ptr<models::ProjectionHead> head_;
   std::shared_ptr<erda::ProjectionMLP2> proj_;
   std::shared_ptr<erda::QueryPrototypes> queries_;
-  io::loader::WeakLabelSpec weak_;
   CrossEntropyOptions ce_;
   double ce_weight_ = 1.0, temperature_ = 1.0, proto_weight_ = 1.0;
   bool enabled_ = true, all_rows_ = false, per_image_ = true;

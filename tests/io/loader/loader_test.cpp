@@ -288,5 +288,53 @@ TEST(Loader, PairedBatchesHoldOneLabelledSceneEach) {
   leseg::testing::expect_error([&] { Loader x(src, bad); }, {"every scene of the source is labelled"});
 }
 
+TEST(Loader, WeakViewLabelsAreDrawnOnTheFullImageBeforeCropping) {
+  std::vector<Scene> sc = tiny_scenes(2);
+  LoaderOptions o = small_options(0);
+  o.shuffle = false;
+  o.batch.augment.enabled = false;
+  o.batch.views.crop = false;  // full views: the per view and class counts are exact
+  o.batch.views.hflip = 0.0;
+  o.labels.weak_view_spec = WeakLabelSpec::parse("5%", 3);
+  Loader l(memory_source(sc), o);
+  Batch b = l.build(0, 0);
+  ASSERT_TRUE(b.view_labels_weak);
+  ASSERT_TRUE(b.view_gt_labels.defined());
+  const int64_t V = b.view_gt_labels.size(0), hw = b.view_gt_labels.size(1) * b.view_gt_labels.size(2);
+  ASSERT_EQ(V, 4);
+  std::vector<int32_t> w = b.view_gt_labels.to_vector<int32_t>();
+  std::vector<int64_t> vs = b.view_scene.to(DType::i64).to_vector<int64_t>(), src = b.view_source.to(DType::i64).to_vector<int64_t>();
+  int64_t kept_all = 0, full_all = 0;
+  for (int64_t v = 0; v < V; ++v) {
+    std::vector<int32_t> full = sc[size_t(vs[size_t(v)])].views[size_t(src[size_t(v)])].gt_labels.to_vector<int32_t>();
+    ASSERT_EQ(int64_t(full.size()), hw);
+    std::map<int32_t, int64_t> nf, nw;
+    for (int64_t i = 0; i < hw; ++i) {
+      if (full[size_t(i)] >= 0) ++nf[full[size_t(i)]];
+      const int32_t y = w[size_t(v * hw + i)];
+      if (y < 0) continue;
+      ASSERT_EQ(y, full[size_t(i)]) << "view " << v << " pixel " << i;
+      ++nw[y];
+    }
+    ASSERT_GT(nf.size(), 1u);
+    for (auto& [c, n] : nf) {
+      EXPECT_EQ(nw[c], std::max<int64_t>(n / 20, 1)) << "view " << v << " class " << c;
+      kept_all += nw[c];
+      full_all += n;
+    }
+  }
+  EXPECT_LT(kept_all * 5, full_all);
+  // the same pixels in another epoch (drawn on the scene, not on the epoch's crop)
+  EXPECT_TRUE(leseg::testing::same_tensor(l.build(1, 0).view_gt_labels, b.view_gt_labels));
+  // without the policy the labels are full and the batch says so
+  LoaderOptions f = o;
+  f.labels.weak_view_spec.reset();
+  Batch bf = Loader(memory_source(sc), f).build(0, 0);
+  EXPECT_FALSE(bf.view_labels_weak);
+  int64_t nfull = 0;
+  for (int32_t y : bf.view_gt_labels.to_vector<int32_t>()) nfull += y >= 0;
+  EXPECT_EQ(nfull, full_all);
+}
+
 }  // namespace
 }  // namespace leseg::io::loader

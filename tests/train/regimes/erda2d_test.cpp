@@ -6,7 +6,7 @@
 // same batch, ER sends no gradient into the classifier, stop-gradient into p leaves queries and mlp2 without
 // gradient from the ERDA term); state() + the dropout generator reproduce the next step; evaluation reports miou_2d through eval_metrics() and projects the 2D predictions
 // to the paired points; a short Trainer run trains end to end (loss decreases, eval record carries miou_2d);
-// config errors. (weak_pixel_labels itself: tests/train/components/erda_test.cpp.)
+// config errors. (The weak pixel labels themselves: tests/io/loader/loader_test.cpp.)
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -150,28 +150,29 @@ TEST(Erda2dRegime, OneStepUpdatesQueriesAndNetwork) {
 }
 
 TEST(Erda2dRegime, TrainsOnWeakPixelLabels) {
+  // The loader made the view labels weak on the full images (counts per view and class: io/loader's test);
+  // here: the training batch says so, its labelled pixels agree with the full labels of the same crops ("100%",
+  // same seed, same crops) and are a small subset of them.
   Run2d s = make();
-  const Batch& b = s.b0;
-  std::vector<std::string> keys;
-  auto vs = b.view_scene.to(DType::i64).to_vector<int64_t>(), src = b.view_source.to(DType::i64).to_vector<int64_t>();
-  for (size_t v = 0; v < vs.size(); ++v) keys.push_back(b.scene_names[size_t(vs[v])] + "/view" + std::to_string(src[v]));
-  Tensor weak = erda::weak_pixel_labels(b.view_gt_labels, keys, io::loader::WeakLabelSpec::parse("5%", 4));
-  const int64_t V = b.view_gt_labels.size(0), hw = b.view_gt_labels.size(1) * b.view_gt_labels.size(2);
-  auto full = b.view_gt_labels.to_vector<int32_t>(), w = weak.to_vector<int32_t>();
-  int64_t kept = 0, labelled = 0;
-  for (int64_t v = 0; v < V; ++v) {
-    std::map<int32_t, int64_t> nf, nw;
-    for (int64_t i = v * hw; i < (v + 1) * hw; ++i) {
-      if (full[size_t(i)] >= 0) ++nf[full[size_t(i)]], ++labelled;
-      if (w[size_t(i)] < 0) continue;
-      ++nw[w[size_t(i)]], ++kept;
-      EXPECT_EQ(w[size_t(i)], full[size_t(i)]);
-    }
-    for (auto& [c, n] : nf) EXPECT_EQ(nw[c], std::max<int64_t>(int64_t(std::floor(0.05 * double(n))), 1)) << v << " " << c;
-  }
-  ASSERT_GT(labelled, 10 * kept);  // mostly unlabelled
-  // the step trains on these labels: "100%" (every ground-truth label) gives another CE from the same weights
   Run2d all = make({"data.weak_pixel_labels=100%"});
+  const Batch& b = s.b0;
+  ASSERT_TRUE(b.view_labels_weak);
+  ASSERT_EQ(b.view_gt_labels.shape(), all.b0.view_gt_labels.shape());
+  auto w = b.view_gt_labels.to_vector<int32_t>(), full = all.b0.view_gt_labels.to_vector<int32_t>();
+  int64_t kept = 0, labelled = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    labelled += full[i] >= 0;
+    if (w[i] < 0) continue;
+    ++kept;
+    ASSERT_EQ(w[i], full[i]) << "pixel " << i;
+  }
+  ASSERT_GT(kept, 0);
+  ASSERT_GT(labelled, 5 * kept);  // 5 %: mostly unlabelled (nearest resizing of the crop may repeat a pixel)
+  // a batch with full labels is refused (the regime never subsamples on its own)
+  Batch nf = b;
+  nf.view_labels_weak = false;
+  EXPECT_THROW(s.job.regime->step(nf, 0, 0), Error);
+  // the step trains on these labels: "100%" (every ground-truth label) gives another CE from the same weights
   auto ta = values(all.job.regime->step(all.b0, 0, 0)), tw = values(s.job.regime->step(s.b0, 0, 0));
   EXPECT_TRUE(std::isfinite(ta.at("ce")) && std::isfinite(tw.at("ce")));
   EXPECT_NE(ta.at("ce"), tw.at("ce"));
@@ -298,9 +299,10 @@ TEST(Erda2dRegime, ConfigErrors) {
   expect_config_error({"loss.ignore_index=3"}, "ignore_index");
   expect_config_error({"erda.heads=3"}, "erda.heads");
   expect_config_error({"data.weak_pixel_labels=abc"}, "weak labels");
+  expect_config_error({"data.weak_pixel_labels="}, "set data.weak_pixel_labels");
   // a batch without views
   Config c = Config::from_string(
-      "seed: 4\nregime: erda2d\ndata: {batch_size: 1, voxel_size: 0.2, workers: 0}\n"
+      "seed: 4\nregime: erda2d\ndata: {batch_size: 1, voxel_size: 0.2, workers: 0, weak_pixel_labels: '1%'}\n"
       "model2d: {depth: 18, output_stride: 8, aspp_channels: 16}\nerda: {attn_dim: 8, heads: 2}\n"
       "train: {epochs: 1, eval_every: -1}\n",
       "erda2d_noviews.yaml");
