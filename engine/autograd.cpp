@@ -78,6 +78,8 @@ Tensor record(const char* name, const std::vector<Tensor>& inputs, std::vector<T
 Tensor add_grads(const Tensor& a, const Tensor& b) {
   LESEG_CHECK(a.shape() == b.shape() && a.dtype() == b.dtype() && a.device() == b.device(),
               "gradient accumulation: ", a.str(), " + ", b.str());
+  if (a.dtype() == DType::f16 || a.dtype() == DType::bf16)  // half gradients: sum in f32, one rounding
+    return add_grads(a.detach().to(DType::f32), b.detach().to(DType::f32)).to(a.dtype());
   Tensor r = a.detach().clone();
   int64_t n = r.numel();
   Device d = r.device();

@@ -88,6 +88,7 @@ class SavedTensor {
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph);
 
 // Sum of two gradients on the same device (new tensor; inputs unchanged). Used for fan-out and leaves.
+// f16 / bf16 gradients are summed in f32 and rounded once to their dtype.
 Tensor add_grads(const Tensor& a, const Tensor& b);
 
 }  // namespace leseg

@@ -302,6 +302,19 @@ TEST(LossOps, HalfLogitsGiveF32LossAndGradientInTheirDtype) {
     oh.class_weights = o.class_weights.to(t);
     cross_entropy(leaf.to(t), y, oh).backward();
     EXPECT_EQ(leaf.grad().dtype(), DType::f32);
+    // fan-out: half logits feeding two losses accumulate their gradients (summed in f32, rounded once)
+    Tensor zf = zh.detach().requires_grad_(), z1 = zh.detach().requires_grad_(), z2 = zh.detach().requires_grad_();
+    add(cross_entropy(zf, y), entropy(zf)).backward();
+    cross_entropy(z1, y).backward();
+    entropy(z2).backward();
+    ASSERT_EQ(zf.grad().dtype(), t);
+    {
+      auto gs = zf.grad().to_vector<double>(), g1 = z1.grad().to_vector<double>(), g2 = z2.grad().to_vector<double>();
+      for (size_t j = 0; j < gs.size(); ++j) {
+        const double ref = Tensor::scalar(float(g1[j] + g2[j])).to(t).to_vector<double>()[0];
+        ASSERT_EQ(gs[j], ref) << "fan-out grad[" << j << "]";
+      }
+    }
     // every row ignored: finite 0 and zero half gradients
     Tensor zi = zh.detach().requires_grad_();
     Tensor l0 = cross_entropy(zi, Tensor::full(Shape{N}, -1, DType::i64));
