@@ -107,4 +107,15 @@ nlohmann::json ConfusionMatrix::to_json(const std::vector<std::string>& names) c
   return j;
 }
 
+nlohmann::json ConfusionMatrix::record(const std::string& suffix) const {
+  nlohmann::json j = nlohmann::json::object();
+  j["miou" + suffix] = miou();
+  j["accuracy" + suffix] = accuracy();
+  j["valid_classes" + suffix] = num_valid_classes();
+  nlohmann::json arr = nlohmann::json::array();
+  for (double x : iou()) arr.push_back(std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x));
+  j["iou" + suffix] = arr;
+  return j;
+}
+
 }  // namespace leseg::train

@@ -31,6 +31,9 @@ class ConfusionMatrix {
   double accuracy() const;                // overall point accuracy
   std::string table(const std::vector<std::string>& class_names) const;
   nlohmann::json to_json(const std::vector<std::string>& class_names) const;
+  // Flat keys for a Trainer eval record (a second network's metrics, e.g. suffix "_2d"): miou<s>, accuracy<s>,
+  // valid_classes<s>, iou<s> (array by class id, null for classes with empty union).
+  nlohmann::json record(const std::string& suffix) const;
 
  private:
   int c_;

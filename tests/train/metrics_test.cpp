@@ -28,6 +28,14 @@ TEST(Metrics, HandMadeConfusion) {
   EXPECT_DOUBLE_EQ(cm.miou(), (0.5 + 1.0 / 3.0 + 1.0) / 3.0);
   EXPECT_DOUBLE_EQ(cm.accuracy(), 4.0 / 6.0);
   EXPECT_NE(cm.table({"a", "b", "c", "d"}).find("n/a"), std::string::npos);
+  // a second network's flat record keys (what CNS / erda2d put in the Trainer's eval record)
+  nlohmann::json r = cm.record("_2d");
+  EXPECT_DOUBLE_EQ(r["miou_2d"].get<double>(), cm.miou());
+  EXPECT_DOUBLE_EQ(r["accuracy_2d"].get<double>(), 4.0 / 6.0);
+  EXPECT_EQ(r["valid_classes_2d"].get<int>(), 3);
+  ASSERT_EQ(r["iou_2d"].size(), 4u);
+  EXPECT_DOUBLE_EQ(r["iou_2d"][1].get<double>(), 1.0 / 3.0);
+  EXPECT_TRUE(r["iou_2d"][3].is_null());
 }
 
 TEST(Metrics, MergeEqualsOnePass) {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/error.h"
 #include "engine/nn/init.h"
 #include "engine/ops/attention.h"
 #include "engine/ops/elementwise.h"
@@ -170,6 +171,22 @@ Tensor QueryPrototypes::similarity(const Tensor& h, const Tensor& prototypes, co
   for (int64_t b = 0; b < B; ++b)
     parts.push_back(cos_logits(h.narrow(cu[size_t(b)], cu[size_t(b) + 1] - cu[size_t(b)]), prototypes.narrow(b * C, C)));
   return B == 1 ? parts[0] : concat(parts, 0);
+}
+
+ErdaTerm parse_term(const std::string& s) {
+  if (s == "erda" || s == "er+da") return ErdaTerm::erda;
+  if (s == "er") return ErdaTerm::er;
+  if (s == "da") return ErdaTerm::da;
+  LESEG_FAIL("config: key 'erda.term' = '", s, "' must be erda (ER+DA), er or da");
+}
+
+const char* term_name(ErdaTerm t) {
+  switch (t) {
+    case ErdaTerm::erda: return "erda";
+    case ErdaTerm::er: return "er";
+    case ErdaTerm::da: return "da";
+  }
+  return "erda";
 }
 
 }  // namespace leseg::train::erda

@@ -70,6 +70,8 @@ class PrototypeMemory : public Module {
 };
 
 enum class ErdaTerm { erda, er, da };
+ErdaTerm parse_term(const std::string& s);  // config key erda.term: erda (or er+da) | er | da; error otherwise
+const char* term_name(ErdaTerm t);           // the loss-term name the regimes log: "erda" | "er" | "da"
 struct ErdaLossOptions {
   double weight = 0.1;
   ErdaTerm term = ErdaTerm::erda;

@@ -256,18 +256,7 @@ class CnsRegime : public Regime {
   }
 
   void begin_eval() override { cm2d_.reset(); }
-  nlohmann::json eval_metrics() override {
-    nlohmann::json j = nlohmann::json::object();
-    if (!cm2d_) return j;
-    j["miou_2d"] = cm2d_->miou();
-    j["accuracy_2d"] = cm2d_->accuracy();
-    j["valid_classes_2d"] = cm2d_->num_valid_classes();
-    std::vector<double> iou = cm2d_->iou();
-    nlohmann::json arr = nlohmann::json::array();
-    for (double x : iou) arr.push_back(std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x));
-    j["iou_2d"] = arr;
-    return j;
-  }
+  nlohmann::json eval_metrics() override { return cm2d_ ? cm2d_->record("_2d") : nlohmann::json::object(); }
 
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules() override {
     return {{"backbone3d", backbone_.module}, {"head3d", head3d_}, {"net2d", net2d_},

@@ -43,23 +43,6 @@
 namespace leseg::train {
 namespace {
 
-
-erda::ErdaTerm parse_term(const std::string& s) {
-  if (s == "erda" || s == "er+da") return erda::ErdaTerm::erda;
-  if (s == "er") return erda::ErdaTerm::er;
-  if (s == "da") return erda::ErdaTerm::da;
-  LESEG_FAIL("config: key 'erda.term' = '", s, "' must be erda (ER+DA), er or da");
-}
-
-const char* term_name(erda::ErdaTerm t) {
-  switch (t) {
-    case erda::ErdaTerm::erda: return "erda";
-    case erda::ErdaTerm::er: return "er";
-    case erda::ErdaTerm::da: return "da";
-  }
-  return "erda";
-}
-
 class ErdaRegime : public Regime {
  public:
   std::string name() const override { return "erda"; }
@@ -88,7 +71,7 @@ class ErdaRegime : public Regime {
     enabled_ = cfg.get<bool>("erda.enabled", true);
     lo_.weight = cfg.get<double>("erda.weight", 0.1);
     LESEG_CHECK(lo_.weight >= 0.0, "config: key 'erda.weight' must be >= 0, got ", lo_.weight);
-    lo_.term = parse_term(cfg.get<std::string>("erda.term", "erda"));
+    lo_.term = erda::parse_term(cfg.get<std::string>("erda.term", "erda"));
     lo_.coadapt = cfg.get<bool>("erda.coadapt", true);
     erda::PrototypeOptions po;
     po.num_classes = C;
@@ -143,7 +126,7 @@ class ErdaRegime : public Regime {
       Tensor lab = labels.to(Device::cpu()).to(DType::i64);
       Tensor s = protos_->step(h, lab);  // pseudo-label logits (rows, C); P updated (EMA)
       Tensor r = all_rows_ ? Tensor() : erda::unlabelled_rows(lab);
-      t.add(term_name(lo_.term), erda::erda_loss(z, s, r, lo_));
+      t.add(erda::term_name(lo_.term), erda::erda_loss(z, s, r, lo_));
     }
     return t;
   }

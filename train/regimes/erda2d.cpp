@@ -70,22 +70,6 @@ Tensor upsample_rows(const Tensor& rows, int64_t V, int64_t h, int64_t w, int64_
   return permute(up, {0, 2, 3, 1}).reshape(Shape{V * H * W, K});
 }
 
-erda::ErdaTerm parse_term(const std::string& s) {
-  if (s == "erda" || s == "er+da") return erda::ErdaTerm::erda;
-  if (s == "er") return erda::ErdaTerm::er;
-  if (s == "da") return erda::ErdaTerm::da;
-  LESEG_FAIL("config: key 'erda.term' = '", s, "' must be erda (ER+DA), er or da");
-}
-
-const char* term_name(erda::ErdaTerm t) {
-  switch (t) {
-    case erda::ErdaTerm::erda: return "erda";
-    case erda::ErdaTerm::er: return "er";
-    case erda::ErdaTerm::da: return "da";
-  }
-  return "erda";
-}
-
 class Erda2dRegime : public Regime {
  public:
   std::string name() const override { return "erda2d"; }
@@ -107,7 +91,7 @@ class Erda2dRegime : public Regime {
     enabled_ = cfg.get<bool>("erda.enabled", true);
     lo_.weight = cfg.get<double>("erda.weight", 0.1);
     LESEG_CHECK(lo_.weight >= 0.0, "config: key 'erda.weight' must be >= 0, got ", lo_.weight);
-    lo_.term = parse_term(cfg.get<std::string>("erda.term", "erda"));
+    lo_.term = erda::parse_term(cfg.get<std::string>("erda.term", "erda"));
     lo_.coadapt = cfg.get<bool>("erda.coadapt", true);
     const std::string rows = cfg.get<std::string>("erda.rows", "unlabelled");
     LESEG_CHECK(rows == "unlabelled" || rows == "all", "config: key 'erda.rows' must be unlabelled or all, got '", rows, "'");
@@ -174,7 +158,7 @@ class Erda2dRegime : public Regime {
         t.add("proto", proto_weight_ == 1.0 ? pc : mul(pc, proto_weight_));
       }
       Tensor r = all_rows_ ? Tensor() : erda::unlabelled_rows(y);
-      t.add(term_name(lo_.term), erda::erda_loss(z, s, r, lo_));
+      t.add(erda::term_name(lo_.term), erda::erda_loss(z, s, r, lo_));
     }
     return t;
   }
@@ -219,17 +203,7 @@ class Erda2dRegime : public Regime {
   }
 
   void begin_eval() override { cm2d_.reset(); }
-  nlohmann::json eval_metrics() override {
-    nlohmann::json j = nlohmann::json::object();
-    if (!cm2d_) return j;
-    j["miou_2d"] = cm2d_->miou();
-    j["accuracy_2d"] = cm2d_->accuracy();
-    j["valid_classes_2d"] = cm2d_->num_valid_classes();
-    nlohmann::json arr = nlohmann::json::array();
-    for (double x : cm2d_->iou()) arr.push_back(std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x));
-    j["iou_2d"] = arr;
-    return j;
-  }
+  nlohmann::json eval_metrics() override { return cm2d_ ? cm2d_->record("_2d") : nlohmann::json::object(); }
 
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules() override {
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> m = {{"net2d", net2d_}, {"head", head_}};

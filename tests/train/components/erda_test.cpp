@@ -201,3 +201,17 @@ TEST(ErdaQueryPrototypes, ShapesAndGradients) {
   EXPECT_THROW(qp.forward(pix, Tensor::from_vector<int64_t>({0}, Shape{1})), Error);
 }
 
+
+TEST(ErdaTerms, ParseAndNameRoundTrip) {
+  EXPECT_EQ(parse_term("erda"), ErdaTerm::erda);
+  EXPECT_EQ(parse_term("er+da"), ErdaTerm::erda);
+  EXPECT_EQ(parse_term("er"), ErdaTerm::er);
+  EXPECT_EQ(parse_term("da"), ErdaTerm::da);
+  for (ErdaTerm t : {ErdaTerm::erda, ErdaTerm::er, ErdaTerm::da}) EXPECT_EQ(parse_term(term_name(t)), t);
+  try {
+    parse_term("ent");
+    ADD_FAILURE() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("erda.term"), std::string::npos) << e.what();
+  }
+}
