@@ -14,7 +14,12 @@ std::string CalibrationReport::str() const {
                 "paired); after SAM-mask voting: %.1f 2D, %.1f 3D   [targets ~17 / ~14 / ~24 / ~19]",
                 clip_2d, classes_2d, (long long)pixels, clip_3d, classes_3d, (long long)paired_points, (long long)points,
                 voted_2d, voted_3d);
-  return b;
+  std::string out = b;
+  if (set_3d >= 0) {
+    std::snprintf(b, sizeof b, "; raw 3D labels voted within geometric sets (HICL intra-set): %.1f 3D", set_3d);
+    out += b;
+  }
+  return out;
 }
 
 std::vector<int32_t> mask_mode_vote(const int32_t* labels, const int32_t* masks, int64_t n, int C) {
@@ -62,8 +67,10 @@ double ConfusionMatrix::miou(int* counted) const {
 }
 
 CalibrationReport calibrate(const std::vector<Scene>& scenes, int C, const PairingOptions& pairing) {
-  ConfusionMatrix raw2(C), vot2(C), raw3(C), vot3(C);
+  ConfusionMatrix raw2(C), vot2(C), raw3(C), vot3(C), set3(C);
   CalibrationReport r;
+  bool all_sets = !scenes.empty();
+  for (const Scene& s : scenes) all_sets = all_sets && s.segments.defined() && s.segments.numel() == s.num_points();
   for (const Scene& s : scenes) {
     LESEG_CHECK(s.labels.defined(), "calibrate: scene '", s.name, "' has no point labels");
     const int64_t n = s.num_points();
@@ -88,6 +95,7 @@ CalibrationReport calibrate(const std::vector<Scene>& scenes, int C, const Pairi
         if (voted[size_t(px)] >= 0 && voted[size_t(px)] < C) ++vot_votes[size_t(p) * C + size_t(voted[size_t(px)])];
       }
     }
+    std::vector<int32_t> raw_point(size_t(n), -1);
     for (int64_t p = 0; p < n; ++p) {
       auto pick = [&](const std::vector<int32_t>& votes) {
         const int32_t* row = &votes[size_t(p) * C];
@@ -95,12 +103,18 @@ CalibrationReport calibrate(const std::vector<Scene>& scenes, int C, const Pairi
         return row[c] > 0 ? c : -1;
       };
       const int32_t a = pick(raw_votes), b = pick(vot_votes);
+      raw_point[size_t(p)] = a;
       raw3.add(gt[size_t(p)], a);
       vot3.add(gt[size_t(p)], b);
       r.points += gt[size_t(p)] >= 0;
       r.paired_points += gt[size_t(p)] >= 0 && (a >= 0 || b >= 0);
     }
+    if (all_sets) {
+      std::vector<int32_t> in_set = mask_mode_vote(raw_point.data(), s.segments.to_vector<int32_t>().data(), n, C);
+      for (int64_t p = 0; p < n; ++p) set3.add(gt[size_t(p)], in_set[size_t(p)]);
+    }
   }
+  if (all_sets) r.set_3d = set3.miou();
   r.clip_2d = raw2.miou(&r.classes_2d);
   r.voted_2d = vot2.miou();
   r.clip_3d = raw3.miou(&r.classes_3d);

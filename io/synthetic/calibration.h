@@ -5,6 +5,9 @@
 //             pair with it, ties -> smaller class; unpaired points count as unlabelled) vs point GT (~14)
 //   voted_2d  after SAM-mask voting (each mask takes the mode of its CLIP labels) (~24)
 //   voted_3d  voted labels projected to points (~19)
+//   set_3d    HICL's intra-set refinement: the projected raw labels (clip_3d) voted within each geometric
+//             consistency set (Scene::segments; mode over the set's labelled points) — only when every scene
+//             has segments, else -1. Not a METHODS §6 target: it shows whether the over-segmentation helps.
 // mIoU: one confusion matrix over the whole set, ignore (-1) GT excluded, predictions of -1 count as
 // misses; the mean is over classes with a non-empty union.
 #pragma once
@@ -18,7 +21,7 @@
 namespace leseg::io::synth {
 
 struct CalibrationReport {
-  double clip_2d = 0, clip_3d = 0, voted_2d = 0, voted_3d = 0;
+  double clip_2d = 0, clip_3d = 0, voted_2d = 0, voted_3d = 0, set_3d = -1;
   int64_t pixels = 0, points = 0, paired_points = 0;
   int classes_2d = 0, classes_3d = 0;  // classes with a non-empty union (raw labels)
   std::string str() const;
