@@ -9,7 +9,6 @@
 
 #include "io/formats/npy.h"
 #include "io/formats/ply.h"
-#include "io/synthetic/dataset.h"
 #include "train/cli.h"
 #include "train_fixture.h"
 
@@ -125,18 +124,8 @@ TEST(Cli, TrainEvalInferEndToEnd) {
 
 TEST(Cli, EvalPrintsTheSecondNetworksMiou) {
   const std::string dir = scratch("cli_cns");
-  const std::string data = dir + "/data";
-  leseg::io::synth::SyntheticDatasetOptions o;
-  o.train_scenes = 2;
-  o.val_scenes = 1;
-  o.seed = 11;
-  o.text_dim = 16;
-  o.indoor.num_views = 2;
-  o.indoor.height = 48;
-  o.indoor.width = 64;
-  o.indoor.point_density = 120;
-  o.indoor.geometric_segments = false;
-  leseg::io::synth::write_synthetic_dataset(data, o);
+  const std::string data = leseg::train::testing::tiny_views_dataset("cli_cns", 11);
+  fs::create_directories(dir);
   const std::string cfg = (fs::path(dir) / "cns.yaml").string();
   std::ofstream(cfg) << "seed: 5\nregime: cns\n"
                      << "data: {root: " << data << ", batch_size: 2, val_batch_size: 1, voxel_size: 0.2, workers: 0,"

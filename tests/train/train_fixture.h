@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <string>
 
+#include <unistd.h>
+
 #include "io/synthetic/dataset.h"
 #include "train/config.h"
 
@@ -22,6 +24,28 @@ inline const std::string& tiny_dataset(int train = 4, int val = 2) {
     o.seed = 7;
     o.text_dim = 16;
     o.indoor.num_views = 0;
+    o.indoor.point_density = 120;
+    o.indoor.geometric_segments = false;
+    io::synth::write_synthetic_dataset(root, o);
+  }
+  return root;
+}
+
+// <tmp>/leseg_<name>_<pid>/data, written once per name: 2 + 1 rooms with two 48 x 64 RGB-D views each (CLIP /
+// SAM / caption stand-ins and label images), no geometric sets — the co-trained 2D regimes' tests.
+inline std::string tiny_views_dataset(const std::string& name, uint64_t seed) {
+  const std::string root =
+      (std::filesystem::temp_directory_path() / ("leseg_" + name + "_" + std::to_string(::getpid())) / "data").string();
+  if (!std::filesystem::exists(std::filesystem::path(root) / "dataset.json")) {
+    std::filesystem::remove_all(root);
+    io::synth::SyntheticDatasetOptions o;
+    o.train_scenes = 2;
+    o.val_scenes = 1;
+    o.seed = seed;
+    o.text_dim = 16;
+    o.indoor.num_views = 2;
+    o.indoor.height = 48;
+    o.indoor.width = 64;
     o.indoor.point_density = 120;
     o.indoor.geometric_segments = false;
     io::synth::write_synthetic_dataset(root, o);

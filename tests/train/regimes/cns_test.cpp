@@ -26,6 +26,7 @@
 #include "train/job.h"
 #include "train/regime.h"
 #include "train/trainer.h"
+#include "tests/train/train_fixture.h"
 
 using namespace leseg;
 using namespace leseg::train;
@@ -33,22 +34,7 @@ using namespace leseg::train;
 namespace {
 
 const std::string& views_dataset() {
-  static std::string root;
-  if (root.empty()) {
-    root = (std::filesystem::temp_directory_path() / ("leseg_cns_test_" + std::to_string(::getpid())) / "data").string();
-    std::filesystem::remove_all(root);
-    io::synth::SyntheticDatasetOptions o;
-    o.train_scenes = 2;
-    o.val_scenes = 1;
-    o.seed = 11;
-    o.text_dim = 16;
-    o.indoor.num_views = 2;
-    o.indoor.height = 48;
-    o.indoor.width = 64;
-    o.indoor.point_density = 120;
-    o.indoor.geometric_segments = false;
-    io::synth::write_synthetic_dataset(root, o);
-  }
+  static const std::string root = leseg::train::testing::tiny_views_dataset("cns_test", 11);
   return root;
 }
 
