@@ -27,11 +27,15 @@
 #include "train/regime.h"
 #include "train/trainer.h"
 #include "tests/train/train_fixture.h"
+#include "tests/train/regimes/regime_test_util.h"
 
 using namespace leseg;
 using namespace leseg::train;
 
 namespace {
+
+using leseg::train::testing::term_values;
+using leseg::train::testing::parameter_snapshot;
 
 const std::string& views_dataset() {
   static const std::string root = leseg::train::testing::tiny_views_dataset("cns_test", 11);
@@ -76,19 +80,6 @@ CnsRun make(const std::vector<std::string>& extra = {}) {
   return s;
 }
 
-std::map<std::string, double> values(const LossTerms& t) {
-  std::map<std::string, double> out;
-  for (auto& [n, v] : t.terms) out[n] = v.to(DType::f64).item<double>();
-  return out;
-}
-
-std::map<std::string, std::vector<float>> snapshot(Regime& r) {
-  std::map<std::string, std::vector<float>> out;
-  for (auto& [mn, m] : r.modules())
-    for (auto& [k, v] : m->named_parameters()) out[mn + "." + k] = v.to_vector<float>();
-  return out;
-}
-
 void optimizer_step(Regime& r, const LossTerms& t) {
   t.total().backward();
   for (auto& slot : r.optimizers()) {
@@ -109,9 +100,9 @@ TEST(CnsRegime, OneStepUpdatesBothNetworks) {
   CnsRun s = make();
   Regime& r = *s.job.regime;
   ASSERT_GT(s.b0.num_views(), 0);
-  auto before = snapshot(r);
+  auto before = parameter_snapshot(r);
   LossTerms t = r.step(s.b0, 0, 0);
-  auto v = values(t);
+  auto v = term_values(t);
   std::set<std::string> names;
   for (auto& [k, x] : v) names.insert(k);
   EXPECT_EQ(names, (std::set<std::string>{"ce_2d", "ce_3d", "lsc_2d", "lsc_3d"}));
@@ -120,7 +111,7 @@ TEST(CnsRegime, OneStepUpdatesBothNetworks) {
     EXPECT_GT(x, 0.0) << k;  // CE against C = 20 classes and 1 - cos of random heads are far from 0
   }
   optimizer_step(r, t);
-  auto after = snapshot(r);
+  auto after = parameter_snapshot(r);
   std::map<std::string, int> changed;  // per module: parameters that moved
   for (auto& [k, a] : before) {
     const std::string mod = k.substr(0, k.find('.'));
@@ -165,7 +156,7 @@ TEST(CnsRegime, WarmupTargetIsRefinedProjectedClip) {
     Generator* g = generator(r, "label_switch");
     ASSERT_NE(g, nullptr);
     const uint64_t off0 = g->offset();
-    auto v = values(r.step(b, 0, 0));
+    auto v = term_values(r.step(b, 0, 0));
     EXPECT_EQ(g->offset(), off0) << "no draw in warm-up";
     EXPECT_NEAR(v["ce_3d"], expect, 1e-5 * std::abs(expect)) << refine;
     EXPECT_GT(std::abs(v["ce_3d"] - other), 1e-4) << refine;
@@ -200,13 +191,13 @@ TEST(CnsRegime, StateAndGeneratorsReproduceNextStepBitwise) {
   std::map<std::string, Generator> gens;
   for (auto& [n, g] : a.job.regime->generators()) gens.emplace(n, *g);
   ASSERT_EQ(gens.size(), 2u);
-  auto va = values(a.job.regime->step(a.b1, 1, 0));
+  auto va = term_values(a.job.regime->step(a.b1, 1, 0));
 
   CnsRun b = make(ov);
   for (auto& [k, v] : sd) sd[k] = v.clone();
   b.job.regime->load(sd);
   for (auto& [n, g] : b.job.regime->generators()) *g = gens.at(n);
-  auto vb = values(b.job.regime->step(a.b1, 1, 0));
+  auto vb = term_values(b.job.regime->step(a.b1, 1, 0));
   ASSERT_EQ(va.size(), vb.size());
   for (auto& [k, x] : va) EXPECT_EQ(x, vb[k]) << k;
 }
@@ -220,7 +211,7 @@ TEST(CnsRegime, PostRefineAndSwitchModes) {
   EXPECT_EQ(z.size(0), s.b0.num_points());
   for (const char* mode : {"no_ct", "no_clip", "w_3d"}) {  // no_sct / w_2d are the same flag sets
     CnsRun m = make({std::string("cns.switch=") + mode, "cns.warmup_epochs=0", "cns.lsc=sam_clip"});
-    auto v = values(m.job.regime->step(m.b0, 0, 0));
+    auto v = term_values(m.job.regime->step(m.b0, 0, 0));
     for (auto& [k, x] : v) EXPECT_TRUE(std::isfinite(x)) << mode << " " << k;
   }
 }

@@ -24,11 +24,15 @@
 #include "train/regime.h"
 #include "train/trainer.h"
 #include "tests/train/train_fixture.h"
+#include "tests/train/regimes/regime_test_util.h"
 
 using namespace leseg;
 using namespace leseg::train;
 
 namespace {
+
+using leseg::train::testing::term_values;
+using leseg::train::testing::parameter_snapshot;
 
 const std::string& views_dataset() {
   static const std::string root = leseg::train::testing::tiny_views_dataset("erda2d_test", 13);
@@ -67,19 +71,6 @@ Run2d make(const std::vector<std::string>& extra = {}) {
   return s;
 }
 
-std::map<std::string, double> values(const LossTerms& t) {
-  std::map<std::string, double> out;
-  for (auto& [n, v] : t.terms) out[n] = v.to(DType::f64).item<double>();
-  return out;
-}
-
-std::map<std::string, std::vector<float>> snapshot(Regime& r) {
-  std::map<std::string, std::vector<float>> out;
-  for (auto& [mn, m] : r.modules())
-    for (auto& [k, v] : m->named_parameters()) out[mn + "." + k] = v.to_vector<float>();
-  return out;
-}
-
 double max_abs(const Tensor& t) {
   double m = 0;
   for (double v : t.to(DType::f64).to_vector<double>()) m = std::max(m, std::abs(v));
@@ -112,10 +103,10 @@ TEST(Erda2dRegime, OneStepUpdatesQueriesAndNetwork) {
   Run2d s = make({"optim.weight_decay=0"});
   Regime& r = *s.job.regime;
   ASSERT_EQ(s.b0.num_views(), 4);
-  auto before = snapshot(r);
+  auto before = parameter_snapshot(r);
   LossTerms t = r.step(s.b0, 0, 0);
   std::set<std::string> names;
-  for (auto& [n, v] : values(t)) {
+  for (auto& [n, v] : term_values(t)) {
     names.insert(n);
     EXPECT_TRUE(std::isfinite(v)) << n;
     EXPECT_GT(v, 0.0) << n;
@@ -126,7 +117,7 @@ TEST(Erda2dRegime, OneStepUpdatesQueriesAndNetwork) {
   for (auto& [mn, m] : r.modules())
     if (mn == "queries") EXPECT_GT(max_abs(m->named_parameters().at(0).second.grad()), 0.0);
   for (auto& slot : r.optimizers()) slot.optimizer->step();
-  auto after = snapshot(r);
+  auto after = parameter_snapshot(r);
   for (const char* key : {"queries.queries", "queries.k_proj.weight", "net2d.backbone.conv1.weight",
                           "head.linear.weight", "proj.fc1.weight"}) {
     ASSERT_TRUE(before.count(key)) << key;
@@ -158,7 +149,7 @@ TEST(Erda2dRegime, TrainsOnWeakPixelLabels) {
   nf.view_labels_weak = false;
   EXPECT_THROW(s.job.regime->step(nf, 0, 0), Error);
   // the step trains on these labels: "100%" (every ground-truth label) gives another CE from the same weights
-  auto ta = values(all.job.regime->step(all.b0, 0, 0)), tw = values(s.job.regime->step(s.b0, 0, 0));
+  auto ta = term_values(all.job.regime->step(all.b0, 0, 0)), tw = term_values(s.job.regime->step(s.b0, 0, 0));
   EXPECT_TRUE(std::isfinite(ta.at("ce")) && std::isfinite(tw.at("ce")));
   EXPECT_NE(ta.at("ce"), tw.at("ce"));
 }
@@ -169,9 +160,9 @@ TEST(Erda2dRegime, SoftCrossEntropySwitchesBehaveAsIn3d) {
   Run2d base = make({"erda.enabled=false"});
   Run2d full = make({"erda.proto_weight=0"});
   // baseline: CE only, identical initial network + classifier (same first-batch CE as the full run)
-  auto tb = values(base.job.regime->step(base.b0, 0, 0));
+  auto tb = term_values(base.job.regime->step(base.b0, 0, 0));
   LossTerms lf = full.job.regime->step(full.b0, 0, 0);
-  auto tf = values(lf);
+  auto tf = term_values(lf);
   EXPECT_EQ(tb.size(), 1u);
   EXPECT_EQ(tf.size(), 2u);
   EXPECT_EQ(tb.at("ce"), tf.at("ce"));
@@ -179,7 +170,7 @@ TEST(Erda2dRegime, SoftCrossEntropySwitchesBehaveAsIn3d) {
   // same batch, same weights: ER + DA = ERDA (H(p) + KL(p‖q) = soft-CE)
   Run2d er = make({"erda.term=er", "erda.proto_weight=0", "loss.weight=0"}), da = make({"erda.term=da", "erda.proto_weight=0"});
   LossTerms ler = er.job.regime->step(er.b0, 0, 0);
-  auto ter = values(ler), tda = values(da.job.regime->step(da.b0, 0, 0));
+  auto ter = term_values(ler), tda = term_values(da.job.regime->step(da.b0, 0, 0));
   ASSERT_TRUE(ter.count("er") && tda.count("da"));
   EXPECT_GT(ter.at("er"), 0.0);
   EXPECT_GT(tda.at("da"), 0.0);
@@ -219,7 +210,7 @@ TEST(Erda2dRegime, StateRoundTripReproducesNextStep) {
   ASSERT_EQ(ga.size(), 1u);
   ASSERT_EQ(gb.size(), 1u);
   *gb[0].second = *ga[0].second;
-  auto ta = values(ra.step(a.b0, 0, 1)), tb = values(rb.step(b.b0, 0, 1));
+  auto ta = term_values(ra.step(a.b0, 0, 1)), tb = term_values(rb.step(b.b0, 0, 1));
   ASSERT_EQ(ta.size(), 3u);
   for (auto& [n, v] : ta) EXPECT_EQ(v, tb.at(n)) << n;
 }

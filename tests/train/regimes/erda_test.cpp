@@ -22,6 +22,7 @@
 #include "train/trainer.h"
 #include "engine/checkpoint/checkpoint.h"
 #include "tests/train/train_fixture.h"
+#include "tests/train/regimes/regime_test_util.h"
 
 using namespace leseg;
 using namespace leseg::train;
@@ -29,6 +30,9 @@ using leseg::train::testing::scratch;
 using leseg::train::testing::tiny_config;
 
 namespace {
+
+using leseg::train::testing::term_values;
+using leseg::train::testing::state_snapshot;
 
 Config erda_config(const std::vector<std::string>& extra, bool weak) {
   Config c = tiny_config(scratch("erda_run"));
@@ -54,20 +58,6 @@ ErdaSetup make(const std::vector<std::string>& extra = {}, bool weak = true) {
   s.b1 = *y;
   s.job.regime->set_training(true);
   return s;
-}
-
-std::map<std::string, double> values(const LossTerms& t) {
-  std::map<std::string, double> out;
-  for (auto& [n, v] : t.terms) out[n] = v.to(DType::f64).item<double>();
-  return out;
-}
-
-std::map<std::string, std::vector<float>> snapshot(Regime& r) {
-  std::map<std::string, std::vector<float>> out;
-  for (auto& [mn, m] : r.modules())
-    for (auto& [k, v] : m->state_dict())
-      if (v.dtype() == DType::f32) out[mn + "." + k] = v.to_vector<float>();
-  return out;
 }
 
 double max_abs(const Tensor& t) {
@@ -98,16 +88,16 @@ TEST(ErdaRegime, OneStepUpdatesModelsAndPrototypes) {
   ErdaSetup s = make({"optim.weight_decay=0"});
   Regime& r = *s.job.regime;
   ASSERT_EQ(s.b0.num_scenes, 2);
-  auto before = snapshot(r);
+  auto before = state_snapshot(r);
   LossTerms t = r.step(s.b0, 0, 0);
   EXPECT_EQ(names(t), (std::set<std::string>{"ce", "erda"}));
-  for (auto& [n, v] : values(t)) {
+  for (auto& [n, v] : term_values(t)) {
     EXPECT_TRUE(std::isfinite(v)) << n;
     EXPECT_GT(v, 0.0) << n;
   }
   t.total().backward();
   for (auto& slot : r.optimizers()) slot.optimizer->step();
-  auto after = snapshot(r);
+  auto after = state_snapshot(r);
   // first step: zero prototypes (pre-update P) give cos = 0 and no gradient into mlp2; backbone, classifier
   // and the prototype EMA move.
   auto changed = [&](const std::map<std::string, std::vector<float>>& x, const std::map<std::string, std::vector<float>>& y,
@@ -133,7 +123,7 @@ TEST(ErdaRegime, OneStepUpdatesModelsAndPrototypes) {
   // second step: P != 0, the ERDA term reaches mlp2 (coadapt) and every parameter has a gradient
   for (auto& slot : r.optimizers()) slot.optimizer->zero_grad();
   LossTerms t2 = r.step(s.b1, 0, 1);
-  for (auto& [n, v] : values(t2)) EXPECT_TRUE(std::isfinite(v)) << n;
+  for (auto& [n, v] : term_values(t2)) EXPECT_TRUE(std::isfinite(v)) << n;
   t2.total().backward();
   for (auto& [mn, m] : r.modules()) {
     if (mn == "prototypes") continue;
@@ -145,7 +135,7 @@ TEST(ErdaRegime, OneStepUpdatesModelsAndPrototypes) {
     }
   }
   for (auto& slot : r.optimizers()) slot.optimizer->step();
-  auto after2 = snapshot(r);
+  auto after2 = state_snapshot(r);
   for (const char* key : {"proj.fc1.weight", "proj.fc2.weight", "proj.bn.weight", "head.", "backbone.", "prototypes."})
     EXPECT_TRUE(changed(after, after2, key)) << key;
 }
@@ -153,7 +143,7 @@ TEST(ErdaRegime, OneStepUpdatesModelsAndPrototypes) {
 TEST(ErdaRegime, FirstStepIsSoftCrossEntropyToUniformOverUnlabelledPoints) {
   ErdaSetup s = make();
   Regime& r = *s.job.regime;
-  auto t = values(r.step(s.b0, 0, 0));
+  auto t = term_values(r.step(s.b0, 0, 0));
   // zero prototypes, pre-update P: cos = 0, p uniform; loss = 0.1 · mean_i (−1/C Σ_k log q_ik), unlabelled i.
   Tensor zv = r.logits(s.b0);  // training mode: same batch statistics as the step
   Tensor z = index_select(zv, 0, s.b0.inverse).to(DType::f64);
@@ -190,11 +180,11 @@ TEST(ErdaRegime, AblationSwitches) {
   EXPECT_EQ(names(tb), std::set<std::string>{"ce"});
   for (auto& [mn, m] : base.job.regime->modules()) EXPECT_TRUE(mn == "backbone" || mn == "head") << mn;
   // same initial backbone + classifier: identical CE on the first batch
-  EXPECT_EQ(values(tb).at("ce"), values(tf).at("ce"));
+  EXPECT_EQ(term_values(tb).at("ce"), term_values(tf).at("ce"));
 
   for (const char* term : {"er", "da"}) {
     ErdaSetup s = make({std::string("erda.term=") + term});
-    auto t = values(s.job.regime->step(s.b0, 0, 0));
+    auto t = term_values(s.job.regime->step(s.b0, 0, 0));
     EXPECT_EQ(t.size(), 2u);
     ASSERT_TRUE(t.count(term)) << term;
     EXPECT_TRUE(std::isfinite(t.at(term)));
@@ -229,11 +219,11 @@ TEST(ErdaRegime, StateRoundTripReproducesNextStep) {
   EXPECT_TRUE(sd.count("proj.bn.running_mean"));
   ErdaSetup b = make();
   b.job.regime->load(sd);
-  auto ta = values(ra.step(a.b1, 0, 1));
-  auto tb = values(b.job.regime->step(b.b1, 0, 1));
+  auto ta = term_values(ra.step(a.b1, 0, 1));
+  auto tb = term_values(b.job.regime->step(b.b1, 0, 1));
   ASSERT_EQ(ta.size(), 2u);
   for (auto& [n, v] : ta) EXPECT_EQ(v, tb.at(n)) << n;
-  auto pa = snapshot(ra).at("prototypes.prototypes"), pb = snapshot(*b.job.regime).at("prototypes.prototypes");
+  auto pa = state_snapshot(ra).at("prototypes.prototypes"), pb = state_snapshot(*b.job.regime).at("prototypes.prototypes");
   EXPECT_EQ(pa, pb);
 }
 

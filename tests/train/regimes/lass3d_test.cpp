@@ -16,9 +16,12 @@
 #include "io/loader/loader.h"
 #include "io/synthetic/dataset.h"
 #include "train/regime.h"
+#include "tests/train/regimes/regime_test_util.h"
 
 namespace leseg::train {
 namespace {
+
+using leseg::train::testing::term_values;
 
 const std::string& views_dataset() {
   static std::string root;
@@ -82,12 +85,6 @@ const Batch& tiny_batch() {
   return b;
 }
 
-std::map<std::string, double> values(const LossTerms& t) {
-  std::map<std::string, double> m;
-  for (auto& [k, v] : t.terms) m[k] = v.item_double();
-  return m;
-}
-
 Tensor param(Regime& r, const std::string& module, const std::string& name) {
   for (auto& [n, m] : r.modules())
     if (n == module)
@@ -114,7 +111,7 @@ TEST(Lass3dRegime, OneStepUpdatesStudentAndTeacherFollowsByEma) {
   r->set_training(true);
   const Batch& b = tiny_batch();
   LossTerms t = r->step(b, 0, 0);
-  auto v = values(t);
+  auto v = term_values(t);
   ASSERT_EQ(v.size(), 4u);
   for (const char* k : {"ce", "pseudo_ce", "neg", "kd"}) {
     ASSERT_TRUE(v.count(k)) << k;
@@ -172,7 +169,7 @@ TEST(Lass3dRegime, SwitchesRemoveTermsAndModules) {
     return c;
   }());
   r2->set_training(true);
-  auto v = values(r2->step(tiny_batch(), 0, 0));
+  auto v = term_values(r2->step(tiny_batch(), 0, 0));
   EXPECT_EQ(v.size(), 2u);
   EXPECT_TRUE(v.count("ce") && v.count("pseudo_ce"));
   std::set<std::string> mods;
@@ -190,10 +187,10 @@ TEST(Lass3dRegime, ThresholdScheduleDrivesTheSplit) {
   c.apply_overrides({"lass3d.kd=false", "lass3d.tau.start=1.0", "lass3d.tau.end=0.0"});
   auto r = make(c, 2);
   r->set_training(true);
-  auto first = values(r->step(tiny_batch(), 0, 0));
+  auto first = term_values(r->step(tiny_batch(), 0, 0));
   EXPECT_EQ(first["pseudo_ce"], 0.0);
   EXPECT_GT(first["neg"], 0.0);
-  auto last = values(r->step(tiny_batch(), 2, 0));
+  auto last = term_values(r->step(tiny_batch(), 2, 0));
   EXPECT_EQ(last["neg"], 0.0);
   EXPECT_GT(last["pseudo_ce"], 0.0);
 }
@@ -210,7 +207,7 @@ TEST(Lass3dRegime, StateRoundTripReproducesAStep) {
   auto b = make(c);
   b->load(sd);
   b->set_training(true);
-  auto va = values(a->step(tiny_batch(), 0, 1)), vb = values(b->step(tiny_batch(), 0, 1));
+  auto va = term_values(a->step(tiny_batch(), 0, 1)), vb = term_values(b->step(tiny_batch(), 0, 1));
   for (auto& [k, x] : va) EXPECT_EQ(x, vb[k]) << k;
   a->set_training(false);
   b->set_training(false);
@@ -231,7 +228,7 @@ TEST(Lass3dRegime, RampUpScalesTheUnlabelledTerms) {
   };
   auto off = with("0"), on = with("0.5");
   for (int64_t epoch : {0, 1, 2, 3}) {
-    auto a = values(off->step(tiny_batch(), epoch, 0)), b = values(on->step(tiny_batch(), epoch, 0));
+    auto a = term_values(off->step(tiny_batch(), epoch, 0)), b = term_values(on->step(tiny_batch(), epoch, 0));
     const double t = std::min(1.0, double(epoch) / 2.0), w = std::exp(-5.0 * (1.0 - t) * (1.0 - t));
     EXPECT_EQ(a["ce"], b["ce"]) << "the labelled term is never ramped";
     ASSERT_GT(a["pseudo_ce"] + a["neg"], 0.0);
