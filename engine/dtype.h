@@ -58,6 +58,16 @@ template <class T> inline constexpr DType dtype_v = dtype_of<T>::value;
     LESEG_DTYPE_CASE(f64, double, __VA_ARGS__)                                                    \
     default: LESEG_FAIL(opname, ": dtype ", ::leseg::dtype_name(t), " not supported (f32, f64)"); \
   }
+// LESEG_DISPATCH_FLOAT plus the half storage types (scalar_t = f16_t / bf16_t): ops whose kernels read half
+// inputs and compute in f32 or wider (fused losses, fused attention).
+#define LESEG_DISPATCH_FLOAT_HALF(t, opname, ...)                                                            \
+  switch (t) {                                                                                            \
+    LESEG_DTYPE_CASE(f32, float, __VA_ARGS__)                                                             \
+    LESEG_DTYPE_CASE(f64, double, __VA_ARGS__)                                                            \
+    LESEG_DTYPE_CASE(f16, ::leseg::f16_t, __VA_ARGS__)                                                    \
+    LESEG_DTYPE_CASE(bf16, ::leseg::bf16_t, __VA_ARGS__)                                                  \
+    default: LESEG_FAIL(opname, ": dtype ", ::leseg::dtype_name(t), " not supported (f32, f64, f16, bf16)"); \
+  }
 #define LESEG_DISPATCH_INDEX(t, opname, ...)                                                      \
   switch (t) {                                                                                    \
     LESEG_DTYPE_CASE(i32, int32_t, __VA_ARGS__)                                                   \

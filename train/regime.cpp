@@ -225,4 +225,16 @@ models::Backbone backbone_from_config(const Config& cfg, const BuildContext& ctx
   return b;
 }
 
+models::DeepLabV3Config deeplab_from_config(const Config& cfg) {
+  models::DeepLabV3Config dc;
+  dc.depth = cfg.get<int>("model2d.depth", 18);
+  dc.output_stride = cfg.get<int>("model2d.output_stride", 8);
+  dc.aspp_channels = cfg.get<int64_t>("model2d.aspp_channels", 256);
+  dc.dropout = cfg.get<double>("model2d.dropout", 0.5);
+  if (cfg.has("model2d.atrous_rates")) dc.atrous_rates = cfg.get<std::vector<int64_t>>("model2d.atrous_rates");
+  dc.num_classes = 0;
+  dc.upsample_features = false;
+  return dc;
+}
+
 }  // namespace leseg::train

@@ -19,6 +19,7 @@
 #include "engine/optim/optimizer.h"
 #include "engine/optim/scheduler.h"
 #include "engine/rng.h"
+#include "models/deeplabv3.h"
 #include "models/registry.h"
 #include "train/batch.h"
 #include "train/config.h"
@@ -115,5 +116,11 @@ OptimizerSlot build_optimizer_slot(const std::string& slot_name, const Config& c
 // `minkunet_only`: regimes that run MinkUNet backbones only reject other families by name.
 models::Backbone backbone_from_config(const Config& cfg, const BuildContext& ctx, const std::string& regime,
                                       const std::string& default_name = "MinkUNet14A", bool minkunet_only = false);
+
+// The 2D network's configuration from the model2d.* keys (regimes that train DeepLabV3 on the views: cns, erda2d):
+//   model2d.depth (18; ResNet 18 | 34 | 50), model2d.output_stride (8), model2d.aspp_channels (256),
+//   model2d.dropout (0.5), model2d.atrous_rates ([] = by output stride). The classifier is the regime's own
+//   per-pixel head (num_classes 0) and features stay at 1/os (upsample_features false): classify, then upsample.
+models::DeepLabV3Config deeplab_from_config(const Config& cfg);
 
 }  // namespace leseg::train

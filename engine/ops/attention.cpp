@@ -9,16 +9,6 @@
 #include "engine/autograd.h"
 #include "kernels/attention/attention.h"
 
-// Like LESEG_DISPATCH_FLOAT, plus the half storage types (scalar_t = f16_t / bf16_t).
-#define LESEG_ATTN_DISPATCH(t, opname, ...)                                                                   \
-  switch (t) {                                                                                              \
-    LESEG_DTYPE_CASE(f32, float, __VA_ARGS__)                                                               \
-    LESEG_DTYPE_CASE(f64, double, __VA_ARGS__)                                                              \
-    LESEG_DTYPE_CASE(f16, ::leseg::f16_t, __VA_ARGS__)                                                      \
-    LESEG_DTYPE_CASE(bf16, ::leseg::bf16_t, __VA_ARGS__)                                                    \
-    default: LESEG_FAIL(opname, ": dtype ", ::leseg::dtype_name(t), " not supported (f32, f64, f16, bf16)"); \
-  }
-
 namespace leseg {
 namespace {
 
@@ -163,7 +153,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   Tensor o = Tensor::empty(q.shape(), q.dtype(), dev);
   // The saved logsumexp is f32 for half inputs (kernels::attn_stat_t).
   Tensor lse = Tensor::empty(Shape{Tq, H}, is_half(q.dtype()) ? DType::f32 : q.dtype(), dev);
-  LESEG_ATTN_DISPATCH(q.dtype(), "attention", {
+  LESEG_DISPATCH_FLOAT_HALF(q.dtype(), "attention", {
     using T = scalar_t;
     LESEG_DISPATCH_INDEX(idx, "attention", { run_forward<T, scalar_t>(p, q, k, v, bias, o, lse); });
   });
@@ -180,7 +170,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
     Tensor dq = empty_like(q), dk = empty_like(k), dv = empty_like(v), db;
     if (b.defined()) db = empty_like(b);
     const Tensor dout = g[0].dtype() == q.dtype() ? g[0] : g[0].to(q.dtype());
-    LESEG_ATTN_DISPATCH(q.dtype(), "attention_backward", {
+    LESEG_DISPATCH_FLOAT_HALF(q.dtype(), "attention_backward", {
       using T = scalar_t;
       LESEG_DISPATCH_INDEX(idx, "attention_backward", {
         run_backward<T, scalar_t>(p, q, k, v, b, o_saved, lse, dout, dq, dk, dv, db);

@@ -9,16 +9,6 @@
 #include "engine/autograd.h"
 #include "kernels/losses/losses.h"
 
-// Like LESEG_DISPATCH_FLOAT, plus the half storage types (scalar_t = f16_t / bf16_t).
-#define LESEG_LOSS_DISPATCH(t, opname, ...)                                                                 \
-  switch (t) {                                                                                            \
-    LESEG_DTYPE_CASE(f32, float, __VA_ARGS__)                                                             \
-    LESEG_DTYPE_CASE(f64, double, __VA_ARGS__)                                                            \
-    LESEG_DTYPE_CASE(f16, ::leseg::f16_t, __VA_ARGS__)                                                    \
-    LESEG_DTYPE_CASE(bf16, ::leseg::bf16_t, __VA_ARGS__)                                                  \
-    default: LESEG_FAIL(opname, ": dtype ", ::leseg::dtype_name(t), " not supported (f32, f64, f16, bf16)"); \
-  }
-
 namespace leseg {
 namespace {
 
@@ -76,7 +66,7 @@ Tensor scale_grad(const Tensor& d, const Tensor& g, const Tensor& acc, int den, 
   Tensor out = empty_like(d);
   Tensor gg = grad_param(g, d.dtype());
   const Device dev = d.device();
-  LESEG_LOSS_DISPATCH(d.dtype(), "loss_grad_scale", {
+  LESEG_DISPATCH_FLOAT_HALF(d.dtype(), "loss_grad_scale", {
     LESEG_DISPATCH_DEVICE(dev, "loss_grad_scale",
                           kernels::loss_grad_scale_cpu<scalar_t>(d.data<scalar_t>(), d.numel(),
                                                                  gg.data<P<scalar_t>>(), acc.data<double>(), den,
@@ -113,7 +103,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, const CrossEntr
   const Device dev = logits.device();
   Tensor acc = Tensor::empty(Shape{2}, DType::f64, dev);
   Tensor dz = grad_buffer(logits, wants_grad(logits));
-  LESEG_LOSS_DISPATCH(logits.dtype(), "cross_entropy", {
+  LESEG_DISPATCH_FLOAT_HALF(logits.dtype(), "cross_entropy", {
     const P<scalar_t>* wp = ptr_or_null<P<scalar_t>>(wk);
     LESEG_DISPATCH_DEVICE(dev, "cross_entropy",
                           kernels::cross_entropy_cpu<scalar_t>(logits.data<scalar_t>(), y.data<int64_t>(), wp, N, C,
@@ -138,7 +128,7 @@ Tensor soft_cross_entropy(const Tensor& logits, const Tensor& target, bool stop_
   Tensor acc = Tensor::empty(Shape{2}, DType::f64, dev);
   Tensor dz = grad_buffer(logits, wants_grad(logits));
   Tensor dp = grad_buffer(target, !stop_grad_target && wants_grad(target));
-  LESEG_LOSS_DISPATCH(logits.dtype(), "soft_cross_entropy", {
+  LESEG_DISPATCH_FLOAT_HALF(logits.dtype(), "soft_cross_entropy", {
     LESEG_DISPATCH_DEVICE(dev, "soft_cross_entropy",
                           kernels::soft_cross_entropy_cpu<scalar_t>(logits.data<scalar_t>(), target.data<scalar_t>(), N,
                                                                     C, ptr_or_null<scalar_t>(dz),
@@ -164,7 +154,7 @@ Tensor entropy(const Tensor& logits) {
   const Device dev = logits.device();
   Tensor acc = Tensor::empty(Shape{2}, DType::f64, dev);
   Tensor dz = grad_buffer(logits, wants_grad(logits));
-  LESEG_LOSS_DISPATCH(logits.dtype(), "entropy", {
+  LESEG_DISPATCH_FLOAT_HALF(logits.dtype(), "entropy", {
     LESEG_DISPATCH_DEVICE(dev, "entropy",
                           kernels::entropy_cpu<scalar_t>(logits.data<scalar_t>(), N, C, ptr_or_null<scalar_t>(dz),
                                                          acc.data<double>()),
@@ -189,7 +179,7 @@ Tensor kl_div(const Tensor& logits_p, const Tensor& logits_q, double temperature
   const Tensor& b = direction == KLDirection::PQ ? logits_q : logits_p;
   Tensor acc = Tensor::empty(Shape{2}, DType::f64, dev);
   Tensor da = grad_buffer(a, wants_grad(a)), db = grad_buffer(b, wants_grad(b));
-  LESEG_LOSS_DISPATCH(a.dtype(), "kl_div", {
+  LESEG_DISPATCH_FLOAT_HALF(a.dtype(), "kl_div", {
     LESEG_DISPATCH_DEVICE(dev, "kl_div",
                           kernels::kl_div_cpu<scalar_t>(a.data<scalar_t>(), b.data<scalar_t>(), N, C, temperature,
                                                         ptr_or_null<scalar_t>(da), ptr_or_null<scalar_t>(db),
@@ -219,7 +209,7 @@ Tensor negative_learning(const Tensor& logits, const Tensor& labels, int64_t ign
   const Device dev = logits.device();
   Tensor acc = Tensor::empty(Shape{2}, DType::f64, dev);
   Tensor dz = grad_buffer(logits, wants_grad(logits));
-  LESEG_LOSS_DISPATCH(logits.dtype(), "negative_learning", {
+  LESEG_DISPATCH_FLOAT_HALF(logits.dtype(), "negative_learning", {
     LESEG_DISPATCH_DEVICE(dev, "negative_learning",
                           kernels::negative_learning_cpu<scalar_t>(logits.data<scalar_t>(), y.data<int64_t>(), N, C,
                                                                    ignore_index, ptr_or_null<scalar_t>(dz),
@@ -243,7 +233,7 @@ ConfidenceSplit confidence_split(const Tensor& student, const Tensor& teacher, d
   Tensor acc = Tensor::empty(Shape{4}, DType::f64, dev);
   Tensor rel = Tensor::empty(Shape{N}, DType::u8, dev), pseudo = Tensor::empty(Shape{N}, DType::i64, dev);
   Tensor dz = grad_buffer(student, wants_grad(student));
-  LESEG_LOSS_DISPATCH(student.dtype(), "confidence_split", {
+  LESEG_DISPATCH_FLOAT_HALF(student.dtype(), "confidence_split", {
     LESEG_DISPATCH_DEVICE(dev, "confidence_split",
                           kernels::confidence_split_cpu<scalar_t>(student.data<scalar_t>(), teacher.data<scalar_t>(), N,
                                                                   C, tau, rel.data<uint8_t>(), pseudo.data<int64_t>(),
@@ -263,7 +253,7 @@ ConfidenceSplit confidence_split(const Tensor& student, const Tensor& teacher, d
     const int64_t n = dz.size(0), c = dz.size(1);
     const Device d = dz.device();
     Tensor gce = grad_param(g[0], dz.dtype()), gnl = grad_param(g[1], dz.dtype());
-    LESEG_LOSS_DISPATCH(dz.dtype(), "confidence_split_grad", {
+    LESEG_DISPATCH_FLOAT_HALF(dz.dtype(), "confidence_split_grad", {
       LESEG_DISPATCH_DEVICE(d, "confidence_split_grad",
                             kernels::confidence_split_grad_cpu<scalar_t>(dz.data<scalar_t>(), rel.data<uint8_t>(), n, c,
                                                                          gce.data<P<scalar_t>>(),
@@ -286,7 +276,7 @@ Tensor cosine_embedding_loss(const Tensor& a, const Tensor& b) {
   const Device dev = a.device();
   Tensor acc = Tensor::empty(Shape{2}, DType::f64, dev);
   Tensor da = grad_buffer(a, wants_grad(a)), db = grad_buffer(b, wants_grad(b));
-  LESEG_LOSS_DISPATCH(a.dtype(), "cosine_embedding_loss", {
+  LESEG_DISPATCH_FLOAT_HALF(a.dtype(), "cosine_embedding_loss", {
     LESEG_DISPATCH_DEVICE(dev, "cosine_embedding_loss",
                           kernels::cosine_embedding_cpu<scalar_t>(a.data<scalar_t>(), b.data<scalar_t>(), N, D,
                                                                   ptr_or_null<scalar_t>(da), ptr_or_null<scalar_t>(db),
@@ -311,7 +301,7 @@ Tensor mse_loss(const Tensor& a, const Tensor& b) {
   const Device dev = a.device();
   Tensor acc = Tensor::empty(Shape{2}, DType::f64, dev);
   Tensor da = grad_buffer(a, wants_grad(a) || wants_grad(b));
-  LESEG_LOSS_DISPATCH(a.dtype(), "mse_loss", {
+  LESEG_DISPATCH_FLOAT_HALF(a.dtype(), "mse_loss", {
     LESEG_DISPATCH_DEVICE(dev, "mse_loss",
                           kernels::mse_cpu<scalar_t>(a.data<scalar_t>(), b.data<scalar_t>(), a.numel(),
                                                      ptr_or_null<scalar_t>(da), acc.data<double>()),

@@ -129,14 +129,7 @@ class CnsRegime : public Regime {
                 "config: key 'cns.lsc' must be sam, clip, sam_clip or none, got '", lsc_mode_, "'");
 
     backbone_ = backbone_from_config(cfg, ctx, "cns", "MinkUNet34C", true);
-    models::DeepLabV3Config dc;
-    dc.depth = cfg.get<int>("model2d.depth", 18);
-    dc.output_stride = cfg.get<int>("model2d.output_stride", 8);
-    dc.aspp_channels = cfg.get<int64_t>("model2d.aspp_channels", 256);
-    dc.dropout = cfg.get<double>("model2d.dropout", 0.5);
-    if (cfg.has("model2d.atrous_rates")) dc.atrous_rates = cfg.get<std::vector<int64_t>>("model2d.atrous_rates");
-    dc.num_classes = 0;            // text logits come from head2d·Tᵀ
-    dc.upsample_features = false;  // heads are linear per pixel: classify at 1/os, upsample the logits
+    models::DeepLabV3Config dc = deeplab_from_config(cfg);  // per-pixel heads at 1/os, logits upsampled
     dc.seed = ctx.seed ^ 0x2d2d2dULL;
     net2d_ = std::make_shared<models::DeepLabV3>(dc);
 

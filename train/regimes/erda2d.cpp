@@ -112,14 +112,7 @@ class Erda2dRegime : public Regime {
     LESEG_CHECK(qo.attn_dim > 0 && qo.heads > 0 && qo.attn_dim % qo.heads == 0, "config: keys 'erda.attn_dim' (",
                 qo.attn_dim, ") and 'erda.heads' (", qo.heads, ") must be > 0 with attn_dim a multiple of heads");
 
-    models::DeepLabV3Config dc;
-    dc.depth = cfg.get<int>("model2d.depth", 18);
-    dc.output_stride = cfg.get<int>("model2d.output_stride", 8);
-    dc.aspp_channels = cfg.get<int64_t>("model2d.aspp_channels", 256);
-    dc.dropout = cfg.get<double>("model2d.dropout", 0.5);
-    if (cfg.has("model2d.atrous_rates")) dc.atrous_rates = cfg.get<std::vector<int64_t>>("model2d.atrous_rates");
-    dc.num_classes = 0;            // the classifier is head_ (per pixel, at 1/os)
-    dc.upsample_features = false;  // heads are per pixel: classify at 1/os, upsample the logits
+    models::DeepLabV3Config dc = deeplab_from_config(cfg);  // per-pixel heads at 1/os, logits upsampled
     dc.seed = ctx.seed ^ 0xe2d4ULL;
     net2d_ = std::make_shared<models::DeepLabV3>(dc);
     const int64_t F = net2d_->feature_dim();
