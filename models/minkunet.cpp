@@ -23,15 +23,7 @@ MinkUNet::MinkUNet(const MinkUNetConfig& c) : cfg_(c) {
   }
   Generator gen(c.seed);
   auto conv = [&](int64_t in, int64_t out, int k, int stride, bool transposed) {
-    SparseConvSpec s;
-    s.in = in;
-    s.out = out;
-    s.kernel_size = k;
-    s.stride = stride;
-    s.transposed = transposed;
-    s.init = c.init_weights ? ConvInit::MinkowskiKaiming : ConvInit::Zeros;
-    s.dtype = c.dtype;
-    return std::make_shared<SparseConv3d>(s, gen);
+    return make_sparse_conv(in, out, k, stride, transposed, c.init_weights ? ConvInit::MinkowskiKaiming : ConvInit::Zeros, c.dtype, gen);
   };
   auto bn = [&](int64_t ch) { return std::make_shared<SparseBatchNorm>(ch, c.bn_momentum, c.dtype); };
   int64_t inplanes = c.init_dim;

@@ -8,6 +8,19 @@
 
 namespace leseg::models {
 
+std::shared_ptr<SparseConv3d> make_sparse_conv(int64_t in, int64_t out, int kernel_size, int stride, bool transposed,
+                                               ConvInit init, DType dtype, Generator& gen) {
+  SparseConvSpec s;
+  s.in = in;
+  s.out = out;
+  s.kernel_size = kernel_size;
+  s.stride = stride;
+  s.transposed = transposed;
+  s.init = init;
+  s.dtype = dtype;
+  return std::make_shared<SparseConv3d>(s, gen);
+}
+
 SparseConv3d::SparseConv3d(const SparseConvSpec& spec, Generator& gen) : spec_(spec) {
   LESEG_CHECK(spec.in > 0 && spec.out > 0, "SparseConv3d: channels must be positive, got ", spec.in, " -> ", spec.out);
   LESEG_CHECK(spec.kernel_size >= 1 && spec.kernel_size <= 5, "SparseConv3d: kernel size ", spec.kernel_size,
@@ -44,13 +57,7 @@ SparseTensor SparseConv3d::forward(const SparseTensor& x) {
 
 BasicBlock::BasicBlock(const BlockSpec& s, Generator& gen) {
   auto conv = [&](int64_t in, int64_t out, int k) {
-    SparseConvSpec c;
-    c.in = in;
-    c.out = out;
-    c.kernel_size = k;
-    c.init = s.init;
-    c.dtype = s.dtype;
-    return std::make_shared<SparseConv3d>(c, gen);
+    return make_sparse_conv(in, out, k, 1, false, s.init, s.dtype, gen);
   };
   auto bn = [&](int64_t c) { return std::make_shared<SparseBatchNorm>(c, s.bn_momentum, s.dtype); };
   conv1_ = conv(s.in, s.out, 3);

@@ -50,6 +50,10 @@ class SparseConv3d : public Module {
   SparseConvSpec spec_;
 };
 
+// A bias-free conv of a network, its weights drawn from `gen` by `init` (the backbones' one constructor call).
+std::shared_ptr<SparseConv3d> make_sparse_conv(int64_t in, int64_t out, int kernel_size, int stride, bool transposed,
+                                               ConvInit init, DType dtype, Generator& gen);
+
 class SparseBatchNorm : public BatchNorm1d {
  public:
   SparseBatchNorm(int64_t channels, double momentum, DType dtype) : BatchNorm1d(channels, 1e-5, momentum, true, dtype) {}

@@ -41,15 +41,7 @@ SPVCNN::SPVCNN(const SPVCNNConfig& c) : cfg_(c) {
   for (int i = 0; i < 9; ++i) LESEG_CHECK(c.cs[i] > 0, "SPVCNN: cs[", i, "] = ", c.cs[i], " must be positive");
   Generator gen(c.seed);
   auto conv = [&](int64_t in, int64_t out, int k, int stride, bool transposed) {
-    SparseConvSpec s;
-    s.in = in;
-    s.out = out;
-    s.kernel_size = k;
-    s.stride = stride;
-    s.transposed = transposed;
-    s.init = c.init_weights ? ConvInit::TorchsparseUniform : ConvInit::Zeros;
-    s.dtype = c.dtype;
-    return std::make_shared<SparseConv3d>(s, gen);
+    return make_sparse_conv(in, out, k, stride, transposed, c.init_weights ? ConvInit::TorchsparseUniform : ConvInit::Zeros, c.dtype, gen);
   };
   auto bn = [&](int64_t ch) { return std::make_shared<SparseBatchNorm>(ch, c.bn_momentum, c.dtype); };
   auto res = [&](int64_t in, int64_t out) {
