@@ -88,7 +88,9 @@ CalibrationReport calibrate(const std::vector<Scene>& scenes, int C, const Pairi
         vot2.add(gl[i], voted[size_t(i)]);
         r.pixels += gl[i] >= 0;
       }
-      std::vector<int64_t> pairs = pair_points(s.coords, v, pairing).to_vector<int64_t>();
+      PairingOptions po = pairing;
+      if (!v.depth.defined()) po.lidar = true;  // cameras without depth (LiDAR scenes), as the loader's auto_lidar
+      std::vector<int64_t> pairs = pair_points(s.coords, v, po).to_vector<int64_t>();
       for (size_t k = 0; k + 1 < pairs.size(); k += 2) {
         const int64_t p = pairs[k], px = pairs[k + 1];
         if (clip[px] >= 0 && clip[px] < C) ++raw_votes[size_t(p) * C + size_t(clip[px])];

@@ -40,6 +40,7 @@ struct ConfusionMatrix {
   double miou(int* classes_counted = nullptr) const;
 };
 
+// Views without a depth map pair LiDAR-style (depth > pairing.lidar_min_depth, no depth test).
 CalibrationReport calibrate(const std::vector<Scene>& scenes, int num_classes, const PairingOptions& pairing = {});
 
 }  // namespace leseg::io::synth

@@ -203,6 +203,22 @@ TEST(SyntheticCalibration, FiguresWithinDocumentedBand) {
   EXPECT_EQ(r.str().find("geometric sets"), std::string::npos);
 }
 
+// LiDAR scenes' cameras carry no depth map: calibration pairs them LiDAR-style instead of failing.
+TEST(SyntheticCalibration, LidarViewsPairWithoutDepth) {
+  DatasetInfo info = outdoor_dataset_info(16, 0);
+  OutdoorOptions o;
+  o.beams = 16;
+  o.azimuth_steps = 360;
+  o.height = 60;
+  o.width = 80;
+  std::vector<Scene> scenes = {generate_outdoor_scene(5, info.text_embeddings, o)};
+  ASSERT_FALSE(scenes[0].views.empty());
+  ASSERT_FALSE(scenes[0].views[0].depth.defined());
+  CalibrationReport r = calibrate(scenes, int(info.classes.size()));
+  EXPECT_GT(r.paired_points, 0);
+  EXPECT_GT(r.clip_3d, 0.0);
+}
+
 // The intra-set figure: voting the projected labels within sets that are whole objects cannot lose to the raw
 // labels by much and usually wins; with one set per point it equals the raw figure exactly.
 TEST(SyntheticCalibration, IntraSetVotingFigure) {
