@@ -85,6 +85,9 @@ void store_ascii(const std::string& tok, const PcdField& f, uint8_t* dst, const 
     // PCL writes packed rgb floats of type U as integers, but some tools write them as floats.
     double dv = std::strtod(s, &e);
     if (e == s || *e) LESEG_FAIL(where, ": '", tok, "' is not an unsigned integer");
+    // Range-check before converting: a double outside [0, 2^64) (or NaN) has no unsigned value.
+    if (!(dv >= 0.0 && dv < 18446744073709551616.0))
+      LESEG_FAIL(where, ": '", tok, "' is out of range for an unsigned field");
     v = (unsigned long long)(dv);
   }
   uint8_t a = uint8_t(v); uint16_t b = uint16_t(v); uint32_t c = uint32_t(v); uint64_t d = v;
@@ -218,7 +221,7 @@ PcdData parse_pcd(const uint8_t* data, size_t size, const std::string& name) {
                  ", ", remaining - 8, " present");
     std::vector<uint8_t> soa = usize ? lzf_decompress(data + pos + 8, csize, usize, name) : std::vector<uint8_t>();
     size_t off = 0;
-    for (size_t f = 0; f < nf; ++f) {
+    for (size_t f = 0; f < nf && usize > 0; ++f) {  // an empty cloud has no payload (and null data pointers)
       std::memcpy(out.columns[f].data(), soa.data() + off, out.columns[f].size());
       off += out.columns[f].size();
     }

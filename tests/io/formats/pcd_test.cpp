@@ -127,6 +127,19 @@ TEST(Pcd, RoundTripAllDataFormatsOrganised) {
   }
 }
 
+TEST(Pcd, EmptyCloudInEveryDataFormat) {
+  // POINTS 0 is legal (PCL writes it for an empty cloud); binary_compressed then has an 8-byte size header and no
+  // payload. Found by fuzzing: the empty payload must not be copied from a null buffer.
+  const std::string head = "VERSION 0.7\nFIELDS x y z rgb\nSIZE 4 4 4 4\nTYPE F F F U\nWIDTH 0\nHEIGHT 1\nPOINTS 0\n";
+  for (const std::string& tail : {std::string("DATA ascii\n"), std::string("DATA binary\n"),
+                                  std::string("DATA binary_compressed\n") + std::string(8, '\0')}) {
+    leseg::io::PcdData p = parse(head + tail);
+    EXPECT_EQ(p.points, 0) << tail;
+    ASSERT_EQ(p.fields.size(), 4u);
+    for (const auto& c : p.columns) EXPECT_TRUE(c.empty()) << tail;
+  }
+}
+
 TEST(Pcd, Errors) {
   std::string bin_head = "VERSION 0.7\nFIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nCOUNT 1 1 1\nWIDTH 4\nHEIGHT 1\nPOINTS 4\n";
   expect_error([&] { parse(bin_head + "DATA binary\n" + std::string(40, '\0')); }, {"mem.pcd", "truncated PCD binary data", "48 bytes"});
@@ -139,6 +152,10 @@ TEST(Pcd, Errors) {
   expect_error([&] { parse("VERSION 0.7\nFIELDS x\nSIZE 4\nTYPE F\nWIDTH 2\nHEIGHT 2\nPOINTS 3\nDATA ascii\n1\n2\n3\n"); },
                {"POINTS 3 != WIDTH*HEIGHT"});
   expect_error([&] { parse("hello world\n"); }, {"unknown header keyword 'hello'"});
+  // An unsigned field written as a float (packed rgb) must be range-checked before conversion (found by fuzzing).
+  for (const char* tok : {"8E88", "-1.5", "nan", "inf", "1.9e19"})
+    expect_error([&] { parse(std::string("VERSION 0.7\nFIELDS x rgb\nSIZE 4 4\nTYPE F U\nWIDTH 1\nPOINTS 1\nDATA ascii\n1 ") + tok + "\n"); },
+                 {"mem.pcd", "out of range for an unsigned field"});
   expect_error([&] { parse("VERSION 0.7\nFIELDS x\n"); }, {"no DATA line"});
   // binary_compressed: wrong declared sizes, truncated payload, corrupt stream
   auto u32 = [](uint32_t v) { std::string s(4, '\0'); std::memcpy(s.data(), &v, 4); return s; };
