@@ -72,6 +72,9 @@ LESEG_HD void for_cell(const GridView& g, int32_t x, int32_t y, int32_t z, F&& f
   for (int32_t j = 0; j < c; ++j) f(g.sorted_idx[b + j]);
 }
 
+// t-th offset of 0, s, -s, 2s, -2s, ... (s = +-1): a ring's coordinates nearest first.
+LESEG_HD int32_t ring_offset(int32_t t, int32_t s) { return t == 0 ? 0 : ((t & 1) ? s * ((t + 1) / 2) : -s * (t / 2)); }
+
 // k nearest of one query, written sorted into (idx, d2) rows of length k (padded with -1 / +inf).
 LESEG_HD void knn_one(const float* ref, const GridView& g, const float* q, int k, int32_t* idx, float* d2) {
   int len = 0;
@@ -90,34 +93,73 @@ LESEG_HD void knn_one(const float* ref, const GridView& g, const float* q, int k
     if (g > rmin) rmin = g;
   }
   auto visit = [&](int32_t i) { insert_sorted(idx, d2, len, k, dist2(ref + 3 * int64_t(i), q), i); };
+  // A box whose faces are a squared distance b2 away holds no point that would tie with or beat the current k-th
+  // (k held): each face is moved out by the rounding of cell_of (floorf(p / cell) puts p within (|m| + 1) 2^-24
+  // cells of cell m's exact box; 4x that is allowed), and the point's float distance must come out above d2[k-1]
+  // (the relative 2^-22 margin; the absolute one keeps it clear of underflow to 0). Used to skip cells and to stop
+  // the rings; the list equals the exhaustive one (tests: brute force, ties, float-rounded faces).
+  auto face_slack = [&](int32_t m) { return double(cell) * double((m < 0 ? -m : m) + 1) * (1.0 / 4194304.0); };
+  auto beyond_kth = [&](double b2) {
+    return len == k && b2 * (1.0 - 1e-9) > double(d2[k - 1]) * (1.0 + 1.0 / 4194304.0) + 1e-37;
+  };
+  auto cell_far = [&](int32_t dx, int32_t dy, int32_t dz) {
+    if (len < k) return false;
+    const int32_t o[3] = {dx, dy, dz};
+    double b2 = 0;
+    for (int a = 0; a < 3; ++a) {
+      const int32_t m = c[a] + o[a];
+      double gap = 0;
+      if (o[a] > 0) gap = double(m) * double(cell) - double(q[a]) - face_slack(m);
+      else if (o[a] < 0) gap = double(q[a]) - double(m + 1) * double(cell) - face_slack(m);
+      if (gap > 0) b2 += gap * gap;
+    }
+    return beyond_kth(b2);
+  };
+  // Side of its own cell q lies nearer to along each axis: -1 (lower half) or +1.
+  const int32_t sx = double(q[0]) - double(c[0]) * double(cell) < 0.5 * double(cell) ? -1 : 1;
+  const int32_t sy = double(q[1]) - double(c[1]) * double(cell) < 0.5 * double(cell) ? -1 : 1;
+  const int32_t sz = double(q[2]) - double(c[2]) * double(cell) < 0.5 * double(cell) ? -1 : 1;
+  auto consider = [&](int32_t dx, int32_t dy, int32_t dz) {
+    if (!cell_far(dx, dy, dz)) for_cell(g, c[0] + dx, c[1] + dy, c[2] + dz, visit);
+  };
   for (int32_t r = rmin; r <= rmax; ++r) {
     // Cells at Chebyshev distance exactly r from c, clipped to the occupied box.
     const int32_t x0 = a0[0] > -r ? a0[0] : -r, x1 = a1[0] < r ? a1[0] : r;
     const int32_t y0 = a0[1] > -r ? a0[1] : -r, y1 = a1[1] < r ? a1[1] : r;
     const int32_t z0 = a0[2] > -r ? a0[2] : -r, z1 = a1[2] < r ? a1[2] : r;
-    for (int32_t dx = x0; dx <= x1; ++dx) {
+    // Offsets run nearest first (0, then alternating, starting on the side of the cell q is nearer to) so that
+    // the skip above prunes as many of the farther cells as it can.
+    for (int32_t tx = 0; tx <= 2 * r; ++tx) {
+      const int32_t dx = ring_offset(tx, sx);
+      if (dx < x0 || dx > x1) continue;
       const bool xe = dx == -r || dx == r;
-      for (int32_t dy = y0; dy <= y1; ++dy) {
+      for (int32_t ty = 0; ty <= 2 * r; ++ty) {
+        const int32_t dy = ring_offset(ty, sy);
+        if (dy < y0 || dy > y1) continue;
         const bool ye = dy == -r || dy == r;
         if (xe || ye) {
-          for (int32_t dz = z0; dz <= z1; ++dz) for_cell(g, c[0] + dx, c[1] + dy, c[2] + dz, visit);
+          for (int32_t tz = 0; tz <= 2 * r; ++tz) {
+            const int32_t dz = ring_offset(tz, sz);
+            if (dz >= z0 && dz <= z1) consider(dx, dy, dz);
+          }
         } else {
-          if (z0 <= -r) for_cell(g, c[0] + dx, c[1] + dy, c[2] - r, visit);
-          if (r > 0 && z1 >= r) for_cell(g, c[0] + dx, c[1] + dy, c[2] + r, visit);
+          const int32_t first = sz < 0 ? -r : r;  // the nearer face first
+          if (first >= z0 && first <= z1) consider(dx, dy, first);
+          if (r > 0 && -first >= z0 && -first <= z1) consider(dx, dy, -first);
         }
       }
     }
     if (len == k) {
-      // Distance from q to the outside of the visited block of cells [c - r, c + r]^3.
+      // Distance from q to the outside of the visited block of cells [c - r, c + r]^3 (faces moved out as above).
       double b = 1e300;
       for (int a = 0; a < 3; ++a) {
-        double lo = double(q[a]) - double(c[a] - r) * double(cell);
-        double hi = double(c[a] + r + 1) * double(cell) - double(q[a]);
+        double lo = double(q[a]) - double(c[a] - r) * double(cell) - face_slack(c[a] - r - 1);
+        double hi = double(c[a] + r + 1) * double(cell) - double(q[a]) - face_slack(c[a] + r + 1);
         if (lo < b) b = lo;
         if (hi < b) b = hi;
       }
       if (b < 0) b = 0;
-      if (d2[k - 1] < float(b * b)) break;
+      if (beyond_kth(b * b)) break;
     }
   }
   for (int j = len; j < k; ++j) {

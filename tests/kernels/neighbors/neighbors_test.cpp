@@ -100,6 +100,63 @@ TEST(Neighbors, KnnMatchesBruteForceWithTies) {
     for (int k : {1, 8, 33}) check_knn(ref, query, cell, k);
 }
 
+TEST(Neighbors, KnnCellSkipKeepsTiesOnCellFacesFarFromTheOrigin) {
+  // The kNN loop skips cells whose box lies beyond the current k-th distance. Points and queries on a lattice of
+  // half the cell size sit exactly on cell faces (many equal distances), and far from the origin p / cell rounds
+  // in float: neither may make the skip drop a point that ties or wins.
+  for (float offset : {0.f, 1000.25f, -30000.5f})
+    for (float cell : {0.1f, 0.3f, 0.5f}) {
+      std::vector<float> ref = lattice_cloud(500, 11, false), query = lattice_cloud(50, 12, false);
+      for (auto* v : {&ref, &query})
+        for (size_t i = 0; i < v->size(); ++i) (*v)[i] = (*v)[i] * 0.4f * cell + offset;  // steps of cell / 10
+      query.insert(query.end(), ref.begin(), ref.begin() + 30);
+      for (int k : {1, 6, 27}) check_knn(ref, query, cell, k);
+    }
+}
+
+TEST(Neighbors, KnnCellSkipHandMadeTieAndFloatRoundedFace) {
+  // 1) A tie across a face: q's own cell holds index 1 at distance 0.5; the next cell up holds index 0 at the same
+  //    distance, its box exactly 0.5 away. Index 0 must win (ties go to the smaller index), so that cell must not
+  //    be skipped although its box is no nearer than the current k-th distance.
+  {
+    std::vector<float> ref = {0.5f, 0.5f, 1.0f, 0.5f, 0.5f, 0.0f};
+    Grid g(ref, 1.f);
+    const float q[3] = {0.5f, 0.5f, 0.5f};
+    int32_t idx = -7;
+    float d2 = -7.f;
+    lk::knn_query_cpu(ref.data(), g.view, q, 1, 1, &idx, &d2);
+    EXPECT_EQ(idx, 0);
+    EXPECT_EQ(d2, 0.25f);
+  }
+  // 2) A point that floorf(p / cell) puts in cell m although p lies just below m * cell exactly: it is nearer to a
+  //    query below the face than that cell's exact box says. A decoy in the query's own cell sits between the two
+  //    distances; skipping by the exact box would return the decoy.
+  const float cell = 0.1f;
+  int found = 0;
+  for (int m = 1; m < 200000 && found < 3; ++m) {
+    const float p = std::nextafter(float(double(m) * double(cell)), -INFINITY);
+    if (lk::nbr::cell_of(p, cell) != m || !(double(p) < double(m) * double(cell))) continue;
+    const double eps = double(m) * double(cell) - double(p);  // how far below the exact face
+    const float qx = p - 1e-3f;
+    const double delta = double(p) - double(qx);  // true distance to the point
+    if (lk::nbr::cell_of(qx, cell) != m - 1 || !(delta > 0)) continue;
+    // decoy at distance in (delta, delta + eps) along y, inside the query's cell
+    const float qy = 0.5f * cell, dy = float(delta + 0.5 * eps);
+    if (!(double(dy) > delta && double(dy) < delta + eps)) continue;
+    std::vector<float> ref = {p, qy, 0.05f, qx, qy + dy, 0.05f};  // index 0: the point, index 1: the decoy
+    if (lk::nbr::cell_of(qy + dy, cell) != lk::nbr::cell_of(qy, cell)) continue;
+    Grid g(ref, cell);
+    const float q[3] = {qx, qy, 0.05f};
+    if (!(lk::nbr::dist2(&ref[0], q) < lk::nbr::dist2(&ref[3], q))) continue;  // the point really is nearest
+    int32_t idx = -7;
+    float d2 = -7.f;
+    lk::knn_query_cpu(ref.data(), g.view, q, 1, 1, &idx, &d2);
+    EXPECT_EQ(idx, 0) << "m " << m << " p " << p;
+    ++found;
+  }
+  EXPECT_GT(found, 0) << "no float-rounded face found to test";
+}
+
 TEST(Neighbors, KnnEmptyCellsFarQueriesAndKGreaterThanN) {
   std::vector<float> ref = lattice_cloud(97, 3, true);
   std::vector<float> query = lattice_cloud(40, 4, true);
@@ -133,7 +190,9 @@ TEST(Neighbors, RadiusMatchesBruteForceIncludingBoundary) {
           if (idx[size_t(off[size_t(q)]) + j] != b.idx[j] || d2[size_t(off[size_t(q)]) + j] != b.d2[j]) ++mism;
       }
       EXPECT_EQ(mism, 0) << "cell " << cell << " r " << r;
-      if (r >= 1.f) EXPECT_GT(off.back(), nq);
+      if (r >= 1.f) {
+        EXPECT_GT(off.back(), nq);
+      }
     }
 }
 
