@@ -168,13 +168,17 @@ LESEG_HD void knn_one(const float* ref, const GridView& g, const float* q, int k
   }
 }
 
-// Visit every reference point within the cells that a ball of `radius` around q can touch.
+// Visit every reference point within the cells that a ball of `radius` around q can touch. The float distance
+// test (dist2 <= float(r^2)) accepts points up to r (1 + 2^-24) away, and q +- r rounds in float: the cell range
+// is taken for r (1 + 2^-20), so the float sum still lands at or beyond every accepted point (q + r could round
+// to a cell short of a point that dist2 accepts; tests search for such faces).
 template <class F>
 LESEG_HD void for_ball_cells(const GridView& g, const float* q, float radius, F&& f) {
   const float cell = g.params.cell;
-  const int32_t x0 = cell_of(q[0] - radius, cell), x1 = cell_of(q[0] + radius, cell);
-  const int32_t y0 = cell_of(q[1] - radius, cell), y1 = cell_of(q[1] + radius, cell);
-  const int32_t z0 = cell_of(q[2] - radius, cell), z1 = cell_of(q[2] + radius, cell);
+  const float rw = radius * (1.f + 1.f / 1048576.f);
+  const int32_t x0 = cell_of(q[0] - rw, cell), x1 = cell_of(q[0] + rw, cell);
+  const int32_t y0 = cell_of(q[1] - rw, cell), y1 = cell_of(q[1] + rw, cell);
+  const int32_t z0 = cell_of(q[2] - rw, cell), z1 = cell_of(q[2] + rw, cell);
   for (int32_t x = x0 > g.params.lo[0] ? x0 : g.params.lo[0]; x <= x1 && x <= g.params.hi[0]; ++x)
     for (int32_t y = y0 > g.params.lo[1] ? y0 : g.params.lo[1]; y <= y1 && y <= g.params.hi[1]; ++y)
       for (int32_t z = z0 > g.params.lo[2] ? z0 : g.params.lo[2]; z <= z1 && z <= g.params.hi[2]; ++z)

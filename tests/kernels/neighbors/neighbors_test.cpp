@@ -196,6 +196,41 @@ TEST(Neighbors, RadiusMatchesBruteForceIncludingBoundary) {
     }
 }
 
+TEST(Neighbors, RadiusFindsPointsAcrossAFloatRoundedReach) {
+  // q + r rounds in float: a point that dist2 accepts (float(d^2) <= float(r^2)) can lie in the cell after
+  // cell_of(q + r). Search for such (point, query, radius) triples on cell faces; the search must find some.
+  int found = 0;
+  for (float cell : {0.1f, 0.3f})
+    for (int m = 1; m < 20000 && found < 6; ++m) {
+      float p = float(double(m) * double(cell));  // first float of cell m
+      while (lk::nbr::cell_of(p, cell) >= m) p = std::nextafter(p, -INFINITY);
+      while (lk::nbr::cell_of(p, cell) < m) p = std::nextafter(p, INFINITY);
+      for (float qx : {0.013f, -0.37f}) {
+        float r = float(double(p) - double(qx));
+        for (int t = 0; t < 8; ++t, r = std::nextafter(r, 0.f)) {
+          const float P[3] = {p, 0.f, 0.f}, Q[3] = {qx, 0.f, 0.f};
+          if (!(lk::nbr::dist2(P, Q) <= float(double(r) * double(r))) ||
+              lk::nbr::cell_of(qx + r, cell) >= lk::nbr::cell_of(p, cell))
+            continue;
+          std::vector<float> ref = {qx, 0.f, 0.f, p, 0.f, 0.f};
+          Grid g(ref, cell);
+          int32_t cnt = -1;
+          lk::radius_count_cpu(ref.data(), g.view, Q, 1, r, &cnt);
+          EXPECT_EQ(cnt, 2) << "cell " << cell << " p " << p << " q " << qx << " r " << r;
+          std::vector<int64_t> off = {0, cnt};
+          std::vector<int32_t> idx(size_t(cnt > 0 ? cnt : 0));
+          std::vector<float> d2(idx.size());
+          lk::radius_fill_cpu(ref.data(), g.view, Q, 1, r, off.data(), idx.data(), d2.data());
+          if (cnt == 2) {
+            EXPECT_EQ(idx[1], 1);
+          }
+          ++found;
+        }
+      }
+    }
+  EXPECT_GT(found, 0) << "no float-rounded reach found to test";
+}
+
 TEST(Neighbors, BadInputsThrow) {
   std::vector<float> ref = {0, 0, 0, 1, 1, 1};
   std::vector<uint64_t> keys(16);
