@@ -208,6 +208,33 @@ DeepLabV3::DeepLabV3(const DeepLabV3Config& cfg) : cfg_(cfg), gen_(cfg.seed), dr
   register_module("classifier", classifier_);
 }
 
+std::string DeepLabV3::load_torchvision_backbone(const StateDict& sd, const std::string& source) {
+  // torchvision's resnet keys are exactly our ResNet's (conv1, bn1, layer{1..4}.{i}.conv{1..3}/bn{1..3}/
+  // downsample.{0,1}, BN running_mean / running_var / num_batches_tracked).
+  StateDict mine;
+  int64_t skipped = 0;
+  for (const auto& [key, t] : sd) {
+    auto starts = [&](const char* p) { return key.rfind(p, 0) == 0; };
+    if (starts("fc.") || starts("classifier.") || starts("aux_classifier.")) {  // heads: not ours to load
+      ++skipped;
+      continue;
+    }
+    const std::string k = starts("backbone.") ? key.substr(9) : key;
+    Tensor v = t;
+    if (v.dtype() != DType::i64 && v.dtype() != cfg_.dtype) v = v.to(cfg_.dtype);  // e.g. f16 files into f32
+    mine[k] = v.to(backbone_->parameters()[0].device());
+  }
+  LESEG_CHECK(!mine.empty(), source, ": no ResNet backbone weights (expected torchvision keys such as ",
+              "'conv1.weight' or 'backbone.conv1.weight'; ", skipped, " other keys)");
+  try {
+    backbone_->load_state_dict(mine, /*strict=*/true);
+  } catch (const Error& e) {
+    LESEG_FAIL(source, ": as the backbone of DeepLabV3 (ResNet-", cfg_.depth, "): ", e.what());
+  }
+  return detail::concat(source, ": ResNet-", cfg_.depth, " backbone initialised from ", mine.size(), " tensors (",
+                        skipped, " non-backbone keys skipped)");
+}
+
 DeepLabV3Output DeepLabV3::run(const Tensor& images) {
   LESEG_CHECK(images.ndim() == 4 && images.size(1) == cfg_.in_channels, "DeepLabV3: images must be (N, ",
               cfg_.in_channels, ", H, W), got ", images.shape().str());

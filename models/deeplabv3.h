@@ -120,6 +120,13 @@ class DeepLabV3 : public Module {
   const DeepLabV3Config& config() const { return cfg_; }
   int64_t feature_dim() const { return cfg_.aspp_channels; }
   Generator& dropout_generator() { return dropout_gen_; }  // checkpointed by the regimes (bit-identical resume)
+  const std::shared_ptr<ResNet>& backbone() const { return backbone_; }
+  // Initialises the ResNet backbone from torchvision weights (ImageNet-pretrained resnet18/34/50, or a torchvision
+  // deeplabv3 checkpoint): keys as torchvision names them, bare ("layer1.0.conv1.weight") or under "backbone.".
+  // Every backbone parameter and BN buffer must be present with its shape (a clear error names the key); the
+  // classification head ("fc.*") and other non-backbone keys are skipped. `source` names the file in errors.
+  // Returns a one-line summary (loaded / skipped counts).
+  std::string load_torchvision_backbone(const StateDict& sd, const std::string& source);
 
  private:
   DeepLabV3Config cfg_;

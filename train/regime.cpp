@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "engine/checkpoint/safetensors.h"
 #include "engine/error.h"
 #include "engine/ops/elementwise.h"
 #include "engine/optim/adam.h"
@@ -223,6 +224,12 @@ models::Backbone backbone_from_config(const Config& cfg, const BuildContext& ctx
   b.module = b.minkunet;
   b.out_channels = b.minkunet->out_channels();
   return b;
+}
+
+std::string init_deeplab_from_config(models::DeepLabV3& net, const Config& cfg) {
+  if (!cfg.has("model2d.init")) return "";
+  const std::string path = cfg.get<std::string>("model2d.init");
+  return net.load_torchvision_backbone(load_safetensors(path).tensors, path);
 }
 
 models::DeepLabV3Config deeplab_from_config(const Config& cfg) {

@@ -119,8 +119,12 @@ models::Backbone backbone_from_config(const Config& cfg, const BuildContext& ctx
 
 // The 2D network's configuration from the model2d.* keys (regimes that train DeepLabV3 on the views: cns, erda2d):
 //   model2d.depth (18; ResNet 18 | 34 | 50), model2d.output_stride (8), model2d.aspp_channels (256),
-//   model2d.dropout (0.5), model2d.atrous_rates ([] = by output stride). The classifier is the regime's own
+//   model2d.dropout (0.5), model2d.atrous_rates ([] = by output stride), model2d.init (torchvision backbone
+//   weights, see init_deeplab_from_config). The classifier is the regime's own
 //   per-pixel head (num_classes 0) and features stay at 1/os (upsample_features false): classify, then upsample.
 models::DeepLabV3Config deeplab_from_config(const Config& cfg);
+// `model2d.init: FILE.safetensors` (torchvision resnet / deeplabv3 weights, scripts/export_torchvision.py):
+// initialises net's ResNet backbone and returns a summary line; "" when the key is absent.
+std::string init_deeplab_from_config(models::DeepLabV3& net, const Config& cfg);
 
 }  // namespace leseg::train

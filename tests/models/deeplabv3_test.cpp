@@ -126,3 +126,74 @@ TEST(DeepLabV3, OutputStride16AndFeatureOnly) {
   EXPECT_THROW(DeepLabV3(DeepLabV3Config{.depth = 101}), Error);
   EXPECT_THROW(m.run(randn(Shape{1, 4, 32, 32}, g)), Error);
 }
+
+namespace {
+// The backbone's state under torchvision's names: bare resnet keys ("layer1.0.conv1.weight") or prefixed.
+StateDict torchvision_style(const DeepLabV3& m, const std::string& prefix) {
+  StateDict sd;
+  for (auto& [n, t] : m.backbone()->state_dict()) sd[prefix + n] = t.clone();
+  return sd;
+}
+void expect_same_backbone(const DeepLabV3& a, const DeepLabV3& b) {
+  StateDict sa = a.backbone()->state_dict(), sb = b.backbone()->state_dict();
+  ASSERT_EQ(sa.size(), sb.size());
+  for (auto& [n, t] : sa) {
+    ASSERT_TRUE(sb.count(n)) << n;
+    EXPECT_EQ(t.to(DType::f64).to_vector<double>(), sb.at(n).to(DType::f64).to_vector<double>()) << n;
+  }
+}
+}  // namespace
+
+TEST(DeepLabV3, LoadsTorchvisionBackboneWeightsBareOrPrefixed) {
+  DeepLabV3Config cfg;
+  cfg.depth = 18;
+  cfg.num_classes = 0;
+  cfg.seed = 1;
+  DeepLabV3 src(cfg);
+  {
+    // torchvision.models.resnet18().state_dict(): bare keys plus the ImageNet classifier, which is skipped.
+    cfg.seed = 2;
+    DeepLabV3 dst(cfg);
+    StateDict sd = torchvision_style(src, "");
+    sd["fc.weight"] = Tensor::zeros(Shape{1000, 512}, DType::f32);
+    sd["fc.bias"] = Tensor::zeros(Shape{1000}, DType::f32);
+    const std::string summary = dst.load_torchvision_backbone(sd, "r18.safetensors");
+    EXPECT_NE(summary.find("2 non-backbone keys skipped"), std::string::npos) << summary;
+    expect_same_backbone(src, dst);
+  }
+  {
+    // a torchvision deeplabv3 checkpoint: "backbone." keys plus heads that are not loaded.
+    cfg.seed = 3;
+    DeepLabV3 dst(cfg);
+    StateDict sd = torchvision_style(src, "backbone.");
+    sd["classifier.4.weight"] = Tensor::zeros(Shape{21, 256, 1, 1}, DType::f32);
+    sd["aux_classifier.0.weight"] = Tensor::zeros(Shape{256, 1024, 3, 3}, DType::f32);
+    dst.load_torchvision_backbone(sd, "dl.safetensors");
+    expect_same_backbone(src, dst);
+  }
+}
+
+TEST(DeepLabV3, TorchvisionBackboneErrorsNameFileAndKey) {
+  DeepLabV3Config cfg;
+  cfg.depth = 18;
+  cfg.num_classes = 0;
+  DeepLabV3 src(cfg), dst(cfg);
+  auto expect_error = [&](const StateDict& sd, std::vector<std::string> parts) {
+    try {
+      dst.load_torchvision_backbone(sd, "w.safetensors");
+      ADD_FAILURE() << "expected an error";
+    } catch (const Error& e) {
+      for (auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << " lacks " << p;
+    }
+  };
+  StateDict sd = torchvision_style(src, "");
+  sd.erase("layer3.1.bn2.running_var");
+  expect_error(sd, {"w.safetensors", "ResNet-18", "missing key 'layer3.1.bn2.running_var'"});
+  sd = torchvision_style(src, "");
+  sd["layer1.0.conv1.weight"] = Tensor::zeros(Shape{64, 64, 1, 1}, DType::f32);  // a ResNet-50 bottleneck's 1x1
+  expect_error(sd, {"w.safetensors", "'layer1.0.conv1.weight'", "(64, 64, 1, 1)"});
+  sd = torchvision_style(src, "");
+  sd["layer1.0.conv3.weight"] = Tensor::zeros(Shape{256, 64, 1, 1}, DType::f32);  // ResNet-50 keys into 18
+  expect_error(sd, {"unexpected key 'layer1.0.conv3.weight'"});
+  expect_error(StateDict{{"fc.weight", Tensor::zeros(Shape{1000, 512}, DType::f32)}}, {"w.safetensors", "no ResNet backbone weights"});
+}

@@ -46,6 +46,7 @@
 // cns.text_bias (false: head(f) = W f), optim.* (3D net, slot "model"), optim2d.* (2D net, slot "model2d").
 
 #include <algorithm>
+#include <cstdio>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -132,6 +133,7 @@ class CnsRegime : public Regime {
     models::DeepLabV3Config dc = deeplab_from_config(cfg);  // per-pixel heads at 1/os, logits upsampled
     dc.seed = ctx.seed ^ 0x2d2d2dULL;
     net2d_ = std::make_shared<models::DeepLabV3>(dc);
+    if (const std::string init = init_deeplab_from_config(*net2d_, cfg); !init.empty()) std::printf("%s\n", init.c_str());
 
     Generator gen(ctx.seed, 0xc45);
     const bool bias = cfg.get<bool>("cns.text_bias", false);

@@ -37,6 +37,7 @@
 // erda.attn_dim (64), erda.heads (4); optim.* (train/regime.h). The views come from data.views: true.
 
 #include <cmath>
+#include <cstdio>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -115,6 +116,7 @@ class Erda2dRegime : public Regime {
     models::DeepLabV3Config dc = deeplab_from_config(cfg);  // per-pixel heads at 1/os, logits upsampled
     dc.seed = ctx.seed ^ 0xe2d4ULL;
     net2d_ = std::make_shared<models::DeepLabV3>(dc);
+    if (const std::string init = init_deeplab_from_config(*net2d_, cfg); !init.empty()) std::printf("%s\n", init.c_str());
     const int64_t F = net2d_->feature_dim();
     Generator gen(ctx.seed, 0x4ead2d);
     head_ = std::make_shared<models::ProjectionHead>(F, C_, true, gen);  // first: same init as the baseline
