@@ -49,12 +49,18 @@ TEST(DeepLabV3, ParameterCountsAndNamesMatchTorchvision) {
   EXPECT_EQ(m.config().atrous_rates, (std::vector<int64_t>{12, 24, 36}));
 }
 
-TEST(DeepLabV3, ForwardBackwardTinyResNet18) {
+namespace {
+DeepLabV3Config resnet18_config(int64_t num_classes, uint64_t seed) {
   DeepLabV3Config cfg;
   cfg.depth = 18;
-  cfg.num_classes = 5;
-  cfg.seed = 3;
-  DeepLabV3 m(cfg);
+  cfg.num_classes = num_classes;
+  cfg.seed = seed;
+  return cfg;
+}
+}  // namespace
+
+TEST(DeepLabV3, ForwardBackwardTinyResNet18) {
+  DeepLabV3 m(resnet18_config(5, 3));
   m.train();
   Generator g(1);
   Tensor img = randn(Shape{2, 3, 64, 96}, g);
@@ -145,10 +151,7 @@ void expect_same_backbone(const DeepLabV3& a, const DeepLabV3& b) {
 }  // namespace
 
 TEST(DeepLabV3, LoadsTorchvisionBackboneWeightsBareOrPrefixed) {
-  DeepLabV3Config cfg;
-  cfg.depth = 18;
-  cfg.num_classes = 0;
-  cfg.seed = 1;
+  DeepLabV3Config cfg = resnet18_config(0, 1);
   DeepLabV3 src(cfg);
   {
     // torchvision.models.resnet18().state_dict(): bare keys plus the ImageNet classifier, which is skipped.
@@ -174,10 +177,7 @@ TEST(DeepLabV3, LoadsTorchvisionBackboneWeightsBareOrPrefixed) {
 }
 
 TEST(DeepLabV3, TorchvisionBackboneErrorsNameFileAndKey) {
-  DeepLabV3Config cfg;
-  cfg.depth = 18;
-  cfg.num_classes = 0;
-  DeepLabV3 src(cfg), dst(cfg);
+  DeepLabV3 src(resnet18_config(0, 0)), dst(resnet18_config(0, 0));
   auto expect_error = [&](const StateDict& sd, std::vector<std::string> parts) {
     try {
       dst.load_torchvision_backbone(sd, "w.safetensors");
