@@ -99,8 +99,8 @@ LESEG_HD void knn_one(const float* ref, const GridView& g, const float* q, int k
   // (the relative 2^-22 margin; the absolute one keeps it clear of underflow to 0). Used to skip cells and to stop
   // the rings; the list equals the exhaustive one (tests: brute force, ties, float-rounded faces).
   auto face_slack = [&](int32_t m) { return double(cell) * double((m < 0 ? -m : m) + 1) * (1.0 / 4194304.0); };
-  auto beyond_kth = [&](double b2) {
-    return len == k && b2 * (1.0 - 1e-9) > double(d2[k - 1]) * (1.0 + 1.0 / 4194304.0) + 1e-37;
+  auto beyond_kth = [&](double b2) {  // only called with k candidates held
+    return b2 * (1.0 - 1e-9) > double(d2[k - 1]) * (1.0 + 1.0 / 4194304.0) + 1e-37;
   };
   auto cell_far = [&](int32_t dx, int32_t dy, int32_t dz) {
     if (len < k) return false;
@@ -116,9 +116,9 @@ LESEG_HD void knn_one(const float* ref, const GridView& g, const float* q, int k
     return beyond_kth(b2);
   };
   // Side of its own cell q lies nearer to along each axis: -1 (lower half) or +1.
-  const int32_t sx = double(q[0]) - double(c[0]) * double(cell) < 0.5 * double(cell) ? -1 : 1;
-  const int32_t sy = double(q[1]) - double(c[1]) * double(cell) < 0.5 * double(cell) ? -1 : 1;
-  const int32_t sz = double(q[2]) - double(c[2]) * double(cell) < 0.5 * double(cell) ? -1 : 1;
+  int32_t side[3];
+  for (int a = 0; a < 3; ++a) side[a] = double(q[a]) - double(c[a]) * double(cell) < 0.5 * double(cell) ? -1 : 1;
+  const int32_t sx = side[0], sy = side[1], sz = side[2];
   auto consider = [&](int32_t dx, int32_t dy, int32_t dz) {
     if (!cell_far(dx, dy, dz)) for_cell(g, c[0] + dx, c[1] + dy, c[2] + dz, visit);
   };

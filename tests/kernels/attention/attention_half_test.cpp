@@ -22,6 +22,7 @@
 namespace leseg::testing {
 namespace {
 
+using attn_ref::dims_of;
 using attn_ref::Problem;
 using attn_ref::Result;
 
@@ -54,21 +55,6 @@ std::vector<double> up(const std::vector<From>& v) {
   std::vector<double> r(v.size());
   for (size_t i = 0; i < v.size(); ++i) r[i] = Convert<double, From>::apply(v[i]);
   return r;
-}
-
-kernels::AttentionDims dims_of(const Problem& p) {
-  kernels::AttentionDims d;
-  d.batch = int64_t(p.cu_q.size()) - 1;
-  d.heads = p.H;
-  d.dim = p.D;
-  d.tq = p.tq();
-  d.tk = p.tk();
-  d.scale = p.scale;
-  for (size_t b = 1; b < p.cu_q.size(); ++b) {
-    d.max_lq = std::max(d.max_lq, p.cu_q[b] - p.cu_q[b - 1]);
-    d.max_lk = std::max(d.max_lk, p.cu_k[b] - p.cu_k[b - 1]);
-  }
-  return d;
 }
 
 template <class T>

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/attention/attention.h"
+
 namespace leseg::testing::attn_ref {
 
 struct Problem {
@@ -25,6 +27,22 @@ struct Problem {
 struct Result {
   std::vector<double> o, dq, dk, dv, dbias;
 };
+
+// The kernels' dimension block for a problem (longest query / key sequence from the offsets).
+inline kernels::AttentionDims dims_of(const Problem& p) {
+  kernels::AttentionDims d;
+  d.batch = int64_t(p.cu_q.size()) - 1;
+  d.heads = p.H;
+  d.dim = p.D;
+  d.tq = p.tq();
+  d.tk = p.tk();
+  d.scale = p.scale;
+  for (size_t b = 1; b < p.cu_q.size(); ++b) {
+    d.max_lq = std::max(d.max_lq, p.cu_q[b] - p.cu_q[b - 1]);
+    d.max_lk = std::max(d.max_lk, p.cu_k[b] - p.cu_k[b - 1]);
+  }
+  return d;
+}
 
 inline Result reference(const Problem& p, const std::vector<double>& dout) {
   const int64_t H = p.H, D = p.D, B = int64_t(p.cu_q.size()) - 1;

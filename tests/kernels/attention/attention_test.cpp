@@ -14,6 +14,7 @@
 namespace leseg::testing {
 namespace {
 
+using attn_ref::dims_of;
 using attn_ref::Problem;
 using attn_ref::Result;
 
@@ -70,17 +71,7 @@ void expect_close(const char* what, const std::vector<double>& got, const std::v
 
 template <class T, class I = int64_t>
 Result run_twin(const Problem& p, const std::vector<double>& dout, bool with_bias_grad = true) {
-  kernels::AttentionDims d;
-  d.batch = int64_t(p.cu_q.size()) - 1;
-  d.heads = p.H;
-  d.dim = p.D;
-  d.tq = p.tq();
-  d.tk = p.tk();
-  d.scale = p.scale;
-  for (size_t b = 1; b < p.cu_q.size(); ++b) {
-    d.max_lq = std::max(d.max_lq, p.cu_q[b] - p.cu_q[b - 1]);
-    d.max_lk = std::max(d.max_lk, p.cu_k[b] - p.cu_k[b - 1]);
-  }
+  const kernels::AttentionDims d = dims_of(p);
   std::vector<I> cq(p.cu_q.begin(), p.cu_q.end()), ck(p.cu_k.begin(), p.cu_k.end());
   auto q = cast<T>(p.q), k = cast<T>(p.k), v = cast<T>(p.v), bias = cast<T>(p.bias), dO = cast<T>(dout);
   const uint8_t* mask = p.mask.empty() ? nullptr : p.mask.data();

@@ -43,7 +43,7 @@ const std::string& views_dataset() {
 }
 
 Config cns_config(const std::vector<std::string>& extra) {
-  Config c = Config::from_string(
+  return leseg::train::testing::views_config(
       "seed: 5\nregime: cns\n"
       "data: {batch_size: 2, val_batch_size: 1, voxel_size: 0.2, augment: true, workers: 0, views: true,\n"
       "       crop_height: 48, crop_width: 64, crop_min_pairs: 16, eval_view_crop: false}\n"
@@ -53,11 +53,7 @@ Config cns_config(const std::vector<std::string>& extra) {
       "optim: {name: sgd, lr: 0.05, momentum: 0.9}\n"
       "optim2d: {name: sgd, lr: 0.05, momentum: 0.9}\n"
       "train: {epochs: 2, log_every: 1, eval_every: -1}\n",
-      "cns_tiny.yaml");
-  const auto out = std::filesystem::path(views_dataset()).parent_path() / "run";
-  c.apply_overrides({"data.root=" + views_dataset(), "train.out=" + out.string()});
-  c.apply_overrides(extra);
-  return c;
+      "cns_tiny.yaml", views_dataset(), extra);
 }
 
 struct CnsRun {

@@ -31,6 +31,8 @@ using namespace leseg::train;
 
 namespace {
 
+using leseg::train::testing::max_abs;
+using leseg::train::testing::module_grad;
 using leseg::train::testing::term_values;
 using leseg::train::testing::parameter_snapshot;
 
@@ -40,7 +42,7 @@ const std::string& views_dataset() {
 }
 
 Config erda2d_config(const std::vector<std::string>& extra) {
-  Config c = Config::from_string(
+  return leseg::train::testing::views_config(
       "seed: 4\nregime: erda2d\n"
       "data: {batch_size: 2, val_batch_size: 1, voxel_size: 0.2, augment: true, workers: 0, views: true,\n"
       "       crop_height: 24, crop_width: 32, crop_min_pairs: 8, eval_view_crop: false, weak_pixel_labels: '5%'}\n"
@@ -48,11 +50,7 @@ Config erda2d_config(const std::vector<std::string>& extra) {
       "erda: {temperature: 0.1, attn_dim: 8, heads: 2}\n"
       "optim: {name: sgd, lr: 0.05, momentum: 0.9}\n"
       "train: {epochs: 2, log_every: 1, eval_every: -1}\n",
-      "erda2d_tiny.yaml");
-  const auto out = std::filesystem::path(views_dataset()).parent_path() / "run";
-  c.apply_overrides({"data.root=" + views_dataset(), "train.out=" + out.string()});
-  c.apply_overrides(extra);
-  return c;
+      "erda2d_tiny.yaml", views_dataset(), extra);
 }
 
 struct Run2d {
@@ -69,22 +67,6 @@ Run2d make(const std::vector<std::string>& extra = {}) {
   s.b0 = *x;
   s.job.regime->set_training(true);
   return s;
-}
-
-double max_abs(const Tensor& t) {
-  double m = 0;
-  for (double v : t.to(DType::f64).to_vector<double>()) m = std::max(m, std::abs(v));
-  return m;
-}
-
-// Largest |gradient| over the parameters of module `name` (0 when none has a gradient).
-double module_grad(Regime& r, const std::string& name) {
-  double g = 0;
-  for (auto& [mn, m] : r.modules())
-    if (mn == name)
-      for (auto& [pn, p] : m->named_parameters())
-        if (p.grad().defined()) g = std::max(g, max_abs(p.grad()));
-  return g;
 }
 
 void expect_config_error(const std::vector<std::string>& extra, const std::string& fragment) {
@@ -114,8 +96,11 @@ TEST(Erda2dRegime, OneStepUpdatesQueriesAndNetwork) {
   EXPECT_EQ(names, (std::set<std::string>{"ce", "proto", "erda"}));
   t.total().backward();
   for (const char* m : {"net2d", "head", "proj", "queries"}) EXPECT_GT(module_grad(r, m), 0.0) << m;
-  for (auto& [mn, m] : r.modules())
-    if (mn == "queries") EXPECT_GT(max_abs(m->named_parameters().at(0).second.grad()), 0.0);
+  for (auto& [mn, m] : r.modules()) {
+    if (mn == "queries") {
+      EXPECT_GT(max_abs(m->named_parameters().at(0).second.grad()), 0.0);
+    }
+  }
   for (auto& slot : r.optimizers()) slot.optimizer->step();
   auto after = parameter_snapshot(r);
   for (const char* key : {"queries.queries", "queries.k_proj.weight", "net2d.backbone.conv1.weight",

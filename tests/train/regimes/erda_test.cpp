@@ -31,6 +31,7 @@ using leseg::train::testing::tiny_config;
 
 namespace {
 
+using leseg::train::testing::max_abs;
 using leseg::train::testing::term_values;
 using leseg::train::testing::state_snapshot;
 
@@ -58,12 +59,6 @@ ErdaSetup make(const std::vector<std::string>& extra = {}, bool weak = true) {
   s.b1 = *y;
   s.job.regime->set_training(true);
   return s;
-}
-
-double max_abs(const Tensor& t) {
-  double m = 0;
-  for (double v : t.to(DType::f64).to_vector<double>()) m = std::max(m, std::abs(v));
-  return m;
 }
 
 std::set<std::string> names(const LossTerms& t) {
@@ -199,11 +194,7 @@ TEST(ErdaRegime, AblationSwitches) {
     r.step(s.b0, 0, 0);  // fills the prototypes
     for (auto& slot : r.optimizers()) slot.optimizer->zero_grad();
     r.step(s.b1, 0, 1).total().backward();
-    double g = 0;
-    for (auto& [mn, m] : r.modules())
-      if (mn == "proj")
-        for (auto& [pn, p] : m->named_parameters())
-          if (p.grad().defined()) g = std::max(g, max_abs(p.grad()));
+    const double g = leseg::train::testing::module_grad(r, "proj");
     if (coadapt) EXPECT_GT(g, 0.0);
     else EXPECT_EQ(g, 0.0);
   }

@@ -2,10 +2,14 @@
 // Small helpers shared by the regime tests: a step's loss terms as numbers, and snapshots of a regime's weights
 // to tell which modules an optimizer step moved.
 #pragma once
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "train/config.h"
 #include "train/regime.h"
 
 namespace leseg::train::testing {
@@ -32,6 +36,33 @@ inline std::map<std::string, std::vector<float>> state_snapshot(Regime& r) {
     for (auto& [k, v] : m->state_dict())
       if (v.dtype() == DType::f32) out[mn + "." + k] = v.to_vector<float>();
   return out;
+}
+
+// Largest |value| of a tensor of any dtype.
+inline double max_abs(const Tensor& t) {
+  double m = 0;
+  for (double v : t.to(DType::f64).to_vector<double>()) m = std::max(m, std::abs(v));
+  return m;
+}
+
+// Largest |gradient| over the parameters of regime module `name` (0 when none has a gradient).
+inline double module_grad(Regime& r, const std::string& name) {
+  double g = 0;
+  for (auto& [mn, m] : r.modules())
+    if (mn == name)
+      for (auto& [pn, p] : m->named_parameters())
+        if (p.grad().defined()) g = std::max(g, max_abs(p.grad()));
+  return g;
+}
+
+// A regime config from YAML, pointed at a views dataset (data.root) with its run folder beside it, then `extra`.
+inline Config views_config(const std::string& yaml, const std::string& origin, const std::string& root,
+                           const std::vector<std::string>& extra) {
+  Config c = Config::from_string(yaml, origin);
+  const auto out = std::filesystem::path(root).parent_path() / "run";
+  c.apply_overrides({"data.root=" + root, "train.out=" + out.string()});
+  c.apply_overrides(extra);
+  return c;
 }
 
 }  // namespace leseg::train::testing
