@@ -4,6 +4,7 @@
 #  - tests/<path>/*_test.cpp      -> one GoogleTest executable per folder, CTest label `cpu`
 #    tests/<path>/*_gpu_test.cpp  -> a second executable for that folder, label `gpu` (skips without a device)
 #    tests/<path>/*_slow_test.cpp -> a third, label `slow`
+#    tests/support/ holds the GPU executables' main (no tests of its own)
 #    Other *.cpp in a test folder (case registries, helpers) are linked into each of that folder's executables.
 #  - benchmarks/<path>/*.cpp      -> one Google Benchmark executable per folder.
 
@@ -44,7 +45,12 @@ endfunction()
 function(_leseg_test_exe name label sources helpers)
   add_executable(${name} ${sources} ${helpers})
   leseg_common_options(${name})
-  target_link_libraries(${name} PRIVATE leseg_train GTest::gtest GTest::gtest_main)
+  if(label STREQUAL "gpu")
+    # GoogleTest's main plus LESEG_REQUIRE_GPU=1 (a skipped GPU test fails): tests/support/gpu_test_main.cpp
+    target_link_libraries(${name} PRIVATE leseg_train GTest::gtest leseg_gpu_test_main)
+  else()
+    target_link_libraries(${name} PRIVATE leseg_train GTest::gtest GTest::gtest_main)
+  endif()
   target_compile_definitions(${name} PRIVATE LESEG_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   gtest_discover_tests(${name}
     TEST_PREFIX "${name}."

@@ -92,19 +92,16 @@ CudaPool& cuda_pool() {
 
 // Frees the cached blocks of `device`; the caller's current device is restored afterwards.
 void release_cached_locked(CudaPool& pool, int device) {
-  int prev = 0;
-  cudaGetDevice(&prev);
+  CudaDeviceGuard guard(device);
   for (auto it = pool.free_blocks.begin(); it != pool.free_blocks.end(); ++it) {
     if (it->first.first != device) continue;
     for (auto& [sz, ptr] : it->second) {
-      cudaSetDevice(device);
-      cudaFree(ptr);
+      if (cudaFree(ptr) != cudaSuccess) cudaGetLastError();  // a sticky error is reported by the next checked call
       pool.stats[device].reserved -= sz;
       pool.cached.erase(ptr);
     }
     it->second.clear();
   }
-  cudaSetDevice(prev);
 }
 
 void* cuda_alloc(Device d, size_t nbytes) {
@@ -126,9 +123,7 @@ void* cuda_alloc(Device d, size_t nbytes) {
     st.peak = std::max(st.peak, st.in_use);
     return p;
   }
-  int prev = 0;
-  cudaGetDevice(&prev);
-  cudaSetDevice(d.index);
+  CudaDeviceGuard guard(d);
   void* p = nullptr;
   cudaError_t e = cudaMalloc(&p, n);
   if (e != cudaSuccess) {
@@ -140,12 +135,10 @@ void* cuda_alloc(Device d, size_t nbytes) {
     cudaGetLastError();
     size_t free_b = 0, total_b = 0;
     cudaMemGetInfo(&free_b, &total_b);
-    cudaSetDevice(prev);
     LESEG_FAIL("CUDA out of memory on cuda:", d.index, ": tried to allocate ", human(n), " (", nbytes,
                " bytes requested); in use ", human(st.in_use), ", reserved ", human(st.reserved),
                ", device free ", human(free_b), " of ", human(total_b), " (", cudaGetErrorString(e), ")");
   }
-  cudaSetDevice(prev);
   st.num_system_allocs++;
   st.reserved += n;
   st.in_use += n;
@@ -270,8 +263,20 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
                         : src_dev.is_cpu() ? cudaMemcpyHostToDevice
                                            : cudaMemcpyDeviceToDevice;
   Device d = dst_dev.is_cuda() ? dst_dev : src_dev;
+  CudaDeviceGuard guard(d);
   auto stream = static_cast<cudaStream_t>(current_stream(d));
-  cudaError_t e = cudaMemcpyAsync(dst, src, nbytes, kind, stream);
+  cudaError_t e = cudaSuccess;
+  if (kind == cudaMemcpyDeviceToDevice && src_dev.index != dst_dev.index) {
+    // Across devices: the source's pending writes run on the source's stream, which the destination's stream does
+    // not order against; finish them first, then copy peer-to-peer on the destination's stream.
+    {
+      CudaDeviceGuard src_guard(src_dev);
+      e = cudaStreamSynchronize(static_cast<cudaStream_t>(current_stream(src_dev)));
+    }
+    if (e == cudaSuccess) e = cudaMemcpyPeerAsync(dst, dst_dev.index, src, src_dev.index, nbytes, stream);
+  } else {
+    e = cudaMemcpyAsync(dst, src, nbytes, kind, stream);
+  }
   if (e == cudaSuccess && kind == cudaMemcpyDeviceToHost) e = cudaStreamSynchronize(stream);
   if (e != cudaSuccess) LESEG_FAIL("copy of ", nbytes, " bytes ", src_dev.str(), " -> ", dst_dev.str(), " failed: ", cudaGetErrorString(e));
 #else

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/device.h"
 
+#include "kernels/common/device_error.h"
+#include "kernels/common/sync_mode.h"
+
 #include <mutex>
 #include <unordered_map>
 
@@ -78,6 +81,101 @@ void synchronize(Device d) {
   }
 #endif
 }
+
+namespace {
+int real_get_device() {
+#if LESEG_WITH_CUDA
+  int d = 0;
+  cudaError_t e = cudaGetDevice(&d);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    LESEG_FAIL("cudaGetDevice failed: ", cudaGetErrorName(e), " (", cudaGetErrorString(e), ")");
+  }
+  return d;
+#else
+  return 0;
+#endif
+}
+void real_set_device(int index) {
+#if LESEG_WITH_CUDA
+  cudaError_t e = cudaSetDevice(index);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    LESEG_FAIL("cudaSetDevice(", index, ") failed: ", cudaGetErrorName(e), " (", cudaGetErrorString(e), ")",
+               index >= cuda_device_count() ? " (cuda:" + std::to_string(index) + " does not exist: " +
+                                                  std::to_string(cuda_device_count()) + " device(s))"
+                                            : std::string());
+  }
+#else
+  fail_no_cuda("cudaSetDevice");
+#endif
+}
+const CudaDeviceApi g_real_api{real_get_device, real_set_device};
+const CudaDeviceApi* g_api = &g_real_api;
+}  // namespace
+
+const CudaDeviceApi* set_cuda_device_api(const CudaDeviceApi* api) {
+  const CudaDeviceApi* prev = g_api;
+  g_api = api ? api : &g_real_api;
+  return prev == &g_real_api ? nullptr : prev;
+}
+
+CudaDeviceGuard::CudaDeviceGuard(Device d) : CudaDeviceGuard(d.is_cuda() ? d.index : -1) {}
+
+CudaDeviceGuard::CudaDeviceGuard(int index) {
+  if (index < 0) return;
+  int cur = g_api->get();
+  if (cur == index) return;
+  g_api->set(index);
+  prev_ = cur;
+}
+
+CudaDeviceGuard::~CudaDeviceGuard() {
+  if (prev_ < 0) return;
+  try {
+    g_api->set(prev_);
+  } catch (...) {
+    // A destructor must not throw; the next guarded op sets its own device anyway.
+  }
+}
+
+bool cuda_sync_mode() { return kernels::cuda_sync_mode(); }
+void set_cuda_sync_mode(bool on) { kernels::set_cuda_sync_mode(on); }
+
+void cuda_op_done(Device d, std::string_view opname) {
+  if (!d.is_cuda() || !cuda_sync_mode()) return;
+#if LESEG_WITH_CUDA
+  cudaError_t e = cudaDeviceSynchronize();
+  if (e == cudaSuccess) e = cudaGetLastError();
+  if (e != cudaSuccess) {
+    LESEG_FAIL("CUDA error after op '", opname, "' on ", d.str(), " (LESEG_CUDA_SYNC=1): ", cudaGetErrorName(e),
+               " (", cudaGetErrorString(e), ")");
+  }
+  kernels::DeviceErrorRecord r;
+  if (kernels::fetch_device_error_cuda(d.index, &r))
+    LESEG_FAIL(kernels::describe_device_error(r), " (found after op '", opname, "' on ", d.str(), ")");
+#endif
+}
+
+void check_device_errors(Device d) {
+#if LESEG_WITH_CUDA
+  if (!d.is_cuda() || !cuda_available()) return;
+  kernels::DeviceErrorRecord r;
+  if (kernels::fetch_device_error_cuda(d.index, &r)) LESEG_FAIL(kernels::describe_device_error(r), " on ", d.str());
+#endif
+}
+
+namespace detail {
+thread_local DispatchProbe* t_dispatch_probe = nullptr;
+void record_dispatch(std::string_view opname, bool has_cuda) {
+  if (t_dispatch_probe) t_dispatch_probe->hits.emplace_back(std::string(opname), has_cuda);
+}
+}  // namespace detail
+DispatchProbe::DispatchProbe() {
+  LESEG_CHECK(!detail::t_dispatch_probe, "DispatchProbe: one is already active on this thread");
+  detail::t_dispatch_probe = this;
+}
+DispatchProbe::~DispatchProbe() { detail::t_dispatch_probe = nullptr; }
 
 void fail_no_cuda(const char* what) {
   LESEG_FAIL(what, ": CUDA requested but unavailable: ",

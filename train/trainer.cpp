@@ -13,6 +13,7 @@
 #include "engine/autograd.h"
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/error.h"
+#include "engine/nvtx.h"
 #include "engine/ops/elementwise.h"
 #include "engine/optim/clip_grad.h"
 #include "train/progress.h"
@@ -164,13 +165,27 @@ TrainResult Trainer::run() {
     while (!stop) {
       std::optional<Batch> b = train_.next();
       if (b) {
+        NvtxScope step_range("leseg::train_batch");
+        std::optional<NvtxScope> phase;
+        phase.emplace("leseg::forward");
         LossTerms lt = regime_.step(*b, epoch, batch);
         Tensor total = lt.total();
         const double lv = total.item_double();
         LESEG_CHECK(std::isfinite(lv), "trainer: non-finite loss ", lv, " at step ", step_, " (epoch ", epoch + 1,
                     ", batch ", batch, ", scenes ", b->scene_names.empty() ? "" : b->scene_names[0], ")");
         Tensor scaled = opt_.accumulate == 1 ? total : total * (1.0 / opt_.accumulate);
+        phase.reset();
+        phase.emplace("leseg::backward");
         scaled.backward();
+        phase.reset();
+        // Out-of-range labels / group ids a CUDA kernel met in this batch (one host read per step; no-op on CPU).
+        try {
+          check_device_errors(total.device());
+        } catch (const Error& e) {
+          std::string names;
+          for (const auto& n : b->scene_names) names += (names.empty() ? "" : ", ") + n;
+          LESEG_FAIL(e.what(), " (step ", step_, ", epoch ", epoch + 1, ", batch ", batch, ", scenes ", names, ")");
+        }
         for (auto& [n, t] : lt.terms) terms_sum[n] += t.item_double() / opt_.accumulate;
         pending_loss += lv / opt_.accumulate;
         ++pending;
@@ -183,6 +198,7 @@ TrainResult Trainer::run() {
         std::vector<Tensor> all;
         if (opt_.clip_grad_norm > 0)
           for (auto& slot : regime_.optimizers()) all.insert(all.end(), slot.params.begin(), slot.params.end());
+        NvtxScope opt_range("leseg::optimizer");
         double gnorm = opt_.clip_grad_norm > 0 ? clip_grad_norm_(all, opt_.clip_grad_norm) : 0.0;
         for (auto& slot : regime_.optimizers()) {
           slot.optimizer->step();

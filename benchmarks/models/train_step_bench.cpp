@@ -3,11 +3,13 @@
 // MinkUNet34C on a ScanNet-like synthetic room voxelised to ~100k (and ~200k) voxels. Reports the step time,
 // the voxel count and the engine's peak memory during the step (memory_stats of the device, in MiB).
 // CPU always; CUDA variants only when a device answers. Few iterations: a CPU step takes seconds.
+#include <optional>
 #include <benchmark/benchmark.h>
 
 #include <cmath>
 #include <map>
 
+#include "engine/nvtx.h"
 #include "engine/allocator.h"
 #include "engine/device.h"
 #include "engine/ops/losses.h"
@@ -86,12 +88,17 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev) {
   for (auto _ : st) {
     reset_peak_memory(dev);
     const size_t base = memory_stats(dev).in_use;
+    NvtxScope step_range("leseg::train_step");
+    std::optional<NvtxScope> phase(std::in_place, "leseg::forward");
     SparseTensor x(coords, feats);  // a fresh manager per step, as the loader gives
     Tensor logits = head->forward(b.minkunet->forward(x).feats());
     Tensor l = cross_entropy(logits, labels);
     opt.zero_grad();
+    phase.emplace("leseg::backward");
     l.backward();
+    phase.emplace("leseg::optimizer");
     opt.step();
+    phase.reset();
     loss = l.item_double();
     synchronize(dev);
     peak_mib = std::max(peak_mib, double(memory_stats(dev).peak - base) / (1 << 20));

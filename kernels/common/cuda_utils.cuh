@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "kernels/common/hd.h"
+#include "kernels/common/sync_mode.h"
 
 namespace leseg::kernels::cuda {
 
@@ -20,6 +21,13 @@ inline void check(cudaError_t e, const char* what, const char* file, int line) {
        << cudaGetErrorString(e) << ")";
     throw std::runtime_error(os.str());
   }
+}
+
+// After a launch: the launch error, and in LESEG_CUDA_SYNC=1 mode also the kernel's own (asynchronous) error,
+// both naming the kernel and the launch site.
+inline void check_launch(const char* name, const char* file, int line) {
+  check(cudaGetLastError(), name, file, line);
+  if (cuda_sync_mode()) check(cudaDeviceSynchronize(), name, file, line);
 }
 
 inline cudaStream_t stream_of(StreamHandle s) { return static_cast<cudaStream_t>(s); }
@@ -51,10 +59,10 @@ inline void for_each(int64_t n, F f, StreamHandle stream, const char* name = "le
   NvtxRange r(name);
   constexpr int kThreads = 256;
   for_each_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_of(stream)>>>(n, f);
-  check(cudaGetLastError(), name, __FILE__, __LINE__);
+  check_launch(name, __FILE__, __LINE__);
 }
 
 }  // namespace leseg::kernels::cuda
 
 #define LESEG_CUDA_CHECK(expr) ::leseg::kernels::cuda::check((expr), #expr, __FILE__, __LINE__)
-#define LESEG_CUDA_CHECK_LAUNCH(name) ::leseg::kernels::cuda::check(cudaGetLastError(), name, __FILE__, __LINE__)
+#define LESEG_CUDA_CHECK_LAUNCH(name) ::leseg::kernels::cuda::check_launch(name, __FILE__, __LINE__)

@@ -9,12 +9,13 @@
 // double atomicAdd per block into acc (so the sum's order varies run to run at the ulp level; the CPU twin
 // is the deterministic reference). Storage type T (f32, f64, f16, bf16) is converted per element with
 // cvt<A>; inside a row the arithmetic type is A = loss_param_t<T> (f32 for f32/f16/bf16, f64 for f64);
-// gradients are stored back as T. Out-of-range labels are treated as ignored here (the CPU twin rejects
-// them with an error).
+// gradients are stored back as T. Out-of-range labels are treated as ignored here and recorded in the device
+// error slot (kernels/common/device_error.h), which the engine turns into the CPU twin's error once per step.
 #include <algorithm>
 
 #include "kernels/common/check.h"
 #include "kernels/common/cuda_utils.cuh"
+#include "kernels/common/device_error.h"
 #include "kernels/losses/losses.h"
 #include "kernels/losses/losses_math.h"
 
@@ -386,6 +387,7 @@ void cross_entropy_cuda(const T* z, const int64_t* y, const loss_param_t<T>* w, 
                         double eps, T* dz, double* acc, StreamHandle s, LossVariant variant) {
   using A = loss_param_t<T>;
   LESEG_KCHECK(C >= 1, "cross_entropy: C = ", C);
+  check_ids_cuda(y, N, 0, C, ignore, DeviceErrorCode::CrossEntropyLabel, s);
   launch_rows<2>(CeOp<T>{z, y, w, C, ignore, A(eps), dz}, N, C, variant, acc, s, "leseg::cross_entropy");
 }
 template <class T>
@@ -408,6 +410,7 @@ template <class T>
 void negative_learning_cuda(const T* z, const int64_t* y, int64_t N, int64_t C, int64_t ignore, T* dz, double* acc,
                             StreamHandle s, LossVariant variant) {
   LESEG_KCHECK(C >= 2, "negative_learning: needs C >= 2 classes (got ", C, ")");
+  check_ids_cuda(y, N, 0, C, ignore, DeviceErrorCode::NegativeLearningLabel, s);
   launch_rows<2>(NlOp<T>{z, y, C, ignore, dz}, N, C, variant, acc, s, "leseg::negative_learning");
 }
 template <class T>

@@ -10,6 +10,7 @@
 
 #include "kernels/common/check.h"
 #include "kernels/common/cuda_utils.cuh"
+#include "kernels/common/device_error.h"
 #include "kernels/segment/segment.h"
 #include "kernels/segment/segment_math.h"
 
@@ -101,6 +102,7 @@ SortWs sort_layout(void* base, int64_t N, int64_t G, int64_t C) {
 }  // namespace
 
 void segment_count_cuda(const int64_t* group, int64_t N, int64_t G, int64_t* count, StreamHandle s) {
+  check_ids_cuda(group, N, INT64_MIN, G, -1, DeviceErrorCode::SegmentGroup, s);
   LESEG_CUDA_CHECK(cudaMemsetAsync(count, 0, size_t(G) * 8, cuda::stream_of(s)));
   cuda::for_each(
       N,
@@ -113,6 +115,7 @@ void segment_count_cuda(const int64_t* group, int64_t N, int64_t G, int64_t* cou
 
 template <class T>
 void segment_sum_cuda(const T* x, const int64_t* group, int64_t N, int64_t C, int64_t G, T* out, StreamHandle s) {
+  check_ids_cuda(group, N, INT64_MIN, G, -1, DeviceErrorCode::SegmentGroup, s);
   LESEG_CUDA_CHECK(cudaMemsetAsync(out, 0, size_t(G * C) * sizeof(T), cuda::stream_of(s)));
   cuda::for_each(
       N * C,
@@ -153,6 +156,7 @@ template <class T>
 void segment_max_cuda(const T* x, const int64_t* group, int64_t N, int64_t C, int64_t G, T* out, int64_t* arg,
                       StreamHandle s) {
   cuda::NvtxRange r("leseg::segment_max");
+  check_ids_cuda(group, N, INT64_MIN, G, -1, DeviceErrorCode::SegmentGroup, s);
   cuda::for_each(
       G * C, [=] __device__(int64_t j) { out[j] = T(-INFINITY); arg[j] = -1; }, s, "leseg::segment_max_init");
   cuda::for_each(
@@ -185,6 +189,7 @@ void segment_max_backward_cuda(const T* dout, const int64_t* arg, int64_t N, int
 
 template <class T>
 void segment_gather_cuda(const T* x, const int64_t* group, int64_t N, int64_t C, int64_t G, T* out, StreamHandle s) {
+  check_ids_cuda(group, N, INT64_MIN, G, -1, DeviceErrorCode::SegmentGroup, s);
   cuda::for_each(
       N * C,
       [=] __device__(int64_t j) {
@@ -206,6 +211,8 @@ void vote_mode_cuda(VoteVariant v, const int64_t* group, const int64_t* label, c
                                                           : "leseg::vote_mode_sort_reduce");
   LESEG_KCHECK(ws_bytes >= vote_mode_workspace_bytes(v, N, G, C), "vote_mode: workspace of ", ws_bytes,
                " bytes is smaller than vote_mode_workspace_bytes = ", vote_mode_workspace_bytes(v, N, G, C));
+  check_ids_cuda(group, N, INT64_MIN, G, -1, DeviceErrorCode::VoteGroup, s);
+  check_ids_cuda(label, N, 0, C, ignore, DeviceErrorCode::VoteLabel, s);
   cudaStream_t st = cuda::stream_of(s);
   if (v == VoteVariant::SharedHistogram) {
     const size_t smem = size_t(G * C) * 8;

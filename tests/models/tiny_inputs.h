@@ -56,4 +56,33 @@ inline double max_abs(const Tensor& t) {
   return m;
 }
 
+struct Points {
+  Tensor points, batch, feats;
+};
+
+// Points for SPVCNN: 1-3 points inside each voxel of tiny_coords, voxel size vs, features (N, C) random.
+inline Points tiny_points(int64_t per_batch, int64_t channels, double vs, DType dt = DType::f32) {
+  const auto c = tiny_coords(per_batch).to_vector<int32_t>();
+  std::vector<double> p;
+  std::vector<int32_t> b;
+  uint64_t s = 99;
+  auto u = [&]() {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    return 0.05 + 0.9 * double(s >> 11) / double(1ull << 53);
+  };
+  for (size_t i = 0; i < c.size(); i += 4) {
+    const int k = 1 + int(i / 4) % 3;
+    for (int j = 0; j < k; ++j) {
+      b.push_back(c[i]);
+      for (int a = 0; a < 3; ++a) p.push_back((c[i + 1 + a] + u()) * vs);
+    }
+  }
+  const int64_t n = int64_t(b.size());
+  Points out;
+  out.points = Tensor::from_vector(p, Shape{n, 3}).to(dt);
+  out.batch = Tensor::from_vector(b, Shape{n});
+  out.feats = Tensor::randn(Shape{n, channels}, 21, 0, dt);
+  return out;
+}
+
 }  // namespace leseg::testing

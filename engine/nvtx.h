@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: Apache-2.0
+// NVTX ranges for host-side phases (a training step's forward, backward, optimizer), so an Nsight Systems
+// timeline shows the step's structure around the kernels' own ranges. No-op in a CPU-only build.
+#pragma once
+
+#if LESEG_WITH_CUDA
+#include <nvtx3/nvToolsExt.h>
+#endif
+
+namespace leseg {
+
+class NvtxScope {
+ public:
+  explicit NvtxScope(const char* name) {
+#if LESEG_WITH_CUDA
+    nvtxRangePushA(name);
+#else
+    (void)name;
+#endif
+  }
+  ~NvtxScope() {
+#if LESEG_WITH_CUDA
+    nvtxRangePop();
+#endif
+  }
+  NvtxScope(const NvtxScope&) = delete;
+  NvtxScope& operator=(const NvtxScope&) = delete;
+};
+
+}  // namespace leseg

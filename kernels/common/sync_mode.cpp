@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "kernels/common/sync_mode.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+namespace leseg::kernels {
+namespace {
+std::atomic<int> g_mode{-1};  // -1: environment not read yet
+}
+bool cuda_sync_mode() {
+  int v = g_mode.load(std::memory_order_relaxed);
+  if (v < 0) {
+    const char* e = std::getenv("LESEG_CUDA_SYNC");
+    v = (e && *e && std::strcmp(e, "0") != 0) ? 1 : 0;
+    g_mode.store(v, std::memory_order_relaxed);
+  }
+  return v == 1;
+}
+void set_cuda_sync_mode(bool on) { g_mode.store(on ? 1 : 0, std::memory_order_relaxed); }
+}  // namespace leseg::kernels
