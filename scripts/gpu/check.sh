@@ -112,7 +112,8 @@ else
        -DCMAKE_POLICY_VERSION_MINIMUM=3.5)  # a CMake 4 there must still read the packages' older config files
   # The dry run compiles the C++ only (LESEG_GPU_DRY_CUDA=1 adds the CUDA sources): no CUDA object includes a
   # bundled header, and every main build (CI's too) compiles them already.
-  if command -v nvcc >/dev/null 2>&1 && { [ $DRY = 0 ] || [ "${LESEG_GPU_DRY_CUDA:-0}" = 1 ]; }; then
+  # (LESEG_GPU_CUDA=0 builds without CUDA anywhere: for exercising the script's own flow on a CPU machine.)
+  if command -v nvcc >/dev/null 2>&1 && [ "${LESEG_GPU_CUDA:-1}" = 1 ] && { [ $DRY = 0 ] || [ "${LESEG_GPU_DRY_CUDA:-0}" = 1 ]; }; then
     cfg+=(-DLESEG_CUDA=ON)
   else
     cfg+=(-DLESEG_CUDA=OFF)

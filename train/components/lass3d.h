@@ -9,8 +9,10 @@
 //     per point; the fused attention op runs one sequence per point (cu_q = 0..N, cu_k = key offsets).
 //       t̃ = attention(...)  (N, A);  g = σ(W_g [f; t̃])  (N, F);  f′ = f + g ⊙ W_o t̃.
 //     Scene-only text (ablation) drops the object captions when the key sets are built.
-//   * FeatureKD: student text-enhanced features f′ -> a linear head -> teacher features (detached):
-//     MSE (default [reading]) or KL(teacher ‖ student) over feature channels (softmax, T² scaling).
+//   * FeatureKD: features -> a linear head -> target features (detached): MSE (default [reading]) or
+//     KL(target ‖ prediction) over feature channels (softmax, T² scaling). The regime's `lass3d.kd_direction`
+//     picks the sides: text_to_backbone (default) predicts the student's own text-enhanced features sg(f′) from
+//     its backbone features f; to_teacher (the earlier reading) predicts sg(f_teacher) from f′.
 #pragma once
 #include <memory>
 #include <string>

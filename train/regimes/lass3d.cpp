@@ -86,6 +86,15 @@ class Lass3dRegime : public Regime {
     const std::string kd_mode = cfg.get<std::string>("lass3d.kd_mode", "mse");
     LESEG_CHECK(kd_mode == "mse" || kd_mode == "kl", "config: key 'lass3d.kd_mode' must be mse or kl, got '", kd_mode, "'");
     const double kd_temperature = cfg.get<double>("lass3d.kd_temperature", 1.0);
+    // KD's direction. text_to_backbone (default): the student's backbone features f, through the KD head, predict
+    // its own text-enhanced features sg(f′) — the backbone learns the text-enhanced semantics without text, and
+    // the EMA carries them into the teacher (the paper: "text-enhanced semantics in the student branch are
+    // transferred to the teacher"). to_teacher: MSE(W f′_student, sg(f_teacher)), the earlier reading, which
+    // pulls the text-enhanced features toward the text-free teacher (its cheapest minimiser switches SAAF off).
+    const std::string kd_dir = cfg.get<std::string>("lass3d.kd_direction", "text_to_backbone");
+    LESEG_CHECK(kd_dir == "text_to_backbone" || kd_dir == "to_teacher",
+                "config: key 'lass3d.kd_direction' must be text_to_backbone or to_teacher, got '", kd_dir, "'");
+    kd_to_teacher_ = kd_dir == "to_teacher";
     ce_.ignore_index = cfg.get<int64_t>("loss.ignore_index", -1);
     w_ce_ = cfg.get<double>("loss.ce_weight", 1.0);
     w_pseudo_ = cfg.get<double>("loss.pseudo_weight", 1.0);
@@ -177,7 +186,7 @@ class Lass3dRegime : public Regime {
       Tensor tinv = tb.inverse.to(device_);
       Tensor fv = teacher_.minkunet->forward(on_device(tb.input)).feats();
       zt = index_select(teacher_classifier_->forward(fv), 0, tinv);  // (N, C)
-      if (kd_) ft = index_select(fv, 0, tinv);                        // (N, F)
+      if (kd_ && kd_to_teacher_) ft = index_select(fv, 0, tinv);     // (N, F)
     }
 
     LossTerms t;
@@ -191,7 +200,12 @@ class Lass3dRegime : public Regime {
     const double ramp = rampup_at(epoch, it);
     t.add("pseudo_ce", scaled(ul.ce, w_pseudo_ * ramp));
     if (use_nl_) t.add("neg", scaled(ul.nl, w_neg_ * ramp));
-    if (kd_) t.add("kd", scaled(kd_->loss(index_select(fs, 0, inv), ft), w_kd_));
+    if (kd_) {
+      // FeatureKD detaches its second argument: the gradient reaches the first side only.
+      Tensor kd = kd_to_teacher_ ? kd_->loss(index_select(fs, 0, inv), ft)                       // W f′ -> sg(f_t)
+                                 : kd_->loss(index_select(f, 0, inv), index_select(fs, 0, inv));  // W f -> sg(f′)
+      t.add("kd", scaled(kd, w_kd_));
+    }
     return t;
   }
 
@@ -274,6 +288,7 @@ class Lass3dRegime : public Regime {
   double rampup_ = 0.0, momentum_ = 0.99, w_ce_ = 1, w_pseudo_ = 1, w_neg_ = 1, w_kd_ = 1;
   int64_t epochs_ = 1, batches_per_epoch_ = 1;
   bool use_saaf_ = true, use_nl_ = true, use_kd_ = true, scene_only_ = false, teacher_bn_train_ = true;
+  bool kd_to_teacher_ = false;
 };
 
 }  // namespace

@@ -161,6 +161,41 @@ TEST(Lass3dRegime, OneStepUpdatesStudentAndTeacherFollowsByEma) {
   EXPECT_GT(moved, 0);
 }
 
+// KD's direction (issue 20, review §1.1): by default the student's backbone learns to predict its own text-enhanced
+// features, so the KD term's gradient reaches the backbone and the KD head but not SAAF; the earlier reading
+// (to_teacher) pulls the text-enhanced features toward the teacher, so its gradient does reach SAAF.
+TEST(Lass3dRegime, KdDirectionDecidesWhichSideLearns) {
+  auto grad_abs = [](Regime& r, const std::string& module) {
+    double a = 0;
+    for (auto& [n, m] : r.modules())
+      if (n == module)
+        for (auto& p : m->parameters())
+          if (p.grad().defined())
+            for (double g : p.grad().to(DType::f64).to_vector<double>()) a += std::abs(g);
+    return a;
+  };
+  for (const char* dir : {"text_to_backbone", "to_teacher"}) {
+    SCOPED_TRACE(dir);
+    auto r = make(tiny_config(std::string("lass3d.kd_direction=") + dir));
+    r->set_training(true);
+    LossTerms t = r->step(tiny_batch(), 0, 0);
+    Tensor kd;
+    for (auto& [n, v] : t.terms)
+      if (n == "kd") kd = v;
+    ASSERT_TRUE(kd.defined());
+    EXPECT_GT(kd.item_double(), 0.0);
+    kd.backward();
+    EXPECT_GT(grad_abs(*r, "kd"), 0.0) << "the KD head learns";
+    EXPECT_GT(grad_abs(*r, "backbone"), 0.0) << "the student backbone learns";
+    EXPECT_EQ(grad_abs(*r, "teacher"), 0.0) << "the teacher moves only by EMA";
+    if (std::string(dir) == "text_to_backbone")
+      EXPECT_EQ(grad_abs(*r, "saaf"), 0.0) << "the text-enhanced side is the (detached) target";
+    else
+      EXPECT_GT(grad_abs(*r, "saaf"), 0.0) << "the text-enhanced features are pulled toward the teacher";
+  }
+  EXPECT_THROW(make(tiny_config("lass3d.kd_direction=sideways")), Error);
+}
+
 TEST(Lass3dRegime, SwitchesRemoveTermsAndModules) {
   auto r = make(tiny_config("lass3d.saaf=false"), 2);
   auto r2 = make([] {
