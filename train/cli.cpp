@@ -250,7 +250,7 @@ std::string calibration_text(const std::string& root, int max_scenes) {
   }
   if (scenes.empty())
     return "stand-in calibration: no scene with views carrying CLIP labels, SAM masks and GT label images\n";
-  io::synth::CalibrationReport rep = io::synth::calibrate(scenes, int(info.classes.size()));
+  io::synth::CalibrationReport rep = io::synth::calibrate(scenes, int(info.classes.size()), {}, info.text_embeddings);
   return "stand-in calibration on " + std::to_string(scenes.size()) +
          " scenes (METHODS §6 targets from CNS Tables 1-2: CLIP 2D ~17, 3D ~14; SAM-voted 2D ~24, 3D ~19):\n" +
          rep.str() + "\n";

@@ -19,6 +19,11 @@ std::string CalibrationReport::str() const {
     std::snprintf(b, sizeof b, "; raw 3D labels voted within geometric sets (HICL intra-set): %.1f 3D", set_3d);
     out += b;
   }
+  if (caption_acc >= 0) {
+    std::snprintf(b, sizeof b, "; object captions naming their mask's majority GT class: %.1f %% of %lld", caption_acc,
+                  (long long)captions);
+    out += b;
+  }
   return out;
 }
 
@@ -66,7 +71,17 @@ double ConfusionMatrix::miou(int* counted) const {
   return n ? 100.0 * sum / n : 0.0;
 }
 
-CalibrationReport calibrate(const std::vector<Scene>& scenes, int C, const PairingOptions& pairing) {
+CalibrationReport calibrate(const std::vector<Scene>& scenes, int C, const PairingOptions& pairing,
+                            const Tensor& text_embeddings) {
+  std::vector<float> text;
+  int64_t D = 0;
+  if (text_embeddings.defined()) {
+    LESEG_CHECK(text_embeddings.ndim() == 2 && text_embeddings.size(0) == C, "calibrate: text embeddings ",
+                text_embeddings.shape().str(), " do not have one row per class (", C, ")");
+    D = text_embeddings.size(1);
+    text = text_embeddings.to(DType::f32).to_vector<float>();
+  }
+  int64_t cap_right = 0, cap_total = 0;
   ConfusionMatrix raw2(C), vot2(C), raw3(C), vot3(C), set3(C);
   CalibrationReport r;
   bool all_sets = !scenes.empty();
@@ -83,6 +98,34 @@ CalibrationReport calibrate(const std::vector<Scene>& scenes, int C, const Pairi
       const int32_t* clip = v.clip_labels.data<int32_t>();
       const int32_t* gl = v.gt_labels.data<int32_t>();
       std::vector<int32_t> voted = mask_mode_vote(clip, v.sam_masks.data<int32_t>(), hw, C);
+      if (D > 0 && v.caption_objects.defined() && v.caption_object_ids.defined() && v.caption_objects.numel() > 0) {
+        LESEG_CHECK(v.caption_objects.ndim() == 2 && v.caption_objects.size(1) == D, "calibrate: view '", v.name,
+                    "' of scene '", s.name, "': caption_objects ", v.caption_objects.shape().str(), " vs text dim ", D);
+        // majority GT class of every mask
+        const int32_t* mk = v.sam_masks.data<int32_t>();
+        int32_t nm = 0;
+        for (int64_t i = 0; i < hw; ++i) nm = std::max(nm, mk[i] + 1);
+        std::vector<int64_t> gv(size_t(nm) * C, 0);
+        for (int64_t i = 0; i < hw; ++i)
+          if (mk[i] >= 0 && gl[i] >= 0 && gl[i] < C) ++gv[size_t(mk[i]) * C + size_t(gl[i])];
+        const std::vector<float> caps = v.caption_objects.to(DType::f32).to_vector<float>();
+        const std::vector<int64_t> ids = v.caption_object_ids.to(DType::i64).to_vector<int64_t>();
+        for (size_t k = 0; k < ids.size(); ++k) {
+          if (ids[k] < 0 || ids[k] >= nm) continue;
+          const int64_t* row = &gv[size_t(ids[k]) * C];
+          const int64_t g = std::max_element(row, row + C) - row;
+          if (row[g] == 0) continue;  // a mask over unlabelled pixels only
+          int64_t best = 0;
+          double best_dot = -1e300;
+          for (int64_t c = 0; c < C; ++c) {
+            double dot = 0;
+            for (int64_t j = 0; j < D; ++j) dot += double(caps[k * size_t(D) + size_t(j)]) * text[size_t(c * D + j)];
+            if (dot > best_dot) best_dot = dot, best = c;
+          }
+          cap_right += best == g;
+          ++cap_total;
+        }
+      }
       for (int64_t i = 0; i < hw; ++i) {
         raw2.add(gl[i], clip[i]);
         vot2.add(gl[i], voted[size_t(i)]);
@@ -121,6 +164,8 @@ CalibrationReport calibrate(const std::vector<Scene>& scenes, int C, const Pairi
   r.voted_2d = vot2.miou();
   r.clip_3d = raw3.miou(&r.classes_3d);
   r.voted_3d = vot3.miou();
+  r.captions = cap_total;
+  if (cap_total > 0) r.caption_acc = 100.0 * double(cap_right) / double(cap_total);
   return r;
 }
 

@@ -8,6 +8,9 @@
 //   set_3d    HICL's intra-set refinement: the projected raw labels (clip_3d) voted within each geometric
 //             consistency set (Scene::segments; mode over the set's labelled points) — only when every scene
 //             has segments, else -1. Not a METHODS §6 target: it shows whether the over-segmentation helps.
+//   caption_acc  LASS3D's object captions: the share of captions whose nearest class text embedding (cosine) is
+//             the caption's SAM mask's majority GT class — only when the text embeddings are given and the
+//             views carry object captions, else -1. Not a METHODS §6 target: it says how much a caption knows.
 // mIoU: one confusion matrix over the whole set, ignore (-1) GT excluded, predictions of -1 count as
 // misses; the mean is over classes with a non-empty union.
 #pragma once
@@ -21,7 +24,8 @@
 namespace leseg::io::synth {
 
 struct CalibrationReport {
-  double clip_2d = 0, clip_3d = 0, voted_2d = 0, voted_3d = 0, set_3d = -1;
+  double clip_2d = 0, clip_3d = 0, voted_2d = 0, voted_3d = 0, set_3d = -1, caption_acc = -1;
+  int64_t captions = 0;
   int64_t pixels = 0, points = 0, paired_points = 0;
   int classes_2d = 0, classes_3d = 0;  // classes with a non-empty union (raw labels)
   std::string str() const;
@@ -41,6 +45,8 @@ struct ConfusionMatrix {
 };
 
 // Views without a depth map pair LiDAR-style (depth > pairing.lidar_min_depth, no depth test).
-CalibrationReport calibrate(const std::vector<Scene>& scenes, int num_classes, const PairingOptions& pairing = {});
+// text_embeddings (C, D), optional: enables caption_acc.
+CalibrationReport calibrate(const std::vector<Scene>& scenes, int num_classes, const PairingOptions& pairing = {},
+                            const Tensor& text_embeddings = Tensor());
 
 }  // namespace leseg::io::synth

@@ -248,7 +248,8 @@ void attach_stand_ins(View& view, const ViewTruth& t, const Tensor& text_embeddi
   const int C = int(text_embeddings.size(0));
   const size_t HW = size_t(H) * W;
   view.gt_labels = Tensor::from_vector(std::vector<int32_t>(t.label, t.label + HW), Shape{H, W});
-  view.clip_labels = Tensor::from_vector(clip_like_labels(t, C, P, seed, view_index, opt.clip), Shape{H, W});
+  const std::vector<int32_t> clip = clip_like_labels(t, C, P, seed, view_index, opt.clip);
+  view.clip_labels = Tensor::from_vector(clip, Shape{H, W});
   std::vector<int32_t> masks = sam_like_masks(t, seed, view_index, opt.sam);
   view.sam_masks = Tensor::from_vector(masks, Shape{H, W});
   const uint64_t vs = uint64_t(view_index) + 1;
@@ -288,9 +289,13 @@ void attach_stand_ins(View& view, const ViewTruth& t, const Tensor& text_embeddi
     view.sam_features = Tensor::from_vector(feat, Shape{h, w, F});
   }
   if (opt.captions) {
+    // A captioner sees the image, not the ground truth: the captions name what the CLIP-like labels of the view
+    // (scene caption) and of the SAM mask's pixels (object caption) say, so they carry CLIP's confusions and
+    // no oracle labels (issue 20; `leseg data inspect` reports how often an object caption names the mask's
+    // majority GT class).
     std::vector<int64_t> cnt(size_t(C), 0);
     for (size_t i = 0; i < HW; ++i)
-      if (t.label[i] >= 0 && t.label[i] < C) ++cnt[size_t(t.label[i])];
+      if (clip[i] >= 0 && clip[i] < C) ++cnt[size_t(clip[i])];
     std::vector<int32_t> present;
     for (int c = 0; c < C; ++c)
       if (double(cnt[size_t(c)]) >= 0.01 * double(HW)) present.push_back(c);
@@ -299,7 +304,7 @@ void attach_stand_ins(View& view, const ViewTruth& t, const Tensor& text_embeddi
     for (int32_t m : masks) m_count = std::max(m_count, m + 1);
     std::vector<std::vector<int64_t>> votes(size_t(m_count), std::vector<int64_t>(size_t(C), 0));
     for (size_t i = 0; i < HW; ++i)
-      if (masks[i] >= 0 && t.label[i] >= 0 && t.label[i] < C) ++votes[size_t(masks[i])][size_t(t.label[i])];
+      if (masks[i] >= 0 && clip[i] >= 0 && clip[i] < C) ++votes[size_t(masks[i])][size_t(clip[i])];
     std::vector<float> caps;
     std::vector<int32_t> ids;
     const int64_t D = text_embeddings.size(1);

@@ -29,8 +29,10 @@
 // | feat_dim / feat_stride     | 32 / 8  | SAM feature map (H/stride, W/stride, F)                           |
 // | feat_noise                 | 0.3     | Gaussian noise on the per-instance unit feature                   |
 //
-// Captions: scene caption = normalize(mean of the text embeddings of classes covering >= 1% of the view
-// + caption_noise * g / sqrt(D)); one object caption per SAM mask = its majority GT class + noise.
+// Captions, from what a captioner would see (the CLIP-like labels, not the ground truth): scene caption =
+// normalize(mean of the text embeddings of the classes the CLIP-like labels give >= 1% of the view
+// + caption_noise * g / sqrt(D)); one object caption per SAM mask = the majority CLIP-like class of its pixels
+// + noise (masks without any CLIP-like label get none).
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -203,6 +203,37 @@ TEST(SyntheticCalibration, FiguresWithinDocumentedBand) {
   EXPECT_EQ(r.str().find("geometric sets"), std::string::npos);
 }
 
+// Captions come from the CLIP-like labels, not the ground truth (issue 20): with the default (noisy) CLIP-like
+// labels an object caption names its mask's majority GT class clearly less often than with near-perfect CLIP-like
+// labels, where it almost always does (the caption's own noise rarely moves it to another class).
+TEST(SyntheticCalibration, CaptionsFollowTheClipLikeLabels) {
+  DatasetInfo info = indoor_dataset_info(64, 0);
+  IndoorOptions noisy;
+  noisy.num_views = 3;
+  noisy.point_density = 100;
+  noisy.geometric_segments = false;
+  IndoorOptions clean = noisy;
+  clean.stand_ins.clip.instance_confusion = 0;
+  clean.stand_ins.clip.blob_coverage = 0;
+  clean.stand_ins.clip.bleed_px = 0;
+  clean.stand_ins.clip.missing = 0;
+  clean.stand_ins.clip.confusion_tau = 1e-6;
+  std::vector<Scene> a, b;
+  for (uint64_t seed = 400; seed < 403; ++seed) {
+    a.push_back(generate_indoor_scene(seed, info.text_embeddings, noisy));
+    b.push_back(generate_indoor_scene(seed, info.text_embeddings, clean));
+  }
+  CalibrationReport ra = calibrate(a, 20, {}, info.text_embeddings), rb = calibrate(b, 20, {}, info.text_embeddings);
+  std::printf("captions: noisy CLIP %.1f %% of %lld, clean CLIP %.1f %% of %lld\n", ra.caption_acc,
+              (long long)ra.captions, rb.caption_acc, (long long)rb.captions);
+  ASSERT_GT(ra.captions, 20);
+  ASSERT_GT(rb.captions, 20);
+  EXPECT_GE(rb.caption_acc, 85.0);
+  EXPECT_LT(ra.caption_acc, rb.caption_acc - 10.0);
+  EXPECT_NE(ra.str().find("object captions naming"), std::string::npos);
+  EXPECT_EQ(calibrate(a, 20).caption_acc, -1.0);  // no text embeddings: not reported
+}
+
 // LiDAR scenes' cameras carry no depth map: calibration pairs them LiDAR-style instead of failing.
 TEST(SyntheticCalibration, LidarViewsPairWithoutDepth) {
   DatasetInfo info = outdoor_dataset_info(16, 0);
