@@ -196,6 +196,29 @@ TEST(Lass3dRegime, KdDirectionDecidesWhichSideLearns) {
   EXPECT_THROW(make(tiny_config("lass3d.kd_direction=sideways")), Error);
 }
 
+// teacher.momentum: auto = 1 − 10 / steps (here 20 epochs × 1 step: 0.5), so the EMA after one step is the midpoint.
+TEST(Lass3dRegime, AutoMomentumFollowsTheBudget) {
+  auto r = make(tiny_config("teacher.momentum=auto"), 20);
+  r->set_training(true);
+  LossTerms t = r->step(tiny_batch(), 0, 0);
+  t.total().backward();
+  const std::string w = "conv0p1s1.kernel";
+  std::vector<double> t0 = param(*r, "teacher", w).detach().to(DType::f64).to_vector<double>();
+  for (auto& slot : r->optimizers()) slot.optimizer->step();
+  std::vector<double> s1 = param(*r, "backbone", w).detach().to(DType::f64).to_vector<double>();
+  r->after_optimizer_step(1);
+  std::vector<double> t1 = param(*r, "teacher", w).detach().to(DType::f64).to_vector<double>();
+  int moved = 0;
+  for (size_t i = 0; i < t1.size(); ++i) {
+    const double ref = 0.5 * t0[i] + 0.5 * s1[i];
+    ASSERT_NEAR(t1[i], ref, 1e-6 + 1e-5 * std::abs(ref)) << "element " << i;
+    moved += t1[i] != t0[i];
+  }
+  EXPECT_GT(moved, 0);
+  EXPECT_THROW(make(tiny_config("teacher.momentum=fast")), Error);
+  EXPECT_THROW(make(tiny_config("teacher.momentum=1.5")), Error);
+}
+
 TEST(Lass3dRegime, SwitchesRemoveTermsAndModules) {
   auto r = make(tiny_config("lass3d.saaf=false"), 2);
   auto r2 = make([] {
