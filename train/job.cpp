@@ -44,6 +44,11 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
     vo.crop_options.out_width = cfg.get<int>("data.crop_width", vo.crop_options.out_width);
     vo.crop_options.min_pairs = cfg.get<int64_t>("data.crop_min_pairs", vo.crop_options.min_pairs);
     vo.hflip = cfg.get<double>("data.view_hflip", vo.hflip);
+    // data.pseudo_labels: project (raw CLIP labels projected to points) | vote_then_project (voted in SAM masks first)
+    const std::string pl = cfg.get<std::string>("data.pseudo_labels", "project");
+    LESEG_CHECK(pl == "project" || pl == "vote_then_project",
+                "config: key 'data.pseudo_labels' must be project or vote_then_project, got '", pl, "'");
+    vo.vote_in_masks = pl == "vote_then_project";
   }
   LESEG_CHECK(lo.batch.features.channels() > 0, "config: keys 'data.color', 'data.normals', 'data.intensity' are all false: no input feature");
   io::loader::AugmentOptions& au = lo.batch.augment;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "engine/autograd.h"
+#include "io/synthetic/calibration.h"
 #include "io/synthetic/random.h"
 
 namespace leseg::io::loader {
@@ -231,6 +232,13 @@ SceneOut prepare_scene(const BatchItem& item, int32_t scene_row, const BatchOpti
     const bool has_clip = is_map(view.clip_labels, H, W), has_sam = is_map(view.sam_masks, H, W);
     if (has_clip) {
       const int32_t* cl = view.clip_labels.data<int32_t>();
+      std::vector<int32_t> voted;
+      if (vo.vote_in_masks && has_sam) {
+        int32_t nc = 0;
+        for (int64_t i = 0; i < H * int64_t(W); ++i) nc = std::max(nc, cl[i] + 1);
+        voted = synth::mask_mode_vote(cl, view.sam_masks.data<int32_t>(), H * int64_t(W), int(nc));
+        cl = voted.data();
+      }
       for (int64_t i = 0; i < np; ++i) {
         const int32_t c = cl[fpairs[2 * i + 1]];
         if (c >= 0) votes.emplace_back(int32_t(fpairs[2 * i]), c);

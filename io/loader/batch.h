@@ -7,7 +7,7 @@
 //   labels (N,) i32 at full resolution (-1 ignore; after the semi-supervised split / weak-label policy, so an
 //   unlabelled scene is all -1), pseudo_labels (N,) i32 = majority of the CLIP pixel labels over the views that
 //   pair the point (full-resolution views, before cropping; ties -> smallest class; -1 when unpaired or no
-//   label), point_sam_ids (N,) i32 = SAM mask of the point in the first selected view that pairs it with a mask
+//   label; with ViewOptions::vote_in_masks the pixel labels are first voted inside each view's SAM masks), point_sam_ids (N,) i32 = SAM mask of the point in the first selected view that pairs it with a mask
 //   (batch-unique id, see below; -1 none), segments (N,) i32 geometric segment ids made unique across the batch
 //   (scene b's ids shifted by the number of ids of scenes < b; -1 stays -1).
 // Voxels (M, scene b at rows [voxel_offsets[b], voxel_offsets[b+1]); order = first occurrence of each voxel
@@ -62,6 +62,10 @@ struct ViewOptions {
   bool auto_lidar = true; // views without a depth map pair LiDAR-style (Z > min depth, no depth test)
   PairingOptions pairing;
   bool images = true, clip_labels = true, sam_masks = true, sam_features = true, gt_labels = true, captions = true;
+  // pseudo_labels from CLIP labels already voted inside the view's SAM masks (each mask takes the mode of its
+  // pixels' CLIP labels, on the full view before any crop), then projected: CNS's order (refine in 2D, then
+  // transfer to points), the figure `leseg data inspect` calls "after SAM-mask voting, 3D". false: raw labels.
+  bool vote_in_masks = false;
   double mean[3] = {0.485, 0.456, 0.406};  // ImageNet normalisation of the crops
   double std[3] = {0.229, 0.224, 0.225};
 };

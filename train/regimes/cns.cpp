@@ -8,8 +8,10 @@
 // points of the batch. R2 = SAM max-vote inside the crops' SAM masks (train/components/cns.h), R3 = the same
 // vote over points grouped by their SAM mask id (Batch::point_sam_ids, the paper's transferred masks M_p):
 //   P*_2D  = R2(CLIP pixel labels)                          (paper P*_x)
-//   P*_3D  = R3(CLIP labels projected to points)             (paper P*_p; projection = Batch::pseudo_labels,
-//                                                            the mode over the full views that pair the point)
+//   P*_3D  = CLIP labels voted in each view's SAM masks, then projected to points (paper P*_p: refine in 2D,
+//            then transfer; the loader does both on the full views: data.pseudo_labels: vote_then_project,
+//            Batch::pseudo_labels). Variant data.pseudo_labels: project = R3(raw CLIP labels projected), the
+//            earlier order (project, then vote among points sharing a SAM id of the first view pairing them).
 //   P̂*_2D = R2(argmax z_2D)      P̂*_3D = R3(argmax z_3D)  (predictions of this step, detached)
 // A source is handed to the other domain through the pairs: pixel map -> points = mode over the views that
 // pair the point (cns::to_points over the crops' pairs); point map -> pixels = the point's label at the pixels
@@ -22,8 +24,14 @@
 //               no_sct  "w/o SCT": both {P*_2D, P*_3D} (CLIP only)
 //               no_clip "w/o CLIP": both {P̂*_2D, P̂*_3D}
 //               w_2d / w_3d: both nets trained on P̂*_2D / P̂*_3D only
-//   cns.refine: train (R2/R3 on CLIP labels and predictions), none ("w/o Refine": identity), post ("Post-
-//               Refine": identity in training, predictions refined by the SAM masks at evaluation).
+//   cns.refine: train (R2/R3 on CLIP labels and predictions), none ("w/o Refine": identity; needs
+//               data.pseudo_labels: project), train+post ("Post-Refine" as Table 2 reads: full training, and the
+//               predictions refined by the SAM masks at evaluation), post (identity in training, refined at
+//               evaluation: the earlier reading, kept as a variant; needs data.pseudo_labels: project).
+//   cns.eval_source: model (default) | labels: evaluation scores the batch's pseudo-labels themselves (no network:
+//               the paper's "Baseline" = projected CLIP labels with data.pseudo_labels: project, and "w/o CNS" =
+//               SAM-refined labels with vote_then_project), on the same validation points. Points without a
+//               label get all-zero logits, i.e. class 0 (`leseg data inspect` counts them as misses instead).
 // Loss terms (each already weighted): ce_2d = w_2d·CE(z_2D over all crop pixels, target), ce_3d =
 // w_3d·CE(z_3D at points, target) (means over labelled rows; the paper writes sums), and latent-space
 // consistency (eq. 7) at the P (point, pixel) pairs: lsc_2d / lsc_3d = w_f·mean(1 − cos(θ(x), φ(s)/‖φ(s)‖)),
@@ -123,8 +131,17 @@ class CnsRegime : public Regime {
     switch_ = cfg.get<std::string>("cns.switch", "full");
     set_samplers(switch_);
     refine_ = cfg.get<std::string>("cns.refine", "train");
-    LESEG_CHECK(refine_ == "train" || refine_ == "none" || refine_ == "post",
-                "config: key 'cns.refine' must be train, none or post, got '", refine_, "'");
+    LESEG_CHECK(refine_ == "train" || refine_ == "none" || refine_ == "post" || refine_ == "train+post",
+                "config: key 'cns.refine' must be train, none, train+post or post, got '", refine_, "'");
+    refine_train_ = refine_ == "train" || refine_ == "train+post";
+    refine_post_ = refine_ == "post" || refine_ == "train+post";
+    loader_voted_ = cfg.get<std::string>("data.pseudo_labels", "project") == "vote_then_project";
+    LESEG_CHECK(refine_train_ || !loader_voted_, "config: cns.refine = ", refine_,
+                " trains on unrefined CLIP labels, but data.pseudo_labels = vote_then_project refines them in the "
+                "loader: set data.pseudo_labels=project");
+    eval_source_ = cfg.get<std::string>("cns.eval_source", "model");
+    LESEG_CHECK(eval_source_ == "model" || eval_source_ == "labels",
+                "config: key 'cns.eval_source' must be model or labels, got '", eval_source_, "'");
     lsc_mode_ = cfg.get<std::string>("cns.lsc", "sam");
     LESEG_CHECK(lsc_mode_ == "sam" || lsc_mode_ == "clip" || lsc_mode_ == "sam_clip" || lsc_mode_ == "none",
                 "config: key 'cns.lsc' must be sam, clip, sam_clip or none, got '", lsc_mode_, "'");
@@ -195,7 +212,8 @@ class CnsRegime : public Regime {
     const bool need_pred3 = s2 == LabelSource::pred_3d || s3 == LabelSource::pred_3d;
     Sources src;
     src.clip2 = refine2d(b.view_clip_labels, b);
-    src.clip3 = refine3d(b.pseudo_labels, b);
+    // P*_3D: already voted in 2D by the loader (vote_then_project), else voted among points here (variant).
+    src.clip3 = loader_voted_ ? b.pseudo_labels.to(DType::i64) : refine3d(b.pseudo_labels, b);
     if (need_pred2) src.pred2 = refine2d(argmax(z2.detach(), 1).reshape(Shape{v.V, v.H, v.W}), b);
     if (need_pred3) src.pred3 = refine3d(argmax(z3p.detach(), 1), b);
     Tensor t2 = pixel_target(s2, src, v, b), t3 = point_target(s3, src, v, b);
@@ -226,9 +244,14 @@ class CnsRegime : public Regime {
 
   Tensor logits(const Batch& b) override {
     NoGradGuard ng;
+    if (eval_source_ == "labels") {  // the pseudo-labels themselves, per point (no network)
+      LESEG_CHECK(b.pseudo_labels.defined() && b.pseudo_labels.numel() == b.num_points(),
+                  "cns: cns.eval_source = labels needs the batch's pseudo-labels (views in the evaluation data)");
+      return one_hot_logits(b.pseudo_labels);
+    }
     Tensor z3v = text_->forward(head3d_->forward(backbone_.minkunet->forward(to_device(b.input)).feats()));
     const bool eval = !net2d_->is_training();
-    const bool post = refine_ == "post" && b.point_sam_ids.defined();
+    const bool post = refine_post_ && b.point_sam_ids.defined();
     Tensor out = z3v;
     if (post) {  // Post-Refine: point predictions voted inside their SAM masks, returned as one-hot point logits
       Tensor pred = refine_by_masks_always(argmax(index_select(z3v, 0, b.inverse.to(device_)), 1), b.point_sam_ids);
@@ -241,7 +264,7 @@ class CnsRegime : public Regime {
       const int64_t H = b.view_gt_labels.size(1), W = b.view_gt_labels.size(2);
       Tensor z2 = pixel_logits(permute(low, {0, 2, 3, 1}).reshape(Shape{V * h * w, F2}), V, h, w, H, W);
       Tensor pred2 = argmax(z2, 1).reshape(Shape{V, H, W});
-      if (refine_ == "post" && b.view_sam_masks.defined()) pred2 = refine_by_masks_always(pred2, b.view_sam_masks);
+      if (refine_post_ && b.view_sam_masks.defined()) pred2 = refine_by_masks_always(pred2, b.view_sam_masks);
       std::vector<int64_t> p64 = to_i64(pred2), g64 = to_i64(b.view_gt_labels);
       std::vector<int32_t> p(p64.begin(), p64.end()), g(g64.begin(), g64.end());
       if (!cm2d_) cm2d_ = std::make_unique<ConfusionMatrix>(int(C_), -1);
@@ -345,11 +368,11 @@ class CnsRegime : public Regime {
     return cns::refine_by_masks(labels.to(Device::cpu()), masks.to(Device::cpu()), C_);
   }
   Tensor refine2d(const Tensor& labels, const Batch& b) const {
-    if (refine_ != "train") return labels.to(Device::cpu()).to(DType::i64);
+    if (!refine_train_) return labels.to(Device::cpu()).to(DType::i64);
     return refine_by_masks_always(labels, b.view_sam_masks);
   }
   Tensor refine3d(const Tensor& labels, const Batch& b) const {
-    if (refine_ != "train") return labels.to(Device::cpu()).to(DType::i64);
+    if (!refine_train_) return labels.to(Device::cpu()).to(DType::i64);
     return refine_by_masks_always(labels, b.point_sam_ids);
   }
 
@@ -437,7 +460,8 @@ class CnsRegime : public Regime {
   cns::LabelSourceSampler sampler2d_, sampler3d_;
   Generator sampler_gen_;
   int warmup_ = 10;
-  std::string switch_ = "full", refine_ = "train", lsc_mode_ = "sam";
+  std::string switch_ = "full", refine_ = "train", lsc_mode_ = "sam", eval_source_ = "model";
+  bool refine_train_ = true, refine_post_ = false, loader_voted_ = false;
   double w_ce2d_ = 1.0, w_ce3d_ = 1.0, w_lsc_ = 1.0;
   std::unique_ptr<ConfusionMatrix> cm2d_;
 };

@@ -214,6 +214,41 @@ TEST(Batch, MultiViewVoteOnAHandMadeScene) {
   EXPECT_EQ(b.voxel_labels.to_vector<int32_t>(), (std::vector<int32_t>{0, 1, 1, -1}));
 }
 
+// ViewOptions::vote_in_masks (CNS's order): the CLIP labels are voted inside the view's SAM masks on the full view
+// first, then projected. One view: mask 0 covers the pixels of points 0 and 1 and one more pixel, with CLIP labels
+// 2, 5, 2 -> all 2; point 2's pixel is in no mask and keeps its 7; point 3 is behind the camera.
+TEST(Batch, VoteInMasksBeforeTheProjection) {
+  Scene s;
+  s.name = "hand_vote";
+  s.coords = Tensor::from_vector(std::vector<float>{0, 0, 2, 1, 0, 2, 0, 1, 2, 9, 9, -5}, Shape{4, 3});
+  s.colors = Tensor::full(Shape{4, 3}, 100, DType::u8);
+  s.labels = Tensor::from_vector(std::vector<int32_t>{0, 1, 1, -1}, Shape{4});
+  const int H = 8, W = 8;
+  View view;
+  view.name = "0";
+  view.intrinsics = Tensor::from_vector(std::vector<float>{2, 0, 3, 0, 2, 3, 0, 0, 1}, Shape{3, 3});
+  std::vector<float> pose(16, 0.f);
+  pose[0] = pose[5] = pose[10] = pose[15] = 1;
+  view.cam_to_world = Tensor::from_vector(pose, Shape{4, 4});
+  view.depth = Tensor::full(Shape{H, W}, 2.0, DType::f32);
+  std::vector<int32_t> clip(size_t(H * W), -1), sam(size_t(H * W), -1);
+  clip[3 * W + 3] = 2, clip[3 * W + 4] = 5, clip[4 * W + 3] = 7, clip[5 * W + 5] = 2;
+  sam[3 * W + 3] = sam[3 * W + 4] = sam[5 * W + 5] = 0;
+  view.clip_labels = Tensor::from_vector(clip, Shape{H, W});
+  view.sam_masks = Tensor::from_vector(sam, Shape{H, W});
+  s.views.push_back(view);
+  BatchOptions o;
+  o.views.crop = false;
+  o.views.hflip = 0;
+  o.voxel_size = 0.5;
+  EXPECT_EQ(make_batch({{&s, true, 3}}, o).pseudo_labels.to_vector<int32_t>(), (std::vector<int32_t>{2, 5, 7, -1}));
+  o.views.vote_in_masks = true;
+  Batch b = make_batch({{&s, true, 3}}, o);
+  EXPECT_EQ(b.pseudo_labels.to_vector<int32_t>(), (std::vector<int32_t>{2, 2, 7, -1}));
+  // the crops' CLIP maps stay raw: only the projection to points is voted
+  EXPECT_EQ(b.view_clip_labels.to_vector<int32_t>()[size_t(3 * W + 4)], 5);
+}
+
 TEST(Batch, CropsPairsAndViewTensors) {
   std::vector<Scene> sc = tiny_scenes(2);
   BatchOptions o = tiny_batch_options();
@@ -246,7 +281,9 @@ TEST(Batch, CropsPairsAndViewTensors) {
     ASSERT_TRUE(pix >= 0 && pix < h * w);
     const int s = vs[size_t(v)];
     ASSERT_TRUE(p >= b.point_offsets[size_t(s)] && p < b.point_offsets[size_t(s) + 1]);
-    if (r > 0) ASSERT_GE(v, pr[r - 1]);
+    if (r > 0) {
+      ASSERT_GE(v, pr[r - 1]);
+    }
     ++per_view[size_t(v)];
   }
   for (int64_t v = 0; v < V; ++v) EXPECT_GT(per_view[size_t(v)], 0) << "view " << v;

@@ -19,6 +19,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops/losses.h"
+#include "engine/ops/reduce.h"
 #include "engine/ops/shape_ops.h"
 #include "io/synthetic/dataset.h"
 #include "train/components/cns.h"
@@ -160,6 +161,75 @@ TEST(CnsRegime, WarmupTargetIsRefinedProjectedClip) {
     r.step(b, 1, 0);  // stage 2: one draw for each network
     EXPECT_GT(g->offset(), off0);
   }
+}
+
+// The paper's order (data.pseudo_labels: vote_then_project): P*_3D is the loader's voted-then-projected label,
+// used as it is (no second vote among points).
+TEST(CnsRegime, PaperOrderUsesTheLoadersVotedLabels) {
+  CnsRun s = make({"data.pseudo_labels=vote_then_project", "cns.lsc=none"});
+  CnsRun raw = make({"cns.lsc=none"});  // same scenes and seeds: raw projection
+  Regime& r = *s.job.regime;
+  const Batch& b = s.b0;
+  auto pv = b.pseudo_labels.to_vector<int32_t>(), rv = raw.b0.pseudo_labels.to_vector<int32_t>();
+  ASSERT_EQ(pv.size(), rv.size());
+  int64_t diff = 0;
+  for (size_t i = 0; i < pv.size(); ++i) diff += pv[i] != rv[i];
+  ASSERT_GT(diff, 0) << "voting in 2D changes no projected label on the fixture: the check below would be vacuous";
+  Tensor z3p = index_select(r.logits(b), 0, b.inverse);
+  const double expect = cross_entropy(z3p, b.pseudo_labels.to(DType::i64)).item<float>();
+  const double revoted = cross_entropy(z3p, cns::refine_by_masks(b.pseudo_labels, b.point_sam_ids, 20)).item<float>();
+  auto v = term_values(r.step(b, 0, 0));
+  EXPECT_NEAR(v["ce_3d"], expect, 1e-5 * std::abs(expect));
+  if (std::abs(expect - revoted) > 1e-4) {
+    EXPECT_GT(std::abs(v["ce_3d"] - revoted), 1e-5);
+  }
+  // training on unrefined labels cannot be combined with labels the loader already refined
+  EXPECT_THROW(make({"data.pseudo_labels=vote_then_project", "cns.refine=none"}), Error);
+  EXPECT_THROW(make({"data.pseudo_labels=voted"}), Error);
+}
+
+// cns.eval_source=labels scores the pseudo-labels themselves (Table 2's untrained rows); train+post trains with the
+// refined labels and votes the predictions at evaluation (per-point logits).
+TEST(CnsRegime, UntrainedLabelRowsAndTrainPlusPost) {
+  CnsRun s = make({"cns.eval_source=labels"});
+  Regime& r = *s.job.regime;
+  r.set_training(false);
+  Tensor z = r.logits(s.b0);
+  ASSERT_EQ(z.size(0), s.b0.num_points());
+  auto pred = argmax(z, 1).to_vector<int64_t>();
+  auto lab = s.b0.pseudo_labels.to_vector<int32_t>();
+  int64_t labelled = 0;
+  for (size_t i = 0; i < lab.size(); ++i)
+    if (lab[i] >= 0) {
+      ++labelled;
+      ASSERT_EQ(pred[i], lab[i]) << "point " << i;
+    }
+  EXPECT_GT(labelled, 100);
+
+  CnsRun tp = make({"cns.refine=train+post", "cns.lsc=none"});
+  CnsRun plain = make({"cns.refine=train", "cns.lsc=none"});  // same seeds: same weights and batches
+  Regime& q = *tp.job.regime;
+  const Batch& b = tp.b0;
+  Tensor z3p = index_select(plain.job.regime->logits(plain.b0), 0, b.inverse);  // logits() of train+post are voted
+  const double refined = cross_entropy(z3p, cns::refine_by_masks(b.pseudo_labels, b.point_sam_ids, 20)).item<float>();
+  EXPECT_NEAR(term_values(q.step(b, 0, 0))["ce_3d"], refined, 1e-5 * std::abs(refined));
+  q.set_training(false);
+  EXPECT_EQ(q.logits(b).size(0), b.num_points()) << "post-refined predictions come back per point";
+}
+
+// Stage 2 with one allowed source (w_3d: both networks on P̂*_3D): the 3D target is the SAM-voted argmax of the
+// 3D network's own point logits.
+TEST(CnsRegime, SwitchMapsToItsTarget) {
+  CnsRun s = make({"cns.switch=w_3d", "cns.warmup_epochs=0", "cns.lsc=none"});
+  Regime& r = *s.job.regime;
+  const Batch& b = s.b0;
+  Tensor z3p = index_select(r.logits(b), 0, b.inverse);
+  Tensor self = cns::refine_by_masks(argmax(z3p, 1), b.point_sam_ids, 20);
+  const double expect = cross_entropy(z3p, self).item<float>();
+  const double clip = cross_entropy(z3p, cns::refine_by_masks(b.pseudo_labels, b.point_sam_ids, 20)).item<float>();
+  auto v = term_values(r.step(b, 0, 0));
+  EXPECT_NEAR(v["ce_3d"], expect, 1e-5 * std::abs(expect));
+  EXPECT_GT(std::abs(v["ce_3d"] - clip), 1e-4) << "the CLIP target must not be the one used";
 }
 
 TEST(CnsRegime, EvaluationReportsTwoDimensionalMiou) {
