@@ -10,6 +10,8 @@
 #include "engine/tensor.h"
 #include "kernels/matmul/matmul.h"
 
+#if LESEG_WITH_CUDA  // kernel-level CUDA entry points exist only in a CUDA build
+
 using namespace leseg;
 
 TEST(MatmulK0Gpu, EmptyInnerDimensionScalesC) {
@@ -52,3 +54,6 @@ TEST(MatmulK0Gpu, EngineMatmulOfEmptyOperandsIsZero) {
   ASSERT_EQ(z.shape(), (Shape{4, 6}));
   for (float v : z.to_vector<float>()) EXPECT_EQ(v, 0.f);
 }
+#else
+TEST(MatmulK0Gpu, NeedsACudaBuild) { GTEST_SKIP() << "no CUDA device: CPU-only build (LESEG_CUDA=OFF), no CUDA kernel to test"; }
+#endif
