@@ -36,12 +36,14 @@
 #include "engine/error.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/losses.h"
+#include "engine/ops/reduce.h"
 #include "engine/ops/shape_ops.h"
 #include "engine/optim/ema.h"
 #include "io/scene.h"
 #include "models/heads.h"
 #include "models/registry.h"
 #include "train/components/lass3d.h"
+#include "train/metrics.h"
 #include "train/regime.h"
 
 namespace leseg::train {
@@ -59,6 +61,7 @@ class Lass3dRegime : public Regime {
   void build(const Config& cfg, const BuildContext& ctx) override {
     LESEG_CHECK(ctx.num_classes > 0, "lass3d: the dataset declares no classes");
     device_ = ctx.device;
+    num_classes_ = ctx.num_classes;
     epochs_ = std::max<int64_t>(ctx.epochs, 1);
     batches_per_epoch_ = std::max<int64_t>(ctx.steps_per_epoch, 1) * std::max(cfg.get<int>("train.accumulate", 1), 1);
 
@@ -226,7 +229,31 @@ class Lass3dRegime : public Regime {
 
   Tensor logits(const Batch& b) override {
     NoGradGuard ng;
-    if (eval_model_ == "teacher") return teacher_classifier_->forward(teacher_.minkunet->forward(on_device(b.input)).feats());
+    const bool teacher = eval_model_ == "teacher";
+    Tensor z = teacher ? teacher_logits(b) : student_logits(b);
+    // In evaluation, the other network is scored on the same points too (eval record: miou_student when the
+    // teacher is evaluated, miou_teacher otherwise), so one run reports both.
+    if (!student_.module->is_training() && b.labels.defined() && b.inverse.defined()) {
+      Tensor zo = teacher ? student_logits(b) : teacher_logits(b);
+      std::vector<int64_t> pv = argmax(zo.to(Device::cpu()), 1).to_vector<int64_t>();
+      std::vector<int32_t> inv = b.inverse.to(DType::i32).to_vector<int32_t>(), gt = b.labels.to(DType::i32).to_vector<int32_t>();
+      std::vector<int32_t> pred(inv.size());
+      for (size_t i = 0; i < inv.size(); ++i) pred[i] = int32_t(pv[size_t(inv[i])]);
+      if (!cm_other_) cm_other_ = std::make_unique<ConfusionMatrix>(int(num_classes_), int(ce_.ignore_index));
+      cm_other_->update(pred.data(), gt.data(), int64_t(pred.size()));
+    }
+    return z;
+  }
+  void begin_eval() override { cm_other_.reset(); }
+  nlohmann::json eval_metrics() override {
+    return cm_other_ ? cm_other_->record(eval_model_ == "teacher" ? "_student" : "_teacher") : nlohmann::json::object();
+  }
+
+  Tensor teacher_logits(const Batch& b) {
+    return teacher_classifier_->forward(teacher_.minkunet->forward(on_device(b.input)).feats());
+  }
+  // The student with its text branch when SAAF is on (the scene's captions are an input at test time too).
+  Tensor student_logits(const Batch& b) {
     Tensor f = student_.minkunet->forward(on_device(b.input)).feats();
     return classifier_->forward(saaf_ ? saaf_->forward(f, saaf_keys(b)) : f);
   }
@@ -304,6 +331,8 @@ class Lass3dRegime : public Regime {
   int64_t epochs_ = 1, batches_per_epoch_ = 1;
   bool use_saaf_ = true, use_nl_ = true, use_kd_ = true, scene_only_ = false, teacher_bn_train_ = true;
   bool kd_to_teacher_ = false;
+  int64_t num_classes_ = 0;
+  std::unique_ptr<ConfusionMatrix> cm_other_;
 };
 
 }  // namespace

@@ -219,6 +219,27 @@ TEST(Lass3dRegime, AutoMomentumFollowsTheBudget) {
   EXPECT_THROW(make(tiny_config("teacher.momentum=1.5")), Error);
 }
 
+// Evaluation scores both networks: the evaluated one through logits(), the other in eval_metrics().
+TEST(Lass3dRegime, EvaluationReportsTheOtherNetworkToo) {
+  for (const char* model : {"teacher", "student"}) {
+    auto r = make(tiny_config(std::string("eval.model=") + model));
+    r->set_training(false);
+    r->begin_eval();
+    const Batch& b = tiny_batch();
+    Tensor z = r->logits(b);
+    EXPECT_EQ(z.size(0), b.input.size());
+    nlohmann::json m = r->eval_metrics();
+    const std::string other = std::string(model) == "teacher" ? "miou_student" : "miou_teacher";
+    ASSERT_TRUE(m.contains(other)) << m.dump();
+    EXPECT_GE(m[other].get<double>(), 0.0);
+    r->begin_eval();
+    EXPECT_TRUE(r->eval_metrics().empty()) << "begin_eval starts a fresh count";
+    r->set_training(true);
+    r->logits(b);
+    EXPECT_TRUE(r->eval_metrics().empty()) << "training-mode logits are not scored";
+  }
+}
+
 TEST(Lass3dRegime, SwitchesRemoveTermsAndModules) {
   auto r = make(tiny_config("lass3d.saaf=false"), 2);
   auto r2 = make([] {
