@@ -2,12 +2,17 @@
 #include "train/components/lass3d.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "engine/autograd.h"
 #include "engine/ops/attention.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/linalg.h"
 #include "engine/ops/losses.h"
+#include "engine/ops/nn_functional.h"
+#include "engine/ops/reduce.h"
+#include "engine/ops/segment.h"
 #include "engine/ops/shape_ops.h"
 #include "train/components/common.h"
 
@@ -155,12 +160,48 @@ Tensor SAAF::forward(const Tensor& f, const SaafKeys& keys) {
   Tensor idx = keys.index.to(dev);
   Tensor k = index_select(kb, 0, idx), v = index_select(vb, 0, idx);  // (K, A)
   Tensor q = q_proj->forward(f);                                      // (N, A)
-  Tensor cu_q = Tensor::arange(N + 1, DType::i64, dev);
-  Tensor t = multi_head_attention(q, k, v, cu_q, keys.offsets.to(dev), opts.heads);  // (N, A)
+  Tensor t;
+  if (opts.mode == SaafMode::mixed_attention) {
+    Tensor cu_q = Tensor::arange(N + 1, DType::i64, dev);
+    t = multi_head_attention(q, k, v, cu_q, keys.offsets.to(dev), opts.heads);  // (N, A)
+  } else {
+    t = class_weighted_text(q, kb, vb, keys);
+  }
   Tensor g = sigmoid(gate->forward(concat({f, t}, 1)));                             // (N, F)
   last_text = t;
   last_gate = g;
   return add(f, mul(g, o_proj->forward(t)));
+}
+
+Tensor SAAF::class_weighted_text(const Tensor& q, const Tensor& kb, const Tensor& vb, const SaafKeys& keys) const {
+  const int64_t N = q.size(0), A = q.size(1), C = opts.num_classes, B = keys.bank.size(0);
+  LESEG_CHECK(C > 0 && C <= B, "SAAF (class_weighted): num_classes ", C, " must be in [1, ", B,
+              "] (the text bank's first rows are the class embeddings)");
+  const Device dev = q.device();
+  // The point's class similarities, from the same query / key projections as the attention variant.
+  Tensor kc = index_select(kb, 0, Tensor::arange(C, DType::i64, dev));       // (C, A)
+  Tensor s = softmax(mul(matmul(q, kc, false, true), 1.0 / std::sqrt(double(A))), 1);  // (N, C)
+  // (point, caption row) pairs of the key sets: the keys beyond the C class rows.
+  const std::vector<int64_t> off = keys.offsets.to(Device::cpu()).to_vector<int64_t>();
+  const std::vector<int64_t> idx = keys.index.to(Device::cpu()).to_vector<int64_t>();
+  std::vector<int64_t> pp, rr;
+  for (int64_t p = 0; p < N; ++p)
+    for (int64_t j = off[size_t(p)]; j < off[size_t(p) + 1]; ++j)
+      if (idx[size_t(j)] >= C) pp.push_back(p), rr.push_back(idx[size_t(j)]);
+  if (pp.empty()) return Tensor::zeros(Shape{N, A}, q.dtype(), dev);
+  const int64_t P = int64_t(pp.size());
+  Tensor pt = Tensor::from_vector(pp, Shape{P}, dev), rt = Tensor::from_vector(rr, Shape{P}, dev);
+  // The captions' class profiles: fixed properties of the text (no gradient).
+  Tensor a;
+  {
+    NoGradGuard ng;
+    Tensor bank = l2_normalize(keys.bank.to(dev).to(q.dtype()), 1);
+    Tensor cls = index_select(bank, 0, Tensor::arange(C, DType::i64, dev));
+    a = softmax(mul(matmul(index_select(bank, 0, rt), cls, false, true), 1.0 / opts.caption_temperature), 1);  // (P, C)
+  }
+  Tensor w = sum(mul(index_select(s, 0, pt), a), 1);                          // (P,) weight of each caption
+  Tensor wn = div(w, add(segment_gather(segment_sum(w, pt, N), pt), 1e-12));  // normalised per point
+  return segment_sum(mul(index_select(vb, 0, rt), wn.reshape(Shape{P, 1})), pt, N);  // (N, A)
 }
 
 FeatureKD::FeatureKD(int64_t student_dim, int64_t teacher_dim, KDMode m, Generator& gen, double T, DType dtype)

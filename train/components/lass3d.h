@@ -67,12 +67,25 @@ Tensor link_scene_caption(const Tensor& pairs, int64_t caption_row);
 Tensor link_object_captions(const Tensor& pairs, const Tensor& sam_masks, const Tensor& caption_object_ids,
                             int64_t row_offset);
 
+// How SAAF turns a point's key set into its text feature t̃:
+//   mixed_attention: one softmax attention of the point's query over all its keys (classes and captions alike)
+//                    [reading; the earlier default].
+//   class_weighted:  the paper's wording ("similarity to each class text embedding ... used to weighted-fuse the
+//                    text features") [reading]: the point's class similarities s = softmax_c(⟨W_q f, W_k t_c⟩/√A)
+//                    weight each of its captions k by w_k = Σ_c s_c a_kc, where a_k = softmax_c(cos(cap_k, t_c)/τ)
+//                    is the caption's own class profile (τ = caption_temperature, a fixed property of the text);
+//                    t̃ = Σ_k (w_k / Σ_k' w_k') W_v cap_k. A point with no caption gets t̃ = 0.
+enum class SaafMode { mixed_attention, class_weighted };
+
 struct SaafOptions {
   int64_t feat_dim = 96;   // F: point feature width
   int64_t text_dim = 512;  // D: text embedding width
   int64_t attn_dim = 64;   // A = heads · head_dim
   int64_t heads = 4;
   DType dtype = DType::f32;
+  SaafMode mode = SaafMode::mixed_attention;
+  int64_t num_classes = 0;            // class_weighted: the bank's first C rows are the class embeddings
+  double caption_temperature = 0.07;  // class_weighted: τ of the captions' class profiles
 };
 
 class SAAF : public Module {
@@ -84,6 +97,8 @@ class SAAF : public Module {
   // The attended text t̃ (N, A) and gate g (N, F) of the last forward (for inspection/tests).
   Tensor last_text, last_gate;
   SaafOptions opts;
+  // class_weighted's t̃ (N, A) from the query q (N, A) and the projected bank keys kb / values vb (B, A).
+  Tensor class_weighted_text(const Tensor& q, const Tensor& kb, const Tensor& vb, const SaafKeys& keys) const;
   std::shared_ptr<Linear> q_proj, k_proj, v_proj, o_proj, gate;
 };
 

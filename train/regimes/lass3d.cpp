@@ -101,6 +101,11 @@ class Lass3dRegime : public Regime {
     // read whatever the switches say, so that an ablation row never leaves a key unread
     const int64_t saaf_attn_dim = cfg.get<int64_t>("lass3d.saaf_attn_dim", 64);
     const int64_t saaf_heads = cfg.get<int64_t>("lass3d.saaf_heads", 4);
+    const std::string saaf_mode = cfg.get<std::string>("lass3d.saaf_mode", "class_weighted");
+    LESEG_CHECK(saaf_mode == "class_weighted" || saaf_mode == "mixed_attention",
+                "config: key 'lass3d.saaf_mode' must be class_weighted or mixed_attention, got '", saaf_mode, "'");
+    const double saaf_tau = cfg.get<double>("lass3d.saaf_caption_temperature", 0.07);
+    LESEG_CHECK(saaf_tau > 0.0, "config: key 'lass3d.saaf_caption_temperature' must be > 0, got ", saaf_tau);
     const std::string kd_mode = cfg.get<std::string>("lass3d.kd_mode", "mse");
     LESEG_CHECK(kd_mode == "mse" || kd_mode == "kl", "config: key 'lass3d.kd_mode' must be mse or kl, got '", kd_mode, "'");
     const double kd_temperature = cfg.get<double>("lass3d.kd_temperature", 1.0);
@@ -144,6 +149,9 @@ class Lass3dRegime : public Regime {
       so.text_dim = class_text_.size(1);
       so.attn_dim = saaf_attn_dim;
       so.heads = saaf_heads;
+      so.mode = saaf_mode == "class_weighted" ? lass3d::SaafMode::class_weighted : lass3d::SaafMode::mixed_attention;
+      so.num_classes = ctx.num_classes;
+      so.caption_temperature = saaf_tau;
       saaf_ = std::make_shared<lass3d::SAAF>(so, gen);
       saaf_->to(device_);
     }

@@ -135,6 +135,97 @@ TEST(Lass3dSaaf, ShapesGateAndGradcheck) {
   EXPECT_THROW(saaf.forward(Tensor::zeros(Shape{N, F + 1}, DType::f64), keys), Error);
 }
 
+// SAAF as the paper words it (class_weighted): the point's class similarities weight its captions. Hand-computed
+// on a small case in f64, a point without captions gets t̃ = 0, and a gradcheck through every projection.
+TEST(Lass3dSaaf, ClassWeightedFusionByHand) {
+  const int64_t N = 3, C = 3, D = 5, F = 6, A = 4;
+  Generator gen(12);
+  SaafOptions o;
+  o.feat_dim = F;
+  o.text_dim = D;
+  o.attn_dim = A;
+  o.heads = 2;
+  o.dtype = DType::f64;
+  o.mode = SaafMode::class_weighted;
+  o.num_classes = C;
+  o.caption_temperature = 0.5;
+  SAAF saaf(o, gen);
+  Tensor cls = unit_rows(C, D, 4), scn = unit_rows(1, D, 5), obj = unit_rows(2, D, 6);
+  Tensor sl = Tensor::from_vector<int64_t>({0, 0, 1, 0}, Shape{2, 2});  // points 0, 1 see the scene caption
+  Tensor ol = Tensor::from_vector<int64_t>({0, 1, 0, 0}, Shape{2, 2});  // point 0 also both object captions
+  SaafKeys keys = build_saaf_keys(N, cls, scn, sl, obj, ol);
+  Tensor f = Tensor::randn(Shape{N, F}, 9, 0, DType::f64);
+  f.requires_grad_(true);
+  saaf.forward(f, keys);
+  const std::vector<double> t = saaf.last_text.to_vector<double>();
+  // by hand
+  auto rows = [](const Tensor& x) { return x.to(DType::f64).to_vector<double>(); };
+  const std::vector<double> bank = rows(keys.bank), fv = rows(f);
+  auto lin = [&](const Linear& l, const double* x, int64_t in, int64_t out) {
+    std::vector<double> w = rows(l.weight), b = l.bias.defined() ? rows(l.bias) : std::vector<double>(size_t(out), 0.0);
+    std::vector<double> y(static_cast<size_t>(out));
+    for (int64_t r = 0; r < out; ++r) {
+      y[size_t(r)] = b[size_t(r)];
+      for (int64_t c = 0; c < in; ++c) y[size_t(r)] += w[size_t(r * in + c)] * x[c];
+    }
+    return y;
+  };
+  auto norm = [](std::vector<double> v) {
+    double n = 0;
+    for (double x : v) n += x * x;
+    for (double& x : v) x /= std::sqrt(n);
+    return v;
+  };
+  const std::vector<int64_t> off = keys.offsets.to_vector<int64_t>(), idx = keys.index.to_vector<int64_t>();
+  for (int64_t p = 0; p < N; ++p) {
+    std::vector<double> q = lin(*saaf.q_proj, &fv[size_t(p * F)], F, A), sc(static_cast<size_t>(C));
+    double mx = -1e300, z = 0;
+    for (int64_t c = 0; c < C; ++c) {
+      std::vector<double> k = lin(*saaf.k_proj, &bank[size_t(c * D)], D, A);
+      double d = 0;
+      for (int64_t j = 0; j < A; ++j) d += q[size_t(j)] * k[size_t(j)];
+      sc[size_t(c)] = d / std::sqrt(double(A));
+      mx = std::max(mx, sc[size_t(c)]);
+    }
+    for (double& x : sc) z += (x = std::exp(x - mx));
+    for (double& x : sc) x /= z;
+    std::vector<double> tt(static_cast<size_t>(A), 0.0);
+    std::vector<std::pair<double, std::vector<double>>> wv;
+    double wsum = 0;
+    for (int64_t j = off[size_t(p)]; j < off[size_t(p) + 1]; ++j) {
+      const int64_t r = idx[size_t(j)];
+      if (r < C) continue;
+      std::vector<double> cap = norm(std::vector<double>(&bank[size_t(r * D)], &bank[size_t(r * D + D)])), a(static_cast<size_t>(C));
+      double az = 0, amx = -1e300;
+      for (int64_t c = 0; c < C; ++c) {
+        std::vector<double> e = norm(std::vector<double>(&bank[size_t(c * D)], &bank[size_t(c * D + D)]));
+        double d = 0;
+        for (int64_t k = 0; k < D; ++k) d += cap[size_t(k)] * e[size_t(k)];
+        a[size_t(c)] = d / 0.5;
+        amx = std::max(amx, a[size_t(c)]);
+      }
+      for (double& x : a) az += (x = std::exp(x - amx));
+      double w = 0;
+      for (int64_t c = 0; c < C; ++c) w += sc[size_t(c)] * a[size_t(c)] / az;
+      wv.emplace_back(w, lin(*saaf.v_proj, &bank[size_t(r * D)], D, A));
+      wsum += w;
+    }
+    for (auto& [w, v] : wv)
+      for (int64_t j = 0; j < A; ++j) tt[size_t(j)] += w / wsum * v[size_t(j)];
+    for (int64_t j = 0; j < A; ++j) EXPECT_NEAR(t[size_t(p * A + j)], tt[size_t(j)], 1e-10) << "point " << p;
+    if (p == 2) {
+      for (int64_t j = 0; j < A; ++j) EXPECT_EQ(t[size_t(p * A + j)], 0.0) << "no caption: no text";
+    }
+  }
+  Tensor w = Tensor::randn(Shape{N, F}, 10, 0, DType::f64);
+  std::vector<Tensor> leaves{f, saaf.q_proj->weight, saaf.k_proj->weight, saaf.v_proj->weight, saaf.o_proj->weight,
+                             saaf.gate->weight};
+  leseg::testing::expect_gradcheck([&] { return sum(mul(saaf.forward(f, keys), w)); }, leaves);
+  o.num_classes = 9;
+  SAAF bad(o, gen);
+  EXPECT_THROW(bad.forward(f, keys), Error);
+}
+
 TEST(Lass3dFeatureKD, MseAndKlThroughHeadTeacherDetached) {
   Generator gen(3);
   const int64_t N = 5, Fs = 4, Ft = 3;
