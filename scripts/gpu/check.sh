@@ -6,7 +6,7 @@
 #                                       # (C++ only; LESEG_GPU_DRY_CUDA=1 compiles the CUDA sources too)
 # Steps, in this order, each time-boxed so the whole run ends inside LESEG_GPU_BUDGET_S (default 540 s = 9 min);
 # a failing step never stops the rest:
-#   0. unpack the bundle into .gpu-bundle/prefix, configure against it for this machine's architecture, build
+#   0. unpack the bundle into .gpu-prefix/, configure against it for this machine's architecture, build
 #   1. ctest -L gpu with LESEG_REQUIRE_GPU=1 (a skipped GPU test fails)             -> ctest-gpu.xml (JUnit)
 #   2. compute-sanitizer memcheck / racecheck / synccheck over one parity test per kernel family, initcheck over
 #      the allocator tests                                                           -> sanitizer.log
@@ -36,7 +36,7 @@ done
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 BUNDLE=$ROOT/.gpu-bundle
-PREFIX=$BUNDLE/prefix
+PREFIX=${LESEG_GPU_PREFIX:-$ROOT/.gpu-prefix}   # unpacked beside the bundle, not inside it: only the .debs travel
 BUILD=${LESEG_GPU_BUILD_DIR:-$ROOT/build-gpu$([ $DRY = 1 ] && echo -dry)}
 LOG=$OUT/check.log
 STEPS=$OUT/.steps   # one line per step: name|status|seconds|detail (folded into summary.md, then removed)
@@ -141,7 +141,7 @@ else
           build_ok=0
           detail="used the system's copy of a bundled package: $(echo $sys $libs | head -c 300)"
         else
-          ndeps=$(ninja -C "$BUILD" -t deps 2>/dev/null | grep -c "\.gpu-bundle/prefix/")
+          ndeps=$(ninja -C "$BUILD" -t deps 2>/dev/null | grep -c "\.gpu-prefix/")
           detail="$detail; $ndeps header dependencies from the bundle, none from the system's packages"
         fi
       fi
