@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 
+#include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/error.h"
@@ -21,6 +22,21 @@
 namespace fs = std::filesystem;
 
 namespace leseg::train {
+
+namespace {
+
+// A kernel's std::vector working buffers ran out of CPU memory (tensor storage failures name their own sizes).
+std::string out_of_memory_text() {
+  const MemoryStats st = memory_stats(Device::cpu());
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "CPU out of memory (std::bad_alloc in a kernel's working buffers): leseg tensors in use %.2f MiB, "
+                "peak %.2f MiB",
+                double(st.in_use) / double(1 << 20), double(st.peak) / double(1 << 20));
+  return buf;
+}
+
+}  // namespace
 
 Trainer::Trainer(Regime& regime, BatchSource& train, BatchSource* val, TrainerOptions opt)
     : regime_(regime), train_(train), val_(val), opt_(std::move(opt)) {
@@ -193,6 +209,8 @@ TrainResult Trainer::run() {
           lt = regime_.step(*b, epoch, batch);
           total = lt.total();
           for (auto& [n, t] : lt.terms) term_values.push_back(t.item_double());
+        } catch (const std::bad_alloc&) {
+          LESEG_FAIL(out_of_memory_text(), context());
         } catch (const std::exception& e) {
           LESEG_FAIL(e.what(), context());
         }
@@ -209,6 +227,8 @@ TrainResult Trainer::run() {
           phase.reset();
           // Out-of-range labels / group ids a CUDA kernel met in this batch (one host read per step; no-op on CPU).
           check_device_errors(total.device());
+        } catch (const std::bad_alloc&) {
+          LESEG_FAIL(out_of_memory_text(), context());
         } catch (const std::exception& e) {
           LESEG_FAIL(e.what(), context());
         }
