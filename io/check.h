@@ -31,6 +31,7 @@ struct CheckOptions {
   double max_scale = 1.1;           // augmentation scale headroom for the range check
   bool views = true;                // check views/ (the loader reads them only with data.views: true)
   int max_per_scene = 8;            // problems reported per scene (the rest are counted)
+  int threads = 0;                  // scenes checked in parallel (0: hardware concurrency); same report for any
 };
 
 struct CheckProblem {

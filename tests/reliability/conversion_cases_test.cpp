@@ -14,6 +14,7 @@
 #include "io/datasets/scene_io.h"
 #include "io/formats/image.h"
 #include "io/formats/point_cloud.h"
+#include "tests/io/formats/test_util.h"
 #include "tests/train/train_fixture.h"
 #include "train/cli.h"
 
@@ -165,4 +166,23 @@ TEST(ConversionCases, ValListNumClassesAndTheirErrors) {
   o.num_classes = 7;
   m = error_of([&] { io::convert("scannet", (dir / "src").string(), (dir / "o4").string(), o); });
   EXPECT_NE(m.find("--num-classes 7 disagrees with the 20 classes"), std::string::npos) << m;
+}
+
+// The real SemanticKITTI sample (skips visibly when ../shared/data is absent): converted, it passes `inspect`
+// and `data check`; the same scan cut short fails naming the file.
+TEST(ConversionCases, RealSemanticKittiSampleConvertsCleanAndDamagedIsNamed) {
+  LESEG_REQUIRE_SHARED_DATA(src, "semantickitti");
+  const fs::path dir = scratch("kitti_real");
+  io::ConvertResult r = io::convert("semantickitti", src, (dir / "out").string());
+  EXPECT_EQ(r.scenes, 1);
+  io::InspectReport ins = io::inspect((dir / "out").string());
+  EXPECT_TRUE(ins.missing.empty()) << ins.text;
+  io::CheckReport c = io::check_dataset((dir / "out").string());
+  EXPECT_TRUE(c.ok()) << c.str();
+  // a damaged copy: the scan loses 5 bytes
+  fs::copy(src, dir / "bad", fs::copy_options::recursive);
+  const fs::path bin = dir / "bad" / "sequences" / "00" / "velodyne" / "000000.bin";
+  fs::resize_file(bin, fs::file_size(bin) - 5);
+  const std::string m = error_of([&] { io::convert("semantickitti", (dir / "bad").string(), (dir / "out2").string()); });
+  EXPECT_NE(m.find("000000.bin"), std::string::npos) << m;
 }

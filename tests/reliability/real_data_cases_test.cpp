@@ -227,6 +227,9 @@ TEST(RealDataCases, InspectAndCheckNameTheScenes) {
 
   io::CheckReport c = io::check_dataset(root);
   EXPECT_EQ(c.errors.size(), 4u) << c.str();
+  io::CheckOptions one;
+  one.threads = 1;
+  EXPECT_EQ(io::check_dataset(root, one).str(), c.str());  // same report whatever the thread count
   // the CLI: exit 1, every problem printed; report only (no file changes)
   const auto before = fs::last_write_time(scene_file(root, bad_label, "segment.npy"));
   CliRun run = cli({"data", "check", root});
