@@ -23,6 +23,7 @@
 #include "io/check.h"
 #include "io/convert.h"
 #include "io/datasets/scene_io.h"
+#include "io/formats/image.h"
 #include "io/formats/npy.h"
 #include "tests/train/train_fixture.h"
 #include "train/cli.h"
@@ -295,4 +296,27 @@ TEST(RealDataCases, EvalAcceptsItsTrainingConfig) {
   // training still validates the key against its own schedule
   train::Config tr = config_for(root, out + "2", {"optim.sched.warmup=5", "data.max_train_scenes=1"});
   expect_error([&] { train::build_job(tr, train::JobKind::Train); }, {"optim.sched.warmup", "must be in [0, 2)"});
+}
+
+TEST(RealDataCases, ViewsFilesAreChecked) {
+  const std::string src = leseg::train::testing::tiny_views_dataset("check_views", 11);
+  const std::string root = scratch("check_views_copy") + "/data";
+  fs::create_directories(fs::path(root).parent_path());
+  fs::copy(src, root, fs::copy_options::recursive);
+  const std::string scene = scene_of(root, "train", 0);
+  const fs::path v0 = fs::path(root) / "scenes" / scene / "views" / "0";
+  ASSERT_TRUE(fs::exists(v0 / "pose.txt"));
+  fs::remove(v0 / "pose.txt");
+  std::ofstream(v0 / "intrinsic.txt") << "500 0 nan\n0 500 24\n0 0 1\n";
+  io::write_png_u16((v0 / "depth.png").string(), Tensor::zeros(Shape{10, 10}, DType::i32));
+  io::CheckReport c = io::check_dataset(root);
+  const std::string s = c.str();
+  EXPECT_NE(s.find("scene '" + scene + "' " + (v0 / "pose.txt").string()), std::string::npos) << s;
+  EXPECT_NE(s.find("missing pose.txt"), std::string::npos) << s;
+  EXPECT_NE(s.find((v0 / "intrinsic.txt").string() + " [matrix] index 0: 1 non-finite"), std::string::npos) << s;
+  EXPECT_NE(s.find("depth.png [size]"), std::string::npos) << s;
+  EXPECT_NE(s.find("10x10 (HxW), but color.png is 48x64"), std::string::npos) << s;
+  io::CheckOptions no_views;
+  no_views.views = false;
+  EXPECT_TRUE(io::check_dataset(root, no_views).ok());
 }
