@@ -5,8 +5,11 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <set>
+#include <fstream>
 #include <sstream>
 
+#include "io/check.h"
 #include "io/datasets/label_maps.h"
 #include "io/datasets/nuscenes.h"
 #include "io/datasets/pointcept.h"
@@ -35,11 +38,26 @@ struct Writer {
   const ConvertOptions& opt;
   ConvertResult res;
   std::map<std::string, std::vector<std::string>> splits;
+  std::vector<std::string> order;  // every scene, in conversion order
+  int num_classes = -1;            // when known: labels are checked before a scene is written
+  int max_label = -1;
   bool full() const { return opt.max_scenes >= 0 && res.scenes >= opt.max_scenes; }
-  void add(const Scene& s, const std::string& split = "train") {
+  void add(const Scene& s, const std::string& split = "train", const std::string& source = "") {
     LESEG_CHECK(!s.name.empty(), "convert: scene without a name");
+    if (s.labels.defined()) {
+      const std::vector<int32_t> l = s.labels.to(DType::i32).to_vector<int32_t>();
+      for (size_t i = 0; i < l.size(); ++i) {
+        LESEG_CHECK(l[i] >= -1 && (num_classes < 0 || l[i] < num_classes), "convert: scene '", s.name, "'",
+                    source.empty() ? "" : " (" + source + ")", " field 'label': value ", l[i], " at point ", i,
+                    " is outside [-1, ", num_classes < 0 ? std::string("inf") : std::to_string(num_classes), ")",
+                    num_classes < 0 ? "" : " (the dataset's classes; --classes FILE / --num-classes N set them)",
+                    "; nothing of this scene was written");
+        max_label = std::max(max_label, l[i]);
+      }
+    }
     write_scene((fs::path(dst) / "scenes" / s.name).string(), s);
     splits[split].push_back(s.name);
+    order.push_back(s.name);
     ++res.scenes;
     res.points += s.num_points();
     res.views += int64_t(s.views.size());
@@ -48,9 +66,60 @@ struct Writer {
     if (r.nan_dropped || r.nan_kept_invalid || r.labels_out_of_range)
       res.notes.push_back(scene + ": " + r.str());
   }
+  // The format's class list, or the one given on the command line (checked against it).
+  void set_classes(DatasetInfo& info, const std::string& format, bool free_labels) {
+    const size_t own = info.classes.size();
+    if (!opt.class_names.empty()) {
+      LESEG_CHECK(opt.num_classes < 0 || size_t(opt.num_classes) == opt.class_names.size(), "convert: --num-classes ",
+                  opt.num_classes, " disagrees with the ", opt.class_names.size(), " names of --classes");
+      LESEG_CHECK(free_labels || own == opt.class_names.size(), "convert: --classes lists ", opt.class_names.size(),
+                  " names, but format '", format, "' maps its labels to ", own, " classes");
+      info.classes = opt.class_names;
+    } else if (opt.num_classes >= 0) {
+      LESEG_CHECK(opt.num_classes >= 1, "convert: --num-classes ", opt.num_classes, " must be >= 1");
+      LESEG_CHECK(free_labels || own == size_t(opt.num_classes), "convert: --num-classes ", opt.num_classes,
+                  " disagrees with the ", own, " classes format '", format, "' maps its labels to");
+      if (free_labels) {
+        info.classes.clear();
+        for (int c = 0; c < opt.num_classes; ++c) info.classes.push_back("class_" + std::to_string(c));
+      }
+    }
+    num_classes = info.classes.empty() ? -1 : int(info.classes.size());
+  }
   void finish(const DatasetInfo& info) {
     write_dataset_info(dst, info);
+    if (!opt.val_scenes.empty() || opt.val_fraction >= 0) {
+      LESEG_CHECK(opt.val_scenes.empty() || opt.val_fraction < 0, "convert: give --val or --val-fraction, not both");
+      std::set<std::string> val;
+      if (!opt.val_scenes.empty()) {
+        std::set<std::string> have(order.begin(), order.end());
+        for (auto& n : opt.val_scenes) {
+          LESEG_CHECK(have.count(n), "convert: --val names scene '", n, "', which is not among the ", order.size(),
+                      " converted scenes", order.empty() ? std::string() : " (e.g. '" + order.front() + "')");
+          val.insert(n);
+        }
+      } else {
+        LESEG_CHECK(opt.val_fraction > 0 && opt.val_fraction < 1, "convert: --val-fraction ", opt.val_fraction,
+                    " must lie in (0, 1)");
+        LESEG_CHECK(order.size() >= 2, "convert: --val-fraction needs at least 2 scenes, ", order.size(), " converted");
+        std::vector<std::string> sorted = order;
+        std::sort(sorted.begin(), sorted.end());
+        const size_t n = sorted.size();
+        const size_t m = std::clamp<size_t>(size_t(std::llround(opt.val_fraction * double(n))), 1, n - 1);
+        for (size_t i = 0; i < m; ++i) val.insert(sorted[std::min(n - 1, size_t((double(i) + 0.5) * double(n) / double(m)))]);
+      }
+      std::vector<std::string> tr, va;
+      for (auto& n : order) (val.count(n) ? va : tr).push_back(n);
+      for (auto& [k, v] : splits)
+        if (k != "train" && k != "val") res.notes.push_back("source split '" + k + "' not written (--val / --val-fraction re-split every scene)");
+      splits.clear();
+      splits["train"] = tr;
+      splits["val"] = va;
+      res.notes.push_back("split: " + std::to_string(tr.size()) + " train / " + std::to_string(va.size()) + " val scenes");
+    }
     for (auto& [k, v] : splits) write_split(dst, k, v);
+    res.notes.push_back("no text_embeddings.npy written (leseg has no text encoder): fine for supervised training; the "
+                        "label-free regimes need one (" + dst + "/text_embeddings.npy, (C, D) f4)");
   }
 };
 
@@ -70,6 +139,43 @@ bool is_scannet_scan(const fs::path& p) {
 
 }  // namespace
 
+std::vector<std::string> read_class_names(const std::string& path) {
+  std::ifstream f(path);
+  LESEG_CHECK(f.good(), "--classes: cannot open '", path, "'");
+  std::vector<std::string> names;
+  std::string line;
+  while (std::getline(f, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+    size_t b = line.find_first_not_of(" \t");
+    if (b == std::string::npos || line[b] == '#') continue;
+    names.push_back(line.substr(b));
+  }
+  LESEG_CHECK(!names.empty(), "--classes: '", path, "' lists no class name");
+  std::set<std::string> seen;
+  for (size_t i = 0; i < names.size(); ++i)
+    LESEG_CHECK(seen.insert(names[i]).second, "--classes: '", path, "' lists '", names[i], "' twice (line of class ", i, ")");
+  return names;
+}
+
+std::vector<std::string> parse_scene_list(const std::string& arg) {
+  std::vector<std::string> out;
+  if (fs::is_regular_file(arg)) {
+    std::ifstream f(arg);
+    std::string line;
+    while (std::getline(f, line)) {
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+      if (!line.empty()) out.push_back(line);
+    }
+  } else {
+    std::stringstream ss(arg);
+    std::string item;
+    while (std::getline(ss, item, ','))
+      if (!item.empty()) out.push_back(item);
+  }
+  LESEG_CHECK(!out.empty(), "--val: '", arg, "' names no scene");
+  return out;
+}
+
 ConvertResult convert(const std::string& format, const std::string& src, const std::string& dst, const ConvertOptions& opt) {
   if (!fs::exists(src)) LESEG_FAIL("convert: source '", src, "' does not exist");
   Writer w{dst, opt, {}, {}};
@@ -79,11 +185,12 @@ ConvertResult convert(const std::string& format, const std::string& src, const s
   if (format == "pointcept") {
     info.name = "pointcept";
     info.classes = scannet20_classes();
+    w.set_classes(info, format, false);
     auto one = [&](const fs::path& sd, const std::string& split) {
       ReadReport r;
       Scene sc = read_pointcept_scene(sd.string(), {}, &r);
       w.note(sc.name, r);
-      w.add(sc, split);
+      w.add(sc, split, sd.string());
     };
     if (fs::exists(s / "coord.npy")) {
       one(s, "train");
@@ -101,6 +208,7 @@ ConvertResult convert(const std::string& format, const std::string& src, const s
   } else if (format == "scannet") {
     info.name = "scannet";
     info.classes = scannet20_classes();
+    w.set_classes(info, format, false);
     std::vector<fs::path> scans;
     if (is_scannet_scan(s)) scans.push_back(s);
     else {
@@ -119,11 +227,12 @@ ConvertResult convert(const std::string& format, const std::string& src, const s
         sc.views = read_scannet_frames(frames.string(), ScanNetFrameOptions{opt.frame_stride, opt.max_frames, true}, &r);
       if (r.frames_bad_pose) w.res.notes.push_back(sc.name + ": " + std::to_string(r.frames_bad_pose) + " frames skipped (invalid pose)");
       if (r.unlabeled) w.res.notes.push_back(sc.name + ": " + std::to_string(r.unlabeled) + " vertices ignore (-1)");
-      w.add(sc);
+      w.add(sc, "train", sp.string());
     }
   } else if (format == "s3dis") {
     info.name = "s3dis";
     info.classes = s3dis_classes();
+    w.set_classes(info, format, false);
     std::vector<std::pair<std::string, fs::path>> rooms;  // (scene name, folder)
     auto area = [&](const fs::path& a) {
       for (auto& r : list_s3dis_rooms(a.string())) rooms.push_back({a.filename().string() + "_" + r, a / r});
@@ -144,11 +253,12 @@ ConvertResult convert(const std::string& format, const std::string& src, const s
       Scene sc = read_s3dis_room(dir.string(), &r);
       sc.name = name;
       w.note(name, r);
-      w.add(sc, name.rfind("Area_5_", 0) == 0 ? "val" : "train");
+      w.add(sc, name.rfind("Area_5_", 0) == 0 ? "val" : "train", dir.string());
     }
   } else if (format == "semantickitti") {
     info.name = "semantickitti";
     info.classes = semantickitti_classes();
+    w.set_classes(info, format, false);
     std::vector<fs::path> seqs;
     if (fs::is_directory(s / "velodyne")) seqs.push_back(s);
     else {
@@ -170,37 +280,57 @@ ConvertResult convert(const std::string& format, const std::string& src, const s
         sc.name = sq.filename().string() + "_" + id;
         w.note(sc.name, r.points);
         int seq_no = std::atoi(sq.filename().string().c_str());
-        w.add(sc, seq_no == 8 ? "val" : "train");
+        w.add(sc, seq_no == 8 ? "val" : "train", (sq / "velodyne" / (id + ".bin")).string());
       }
     }
   } else if (format == "nuscenes") {
     info.name = "nuscenes";
     info.classes = nuscenes16_classes();
+    w.set_classes(info, format, false);
     ReadReport r;
     Scene sc = read_nuscenes_sample(src, true, &r);
     if (sc.name.empty()) sc.name = "sample";
     w.note(sc.name, r);
-    w.add(sc);
+    w.add(sc, "train", src);
   } else if (format == "ply" || format == "pcd") {
     info.name = format;
-    ReadReport r;
-    Scene sc;
-    if (format == "ply") {
-      sc = read_ply_scene(src, &r);
+    w.set_classes(info, format, true);
+    std::vector<fs::path> files;
+    if (fs::is_directory(s)) {
+      for (auto& e : fs::directory_iterator(s))
+        if (e.is_regular_file() && e.path().extension() == "." + format) files.push_back(e.path());
+      std::sort(files.begin(), files.end());
+      LESEG_CHECK(!files.empty(), "convert ", format, ": no *.", format, " file in '", src, "'");
     } else {
-      PcdCloud c = read_pcd_cloud(src, /*drop_invalid=*/true, &r);
-      sc.coords = c.coords;
-      sc.colors = c.colors;
-      sc.instances = c.labels;  // PCD label fields are object/instance ids (e.g. PCL mOSD)
+      files.push_back(s);
     }
-    sc.name = s.filename().string();
-    sc.name = sc.name.substr(0, sc.name.find('.'));
-    w.note(sc.name, r);
-    int max_label = -1;
-    if (sc.labels.defined())
-      for (int32_t l : sc.labels.to_vector<int32_t>()) max_label = std::max(max_label, l);
-    for (int c = 0; c <= max_label; ++c) info.classes.push_back("class_" + std::to_string(c));
-    w.add(sc);
+    std::set<std::string> names;
+    for (auto& f : files) {
+      if (w.full()) break;
+      ReadReport r;
+      Scene sc;
+      if (format == "ply") {
+        sc = read_ply_scene(f.string(), &r);
+      } else {
+        PcdCloud c = read_pcd_cloud(f.string(), /*drop_invalid=*/true, &r);
+        sc.coords = c.coords;
+        sc.colors = c.colors;
+        sc.instances = c.labels;  // PCD label fields are object/instance ids (e.g. PCL mOSD)
+      }
+      sc.name = f.filename().string();
+      sc.name = sc.name.substr(0, sc.name.find('.'));
+      LESEG_CHECK(!sc.name.empty() && names.insert(sc.name).second, "convert ", format, ": '", f.string(),
+                  "' gives scene name '", sc.name, "', empty or already used by another file");
+      w.note(sc.name, r);
+      w.add(sc, "train", f.string());
+    }
+    if (info.classes.empty()) {
+      for (int c = 0; c <= w.max_label; ++c) info.classes.push_back("class_" + std::to_string(c));
+      if (w.max_label >= 0)
+        w.res.notes.push_back(std::to_string(w.max_label + 1) + " classes class_0 .. class_" + std::to_string(w.max_label) +
+                              " named from the largest label present; pass --classes FILE or --num-classes N when "
+                              "some classes are absent from these files");
+    }
   } else {
     LESEG_FAIL("convert: unknown format '", format, "' (pointcept, scannet, s3dis, semantickitti, nuscenes, ply, pcd)");
   }
@@ -219,7 +349,8 @@ InspectReport inspect(const std::string& root) {
     os << "dataset " << (info.name.empty() ? "(unnamed)" : info.name) << ": " << info.classes.size() << " classes, ignore "
        << info.ignore_index;
     if (info.text_embeddings.defined()) os << ", text embeddings " << info.text_embeddings.shape().str();
-    else rep.missing.push_back("text_embeddings.npy");
+    else rep.warnings.push_back("no text_embeddings.npy: fine for supervised training; the label-free regimes "
+                                "(clip2scene, hicl, cns) need class text embeddings");
     os << "\n";
   } else {
     rep.missing.push_back("dataset.json");
@@ -322,6 +453,20 @@ InspectReport inspect(const std::string& root) {
       os << "  labels outside [-1, " << C << "): " << out_of_range << "\n";
       rep.missing.push_back(std::to_string(out_of_range) + " labels outside the class range");
     }
+  }
+  // Every scene problem named (scene, file, field, index): the data check (io/check.h), views' files included.
+  {
+    CheckReport cr = check_dataset(root);
+    for (const auto& e : cr.errors) {
+      const bool listed_above = e.field == "split" || (fs::path(e.file).filename() == "dataset.json" && e.field == "file");
+      if (!listed_above) rep.missing.push_back(e.str());
+    }
+    for (const auto& wn : cr.warnings)
+      if (fs::path(wn.file).filename() != "text_embeddings.npy") rep.warnings.push_back(wn.str());
+  }
+  if (!rep.warnings.empty()) {
+    os << "warnings: " << rep.warnings.size() << "\n";
+    for (size_t i = 0; i < rep.warnings.size() && i < 50; ++i) os << "  " << rep.warnings[i] << "\n";
   }
   os << "missing: " << (rep.missing.empty() ? "nothing" : std::to_string(rep.missing.size()) + " item(s)") << "\n";
   for (size_t i = 0; i < rep.missing.size() && i < 50; ++i) os << "  " << rep.missing[i] << "\n";

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "engine/error.h"
+#include "io/check.h"
 #include "io/convert.h"
 #include "io/datasets/scene_io.h"
 #include "io/synthetic/calibration.h"
@@ -88,6 +89,9 @@ int cmd_eval(const std::string& config, const std::vector<std::string>& override
     std::printf("checkpoint %s: 2D mIoU %.2f over %d classes, accuracy %.2f\n", dir.c_str(),
                 100.0 * extra["miou_2d"].get<double>(), extra.value("valid_classes_2d", 0),
                 100.0 * extra.value("accuracy_2d", 0.0));
+  if (cm.num_valid_classes() == 0)
+    std::fprintf(stderr, "warning: no validation point carries a label in [0, %zu): the mIoU below scores no class\n",
+                 job.info.classes.size());
   std::printf("checkpoint %s: mIoU %.2f over %d classes, accuracy %.2f, %zu scenes, %lld points, %s\n", dir.c_str(),
               100.0 * cm.miou(), cm.num_valid_classes(), 100.0 * cm.accuracy(), size_t(job.val->num_scenes()),
               static_cast<long long>(cm.total()), Progress::format_duration(s).c_str());
@@ -171,9 +175,27 @@ int run_cli(const std::vector<std::string>& args_in) {
   convert->add_option("--max-scenes", co.max_scenes, "At most this many scenes (-1 = all)");
   convert->add_option("--frame-stride", co.frame_stride, "ScanNet: every k-th exported frame");
   convert->add_option("--max-frames", co.max_frames, "ScanNet: at most this many frames per scene");
+  std::string conv_classes, conv_val;
+  convert->add_option("--classes", conv_classes, "Class names, one per line (replaces the format's list; ply/pcd: "
+                                                 "needed when some classes are absent from the files)");
+  convert->add_option("--num-classes", co.num_classes, "Number of classes (ply/pcd: names class_0 .. class_{N-1})");
+  convert->add_option("--val", conv_val, "Validation scenes: comma-separated names, or a file with one per line "
+                                         "(every other scene goes to train.txt)");
+  convert->add_option("--val-fraction", co.val_fraction, "Share of the scenes put in val.txt (evenly spaced by name)");
   std::string inspect_root;
   auto* inspect = data->add_subcommand("inspect", "Summarise a dataset root (scenes, points, label histogram, missing files)");
   inspect->add_option("root", inspect_root, "Dataset root")->required();
+  std::string check_root;
+  io::CheckOptions check_opt;
+  bool check_no_views = false;
+  auto* check = data->add_subcommand(
+      "check", "Check every scene of a dataset root (shapes, dtypes, finite and in-range coordinates, labels, "
+               "empty scenes, views); report only, nothing is written; exit 1 on any error");
+  check->add_option("root", check_root, "Dataset root")->required();
+  check->add_option("--split", check_opt.splits, "Split to check (repeatable; default: every <split>.txt)");
+  check->add_option("--voxel-size", check_opt.voxel_size, "Smallest voxel size the data will be used at (range check)")
+      ->capture_default_str();
+  check->add_flag("--no-views", check_no_views, "Skip the views/ folders");
   int calib_scenes = 8;
   inspect->add_option("--calibration-scenes", calib_scenes,
                       "Scenes (val split first) used for the stand-ins' noise figures (METHODS §6); 0 skips")
@@ -211,9 +233,17 @@ int run_cli(const std::vector<std::string>& args_in) {
       return 0;
     }
     if (*convert) {
+      if (!conv_classes.empty()) co.class_names = io::read_class_names(conv_classes);
+      if (!conv_val.empty()) co.val_scenes = io::parse_scene_list(conv_val);
       io::ConvertResult r = io::convert(conv_from, conv_src, conv_to, co);
       std::printf("%s\n", r.str().c_str());
       return 0;
+    }
+    if (*check) {
+      check_opt.views = !check_no_views;
+      io::CheckReport r = io::check_dataset(check_root, check_opt);
+      std::printf("%s", r.str(200).c_str());
+      return r.ok() ? 0 : 1;
     }
     if (*inspect) {
       io::InspectReport r = io::inspect(inspect_root);

@@ -24,7 +24,9 @@ std::vector<std::string> split_key(const std::string& key) {
 void collect(const YAML::Node& n, const std::string& prefix, std::vector<std::string>& out) {
   if (n.IsMap()) {
     for (auto it = n.begin(); it != n.end(); ++it) {
-      std::string k = it->first.as<std::string>();
+      LESEG_CHECK(it->first.IsScalar(), "config: a key under '", prefix.empty() ? "(top level)" : prefix,
+                  "' is not a plain name (a list or mapping used as a key)");
+      std::string k = it->first.Scalar();
       collect(it->second, prefix.empty() ? k : prefix + "." + k, out);
     }
   } else if (!prefix.empty()) {
@@ -57,6 +59,7 @@ Config Config::from_file(const std::string& path) {
   if (!c.root_ || c.root_.IsNull()) c.root_ = YAML::Node(YAML::NodeType::Map);
   LESEG_CHECK(c.root_.IsMap(), "config: ", path, ": top level must be a mapping");
   c.origin_ = path;
+  (void)c.keys();  // every key a plain name (errors name where)
   return c;
 }
 
@@ -70,6 +73,7 @@ Config Config::from_string(const std::string& yaml, const std::string& origin) {
   if (!c.root_ || c.root_.IsNull()) c.root_ = YAML::Node(YAML::NodeType::Map);
   LESEG_CHECK(c.root_.IsMap(), "config: ", origin, ": top level must be a mapping");
   c.origin_ = origin;
+  (void)c.keys();  // every key a plain name (errors name where)
   return c;
 }
 

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "engine/autograd.h"
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/ops/reduce.h"
 #include "train/progress.h"
@@ -44,11 +45,22 @@ ConfusionMatrix evaluate(Regime& regime, BatchSource& source, int num_classes, i
     source.begin_epoch(0, 0);
     std::optional<Progress> prog;
     if (verbose) prog.emplace("eval", source.batches_per_epoch(), 1);
+    int64_t index = 0;
     while (auto b = source.next()) {
-      LESEG_CHECK(b->labels.defined(), "evaluate: batch of scenes without labels (", b->scene_names.empty() ? "" : b->scene_names[0], ")");
-      Tensor pred = point_predictions(regime.logits(*b), *b);
-      Tensor gt = b->labels.to(Device::cpu());
-      cm.update(pred.data<int32_t>(), gt.data<int32_t>(), pred.numel());
+      // every error raised inside a batch (model, kernels, metrics) names the batch's scenes
+      try {
+        LESEG_CHECK(b->labels.defined(), "evaluate: batch of scenes without labels");
+        const Tensor logits = regime.logits(*b);
+        Tensor pred = point_predictions(logits, *b);
+        Tensor gt = b->labels.to(Device::cpu());
+        cm.update(pred.data<int32_t>(), gt.data<int32_t>(), pred.numel());
+        check_device_errors(logits.device());
+      } catch (const std::exception& e) {
+        std::string names;
+        for (const auto& n : b->scene_names) names += (names.empty() ? "" : ", ") + n;
+        LESEG_FAIL(e.what(), " (evaluation batch ", index, ", scenes ", names, ")");
+      }
+      ++index;
       if (prog) prog->step(b->num_scenes, b->num_points(), std::nan(""));
     }
     if (prog) prog->finish();

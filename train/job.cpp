@@ -2,11 +2,13 @@
 #include "train/job.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/error.h"
+#include "io/check.h"
 #include "io/datasets/scene_io.h"
 
 namespace fs = std::filesystem;
@@ -114,6 +116,36 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
   LESEG_CHECK(labelled_per_batch == 0 || labelled_fraction < 1.0, "config: key 'data.labelled_per_batch' = ",
               labelled_per_batch, " needs a semi-supervised split (data.labelled_fraction < 1)");
   if (kind == JobKind::Train) lo.labelled_per_batch = labelled_per_batch;
+  // Every scene of the splits this job reads is checked before anything is trained (io/check.h): a bad
+  // validation scene must not end a finished training, and every problem names the scene, file and index.
+  if (cfg.get<bool>("data.check", true) && kind != JobKind::Infer) {
+    io::CheckOptions co;
+    co.voxel_size = lo.batch.voxel_size;
+    co.max_scale = au.enabled ? std::max(1.0, au.scale_hi) : 1.0;
+    co.views = lo.batch.views.enabled;
+    io::CheckReport rep;
+    const int C = int(job.info.classes.size());
+    auto names_of = [&](const std::string& split, int max_scenes) {
+      std::vector<std::string> n;
+      if (fs::exists(fs::path(root) / (split + ".txt"))) n = io::read_split(root, split);
+      if (max_scenes > 0 && int(n.size()) > max_scenes) n.resize(size_t(max_scenes));
+      return n;
+    };
+    if (kind == JobKind::Train) io::check_split(root, train_split, names_of(train_split, max_train), C, co, rep);
+    io::check_split(root, val_split, names_of(val_split, max_val), C, co, rep);
+    LESEG_CHECK(rep.ok(), "dataset '", root, "' failed the data check before ", kind == JobKind::Train ? "training" : "evaluation",
+                " (nothing was run; `leseg data check ", root, "` lists every problem; data.check=false skips it):\n",
+                rep.str(20));
+    const bool evaluates = kind == JobKind::Eval || cfg.get<int64_t>("train.eval_every", 1) >= 0;
+    LESEG_CHECK(!evaluates || rep.split_labelled[val_split] > 0, "dataset '", root, "': no point of validation split '",
+                val_split, "' (", rep.split_scenes[val_split],
+                " scenes) carries a label in [0, C): the evaluation would score no class (set train.eval_every=-1 to "
+                "train without evaluating)");
+    LESEG_CHECK(kind != JobKind::Train || regime != "supervised" || rep.split_labelled[train_split] > 0, "dataset '", root,
+                "': no point of training split '", train_split, "' (", rep.split_scenes[train_split],
+                " scenes) carries a label in [0, C): regime 'supervised' would learn nothing");
+    for (const auto& w : rep.warnings) std::fprintf(stderr, "warning: %s\n", w.str().c_str());
+  }
   job.eval_batch = lo.batch;
   job.eval_batch.augment.enabled = false;
   job.eval_batch.views.hflip = 0.0;
@@ -179,6 +211,7 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
     }
   }
   ctx.steps_per_epoch = (nb + to.accumulate - 1) / to.accumulate;
+  ctx.training = kind == JobKind::Train;
   ctx.num_classes = to.num_classes;
   ctx.in_channels = int(lo.batch.features.channels());
   ctx.seed = job.seed;

@@ -154,7 +154,10 @@ OptimizerSlot build_optimizer_slot(const std::string& slot_name, const Config& c
   Optimizer& o = *slot.optimizer;
   if (sched == "none") {
   } else if (sched == "cosine") {
-    const int64_t warmup = cfg.get<int64_t>(sp + ".warmup", 0);
+    int64_t warmup = cfg.get<int64_t>(sp + ".warmup", 0);
+    // An evaluation recomputes the schedule from its own splits (it may be shorter than the run's): the
+    // schedule is never stepped there, so its keys are not held against it.
+    if (!ctx.training) warmup = std::clamp<int64_t>(warmup, 0, std::max<int64_t>(total, 1) - 1);
     LESEG_CHECK(warmup >= 0 && warmup < std::max<int64_t>(total, 1), "config: key '", sp, ".warmup' = ", warmup,
                 " must be in [0, ", std::max<int64_t>(total, 1), ") (the run has ", total, " scheduler ", unit, "s)");
     slot.scheduler = std::make_unique<CosineWarmupLR>(o, warmup, std::max<int64_t>(total, 1),

@@ -49,6 +49,7 @@ struct BuildContext {
   Device device = Device::cpu();
   int64_t epochs = 1;
   int64_t steps_per_epoch = 1;  // optimizer steps per epoch (after accumulation)
+  bool training = true;         // false for eval / infer jobs: training-only keys (schedules) are read, not validated
   int num_classes = 0;
   int in_channels = 0;
   uint64_t seed = 0;

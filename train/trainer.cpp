@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 
+#include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/error.h"
@@ -21,6 +22,21 @@
 namespace fs = std::filesystem;
 
 namespace leseg::train {
+
+namespace {
+
+// A kernel's std::vector working buffers ran out of CPU memory (tensor storage failures name their own sizes).
+std::string out_of_memory_text() {
+  const MemoryStats st = memory_stats(Device::cpu());
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "CPU out of memory (std::bad_alloc in a kernel's working buffers): leseg tensors in use %.2f MiB, "
+                "peak %.2f MiB",
+                double(st.in_use) / double(1 << 20), double(st.peak) / double(1 << 20));
+  return buf;
+}
+
+}  // namespace
 
 Trainer::Trainer(Regime& regime, BatchSource& train, BatchSource* val, TrainerOptions opt)
     : regime_(regime), train_(train), val_(val), opt_(std::move(opt)) {
@@ -71,7 +87,7 @@ void Trainer::prune_checkpoints() {
   for (size_t i = 0; i + size_t(opt_.keep_checkpoints) < dirs.size(); ++i) fs::remove_all(dirs[i]);
 }
 
-void Trainer::restore(const std::string& path) {
+std::string Trainer::restore(const std::string& path) {
   const std::string dir = resolve_resume(path);
   Checkpoint ck = load_checkpoint(dir, Device::cpu());
   const std::string saved_regime = ck.extra.value("regime", std::string());
@@ -107,6 +123,7 @@ void Trainer::restore(const std::string& path) {
   if (opt_.verbose) std::printf("resumed from %s (step %lld, epoch %lld, batch %lld)\n", dir.c_str(),
                                 static_cast<long long>(step_), static_cast<long long>(start_epoch_),
                                 static_cast<long long>(start_batch_));
+  return dir;
 }
 
 TrainResult Trainer::run() {
@@ -114,7 +131,7 @@ TrainResult Trainer::run() {
   TrainResult res;
   const bool files = !opt_.out_dir.empty();
   if (files) fs::create_directories(opt_.out_dir);
-  if (!opt_.resume.empty()) restore(opt_.resume);
+  if (!opt_.resume.empty()) res.last_checkpoint = restore(opt_.resume);
   MetricsLog log;
   if (files) log = MetricsLog((fs::path(opt_.out_dir) / "metrics.jsonl").string());
 
@@ -125,8 +142,11 @@ TrainResult Trainer::run() {
                                                   : opt_.epochs * steps_per_epoch;
   std::optional<Progress> prog;
   if (opt_.verbose) prog.emplace("train", std::max<int64_t>(total_steps - step_, 0), int(opt_.log_every));
+  int64_t saved_step = opt_.resume.empty() ? -1 : step_;  // step of the newest checkpoint on disk
   auto write_checkpoint = [&](int64_t epoch, int64_t batch) {
-    if (files) res.last_checkpoint = save(epoch, batch);
+    if (!files) return;
+    res.last_checkpoint = save(epoch, batch);
+    saved_step = step_;
   };
   auto run_eval = [&](int64_t epoch) {
     if (!val_) return;
@@ -138,6 +158,9 @@ TrainResult Trainer::run() {
     rec["type"] = "eval";
     rec["epoch"] = epoch + 1;
     rec["step"] = step_;
+    if (cm.num_valid_classes() == 0)
+      std::fprintf(stderr, "warning: evaluation after epoch %lld: no validation point carries a label in [0, %d): its "
+                           "mIoU scores no class\n", static_cast<long long>(epoch + 1), opt_.num_classes);
     res.last_miou = cm.miou();
     res.last_eval = rec;
     if (best_.empty() || cm.miou() > best_.value("miou", -1.0)) best_ = {{"miou", cm.miou()}, {"epoch", epoch + 1}};
@@ -168,25 +191,64 @@ TrainResult Trainer::run() {
         NvtxScope step_range("leseg::train_batch");
         std::optional<NvtxScope> phase;
         phase.emplace("leseg::forward");
-        LossTerms lt = regime_.step(*b, epoch, batch);
-        Tensor total = lt.total();
+        // Every error raised inside the batch (kernels, losses, device checks) names the step and its scenes.
+        const auto context = [&] {
+          std::string names;
+          for (const auto& n : b->scene_names) names += (names.empty() ? "" : ", ") + n;
+          return " (step " + std::to_string(step_ + 1) + ", epoch " + std::to_string(epoch + 1) + ", batch " +
+                 std::to_string(batch) + ", scenes " + names + ")";
+        };
+        const auto last_good = [&] {
+          return res.last_checkpoint.empty() ? std::string("no checkpoint written yet in this run")
+                                             : "last good checkpoint " + res.last_checkpoint;
+        };
+        LossTerms lt;
+        Tensor total;
+        std::vector<double> term_values;
+        try {
+          lt = regime_.step(*b, epoch, batch);
+          total = lt.total();
+          for (auto& [n, t] : lt.terms) term_values.push_back(t.item_double());
+        } catch (const std::bad_alloc&) {
+          LESEG_FAIL(out_of_memory_text(), context());
+        } catch (const std::exception& e) {
+          LESEG_FAIL(e.what(), context());
+        }
         const double lv = total.item_double();
-        LESEG_CHECK(std::isfinite(lv), "trainer: non-finite loss ", lv, " at step ", step_, " (epoch ", epoch + 1,
-                    ", batch ", batch, ", scenes ", b->scene_names.empty() ? "" : b->scene_names[0], ")");
+        for (size_t k = 0; k < lt.terms.size(); ++k)
+          LESEG_CHECK(std::isfinite(term_values[k]), "trainer: non-finite loss term '", lt.terms[k].first, "' = ",
+                      term_values[k], context(), "; stopped, ", last_good());
+        LESEG_CHECK(std::isfinite(lv), "trainer: non-finite total loss ", lv, context(), "; stopped, ", last_good());
         Tensor scaled = opt_.accumulate == 1 ? total : total * (1.0 / opt_.accumulate);
         phase.reset();
         phase.emplace("leseg::backward");
-        scaled.backward();
-        phase.reset();
-        // Out-of-range labels / group ids a CUDA kernel met in this batch (one host read per step; no-op on CPU).
         try {
+          scaled.backward();
+          phase.reset();
+          // Out-of-range labels / group ids a CUDA kernel met in this batch (one host read per step; no-op on CPU).
           check_device_errors(total.device());
-        } catch (const Error& e) {
-          std::string names;
-          for (const auto& n : b->scene_names) names += (names.empty() ? "" : ", ") + n;
-          LESEG_FAIL(e.what(), " (step ", step_, ", epoch ", epoch + 1, ", batch ", batch, ", scenes ", names, ")");
+        } catch (const std::bad_alloc&) {
+          LESEG_FAIL(out_of_memory_text(), context());
+        } catch (const std::exception& e) {
+          LESEG_FAIL(e.what(), context());
         }
-        for (auto& [n, t] : lt.terms) terms_sum[n] += t.item_double() / opt_.accumulate;
+        // Non-finite gradients: named by parameter, before the optimizer can write them into the weights.
+        for (auto& slot : regime_.optimizers()) {
+          if (std::isfinite(grad_norm(slot.params))) continue;
+          std::string pname = "?";
+          for (size_t k = 0; k < slot.params.size() && pname == "?"; ++k)
+            if (!std::isfinite(grad_norm({slot.params[k]}))) {
+              pname = "#" + std::to_string(k);
+              for (auto& [n, t] : regime_.state())
+                if (t.defined() && t.storage_id() == slot.params[k].storage_id()) pname = n;
+            }
+          std::string terms;
+          for (size_t k = 0; k < lt.terms.size(); ++k)
+            terms += (terms.empty() ? "" : ", ") + lt.terms[k].first + " = " + std::to_string(term_values[k]);
+          LESEG_FAIL("trainer: non-finite gradient in parameter '", pname, "' of optimizer '", slot.name,
+                     "' (loss terms ", terms, ")", context(), "; stopped, ", last_good());
+        }
+        for (size_t k = 0; k < lt.terms.size(); ++k) terms_sum[lt.terms[k].first] += term_values[k] / opt_.accumulate;
         pending_loss += lv / opt_.accumulate;
         ++pending;
         ++batch;
@@ -240,10 +302,23 @@ TrainResult Trainer::run() {
       if (epoch_done) break;
     }
     if (stop) break;
+    const bool last = epoch + 1 == opt_.epochs;
+    const bool eval_now = val_ && opt_.eval_every >= 0 && (last || (opt_.eval_every > 0 && (epoch + 1) % opt_.eval_every == 0));
+    // A checkpoint at every epoch's end by default (ckpt_every: 0) and before every evaluation, taken before the
+    // epoch-unit schedulers step: resuming from it replays them and the evaluation. An evaluation failure
+    // therefore never discards the trained weights.
+    if ((opt_.ckpt_every == 0 || eval_now) && step_ != saved_step) write_checkpoint(epoch, batch);
     for (auto& slot : regime_.optimizers())
       if (slot.scheduler && slot.per_epoch) slot.scheduler->step();
-    const bool last = epoch + 1 == opt_.epochs;
-    if (opt_.eval_every >= 0 && (last || (opt_.eval_every > 0 && (epoch + 1) % opt_.eval_every == 0))) run_eval(epoch);
+    if (eval_now) {
+      try {
+        run_eval(epoch);
+      } catch (const std::exception& e) {
+        LESEG_FAIL("evaluation after epoch ", epoch + 1, " failed: ", e.what(), "; the trained weights are safe in ",
+                   res.last_checkpoint.empty() ? std::string("(no run folder: nothing is written)") : res.last_checkpoint,
+                   " (`leseg eval CONFIG --checkpoint ", opt_.out_dir, "` evaluates them once the data is fixed)");
+      }
+    }
     if (opt_.ckpt_every > 0 && step_ % opt_.ckpt_every == 0 && !last) write_checkpoint(epoch + 1, 0);
   }
   if (prog) prog->finish();

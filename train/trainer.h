@@ -6,8 +6,8 @@
 //   epoch end: epoch-unit schedulers step; evaluation every `eval_every` epochs (and after the last).
 // Run folder <out>/: config.yaml (resolved), metrics.jsonl (JSON lines: "train" every log_every steps,
 // "eval" after each evaluation, "end"), checkpoints/<step_NNNNNNNN>/ + checkpoints/latest.
-// Checkpoints are taken at optimizer-step boundaries (no pending gradients) every ckpt_every steps, at the
-// end, and when SIGINT/SIGTERM asked to stop; they hold the regime's modules, every optimizer (keys
+// Checkpoints are taken at optimizer-step boundaries (no pending gradients) every ckpt_every steps (0: at the end
+// of every epoch), before every evaluation, at the end, and when SIGINT/SIGTERM asked to stop; they hold the regime's modules, every optimizer (keys
 // "<slot>.<key>"), every scheduler counter, the regime's generators and the process default generator, and
 // the loader position (epoch, batch index). Resuming from one replays the exact same sequence on CPU: the
 // losses and weights equal those of an uninterrupted run bit for bit.
@@ -31,7 +31,7 @@ struct TrainerOptions {
   int64_t max_steps = -1;       // stop (with a checkpoint) after this many optimizer steps in total; -1 = none
   int accumulate = 1;           // batches per optimizer step
   int64_t log_every = 10;       // optimizer steps between "train" metric lines and progress lines
-  int64_t ckpt_every = 0;       // optimizer steps between checkpoints (0: only at the end / on a signal)
+  int64_t ckpt_every = 0;       // optimizer steps between checkpoints (0: at every epoch's end); always before an evaluation
   int keep_checkpoints = 2;     // newest checkpoints kept in the run folder (older ones deleted)
   int64_t eval_every = 1;       // epochs between evaluations (0: only after the last epoch; <0: never)
   double clip_grad_norm = 0.0;  // 0 = off
@@ -64,7 +64,7 @@ class Trainer {
   std::string save(int64_t epoch, int64_t batch_in_epoch);
 
  private:
-  void restore(const std::string& dir);
+  std::string restore(const std::string& dir);  // returns the checkpoint directory read
   std::string resolve_resume(const std::string& path) const;
   void prune_checkpoints();
 

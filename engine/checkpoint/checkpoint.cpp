@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -84,14 +85,26 @@ std::string save_checkpoint(const std::string& root, const std::string& name, co
   if (opts.before_rename) opts.before_rename(tmp);
 
   std::string old;
-  if (fs::exists(final_dir)) {  // overwrite: swap the old one out, then delete it after the new one is in place
-    old = make_temp_dir(final_dir + ".old");
-    fs::remove(old);
-    fs::rename(final_dir, old, ec);
-    LESEG_CHECK(!ec, "checkpoint: cannot move '", final_dir, "' aside: ", ec.message());
+  bool exchanged = false;
+  if (fs::exists(final_dir)) {
+    // Overwrite: exchange the two directories atomically (renameat2 RENAME_EXCHANGE), so no moment exists
+    // without a complete <name>; the old one, now at `tmp`, is deleted after. Filesystems without the exchange
+    // get a swap (old moved aside, new renamed in); latest_checkpoint() finds the moved-aside copy if a crash
+    // falls between the two renames.
+    if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_EXCHANGE) == 0) {
+      exchanged = true;
+      old = tmp;
+    } else {
+      old = make_temp_dir(final_dir + ".old");
+      fs::remove(old);
+      fs::rename(final_dir, old, ec);
+      LESEG_CHECK(!ec, "checkpoint: cannot move '", final_dir, "' aside: ", ec.message());
+    }
   }
-  fs::rename(tmp, final_dir, ec);
-  LESEG_CHECK(!ec, "checkpoint: cannot rename '", tmp, "' to '", final_dir, "': ", ec.message());
+  if (!exchanged) {
+    fs::rename(tmp, final_dir, ec);
+    LESEG_CHECK(!ec, "checkpoint: cannot rename '", tmp, "' to '", final_dir, "': ", ec.message());
+  }
   fsync_path(root, true);
   if (!old.empty()) fs::remove_all(old, ec);
 
@@ -138,14 +151,38 @@ Checkpoint load_checkpoint(const std::string& dir, Device device) {
   return ck;
 }
 
+namespace {
+
+// The newest complete checkpoint directory under root when `latest` is missing or names no directory (a crash
+// between the two renames of a swap, or before the first pointer was written): by name (step_NNNNNNNN sorts by
+// step), a moved-aside "<name>.old.tmp-*" standing for <name>; directories still being written (*.tmp-*) are
+// never chosen.
+std::optional<std::string> newest_complete(const fs::path& root) {
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return std::nullopt;
+  std::string best_key, best;
+  for (auto& e : fs::directory_iterator(root, ec)) {
+    if (!e.is_directory() || !fs::exists(e.path() / "meta.json")) continue;
+    std::string n = e.path().filename().string(), key = n;
+    const size_t old = n.find(".old.tmp-");
+    if (old != std::string::npos) key = n.substr(0, old);
+    else if (n.find(".tmp-") != std::string::npos) continue;
+    if (best.empty() || key > best_key || (key == best_key && old == std::string::npos)) best_key = key, best = e.path().string();
+  }
+  if (best.empty()) return std::nullopt;
+  return best;
+}
+
+}  // namespace
+
 std::optional<std::string> latest_checkpoint(const std::string& root) {
   std::string latest = (fs::path(root) / "latest").string();
-  if (!fs::exists(latest)) return std::nullopt;
+  if (!fs::exists(latest)) return newest_complete(root);
   std::string name = read_text(latest);
   while (!name.empty() && (name.back() == '\n' || name.back() == ' ' || name.back() == '\r')) name.pop_back();
   LESEG_CHECK(!name.empty() && name.find('/') == std::string::npos, "checkpoint: '", latest, "' holds an invalid name");
   std::string dir = (fs::path(root) / name).string();
-  if (!fs::is_directory(dir)) return std::nullopt;
+  if (!fs::is_directory(dir)) return newest_complete(root);
   return dir;
 }
 

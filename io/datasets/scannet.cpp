@@ -135,33 +135,40 @@ std::vector<View> read_scannet_frames(const std::string& frames_dir, const ScanN
   if (kpath.empty()) LESEG_FAIL(frames_dir, ": intrinsic/ has neither intrinsic_depth.txt nor intrinsic_color.txt");
   std::vector<float> k4 = read_matrix_txt(kpath, 4, 4).to_vector<float>();
   Tensor K = Tensor::from_vector<float>({k4[0], k4[1], k4[2], k4[4], k4[5], k4[6], k4[8], k4[9], k4[10]}, Shape{3, 3});
-  std::vector<int64_t> ids;
+  // Frames are numbered by their file stems, zero-padded ("00000.txt", as some exporters write) or not
+  // ("0.txt", the ScanNet SensReader): the stem found in pose/ is kept and the colour / depth files are looked
+  // up under that stem first, then under the unpadded number.
+  std::vector<std::pair<int64_t, std::string>> ids;  // (frame number, stem as found)
   for (auto& e : fs::directory_iterator(d / "pose")) {
     std::string st = e.path().stem().string();
-    if (e.path().extension() == ".txt" && !st.empty() && std::all_of(st.begin(), st.end(), ::isdigit)) ids.push_back(std::stoll(st));
+    if (e.path().extension() == ".txt" && !st.empty() && st.size() <= 18 && std::all_of(st.begin(), st.end(), ::isdigit))
+      ids.emplace_back(std::stoll(st), st);
   }
   std::sort(ids.begin(), ids.end());
+  for (size_t k = 1; k < ids.size(); ++k)
+    if (ids[k].first == ids[k - 1].first)
+      LESEG_FAIL(frames_dir, ": pose/", ids[k - 1].second, ".txt and pose/", ids[k].second, ".txt name the same frame ", ids[k].first);
   std::vector<View> views;
   int64_t bad = 0;
   for (size_t k = 0; k < ids.size(); k += size_t(opt.stride)) {
     if (opt.max_frames >= 0 && int(views.size()) >= opt.max_frames) break;
-    std::string id = std::to_string(ids[k]);
-    Tensor pose = read_matrix_txt((d / "pose" / (id + ".txt")).string(), 4, 4);
+    const std::string id = std::to_string(ids[k].first), stem = ids[k].second;
+    Tensor pose = read_matrix_txt((d / "pose" / (stem + ".txt")).string(), 4, 4);
     std::vector<float> pv = pose.to_vector<float>();
     if (!std::all_of(pv.begin(), pv.end(), [](float x) { return std::isfinite(x); })) { ++bad; continue; }
     View v;
     v.name = id;
     v.cam_to_world = pose;
     v.intrinsics = K;
-    std::string dp = (d / "depth" / (id + ".png")).string();
-    if (fs::exists(dp)) {
+    std::string dp = find_first(d / "depth", {stem + ".png", id + ".png"});
+    if (!dp.empty()) {
       Tensor mm = read_image_u16(dp);
       v.depth = Tensor::empty(mm.shape(), DType::f32);
       const int32_t* s = mm.data<int32_t>();
       float* o = v.depth.data<float>();
       for (int64_t i = 0; i < mm.numel(); ++i) o[i] = float(s[i]) / 1000.f;
     }
-    std::string cp = find_first(d / "color", {id + ".jpg", id + ".png"});
+    std::string cp = find_first(d / "color", {stem + ".jpg", stem + ".png", id + ".jpg", id + ".png"});
     if (opt.load_color && !cp.empty()) {
       Tensor img = read_image_rgb(cp);
       if (v.depth.defined() && (img.size(0) != v.depth.size(0) || img.size(1) != v.depth.size(1))) {

@@ -9,7 +9,8 @@
 // Labels: NYU40 -> ScanNet 20 (label_maps.h). From the labels PLY when present, else from the aggregation's
 // raw category names through scannetv2-labels.combined.tsv (then the tsv is required). Vertices in no group
 // get -1. Instances: the segGroup index (-1 none). Segments: segIndices renumbered 0..S-1 in first-seen order.
-// Exported frames (the SensReader export): color/<i>.jpg, depth/<i>.png (u16 mm), pose/<i>.txt (4x4
+// Exported frames (the SensReader export): color/<i>.jpg, depth/<i>.png (u16 mm), pose/<i>.txt (4x4; <i> zero-padded
+// ("00000") or not, the stem found in pose/ is used for every file;
 // camera-to-world; frames whose pose has inf/nan are skipped and counted), intrinsic/intrinsic_depth.txt
 // (4x4, top-left 3x3 used). Colour is resized (nearest) to the depth resolution so image and depth align.
 #pragma once

@@ -59,7 +59,11 @@ Scene read_semantickitti_scan(const std::string& bin_path, const std::string& la
   }
   if (!label_path.empty()) {
     std::vector<int64_t> sem, ins;
-    read_kitti_label_file(label_path, n, &sem, &ins);
+    try {
+      read_kitti_label_file(label_path, n, &sem, &ins);
+    } catch (const Error& e) {
+      LESEG_FAIL(e.what(), " (scan ", bin_path, ": ", n, " points)");  // either file may be the damaged one
+    }
     std::vector<int64_t> sem_kept(static_cast<size_t>(m));
     std::vector<int32_t> ins_kept(static_cast<size_t>(m));
     for (int64_t j = 0; j < m; ++j) {

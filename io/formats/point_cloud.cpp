@@ -178,7 +178,13 @@ PcdCloud pcd_to_cloud(const PcdData& pcd, bool drop_invalid, ReadReport* report)
 
 PcdCloud read_pcd_cloud(const std::string& path, bool drop_invalid, ReadReport* report) {
   PcdData d = read_pcd(path);
-  return pcd_to_cloud(d, drop_invalid, report);
+  try {
+    return pcd_to_cloud(d, drop_invalid, report);
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    if (msg.find(path) == std::string::npos) throw Error(path + ": " + msg);
+    throw;
+  }
 }
 
 PcdData cloud_to_pcd(const Tensor& coords, const Tensor& colors, const Tensor& labels, int64_t width, int64_t height) {
