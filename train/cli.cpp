@@ -20,6 +20,7 @@
 #include "train/infer.h"
 #include "train/job.h"
 #include "train/progress.h"
+#include "train/report/report.h"
 #include "train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -37,7 +38,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 }
 
 int cmd_train(const std::string& config, const std::vector<std::string>& overrides, const std::string& resume,
-              const std::string& out) {
+              const std::string& out, const std::vector<std::string>& argv) {
   Config cfg = load_config(config, overrides);
   Job job = build_job(cfg, JobKind::Train, out);
   job.trainer.resume = resume;
@@ -50,6 +51,7 @@ int cmd_train(const std::string& config, const std::vector<std::string>& overrid
   }
   fs::create_directories(job.trainer.out_dir);
   { std::ofstream(fs::path(job.trainer.out_dir) / "config.yaml") << cfg.dump(); }
+  { std::ofstream(fs::path(job.trainer.out_dir) / "run.json") << report::run_info(argv).dump(2) << "\n"; }  // `leseg report`
   std::printf("leseg train: regime %s, %zu train / %zu val scenes, %lld batches per epoch, %lld epochs, run folder %s\n",
               job.regime->name().c_str(), size_t(job.train->num_scenes()), size_t(job.val->num_scenes()),
               static_cast<long long>(job.train->batches_per_epoch()), static_cast<long long>(job.trainer.epochs),
@@ -179,6 +181,18 @@ int run_cli(const std::vector<std::string>& args_in) {
                       "Scenes (val split first) used for the stand-ins' noise figures (METHODS §6); 0 skips")
       ->capture_default_str();
 
+  std::vector<std::string> report_runs;
+  report::ReportOptions ro;
+  bool report_no_predict = false;
+  auto* report_cmd = app.add_subcommand("report", "Self-contained HTML report (+ PNG figures) of one run or several overlaid");
+  report_cmd->add_option("runs", report_runs, "Run folders (metrics.jsonl, config.yaml, checkpoints/)")->required();
+  report_cmd->add_option("--out", ro.out_dir, "Output folder (default: <first run>/report)");
+  report_cmd->add_option("--scenes", ro.scenes, "Validation scenes rendered per run")->capture_default_str();
+  report_cmd->add_option("--max-eval-scenes", ro.max_eval_scenes, "Validation scenes predicted for the confusion matrix (-1 = all)")
+      ->capture_default_str();
+  report_cmd->add_flag("--no-predict", report_no_predict, "Curves and IoU bars only (no checkpoint or data needed)");
+  report_cmd->add_option("--set", ro.overrides, "key=value applied to each run's config.yaml (e.g. data.root=PATH)");
+
   std::vector<std::string> args(args_in.rbegin(), args_in.rend());  // CLI11 parses a reversed vector
   try {
     app.parse(args);
@@ -186,7 +200,19 @@ int run_cli(const std::vector<std::string>& args_in) {
     return app.exit(e);
   }
   try {
-    if (*train) return cmd_train(config, overrides, resume, out);
+    if (*train) {
+      std::vector<std::string> argv = {"leseg"};
+      argv.insert(argv.end(), args_in.begin(), args_in.end());
+      return cmd_train(config, overrides, resume, out, argv);
+    }
+    if (*report_cmd) {
+      ro.predict = !report_no_predict;
+      report::ReportResult r = report::write_report(report_runs, ro);
+      for (const auto& n : r.notes) std::printf("note: %s\n", n.c_str());
+      std::printf("wrote %s (%zu figures, also as PNG files in %s)\n", r.html_path.c_str(), r.png_paths.size(),
+                  std::filesystem::path(r.html_path).parent_path().c_str());
+      return 0;
+    }
     if (*eval) return cmd_eval(config, overrides, checkpoint);
     if (*infer) return cmd_infer(config, overrides, checkpoint, scene, out);
     if (*model_info_cmd) {
