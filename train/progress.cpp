@@ -74,6 +74,7 @@ void MetricsLog::write(const nlohmann::json& record) {
   out_ << record.dump() << "\n";
   out_.flush();
   LESEG_CHECK(out_.good(), "metrics log: write to '", path_, "' failed");
+  if (mirror_) mirror_(record);
 }
 
 namespace {

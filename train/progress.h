@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -45,8 +46,11 @@ class MetricsLog {
   explicit MetricsLog(const std::string& path);
   void write(const nlohmann::json& record);
   bool open() const { return out_.is_open(); }
+  // Every record written is also handed to `sink` (the TensorBoard event writer, train.tensorboard).
+  void mirror(std::function<void(const nlohmann::json&)> sink) { mirror_ = std::move(sink); }
 
  private:
+  std::function<void(const nlohmann::json&)> mirror_;
   std::ofstream out_;
   std::string path_;
 };

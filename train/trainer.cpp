@@ -17,6 +17,7 @@
 #include "engine/ops/elementwise.h"
 #include "engine/optim/clip_grad.h"
 #include "train/progress.h"
+#include "train/report/tensorboard.h"
 
 namespace fs = std::filesystem;
 
@@ -117,6 +118,10 @@ TrainResult Trainer::run() {
   if (!opt_.resume.empty()) restore(opt_.resume);
   MetricsLog log;
   if (files) log = MetricsLog((fs::path(opt_.out_dir) / "metrics.jsonl").string());
+  if (files && opt_.tensorboard) {  // every metrics record also as TensorBoard scalars
+    auto tb = std::make_shared<report::TensorBoardWriter>((fs::path(opt_.out_dir) / "tensorboard").string());
+    log.mirror([tb](const nlohmann::json& rec) { tb->record(rec); });
+  }
 
   const int64_t nb = train_.batches_per_epoch();
   LESEG_CHECK(nb >= 1, "trainer: the training set yields no batch");
