@@ -18,6 +18,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "setup: all packages present"
 fi
+# Optional, for the viewer's headless-browser test only (tests/train/report/viewer_test.cpp skips visibly
+# without it): Debian's chromium. Best effort: a failure here never fails set-up. LESEG_NO_BROWSER=1 skips it.
+if [ "${LESEG_NO_BROWSER:-0}" != "1" ] && ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed"; then
+  echo "setup: installing chromium (optional: the viewer's headless-browser test)"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium; } ||
+    echo "setup: chromium not installed: the viewer's browser test will skip"
+fi
 if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
   echo "setup: nvcc found at /usr/local/cuda/bin (add it to PATH to build the CUDA backend outside scripts/)"
 fi

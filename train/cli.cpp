@@ -21,6 +21,7 @@
 #include "train/job.h"
 #include "train/progress.h"
 #include "train/report/report.h"
+#include "train/report/viewer.h"
 #include "train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -193,6 +194,16 @@ int run_cli(const std::vector<std::string>& args_in) {
   report_cmd->add_flag("--no-predict", report_no_predict, "Curves and IoU bars only (no checkpoint or data needed)");
   report_cmd->add_option("--set", ro.overrides, "key=value applied to each run's config.yaml (e.g. data.root=PATH)");
 
+  std::string view_input;
+  report::ViewerOptions vopt;
+  auto* view_cmd = app.add_subcommand("view", "Interactive 3D viewer page (three.js, offline) of a scene or of `leseg infer` output");
+  view_cmd->add_option("input", view_input, "Scene directory, `leseg infer` output folder, or .ply")->required();
+  view_cmd->add_option("--out", vopt.out_dir, "Output folder (default: <input>_view)");
+  view_cmd->add_option("--predictions", vopt.predictions, "(N,) .npy of predicted labels for a scene directory");
+  view_cmd->add_option("--dataset", vopt.dataset, "Dataset root for class names (default: found from the scene path)");
+  view_cmd->add_option("--max-points", vopt.max_points, "Subsample larger clouds to this many points")->capture_default_str();
+  view_cmd->add_option("--three", vopt.three_dir, "three.js folder (Debian libjs-three)")->capture_default_str();
+
   std::vector<std::string> args(args_in.rbegin(), args_in.rend());  // CLI11 parses a reversed vector
   try {
     app.parse(args);
@@ -204,6 +215,13 @@ int run_cli(const std::vector<std::string>& args_in) {
       std::vector<std::string> argv = {"leseg"};
       argv.insert(argv.end(), args_in.begin(), args_in.end());
       return cmd_train(config, overrides, resume, out, argv);
+    }
+    if (*view_cmd) {
+      report::ViewerResult r = report::write_viewer(view_input, vopt);
+      std::printf("wrote %s: %lld of %lld points, %d classes%s%s%s (open it in a browser; three.js copied next to it)\n",
+                  r.html_path.c_str(), static_cast<long long>(r.shown), static_cast<long long>(r.points), r.classes,
+                  r.has_gt ? ", ground truth" : "", r.has_pred ? ", prediction" : "", r.has_pseudo ? ", pseudo-labels" : "");
+      return 0;
     }
     if (*report_cmd) {
       ro.predict = !report_no_predict;
