@@ -39,9 +39,11 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 }
 
 int cmd_train(const std::string& config, const std::vector<std::string>& overrides, const std::string& resume,
-              const std::string& out, const std::vector<std::string>& argv) {
+              const std::string& out, const std::vector<std::string>& argv, bool quiet) {
   Config cfg = load_config(config, overrides);
   Job job = build_job(cfg, JobKind::Train, out);
+  job.trainer.verbose = !quiet;
+  const bool json = log_format() == LogFormat::Json;
   job.trainer.resume = resume;
   if (!resume.empty() && out.empty()) {
     // Continue in the resumed run's folder: <run>/checkpoints/<step>/ -> <run>.
@@ -53,14 +55,26 @@ int cmd_train(const std::string& config, const std::vector<std::string>& overrid
   fs::create_directories(job.trainer.out_dir);
   { std::ofstream(fs::path(job.trainer.out_dir) / "config.yaml") << cfg.dump(); }
   { std::ofstream(fs::path(job.trainer.out_dir) / "run.json") << report::run_info(argv).dump(2) << "\n"; }  // `leseg report`
-  std::printf("leseg train: regime %s, %zu train / %zu val scenes, %lld batches per epoch, %lld epochs, run folder %s\n",
-              job.regime->name().c_str(), size_t(job.train->num_scenes()), size_t(job.val->num_scenes()),
-              static_cast<long long>(job.train->batches_per_epoch()), static_cast<long long>(job.trainer.epochs),
-              job.trainer.out_dir.c_str());
+  if (json)
+    std::printf("%s\n", nlohmann::json{{"type", "start"}, {"regime", job.regime->name()}, {"train_scenes", job.train->num_scenes()},
+                                       {"val_scenes", job.val->num_scenes()}, {"batches_per_epoch", job.train->batches_per_epoch()},
+                                       {"epochs", job.trainer.epochs}, {"run", job.trainer.out_dir}}.dump().c_str());
+  else if (!quiet)
+    std::printf("leseg train: regime %s, %zu train / %zu val scenes, %lld batches per epoch, %lld epochs, run folder %s\n",
+                job.regime->name().c_str(), size_t(job.train->num_scenes()), size_t(job.val->num_scenes()),
+                static_cast<long long>(job.train->batches_per_epoch()), static_cast<long long>(job.trainer.epochs),
+                job.trainer.out_dir.c_str());
   std::fflush(stdout);
   install_stop_handlers();
   Trainer trainer(*job.regime, *job.train, job.val.get(), job.trainer);
   TrainResult r = trainer.run();
+  if (json) {
+    nlohmann::json j = {{"type", "done"}, {"stopped_by_signal", r.stopped_by_signal}, {"steps", r.steps}, {"seconds", r.seconds},
+                        {"checkpoint", r.last_checkpoint}, {"run", job.trainer.out_dir}};
+    if (r.last_miou >= 0) j["miou"] = r.last_miou;
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
   std::printf("%s after %lld steps in %s; %s%s\n", r.stopped_by_signal ? "stopped" : "done",
               static_cast<long long>(r.steps), Progress::format_duration(r.seconds).c_str(),
               r.last_miou >= 0 ? ("mIoU " + std::to_string(100.0 * r.last_miou) + ", ").c_str() : "",
@@ -124,6 +138,12 @@ int run_cli(const std::vector<std::string>& args_in) {
   train->add_option("overrides", overrides, "key=value overrides (dotted keys, YAML values)");
   train->add_option("--resume", resume, "Checkpoint directory or run folder to continue from");
   train->add_option("--out", out, "Run folder (default: train.out, or the resumed run's folder)");
+  bool quiet = false;
+  std::string log_fmt = "text";
+  train->add_flag("--quiet", quiet, "No progress line or evaluation tables; only the final line (errors still on stderr)");
+  train->add_option("--log-format", log_fmt, "Console format: text, or json (one JSON object per line, for scripts)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
 
   auto* eval = app.add_subcommand("eval", "Evaluate a checkpoint on the validation split (per-class IoU, mIoU)");
   eval->add_option("config", config, "YAML config file")->required();
@@ -214,7 +234,8 @@ int run_cli(const std::vector<std::string>& args_in) {
     if (*train) {
       std::vector<std::string> argv = {"leseg"};
       argv.insert(argv.end(), args_in.begin(), args_in.end());
-      return cmd_train(config, overrides, resume, out, argv);
+      set_log_format(parse_log_format(log_fmt));
+      return cmd_train(config, overrides, resume, out, argv, quiet);
     }
     if (*view_cmd) {
       report::ViewerResult r = report::write_viewer(view_input, vopt);

@@ -135,6 +135,7 @@ TrainResult Trainer::run() {
   };
   auto run_eval = [&](int64_t epoch) {
     if (!val_) return;
+    const auto te = std::chrono::steady_clock::now();
     regime_.begin_eval();
     ConfusionMatrix cm = evaluate(regime_, *val_, opt_.num_classes, opt_.ignore_index, false);
     nlohmann::json rec = cm.to_json(opt_.class_names);
@@ -147,7 +148,19 @@ TrainResult Trainer::run() {
     res.last_eval = rec;
     if (best_.empty() || cm.miou() > best_.value("miou", -1.0)) best_ = {{"miou", cm.miou()}, {"epoch", epoch + 1}};
     if (log.open()) log.write(rec);
-    if (opt_.verbose) {
+    if (prog) {  // the progress line: last mIoU; evaluation time out of the step rate, the evaluations to come in the ETA
+      const double es = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
+      int64_t left = 0;
+      for (int64_t e = epoch + 1; e < opt_.epochs; ++e)
+        left += e + 1 == opt_.epochs || (opt_.eval_every > 0 && (e + 1) % opt_.eval_every == 0);
+      prog->set_miou(cm.miou());
+      prog->add_pause(es);
+      prog->set_pending(double(left) * es);
+    }
+    if (opt_.verbose && log_format() == LogFormat::Json) {
+      std::printf("%s\n", rec.dump().c_str());
+      std::fflush(stdout);
+    } else if (opt_.verbose) {
       std::printf("\n%s", cm.table(opt_.class_names).c_str());
       std::printf("epoch %lld  mIoU %.2f  (accuracy %.2f)\n", static_cast<long long>(epoch + 1), 100.0 * cm.miou(),
                   100.0 * cm.accuracy());

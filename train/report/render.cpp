@@ -65,11 +65,12 @@ Tensor render_points(const float* xyz, int64_t n, const std::vector<Rgb>& colors
   const double area = (amax - amin) * (bmax - bmin) * scale * scale;
   const double base = std::clamp(1.25 * std::sqrt(area / double(nv)), 1.0, 6.0);
   const double zmid = (zmin + zmax) / 2;
+  const double flat = 1.3 * base;  // top-down: every point at full size (no depth shrink), a little larger to close gaps
   std::vector<float> zbuf(size_t(W) * H, std::numeric_limits<float>::infinity());
   for (int64_t i = 0; i < n; ++i) {
     if (!vis(i)) continue;
     const double px = ox + scale * pa[size_t(i)], py = oy - scale * pb[size_t(i)], z = pz[size_t(i)];
-    const double rad = persp ? std::clamp(base * zmid / z, 0.6, 8.0) : base;
+    const double rad = persp ? std::clamp(base * zmid / z, 0.6, 8.0) : flat;
     const double shade = 1.0 - 0.35 * (zmax > zmin ? (z - zmin) / (zmax - zmin) : 0.0);
     const Rgb c = colors[size_t(i)];
     const int x0 = int(std::floor(px - rad)), x1 = int(std::ceil(px + rad));

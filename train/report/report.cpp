@@ -185,7 +185,7 @@ void curves(const std::vector<RunLog>& runs, Writer& w, int width, std::vector<s
       for (const auto& t : terms)
         for (auto& ts : per_run(runs, &RunLog::train, "terms", t)) ts.name = t, s.push_back(std::move(ts));
     if (s.empty()) notes.push_back("no train records with a loss in metrics.jsonl: no loss curve");
-    w.add(sec, "loss", draw_line_chart(chart(multi ? "total loss" : "loss (total and weighted terms)", "loss", s)));
+    w.add(sec, "loss", draw_line_chart(chart(multi ? "total loss" : s.size() > 1 ? "loss (total and weighted terms)" : "training loss", "loss", s)));
     if (multi && terms.size() > 1)
       for (const auto& t : terms)
         w.add(sec, "loss_" + t, draw_line_chart(chart("loss term '" + t + "'", "loss", per_run(runs, &RunLog::train, "terms", t))));

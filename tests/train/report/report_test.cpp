@@ -6,6 +6,7 @@
 // views panel, all embedded in one HTML file.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -145,9 +146,11 @@ TEST(Report, TrainThenReportEndToEnd) {
                      << "optim: {name: sgd, lr: 0.05, sched: {name: cosine, warmup: 0}}\n"
                      << "train: {epochs: 1, log_every: 1, eval_every: 1}\n";
   ::testing::internal::CaptureStdout();
-  int rc = train::run_cli({"train", cfg, "--out", dir + "/run"});
+  int rc = train::run_cli({"train", cfg, "--out", dir + "/run", "--quiet"});
   std::string out = ::testing::internal::GetCapturedStdout();
   ASSERT_EQ(rc, 0) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "--quiet prints only the final line:\n" << out;
+  EXPECT_EQ(out.rfind("done after ", 0), 0u) << out;
   const nlohmann::json info = nlohmann::json::parse(slurp(dir + "/run/run.json"));
   EXPECT_NE(info.value("command", "").find("leseg train"), std::string::npos) << info.dump();
   EXPECT_TRUE(info.contains("git") && info.contains("host") && info.contains("started"));

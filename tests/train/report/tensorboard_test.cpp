@@ -10,10 +10,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "tests/train/train_fixture.h"
 #include "train/cli.h"
+#include "train/progress.h"
 #include "train/report/tensorboard.h"
 
 namespace fs = std::filesystem;
@@ -122,9 +124,17 @@ TEST(TensorBoard, TrainRunReadByPythonTensorboard) {
                      << "optim: {name: sgd, lr: 0.05, sched: {name: cosine, warmup: 0}}\n"
                      << "train: {epochs: 1, log_every: 1, eval_every: 1, tensorboard: true}\n";
   ::testing::internal::CaptureStdout();
-  const int rc = leseg::train::run_cli({"train", cfg, "--out", dir + "/run"});
+  const int rc = leseg::train::run_cli({"train", cfg, "--out", dir + "/run", "--log-format", "json"});
   const std::string out = ::testing::internal::GetCapturedStdout();
+  leseg::train::set_log_format(leseg::train::LogFormat::Text);
   ASSERT_EQ(rc, 0) << out;
+  {  // --log-format json: every console line is one JSON object: start, progress lines, the eval record, done
+    std::istringstream is(out);
+    std::string line;
+    std::set<std::string> types;
+    while (std::getline(is, line)) types.insert(nlohmann::json::parse(line).value("type", ""));
+    EXPECT_EQ(types, (std::set<std::string>{"start", "progress", "eval", "done"})) << out;
+  }
   const std::string ev = event_file(dir + "/run/tensorboard");
   ASSERT_FALSE(ev.empty()) << "no event file in " << dir << "/run/tensorboard";
   // expected: every scalar of metrics.jsonl
