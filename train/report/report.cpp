@@ -577,7 +577,16 @@ ReportResult write_report(const std::vector<std::string>& run_dirs, const Report
   curves(runs, w, opt.width, res.notes);
   iou_bars(runs, w, opt.width, res.notes);
   if (opt.predict)
-    for (const auto& r : runs) predictions(r, opt, w, res.notes, runs.size() > 1);
+    for (const auto& r : runs) {
+      // a run whose checkpoint or data cannot be used (moved data, a CUDA config on a CPU machine, ...) still gets
+      // its curves; the reason is a note in the report and on the console
+      try {
+        predictions(r, opt, w, res.notes, runs.size() > 1);
+      } catch (const std::exception& e) {
+        res.notes.push_back(r.name + ": no confusion matrix or renders: " + e.what() +
+                            " (--set key=value adjusts the run's config, e.g. device=cpu or data.root=PATH)");
+      }
+    }
   else
     res.notes.push_back("--no-predict: no confusion matrix or scene renders");
 
