@@ -54,7 +54,7 @@ int cmd_train(const std::string& config, const std::vector<std::string>& overrid
   }
   fs::create_directories(job.trainer.out_dir);
   { std::ofstream(fs::path(job.trainer.out_dir) / "config.yaml") << cfg.dump(); }
-  { std::ofstream(fs::path(job.trainer.out_dir) / "run.json") << report::run_info(argv).dump(2) << "\n"; }  // `leseg report`
+  report::write_run_info(job.trainer.out_dir, argv);  // run.json: command line, git, host (`leseg report`)
   if (json)
     std::printf("%s\n", nlohmann::json{{"type", "start"}, {"regime", job.regime->name()}, {"train_scenes", job.train->num_scenes()},
                                        {"val_scenes", job.val->num_scenes()}, {"batches_per_epoch", job.train->batches_per_epoch()},

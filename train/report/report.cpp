@@ -542,6 +542,25 @@ nlohmann::json run_info(const std::vector<std::string>& argv) {
   return j;
 }
 
+void write_run_info(const std::string& run_dir, const std::vector<std::string>& argv) {
+  const fs::path p = fs::path(run_dir) / "run.json";
+  nlohmann::json j = run_info(argv);
+  if (fs::exists(p)) {
+    try {
+      nlohmann::json old = nlohmann::json::parse(read_file_bytes(p.string()));
+      if (old.is_object()) {
+        old["resumes"].push_back(j);
+        j = std::move(old);
+      }
+    } catch (const std::exception&) {
+      // unreadable: replaced by this invocation's
+    }
+  }
+  std::ofstream f(p);
+  LESEG_CHECK(f.is_open(), "cannot write '", p.string(), "'");
+  f << j.dump(2) << "\n";
+}
+
 ReportResult write_report(const std::vector<std::string>& run_dirs, const ReportOptions& opt) {
   LESEG_CHECK(!run_dirs.empty(), "report: no run folder given");
   std::vector<RunLog> runs;

@@ -49,5 +49,7 @@ RunLog read_run_log(const std::string& run_dir);
 // run.json for a run folder: command line, git revision (`git describe --always --dirty` in the working
 // directory, else "unknown"), host name, CPU model, start time (UTC, ISO 8601).
 nlohmann::json run_info(const std::vector<std::string>& argv);
+// Writes <run_dir>/run.json; when it exists (a resumed run), keeps it and appends this invocation to "resumes".
+void write_run_info(const std::string& run_dir, const std::vector<std::string>& argv);
 
 }  // namespace leseg::train::report

@@ -40,27 +40,28 @@ std::vector<int32_t> int_labels(const Tensor& t, const std::string& what, int64_
 // Per point the most frequent CLIP-like label over the views pairing with it (ties -> smaller class), -1 if none.
 std::vector<int32_t> projected_clip_labels(const io::Scene& s) {
   const int64_t n = s.num_points();
-  int C = 0;
-  for (const auto& v : s.views)
-    if (v.clip_labels.defined()) {
-      const int32_t* p = v.clip_labels.data<int32_t>();
-      for (int64_t i = 0; i < v.clip_labels.numel(); ++i) C = std::max(C, p[i] + 1);
-    }
-  if (C == 0) return {};
-  std::vector<int32_t> votes(size_t(n) * C, 0);
+  // one key (point << 32 | label) per pairing with a labelled pixel: memory O(pairs), not O(points x classes)
+  std::vector<uint64_t> keys;
+  bool any = false;
   for (const auto& v : s.views) {
     if (!v.clip_labels.defined()) continue;
+    any = true;
     Tensor pix = io::project_to_view(s.coords, v).to(Device::cpu());
     const int32_t* px = pix.data<int32_t>();
     const int32_t* lab = v.clip_labels.data<int32_t>();
     for (int64_t i = 0; i < n; ++i)
-      if (px[i] >= 0 && lab[px[i]] >= 0 && lab[px[i]] < C) ++votes[size_t(i) * C + lab[px[i]]];
+      if (px[i] >= 0 && lab[px[i]] >= 0) keys.push_back(uint64_t(i) << 32 | uint32_t(lab[px[i]]));
   }
+  if (!any) return {};
+  std::sort(keys.begin(), keys.end());
   std::vector<int32_t> out(size_t(n), -1);
-  for (int64_t i = 0; i < n; ++i) {
-    int best = 0;
-    for (int c = 0; c < C; ++c)
-      if (votes[size_t(i) * C + c] > best) best = votes[size_t(i) * C + c], out[size_t(i)] = c;
+  std::vector<int64_t> best(size_t(n), 0);
+  for (size_t a = 0; a < keys.size();) {
+    size_t b = a;
+    while (b < keys.size() && keys[b] == keys[a]) ++b;
+    const size_t i = size_t(keys[a] >> 32);
+    if (int64_t(b - a) > best[i]) best[i] = int64_t(b - a), out[i] = int32_t(keys[a] & 0xFFFFFFFFu);  // ties: smaller label first
+    a = b;
   }
   return out;
 }

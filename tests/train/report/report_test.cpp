@@ -110,6 +110,18 @@ TEST(Report, BadMetricsLineIsNamed) {
   }
 }
 
+TEST(Report, RunInfoKeepsTheFirstCommandAndAppendsResumes) {
+  const std::string dir = train::testing::scratch("report_runinfo");
+  fs::create_directories(dir);
+  write_run_info(dir, {"leseg", "train", "a.yaml"});
+  write_run_info(dir, {"leseg", "train", "a.yaml", "--resume", dir});
+  const nlohmann::json j = nlohmann::json::parse(slurp(dir + "/run.json"));
+  EXPECT_EQ(j["command"], "leseg train a.yaml");
+  ASSERT_TRUE(j.contains("resumes"));
+  ASSERT_EQ(j["resumes"].size(), 1u);
+  EXPECT_NE(j["resumes"][0]["command"].get<std::string>().find("--resume"), std::string::npos);
+}
+
 TEST(Report, TwoRunsOverlaid) {
   const std::string root = train::testing::scratch("report_two");
   write_run(root + "/A", 0.1, 0.6);
