@@ -180,6 +180,7 @@ TrainResult Trainer::run() {
     double pending_loss = 0.0;
     int64_t scenes = 0, points = 0;
     std::map<std::string, double> terms_sum;
+    std::map<std::string, std::pair<double, int>> stats_sum;  // regime step_stats(): sum, count
     while (!stop) {
       std::optional<Batch> b = train_.next();
       if (b) {
@@ -187,6 +188,9 @@ TrainResult Trainer::run() {
         std::optional<NvtxScope> phase;
         phase.emplace("leseg::forward");
         LossTerms lt = regime_.step(*b, epoch, batch);
+        const nlohmann::json st = regime_.step_stats();  // named: items() of a temporary would dangle
+        for (auto& [k, v] : st.items())
+          if (v.is_number()) stats_sum[k].first += v.get<double>(), ++stats_sum[k].second;
         Tensor total = lt.total();
         const double lv = total.item_double();
         LESEG_CHECK(std::isfinite(lv), "trainer: non-finite loss ", lv, " at step ", step_, " (epoch ", epoch + 1,
@@ -232,6 +236,7 @@ TrainResult Trainer::run() {
                                 {"loss", pending_loss}, {"scenes", scenes}, {"points", points},
                                 {"elapsed_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
           for (auto& [n, v] : terms_sum) rec["terms"][n] = v;
+          for (auto& [n, s] : stats_sum) rec["stats"][n] = s.first / s.second;
           for (auto& slot : regime_.optimizers()) rec["lr"][slot.name] = slot.optimizer->param_groups()[0].lr;
           if (opt_.clip_grad_norm > 0) rec["grad_norm"] = gnorm;
           log.write(rec);
@@ -240,6 +245,7 @@ TrainResult Trainer::run() {
         pending_loss = 0.0;
         scenes = points = 0;
         terms_sum.clear();
+        stats_sum.clear();
         if (stop_requested()) {
           if (opt_.verbose) std::printf("\nsignal %d: checkpoint at step %lld, exiting\n", stop_signal(),
                                         static_cast<long long>(step_));

@@ -210,7 +210,9 @@ void curves(const std::vector<RunLog>& runs, Writer& w, int width, std::vector<s
   {
     std::vector<Series> m = per_run(runs, &RunLog::eval, "miou", "", true);
     if (m.empty()) notes.push_back("no eval records in metrics.jsonl: no mIoU curve (train.eval_every)");
-    if (!multi) {
+    if (m.empty()) {
+      // nothing to draw
+    } else if (!multi) {
       m[0].name = "mIoU";
       for (auto& a : per_run(runs, &RunLog::eval, "accuracy", "", true)) a.name = "accuracy", m.push_back(std::move(a));
       w.add(sec, "eval", draw_line_chart(chart("validation mIoU and accuracy", "score", m, true)));
@@ -263,10 +265,27 @@ void curves(const std::vector<RunLog>& runs, Writer& w, int width, std::vector<s
             if (v.is_number()) subs.insert(s);
     if (subs.empty()) {
       w.add("Regime statistics", "train_" + k, draw_line_chart(chart(k, k, per_run(runs, &RunLog::train, k))));
-    } else {
-      for (const auto& s : subs)
-        w.add("Regime statistics", "train_" + k + "_" + s, draw_line_chart(chart(k + "." + s, s, per_run(runs, &RunLog::train, k, s))));
+      continue;
     }
+    // one run: the sub-keys whose values all lie in [0, 1] (fractions, accuracies: e.g. the training targets'
+    // accuracy next to the network's) share one chart in percent; every other sub-key (and every sub-key when
+    // several runs are overlaid) gets its own
+    std::vector<Series> unit;
+    std::set<std::string> alone = subs;
+    if (!multi) {
+      for (const auto& s : subs) {
+        std::vector<Series> ss = per_run(runs, &RunLog::train, k, s);
+        bool in01 = !ss.empty();
+        for (const auto& x : ss)
+          for (double y : x.y) in01 = in01 && y >= 0 && y <= 1;
+        if (in01) ss[0].name = s, unit.push_back(std::move(ss[0])), alone.erase(s);
+      }
+      if (unit.size() == 1) alone.insert(unit[0].name), unit.clear();
+      if (!unit.empty())
+        w.add("Regime statistics", "train_" + k, draw_line_chart(chart("regime statistics '" + k + "' per training step", "fraction", unit, true)));
+    }
+    for (const auto& s : alone)
+      w.add("Regime statistics", "train_" + k + "_" + s, draw_line_chart(chart(k + "." + s, s, per_run(runs, &RunLog::train, k, s))));
   }
   for (auto& [k, _] : extra_eval) {
     const bool pct = k.rfind("miou", 0) == 0 || k.rfind("acc", 0) == 0 || k.find("accuracy") != std::string::npos ||

@@ -13,6 +13,8 @@
 #include "io/formats/image.h"
 #include "tests/train/train_fixture.h"
 #include "train/cli.h"
+#include "train/job.h"
+#include "train/trainer.h"
 #include "train/report/canvas.h"
 #include "train/report/plot.h"
 #include "train/report/render.h"
@@ -52,7 +54,57 @@ void write_run(const std::string& dir, double lr, double final_miou) {
     << "\n";
 }
 
+// A built regime wrapped to report step_stats(): "calls" counts step() calls, "share" is a constant fraction.
+class StatsProbe : public train::Regime {
+ public:
+  explicit StatsProbe(std::unique_ptr<train::Regime> in) : in_(std::move(in)) { optimizers_ = std::move(in_->optimizers()); }
+  std::string name() const override { return in_->name(); }
+  void build(const train::Config&, const train::BuildContext&) override {}
+  train::LossTerms step(const train::Batch& b, int64_t e, int64_t it) override {
+    stats_ = {{"calls", double(++calls_)}, {"share", 0.25}};
+    return in_->step(b, e, it);
+  }
+  Tensor logits(const train::Batch& b) override { return in_->logits(b); }
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules() override { return in_->modules(); }
+  nlohmann::json step_stats() const override { return stats_; }
+
+ private:
+  std::unique_ptr<train::Regime> in_;
+  int calls_ = 0;
+  nlohmann::json stats_;
+};
+
 }  // namespace
+
+// The Trainer logs a regime's step_stats() under "stats", averaged over an optimizer step's batches, and the
+// report plots them (the mechanism figures of label-efficient regimes).
+TEST(Report, RegimeStatsLoggedAndPlotted) {
+  const std::string dir = train::testing::scratch("report_stats");
+  train::Config c = train::testing::tiny_config(dir + "/run");
+  c.apply_overrides({"train.accumulate=2", "train.epochs=1"});  // 4 scenes, batch 1: 2 steps of 2 batches
+  train::Job job = train::build_job(c, train::JobKind::Train);
+  job.trainer.verbose = false;
+  StatsProbe probe(std::move(job.regime));
+  train::Trainer t(probe, *job.train, job.val.get(), job.trainer);
+  ASSERT_EQ(t.run().steps, 2);
+  std::vector<double> calls;
+  std::ifstream in(dir + "/run/metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    if (j["type"] != "train") continue;
+    ASSERT_TRUE(j.contains("stats")) << line;
+    calls.push_back(j["stats"]["calls"].get<double>());
+    EXPECT_DOUBLE_EQ(j["stats"]["share"].get<double>(), 0.25);
+  }
+  EXPECT_EQ(calls, (std::vector<double>{1.5, 3.5}));  // mean of the step's two batches
+  ReportOptions o;
+  o.predict = false;
+  ReportResult r = write_report({dir + "/run"}, o);
+  EXPECT_TRUE(fs::exists(fs::path(dir) / "run" / "report" / "train_stats_calls.png"));
+  EXPECT_TRUE(fs::exists(fs::path(dir) / "run" / "report" / "train_stats_share.png"));
+  EXPECT_NE(read_file_bytes(r.html_path).find("Regime statistics"), std::string::npos);
+}
 
 TEST(Report, Base64AndTicks) {
   EXPECT_EQ(base64(""), "");
