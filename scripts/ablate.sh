@@ -5,6 +5,8 @@
 # Every row runs with the same seeds (LESEG_ABLATE_SEEDS, default "0 1 2") and budget (the config's, plus the
 # extra k=v given here, applied to every row). Output: runs/ablate/METHOD/<row>/seed<S>/ (each a normal run
 # folder) and runs/ablate/METHOD/table.md with mean ± std (population std over seeds) of the last evaluation.
+# Each row's seeds are overlaid in one report (`leseg report`, runs/ablate/METHOD/<row>/report/report.html) that
+# the table's row name links to; LESEG_ABLATE_REPORT=0 skips the reports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 METHOD=${1:?usage: scripts/ablate.sh METHOD [k=v ...]}
@@ -41,7 +43,17 @@ while IFS=$'\t' read -r row config overrides; do
       vals[$m]="${vals[$m]:-} $v"
     done
   done
-  printf '| %s |' "$row" >> "$table.tmp"
+  row_cell=$row
+  if [ "${LESEG_ABLATE_REPORT:-1}" != "0" ]; then
+    runs=()
+    for s in $SEEDS; do runs+=("$OUT/$row/seed$s"); done
+    if "$BIN" report "${runs[@]}" --out "$OUT/$row/report" --scenes 1; then
+      row_cell="[$row]($row/report/report.html)"
+    else
+      echo "ablate: report for row $row failed (table row left unlinked)" >&2
+    fi
+  fi
+  printf '| %s |' "$row_cell" >> "$table.tmp"
   for m in $METRICS; do
     echo "${vals[$m]}" | awk '{ n=NF; s=0; for(i=1;i<=n;i++) s+=$i; mu=s/n; v=0; for(i=1;i<=n;i++) v+=($i-mu)^2;
                               printf " %.1f ± %.1f |", 100*mu, 100*sqrt(v/n) }' >> "$table.tmp"

@@ -3,7 +3,8 @@
 #   1. generates the synthetic scenes into data/synthetic if absent (`leseg data synth`);
 #   2. trains (configs/supervised_synthetic.yaml; extra key=value arguments to this script are passed on);
 #   3. evaluates the final checkpoint on the held-out rooms (per-class IoU table + mIoU);
-#   4. writes per-point predictions (.npy + coloured PLY) for one held-out room into <run>/predictions.
+#   4. writes per-point predictions (.npy + coloured PLY) for one held-out room into <run>/predictions;
+#   5. writes the run's report (`leseg report`): <run>/report/report.html (one self-contained file) + PNG figures.
 # Environment: LESEG_BUILD_DIR (build), DEMO_DATA (data/synthetic), DEMO_TRAIN / DEMO_VAL (scene counts),
 # DEMO_RUN (runs/supervised_synthetic).
 set -euo pipefail
@@ -23,5 +24,6 @@ fi
 scene=$(head -n 1 "$DATA/val.txt")
 "$BIN" infer "$CFG" "data.root=$DATA" "train.out=$RUN" "$@" --checkpoint "$RUN" --scene "$DATA/scenes/$scene" \
   --out "$RUN/predictions"
+"$BIN" report "$RUN" --set "data.root=$DATA"
 echo "main job: $(grep -o 'mIoU [0-9.]*' "$RUN/eval.txt" | head -n 1) on ${DEMO_VAL:-6} held-out rooms," \
-  "total time $(( $(date +%s) - start )) s (run folder $RUN)"
+  "total time $(( $(date +%s) - start )) s (run folder $RUN, report $RUN/report/report.html)"

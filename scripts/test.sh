@@ -5,6 +5,11 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 if [ "${CI:-}" = "true" ] && [ -z "${LESEG_CUDA_ARCHS:-}" ]; then export LESEG_CUDA_ARCHS=80; fi
 scripts/build.sh
+# The TensorBoard round-trip test reads our event files with PyPI's tensorboard from a venv (quick when present);
+# without it (no PyPI, no python3-venv) that test skips and says so. LESEG_TB_VENV_SETUP=0 skips this step.
+if [ "${LESEG_TB_VENV_SETUP:-1}" != "0" ]; then
+  scripts/tensorboard_venv.sh || echo "test: no tensorboard venv (the TensorBoard round-trip test will skip)"
+fi
 BUILD_DIR=${LESEG_BUILD_DIR:-build}
 cd "$BUILD_DIR"
 set +e

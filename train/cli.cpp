@@ -21,6 +21,8 @@
 #include "train/infer.h"
 #include "train/job.h"
 #include "train/progress.h"
+#include "train/report/report.h"
+#include "train/report/viewer.h"
 #include "train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -38,9 +40,11 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 }
 
 int cmd_train(const std::string& config, const std::vector<std::string>& overrides, const std::string& resume,
-              const std::string& out) {
+              const std::string& out, const std::vector<std::string>& argv, bool quiet) {
   Config cfg = load_config(config, overrides);
   Job job = build_job(cfg, JobKind::Train, out);
+  job.trainer.verbose = !quiet;
+  const bool json = log_format() == LogFormat::Json;
   job.trainer.resume = resume;
   if (!resume.empty() && out.empty()) {
     // Continue in the resumed run's folder: <run>/checkpoints/<step>/ -> <run>.
@@ -51,14 +55,27 @@ int cmd_train(const std::string& config, const std::vector<std::string>& overrid
   }
   fs::create_directories(job.trainer.out_dir);
   { std::ofstream(fs::path(job.trainer.out_dir) / "config.yaml") << cfg.dump(); }
-  std::printf("leseg train: regime %s, %zu train / %zu val scenes, %lld batches per epoch, %lld epochs, run folder %s\n",
-              job.regime->name().c_str(), size_t(job.train->num_scenes()), size_t(job.val->num_scenes()),
-              static_cast<long long>(job.train->batches_per_epoch()), static_cast<long long>(job.trainer.epochs),
-              job.trainer.out_dir.c_str());
+  report::write_run_info(job.trainer.out_dir, argv);  // run.json: command line, git, host (`leseg report`)
+  if (json)
+    std::printf("%s\n", nlohmann::json{{"type", "start"}, {"regime", job.regime->name()}, {"train_scenes", job.train->num_scenes()},
+                                       {"val_scenes", job.val->num_scenes()}, {"batches_per_epoch", job.train->batches_per_epoch()},
+                                       {"epochs", job.trainer.epochs}, {"run", job.trainer.out_dir}}.dump().c_str());
+  else if (!quiet)
+    std::printf("leseg train: regime %s, %zu train / %zu val scenes, %lld batches per epoch, %lld epochs, run folder %s\n",
+                job.regime->name().c_str(), size_t(job.train->num_scenes()), size_t(job.val->num_scenes()),
+                static_cast<long long>(job.train->batches_per_epoch()), static_cast<long long>(job.trainer.epochs),
+                job.trainer.out_dir.c_str());
   std::fflush(stdout);
   install_stop_handlers();
   Trainer trainer(*job.regime, *job.train, job.val.get(), job.trainer);
   TrainResult r = trainer.run();
+  if (json) {
+    nlohmann::json j = {{"type", "done"}, {"stopped_by_signal", r.stopped_by_signal}, {"steps", r.steps}, {"seconds", r.seconds},
+                        {"checkpoint", r.last_checkpoint}, {"run", job.trainer.out_dir}};
+    if (r.last_miou >= 0) j["miou"] = r.last_miou;
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
   std::printf("%s after %lld steps in %s; %s%s\n", r.stopped_by_signal ? "stopped" : "done",
               static_cast<long long>(r.steps), Progress::format_duration(r.seconds).c_str(),
               r.last_miou >= 0 ? ("mIoU " + std::to_string(100.0 * r.last_miou) + ", ").c_str() : "",
@@ -125,6 +142,12 @@ int run_cli(const std::vector<std::string>& args_in) {
   train->add_option("overrides", overrides, "key=value overrides (dotted keys, YAML values)");
   train->add_option("--resume", resume, "Checkpoint directory or run folder to continue from");
   train->add_option("--out", out, "Run folder (default: train.out, or the resumed run's folder)");
+  bool quiet = false;
+  std::string log_fmt = "text";
+  train->add_flag("--quiet", quiet, "No progress line or evaluation tables; only the final line (errors still on stderr)");
+  train->add_option("--log-format", log_fmt, "Console format: text, or json (one JSON object per line, for scripts)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
 
   auto* eval = app.add_subcommand("eval", "Evaluate a checkpoint on the validation split (per-class IoU, mIoU)");
   eval->add_option("config", config, "YAML config file")->required();
@@ -201,6 +224,28 @@ int run_cli(const std::vector<std::string>& args_in) {
                       "Scenes (val split first) used for the stand-ins' noise figures (METHODS §6); 0 skips")
       ->capture_default_str();
 
+  std::vector<std::string> report_runs;
+  report::ReportOptions ro;
+  bool report_no_predict = false;
+  auto* report_cmd = app.add_subcommand("report", "Self-contained HTML report (+ PNG figures) of one run or several overlaid");
+  report_cmd->add_option("runs", report_runs, "Run folders (metrics.jsonl, config.yaml, checkpoints/)")->required();
+  report_cmd->add_option("--out", ro.out_dir, "Output folder (default: <first run>/report)");
+  report_cmd->add_option("--scenes", ro.scenes, "Validation scenes rendered per run")->capture_default_str();
+  report_cmd->add_option("--max-eval-scenes", ro.max_eval_scenes, "Validation scenes predicted for the confusion matrix (-1 = all)")
+      ->capture_default_str();
+  report_cmd->add_flag("--no-predict", report_no_predict, "Curves and IoU bars only (no checkpoint or data needed)");
+  report_cmd->add_option("--set", ro.overrides, "key=value applied to each run's config.yaml (e.g. data.root=PATH)");
+
+  std::string view_input;
+  report::ViewerOptions vopt;
+  auto* view_cmd = app.add_subcommand("view", "Interactive 3D viewer page (three.js, offline) of a scene or of `leseg infer` output");
+  view_cmd->add_option("input", view_input, "Scene directory, `leseg infer` output folder, or .ply")->required();
+  view_cmd->add_option("--out", vopt.out_dir, "Output folder (default: <input>_view)");
+  view_cmd->add_option("--predictions", vopt.predictions, "(N,) .npy of predicted labels for a scene directory");
+  view_cmd->add_option("--dataset", vopt.dataset, "Dataset root for class names (default: found from the scene path)");
+  view_cmd->add_option("--max-points", vopt.max_points, "Subsample larger clouds to this many points")->capture_default_str();
+  view_cmd->add_option("--three", vopt.three_dir, "three.js folder (Debian libjs-three)")->capture_default_str();
+
   std::vector<std::string> args(args_in.rbegin(), args_in.rend());  // CLI11 parses a reversed vector
   try {
     app.parse(args);
@@ -208,7 +253,27 @@ int run_cli(const std::vector<std::string>& args_in) {
     return app.exit(e);
   }
   try {
-    if (*train) return cmd_train(config, overrides, resume, out);
+    if (*train) {
+      std::vector<std::string> argv = {"leseg"};
+      argv.insert(argv.end(), args_in.begin(), args_in.end());
+      set_log_format(parse_log_format(log_fmt));
+      return cmd_train(config, overrides, resume, out, argv, quiet);
+    }
+    if (*view_cmd) {
+      report::ViewerResult r = report::write_viewer(view_input, vopt);
+      std::printf("wrote %s: %lld of %lld points, %d classes%s%s%s (open it in a browser; three.js copied next to it)\n",
+                  r.html_path.c_str(), static_cast<long long>(r.shown), static_cast<long long>(r.points), r.classes,
+                  r.has_gt ? ", ground truth" : "", r.has_pred ? ", prediction" : "", r.has_pseudo ? ", pseudo-labels" : "");
+      return 0;
+    }
+    if (*report_cmd) {
+      ro.predict = !report_no_predict;
+      report::ReportResult r = report::write_report(report_runs, ro);
+      for (const auto& n : r.notes) std::printf("note: %s\n", n.c_str());
+      std::printf("wrote %s (%zu figures, also as PNG files in %s)\n", r.html_path.c_str(), r.png_paths.size(),
+                  std::filesystem::path(r.html_path).parent_path().c_str());
+      return 0;
+    }
     if (*eval) return cmd_eval(config, overrides, checkpoint);
     if (*infer) return cmd_infer(config, overrides, checkpoint, scene, out);
     if (*model_info_cmd) {

@@ -172,6 +172,7 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
   to.keep_checkpoints = cfg.get<int>("train.keep_checkpoints", 2);
   to.eval_every = cfg.get<int64_t>("train.eval_every", 1);
   to.clip_grad_norm = cfg.get<double>("train.clip_grad_norm", 0.0);
+  to.tensorboard = cfg.get<bool>("train.tensorboard", false);
   std::string default_out = "runs/" + fs::path(cfg.origin()).stem().string();
   const std::string cfg_out = cfg.get<std::string>("train.out", default_out);
   to.out_dir = out_dir.empty() ? cfg_out : out_dir;

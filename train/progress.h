@@ -1,17 +1,31 @@
 // SPDX-License-Identifier: Apache-2.0
-// Run-time reporting for the Trainer: a progress line (bar, loss, scenes/s, points/s, ETA) redrawn in
-// place on a terminal and printed as plain lines when stdout is not a TTY (logs, CI); metrics appended as
-// JSON lines; SIGINT/SIGTERM recorded as a flag so the loop can checkpoint and exit cleanly.
+// Run-time reporting for the Trainer: a progress line (bar, loss, scenes/s, points/s, elapsed, ETA of the whole
+// run including the evaluations still to come, last mIoU, memory: CPU resident set and, once the CUDA allocator
+// has been used, its in-use / peak bytes) redrawn in place on a terminal and printed as plain lines when stdout
+// is not a TTY (logs, CI), or as one JSON object per line (`--log-format json`, for scripts); metrics appended
+// as JSON lines; SIGINT/SIGTERM recorded as a flag so the loop can checkpoint and exit cleanly.
 #pragma once
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 namespace leseg::train {
+
+// Process-wide console format of `leseg train`: text (default) or JSON lines (`--log-format json`).
+enum class LogFormat { Text, Json };
+void set_log_format(LogFormat f);
+LogFormat log_format();
+LogFormat parse_log_format(const std::string& s);  // "text" | "json"; error names the value
+
+// Resident set size of this process in bytes (Linux /proc/self/statm; 0 where unavailable).
+int64_t resident_memory_bytes();
+// "1.2 GiB", "340 MiB", "12 KiB".
+std::string format_bytes(double bytes);
 
 class Progress {
  public:
@@ -22,6 +36,14 @@ class Progress {
   void step(int64_t scenes, int64_t points, double loss, const std::string& extra = "");
   void finish();
   double elapsed_s() const;
+  // Latest validation mIoU (shown from then on).
+  void set_miou(double miou) { miou_ = miou; }
+  // Time spent outside the steps (evaluation): left out of the step rate. `pending_s`: time the run will still
+  // spend outside the steps (the evaluations to come), added to the ETA.
+  void add_pause(double s) { paused_s_ += s; }
+  void set_pending(double pending_s) { pending_s_ = pending_s; }
+  // The fields of the line as JSON (what --log-format json prints).
+  nlohmann::json fields() const;
   // Formats seconds as 1h02m03s / 4m05s / 6.1s.
   static std::string format_duration(double s);
 
@@ -34,6 +56,7 @@ class Progress {
   std::FILE* out_;
   double last_loss_ = 0, ema_loss_ = 0;
   bool have_loss_ = false;
+  double miou_ = -1, paused_s_ = 0, pending_s_ = 0;
   std::string extra_;
   std::chrono::steady_clock::time_point start_;
 };
@@ -45,8 +68,11 @@ class MetricsLog {
   explicit MetricsLog(const std::string& path);
   void write(const nlohmann::json& record);
   bool open() const { return out_.is_open(); }
+  // Every record written is also handed to `sink` (the TensorBoard event writer, train.tensorboard).
+  void mirror(std::function<void(const nlohmann::json&)> sink) { mirror_ = std::move(sink); }
 
  private:
+  std::function<void(const nlohmann::json&)> mirror_;
   std::ofstream out_;
   std::string path_;
 };

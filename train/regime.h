@@ -81,6 +81,11 @@ class Regime {
   // flat keys are merged into the pass's eval record.
   virtual void begin_eval() {}
   virtual nlohmann::json eval_metrics() { return nlohmann::json::object(); }
+  // Mechanism statistics of the last step() (flat numbers, e.g. the reliable fraction of pseudo-labels, or the
+  // accuracy of the training targets against ground truth next to the network's): the Trainer averages them over
+  // an optimizer step's batches and logs them as "stats" in its train records; `leseg report` plots them.
+  // Diagnostics only: ground truth a regime does not train on may be read here, never used in its losses.
+  virtual nlohmann::json step_stats() const { return nlohmann::json::object(); }
 
   // Checkpoint state: every module's state_dict, keys prefixed by the module name.
   virtual StateDict state();

@@ -18,6 +18,7 @@
 #include "engine/ops/elementwise.h"
 #include "engine/optim/clip_grad.h"
 #include "train/progress.h"
+#include "train/report/tensorboard.h"
 
 namespace fs = std::filesystem;
 
@@ -134,6 +135,10 @@ TrainResult Trainer::run() {
   if (!opt_.resume.empty()) res.last_checkpoint = restore(opt_.resume);
   MetricsLog log;
   if (files) log = MetricsLog((fs::path(opt_.out_dir) / "metrics.jsonl").string());
+  if (files && opt_.tensorboard) {  // every metrics record also as TensorBoard scalars
+    auto tb = std::make_shared<report::TensorBoardWriter>((fs::path(opt_.out_dir) / "tensorboard").string());
+    log.mirror([tb](const nlohmann::json& rec) { tb->record(rec); });
+  }
 
   const int64_t nb = train_.batches_per_epoch();
   LESEG_CHECK(nb >= 1, "trainer: the training set yields no batch");
@@ -150,6 +155,7 @@ TrainResult Trainer::run() {
   };
   auto run_eval = [&](int64_t epoch) {
     if (!val_) return;
+    const auto te = std::chrono::steady_clock::now();
     regime_.begin_eval();
     ConfusionMatrix cm = evaluate(regime_, *val_, opt_.num_classes, opt_.ignore_index, false);
     nlohmann::json rec = cm.to_json(opt_.class_names);
@@ -165,7 +171,19 @@ TrainResult Trainer::run() {
     res.last_eval = rec;
     if (best_.empty() || cm.miou() > best_.value("miou", -1.0)) best_ = {{"miou", cm.miou()}, {"epoch", epoch + 1}};
     if (log.open()) log.write(rec);
-    if (opt_.verbose) {
+    if (prog) {  // the progress line: last mIoU; evaluation time out of the step rate, the evaluations to come in the ETA
+      const double es = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
+      int64_t left = 0;
+      for (int64_t e = epoch + 1; e < opt_.epochs; ++e)
+        left += e + 1 == opt_.epochs || (opt_.eval_every > 0 && (e + 1) % opt_.eval_every == 0);
+      prog->set_miou(cm.miou());
+      prog->add_pause(es);
+      prog->set_pending(double(left) * es);
+    }
+    if (opt_.verbose && log_format() == LogFormat::Json) {
+      std::printf("%s\n", rec.dump().c_str());
+      std::fflush(stdout);
+    } else if (opt_.verbose) {
       std::printf("\n%s", cm.table(opt_.class_names).c_str());
       std::printf("epoch %lld  mIoU %.2f  (accuracy %.2f)\n", static_cast<long long>(epoch + 1), 100.0 * cm.miou(),
                   100.0 * cm.accuracy());
@@ -185,6 +203,7 @@ TrainResult Trainer::run() {
     double pending_loss = 0.0;
     int64_t scenes = 0, points = 0;
     std::map<std::string, double> terms_sum;
+    std::map<std::string, std::pair<double, int>> stats_sum;  // regime step_stats(): sum, count
     while (!stop) {
       std::optional<Batch> b = train_.next();
       if (b) {
@@ -207,6 +226,9 @@ TrainResult Trainer::run() {
         std::vector<double> term_values;
         try {
           lt = regime_.step(*b, epoch, batch);
+          const nlohmann::json st = regime_.step_stats();  // named: items() of a temporary would dangle
+          for (auto& [k, v] : st.items())
+            if (v.is_number()) stats_sum[k].first += v.get<double>(), ++stats_sum[k].second;
           total = lt.total();
           for (auto& [n, t] : lt.terms) term_values.push_back(t.item_double());
         } catch (const std::bad_alloc&) {
@@ -276,6 +298,7 @@ TrainResult Trainer::run() {
                                 {"loss", pending_loss}, {"scenes", scenes}, {"points", points},
                                 {"elapsed_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
           for (auto& [n, v] : terms_sum) rec["terms"][n] = v;
+          for (auto& [n, s] : stats_sum) rec["stats"][n] = s.first / s.second;
           for (auto& slot : regime_.optimizers()) rec["lr"][slot.name] = slot.optimizer->param_groups()[0].lr;
           if (opt_.clip_grad_norm > 0) rec["grad_norm"] = gnorm;
           log.write(rec);
@@ -284,6 +307,7 @@ TrainResult Trainer::run() {
         pending_loss = 0.0;
         scenes = points = 0;
         terms_sum.clear();
+        stats_sum.clear();
         if (stop_requested()) {
           if (opt_.verbose) std::printf("\nsignal %d: checkpoint at step %lld, exiting\n", stop_signal(),
                                         static_cast<long long>(step_));

@@ -40,6 +40,7 @@ struct TrainerOptions {
   std::vector<std::string> class_names;
   nlohmann::json config = nlohmann::json::object();  // resolved config, stored in checkpoints
   bool verbose = true;
+  bool tensorboard = false;     // also write the metrics records as TensorBoard scalars to <out_dir>/tensorboard
 };
 
 struct TrainResult {

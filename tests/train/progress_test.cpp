@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "train/progress.h"
 
@@ -58,4 +59,57 @@ TEST(StopSignal, SigtermSetsTheFlag) {
   EXPECT_TRUE(stop_requested());
   EXPECT_EQ(stop_signal(), SIGTERM);
   clear_stop_request();
+}
+
+// The run-wide ETA adds the time still to be spent outside the steps (evaluations to come); the line shows the
+// last mIoU and the resident memory; --log-format json prints the same fields as one JSON object per line.
+TEST(Progress, MiouMemoryPendingAndJson) {
+  EXPECT_GT(resident_memory_bytes(), 1 << 20);
+  EXPECT_EQ(format_bytes(3.0 * 1024 * 1024 * 1024), "3.0 GiB");
+  EXPECT_EQ(format_bytes(340.0 * 1024 * 1024), "340 MiB");
+  char* buf = nullptr;
+  size_t len = 0;
+  std::FILE* f = open_memstream(&buf, &len);
+  {
+    Progress p("train", 4, 4, /*is_tty=*/false, f);
+    p.set_miou(0.4567);
+    p.set_pending(7200);  // two hours of evaluations still to come
+    for (int i = 0; i < 4; ++i) p.step(1, 10, 1.0);
+    const nlohmann::json j = p.fields();
+    EXPECT_NEAR(j["eta_s"].get<double>(), 7200, 1e-6);  // no step left: only the pending time
+    EXPECT_NEAR(j["miou"].get<double>(), 0.4567, 1e-12);
+    EXPECT_GT(j["rss_bytes"].get<int64_t>(), 0);
+    EXPECT_EQ(j["step"], 4);
+  }
+  std::fclose(f);
+  std::string s(buf, len);
+  free(buf);
+  EXPECT_NE(s.find("mIoU 45.67"), std::string::npos) << s;
+  EXPECT_NE(s.find("mem "), std::string::npos) << s;
+  EXPECT_NE(s.find("eta 2h00m00s"), std::string::npos) << s;
+
+  set_log_format(parse_log_format("json"));
+  buf = nullptr;
+  len = 0;
+  f = open_memstream(&buf, &len);
+  {
+    Progress p("train", 2, 1, /*is_tty=*/true, f);  // JSON lines even on a terminal: no \r redraws
+    p.step(1, 10, 0.5);
+    p.step(1, 10, 0.25);
+  }
+  std::fclose(f);
+  set_log_format(LogFormat::Text);
+  s.assign(buf, len);
+  free(buf);
+  EXPECT_EQ(s.find('\r'), std::string::npos) << s;
+  std::istringstream is(s);
+  std::string line;
+  int n = 0;
+  while (std::getline(is, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line);  // every line is one JSON object
+    EXPECT_EQ(j["type"], "progress");
+    ++n;
+  }
+  EXPECT_EQ(n, 2);
+  EXPECT_THROW(parse_log_format("xml"), std::exception);
 }

@@ -217,6 +217,7 @@ class CnsRegime : public Regime {
     if (need_pred2) src.pred2 = refine2d(argmax(z2.detach(), 1).reshape(Shape{v.V, v.H, v.W}), b);
     if (need_pred3) src.pred3 = refine3d(argmax(z3p.detach(), 1), b);
     Tensor t2 = pixel_target(s2, src, v, b), t3 = point_target(s3, src, v, b);
+    stats_ = point_target_stats(t3, z3p, b);
 
     LossTerms terms;
     CrossEntropyOptions ce;
@@ -275,6 +276,7 @@ class CnsRegime : public Regime {
 
   void begin_eval() override { cm2d_.reset(); }
   nlohmann::json eval_metrics() override { return cm2d_ ? cm2d_->record("_2d") : nlohmann::json::object(); }
+  nlohmann::json step_stats() const override { return stats_; }
 
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules() override {
     return {{"backbone3d", backbone_.module}, {"head3d", head3d_}, {"net2d", net2d_},
@@ -285,6 +287,25 @@ class CnsRegime : public Regime {
   }
 
  private:
+  // Diagnostics for `leseg report` when the batch carries point ground truth (never used in a loss): accuracy of
+  // the 3D training targets where they label a point, their coverage, and the 3D network's accuracy.
+  static nlohmann::json point_target_stats(const Tensor& target, const Tensor& logits, const Batch& b) {
+    if (!b.labels.defined() || b.labels.numel() != target.numel()) return nlohmann::json::object();
+    const std::vector<int32_t> g = b.labels.to_vector<int32_t>();
+    const std::vector<int64_t> t = target.to_vector<int64_t>(), p = argmax(logits.detach(), 1).to_vector<int64_t>();
+    int64_t n = 0, cov = 0, tok = 0, pok = 0;
+    for (size_t i = 0; i < g.size(); ++i) {
+      if (g[i] < 0) continue;
+      ++n;
+      pok += p[i] == g[i];
+      if (t[i] >= 0) ++cov, tok += t[i] == g[i];
+    }
+    if (n == 0) return nlohmann::json::object();
+    nlohmann::json j = {{"target_coverage_3d", double(cov) / double(n)}, {"network_accuracy_3d", double(pok) / double(n)}};
+    if (cov > 0) j["target_accuracy_3d"] = double(tok) / double(cov);
+    return j;
+  }
+  nlohmann::json stats_ = nlohmann::json::object();
   struct Views {
     int64_t V = 0, H = 0, W = 0, P = 0, N = 0;
     std::vector<int64_t> pair_point, pair_pix, pair_view;

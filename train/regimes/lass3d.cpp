@@ -222,7 +222,15 @@ class Lass3dRegime : public Regime {
     Tensor rows = unlabelled_rows(b);
     Tensor zs_u = rows.defined() ? index_select(zs, 0, rows) : zs;
     Tensor zt_u = rows.defined() ? index_select(zt, 0, rows) : zt;
-    lass3d::UnlabelledLoss ul = lass3d::unlabelled_loss(zs_u, zt_u, tau_at(epoch, it), use_nl_);
+    const double tau = tau_at(epoch, it);
+    lass3d::UnlabelledLoss ul = lass3d::unlabelled_loss(zs_u, zt_u, tau, use_nl_);
+    {  // mechanism statistics (leseg report): share of unlabelled points whose teacher confidence passes tau
+      const std::vector<uint8_t> rel = ul.reliable.defined() ? ul.reliable.to_vector<uint8_t>() : std::vector<uint8_t>();
+      int64_t k = 0;
+      for (uint8_t r : rel) k += r != 0;
+      stats_ = {{"tau", tau}};
+      if (!rel.empty()) stats_["reliable_fraction"] = double(k) / double(rel.size());
+    }
     const double ramp = rampup_at(epoch, it);
     t.add("pseudo_ce", scaled(ul.ce, w_pseudo_ * ramp));
     if (use_nl_) t.add("neg", scaled(ul.nl, w_neg_ * ramp));
@@ -307,7 +315,10 @@ class Lass3dRegime : public Regime {
     return lass3d::build_saaf_keys(M, class_text_, scene_caps, scene_links, object_caps, object_links, scene_only_);
   }
 
+  nlohmann::json step_stats() const override { return stats_; }
+
  private:
+  nlohmann::json stats_ = nlohmann::json::object();
   SparseTensor on_device(const SparseTensor& x) const {
     if (x.device() == device_) return x;
     return SparseTensor(x.coords().to(device_), x.feats().to(device_), x.stride(), x.num_batches());
