@@ -3,12 +3,19 @@
 
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
+#include "engine/distributed/comm.h"
 #include "engine/error.h"
 #include "io/convert.h"
 #include "io/datasets/scene_io.h"
@@ -48,9 +55,14 @@ int cmd_train(const std::string& config, const std::vector<std::string>& overrid
     else if (p.filename() == "checkpoints") p = p.parent_path();
     job.trainer.out_dir = p.string();
   }
-  fs::create_directories(job.trainer.out_dir);
-  { std::ofstream(fs::path(job.trainer.out_dir) / "config.yaml") << cfg.dump(); }
-  std::printf("leseg train: regime %s, %zu train / %zu val scenes, %lld batches per epoch, %lld epochs, run folder %s\n",
+  const bool rank0 = dist::world().rank() == 0;  // data-parallel: rank 0 writes and prints
+  if (rank0) fs::create_directories(job.trainer.out_dir);
+  if (rank0) { std::ofstream(fs::path(job.trainer.out_dir) / "config.yaml") << cfg.dump(); }
+  if (rank0 && dist::world().size() > 1)
+    std::printf("leseg train: %d ranks (%s), global batch %lld scenes\n", dist::world().size(),
+                dist::world().backend().c_str(),
+                static_cast<long long>(cfg.get<int64_t>("data.batch_size", 2) * dist::world().size() * job.trainer.accumulate));
+  if (rank0) std::printf("leseg train: regime %s, %zu train / %zu val scenes, %lld batches per epoch, %lld epochs, run folder %s\n",
               job.regime->name().c_str(), size_t(job.train->num_scenes()), size_t(job.val->num_scenes()),
               static_cast<long long>(job.train->batches_per_epoch()), static_cast<long long>(job.trainer.epochs),
               job.trainer.out_dir.c_str());
@@ -58,11 +70,45 @@ int cmd_train(const std::string& config, const std::vector<std::string>& overrid
   install_stop_handlers();
   Trainer trainer(*job.regime, *job.train, job.val.get(), job.trainer);
   TrainResult r = trainer.run();
-  std::printf("%s after %lld steps in %s; %s%s\n", r.stopped_by_signal ? "stopped" : "done",
+  if (rank0) std::printf("%s after %lld steps in %s; %s%s\n", r.stopped_by_signal ? "stopped" : "done",
               static_cast<long long>(r.steps), Progress::format_duration(r.seconds).c_str(),
               r.last_miou >= 0 ? ("mIoU " + std::to_string(100.0 * r.last_miou) + ", ").c_str() : "",
               r.last_checkpoint.empty() ? "no checkpoint" : ("checkpoint " + r.last_checkpoint).c_str());
   return 0;
+}
+
+// `leseg train --nproc N ...`: N local ranks through mpirun (Open MPI), which also bootstraps them; the CPU
+// collectives run on MPI, so there is no launch without it (a clear error instead).
+int launch_local_workers(int nproc, const std::vector<std::string>& args) {
+  LESEG_CHECK(!dist::launched_multi_rank(), "--nproc ", nproc, ": already one of several MPI ranks (drop --nproc)");
+  LESEG_CHECK(dist::mpi_built(), "--nproc ", nproc, ": leseg was built without MPI; install libopenmpi-dev openmpi-bin "
+              "(scripts/setup.sh) and rebuild");
+  LESEG_CHECK(std::system("command -v mpirun >/dev/null 2>&1") == 0, "--nproc ", nproc, ": mpirun is not on PATH: "
+              "install openmpi-bin (scripts/setup.sh); leseg's CPU collectives and its bootstrap run on MPI");
+  std::vector<std::string> cmd{"mpirun", "-np", std::to_string(nproc), "--bind-to", "none", "--oversubscribe"};
+  if (::geteuid() == 0) cmd.push_back("--allow-run-as-root");
+  if (!std::getenv("OMP_NUM_THREADS")) {  // share the cores between the ranks
+    const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+    setenv("OMP_NUM_THREADS", std::to_string(std::max(1u, hw / unsigned(nproc))).c_str(), 1);
+  }
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);  // this binary's real path, for mpirun's workers
+  LESEG_CHECK(!ec, "--nproc: cannot resolve /proc/self/exe: ", ec.message());
+  cmd.push_back(self.string());
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--nproc") { ++i; continue; }
+    if (args[i].rfind("--nproc=", 0) == 0) continue;
+    cmd.push_back(args[i]);
+  }
+  std::string line;
+  for (auto& c : cmd) line += (line.empty() ? "" : " ") + c;
+  std::printf("leseg train --nproc %d: %s\n", nproc, line.c_str());
+  std::fflush(stdout);
+  std::vector<char*> argv;
+  for (auto& c : cmd) argv.push_back(c.data());
+  argv.push_back(nullptr);
+  execvp("mpirun", argv.data());
+  LESEG_FAIL("--nproc ", nproc, ": cannot run mpirun: ", std::strerror(errno));
 }
 
 int cmd_eval(const std::string& config, const std::vector<std::string>& overrides, const std::string& checkpoint) {
@@ -121,6 +167,9 @@ int run_cli(const std::vector<std::string>& args_in) {
   train->add_option("overrides", overrides, "key=value overrides (dotted keys, YAML values)");
   train->add_option("--resume", resume, "Checkpoint directory or run folder to continue from");
   train->add_option("--out", out, "Run folder (default: train.out, or the resumed run's folder)");
+  int nproc = 1;
+  train->add_option("--nproc", nproc, "Data-parallel processes on this machine (re-launches itself through mpirun)")
+      ->check(CLI::Range(1, 1024));
 
   auto* eval = app.add_subcommand("eval", "Evaluate a checkpoint on the validation split (per-class IoU, mIoU)");
   eval->add_option("config", config, "YAML config file")->required();
@@ -186,6 +235,7 @@ int run_cli(const std::vector<std::string>& args_in) {
     return app.exit(e);
   }
   try {
+    if (*train && nproc > 1) return launch_local_workers(nproc, args_in);
     if (*train) return cmd_train(config, overrides, resume, out);
     if (*eval) return cmd_eval(config, overrides, checkpoint);
     if (*infer) return cmd_infer(config, overrides, checkpoint, scene, out);
@@ -223,6 +273,7 @@ int run_cli(const std::vector<std::string>& args_in) {
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
+    if (dist::world_size_if_started() > 1) dist::abort_job(1);  // no rank is left waiting in a collective
     return 1;
   }
   return 2;

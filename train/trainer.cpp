@@ -28,6 +28,7 @@ Trainer::Trainer(Regime& regime, BatchSource& train, BatchSource* val, TrainerOp
   LESEG_CHECK(opt_.accumulate >= 1, "trainer: accumulate = ", opt_.accumulate, " must be >= 1");
   LESEG_CHECK(opt_.log_every >= 1, "trainer: log_every = ", opt_.log_every, " must be >= 1");
   LESEG_CHECK(!regime_.optimizers().empty(), "trainer: regime '", regime_.name(), "' built no optimizer");
+  if (opt_.distributed.comm && opt_.distributed.comm->rank() != 0) opt_.verbose = false;  // rank 0 prints
 }
 
 std::string Trainer::resolve_resume(const std::string& path) const {
@@ -112,9 +113,14 @@ void Trainer::restore(const std::string& path) {
 TrainResult Trainer::run() {
   const auto t0 = std::chrono::steady_clock::now();
   TrainResult res;
-  const bool files = !opt_.out_dir.empty();
+  DataParallel dp(opt_.distributed, regime_);
+  const bool files = !opt_.out_dir.empty() && dp.rank() == 0;  // rank 0 writes checkpoints, logs and metrics
   if (files) fs::create_directories(opt_.out_dir);
   if (!opt_.resume.empty()) restore(opt_.resume);
+  dp.start(opt_.config, train_.batches_per_epoch());
+  std::optional<dist::SyncBatchNormScope> sync_bn;
+  if (opt_.distributed.sync_bn) sync_bn.emplace(opt_.distributed.comm);
+  dist::TrainingGroupScope group(opt_.distributed.comm);
   MetricsLog log;
   if (files) log = MetricsLog((fs::path(opt_.out_dir) / "metrics.jsonl").string());
 
@@ -131,7 +137,7 @@ TrainResult Trainer::run() {
   auto run_eval = [&](int64_t epoch) {
     if (!val_) return;
     regime_.begin_eval();
-    ConfusionMatrix cm = evaluate(regime_, *val_, opt_.num_classes, opt_.ignore_index, false);
+    ConfusionMatrix cm = dp.reduce(evaluate(regime_, *val_, opt_.num_classes, opt_.ignore_index, false));
     nlohmann::json rec = cm.to_json(opt_.class_names);
     const nlohmann::json extra = regime_.eval_metrics();  // named: items() of a temporary would dangle in the loop
     for (auto& [k, v] : extra.items()) rec[k] = v;
@@ -165,15 +171,20 @@ TrainResult Trainer::run() {
     while (!stop) {
       std::optional<Batch> b = train_.next();
       if (b) {
+        dp.inject_fault(step_);
         NvtxScope step_range("leseg::train_batch");
         std::optional<NvtxScope> phase;
         phase.emplace("leseg::forward");
         LossTerms lt = regime_.step(*b, epoch, batch);
         Tensor total = lt.total();
-        const double lv = total.item_double();
+        std::vector<double> term_values;
+        for (auto& [n, t] : lt.terms) term_values.push_back(t.item_double());
+        // Data-parallel: this rank's loss weight and the global batch's loss (train/distributed.h).
+        const DataParallel::Reduced red = dp.reduce_batch(*b, total.item_double(), term_values);
+        const double lv = red.loss;
         LESEG_CHECK(std::isfinite(lv), "trainer: non-finite loss ", lv, " at step ", step_, " (epoch ", epoch + 1,
                     ", batch ", batch, ", scenes ", b->scene_names.empty() ? "" : b->scene_names[0], ")");
-        Tensor scaled = opt_.accumulate == 1 ? total : total * (1.0 / opt_.accumulate);
+        Tensor scaled = opt_.accumulate == 1 && red.weight == 1.0 ? total : total * (red.weight / opt_.accumulate);
         phase.reset();
         phase.emplace("leseg::backward");
         scaled.backward();
@@ -186,12 +197,12 @@ TrainResult Trainer::run() {
           for (const auto& n : b->scene_names) names += (names.empty() ? "" : ", ") + n;
           LESEG_FAIL(e.what(), " (step ", step_, ", epoch ", epoch + 1, ", batch ", batch, ", scenes ", names, ")");
         }
-        for (auto& [n, t] : lt.terms) terms_sum[n] += t.item_double() / opt_.accumulate;
+        for (size_t i = 0; i < lt.terms.size(); ++i) terms_sum[lt.terms[i].first] += red.terms[i] / opt_.accumulate;
         pending_loss += lv / opt_.accumulate;
         ++pending;
         ++batch;
-        scenes += b->num_scenes;
-        points += b->num_points();
+        scenes += red.scenes;
+        points += red.points;
       }
       const bool epoch_done = !b;
       if (pending == opt_.accumulate || (epoch_done && pending > 0)) {
@@ -199,6 +210,7 @@ TrainResult Trainer::run() {
         if (opt_.clip_grad_norm > 0)
           for (auto& slot : regime_.optimizers()) all.insert(all.end(), slot.params.begin(), slot.params.end());
         NvtxScope opt_range("leseg::optimizer");
+        dp.reduce_gradients();  // Σ over ranks, fixed bucket order (no-op for one process)
         double gnorm = opt_.clip_grad_norm > 0 ? clip_grad_norm_(all, opt_.clip_grad_norm) : 0.0;
         for (auto& slot : regime_.optimizers()) {
           slot.optimizer->step();
@@ -207,6 +219,7 @@ TrainResult Trainer::run() {
         }
         ++step_;
         regime_.after_optimizer_step(step_);
+        dp.after_step();
         res.step_losses.push_back(pending_loss);
         if (prog) prog->step(scenes, points, pending_loss);
         if (log.open() && (step_ % opt_.log_every == 0 || step_ == total_steps)) {
@@ -222,7 +235,7 @@ TrainResult Trainer::run() {
         pending_loss = 0.0;
         scenes = points = 0;
         terms_sum.clear();
-        if (stop_requested()) {
+        if (dp.any(stop_requested())) {  // every rank stops at the same step
           if (opt_.verbose) std::printf("\nsignal %d: checkpoint at step %lld, exiting\n", stop_signal(),
                                         static_cast<long long>(step_));
           res.stopped_by_signal = true;
@@ -252,6 +265,7 @@ TrainResult Trainer::run() {
   res.finished = !stop;
   if (!stop) write_checkpoint(opt_.epochs, 0);
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  res.comm_seconds = dp.comm_seconds();
   if (log.open())
     log.write({{"type", "end"}, {"step", step_}, {"epoch", epoch}, {"seconds", res.seconds},
                {"stopped_by_signal", res.stopped_by_signal}, {"best", best_}});

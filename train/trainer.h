@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "train/batch.h"
+#include "train/distributed.h"
 #include "train/evaluate.h"
 #include "train/regime.h"
 
@@ -40,6 +41,9 @@ struct TrainerOptions {
   std::vector<std::string> class_names;
   nlohmann::json config = nlohmann::json::object();  // resolved config, stored in checkpoints
   bool verbose = true;
+  // Data-parallel group (train/distributed.h, docs/distributed.md): with more than one rank, rank 0 alone writes
+  // the run folder and prints; the loaders must be sharded (io/loader/loader.h).
+  DistributedOptions distributed;
 };
 
 struct TrainResult {
@@ -52,6 +56,7 @@ struct TrainResult {
   double last_miou = -1.0;
   nlohmann::json last_eval;
   double seconds = 0.0;
+  double comm_seconds = 0.0;  // time in data-parallel collectives (0 for one process)
 };
 
 class Trainer {
