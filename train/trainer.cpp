@@ -268,7 +268,8 @@ TrainResult Trainer::run() {
   res.comm_seconds = dp.comm_seconds();
   if (log.open())
     log.write({{"type", "end"}, {"step", step_}, {"epoch", epoch}, {"seconds", res.seconds},
-               {"stopped_by_signal", res.stopped_by_signal}, {"best", best_}});
+               {"stopped_by_signal", res.stopped_by_signal}, {"best", best_}, {"ranks", dp.size()},
+               {"comm_seconds", res.comm_seconds}});
   return res;
 }
 
