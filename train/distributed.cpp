@@ -44,7 +44,7 @@ void DataParallel::start(const nlohmann::json& config, int64_t batches_per_epoch
   Timer t(comm_seconds_);
   std::ostringstream fp;
   fp << "world " << comm_->size() << "\nregime " << regime_.name() << "\nbatches/epoch " << batches_per_epoch
-     << "\nsync_bn " << opt_.sync_bn << "\nloss_weighting " << opt_.loss_weighting << "\n";
+     << "\nsync_bn " << opt_.sync_bn << "\noverlap " << opt_.overlap << "\nloss_weighting " << opt_.loss_weighting << "\n";
   for (auto& [name, m] : regime_.modules())
     for (auto& [k, v] : m->state_dict()) fp << name << "." << k << " " << v.shape().str() << " " << dtype_name(v.dtype()) << "\n";
   fp << "config " << (config.contains("yaml") ? config["yaml"].dump() : config.dump()) << "\n";
@@ -92,10 +92,15 @@ DataParallel::Reduced DataParallel::reduce_batch(const Batch& b, double loss, co
   return r;
 }
 
+void DataParallel::before_backward(bool last) {
+  if (comm_ && last && opt_.overlap) reducer_->begin();
+}
+
 void DataParallel::reduce_gradients() {
   if (!comm_) return;
   Timer t(comm_seconds_);
   reducer_->reduce();
+  overlapped_buckets_ += int64_t(reducer_->started_in_backward());
 }
 
 void DataParallel::after_step() {

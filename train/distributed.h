@@ -10,7 +10,8 @@
 //              losses add up to the global batch's loss, so the summed gradients are exactly those of one process
 //              on the global batch. The reduced loss is the one logged and checked for non-finite values (every
 //              rank fails together).
-//   each optimizer step: gradients summed over the ranks in fixed buckets (engine/distributed/grad_reducer.h);
+//   each optimizer step: gradients summed over the ranks in fixed buckets (engine/distributed/grad_reducer.h),
+//              started while the step's last backward still runs (distributed.overlap);
 //              afterwards rank 0's buffers (running statistics, EMA teachers' buffers, prototypes) are broadcast
 //              so that every rank holds the same state (PyTorch DDP's broadcast_buffers). With sync BN the running
 //              statistics are global already and ERDA's prototypes consume class sums reduced over the ranks
@@ -37,6 +38,7 @@ struct DistributedOptions {
   bool sync_bn = false;                // model.sync_bn: BatchNorm statistics over all ranks
   std::string loss_weighting = "rows"; // rows | equal (distributed.loss_weighting)
   double bucket_mb = 25.0;             // distributed.bucket_mb
+  bool overlap = true;                 // distributed.overlap: start bucket all-reduces during the last backward
 };
 
 class DataParallel {
@@ -55,12 +57,16 @@ class DataParallel {
     int64_t scenes = 0, points = 0;
   };
   Reduced reduce_batch(const Batch& b, double loss, const std::vector<double>& terms);
+  // Before each backward: `last` = the last batch of an optimizer step (its backward overlaps the all-reduces).
+  void before_backward(bool last);
   void reduce_gradients();
+  const dist::GradReducer* reducer() const { return reducer_.get(); }
   void after_step();
   bool any(bool flag);
   ConfusionMatrix reduce(const ConfusionMatrix& cm);
   void inject_fault(int64_t step) const;
-  double comm_seconds() const { return comm_seconds_; }  // time spent in collectives so far
+  double comm_seconds() const { return comm_seconds_; }  // time spent in collectives so far (the exposed part)
+  int64_t overlapped_buckets() const { return overlapped_buckets_; }  // buckets started during a backward so far
 
  private:
   dist::Communicator* comm_ = nullptr;
@@ -68,6 +74,7 @@ class DataParallel {
   Regime& regime_;
   std::unique_ptr<dist::GradReducer> reducer_;
   double comm_seconds_ = 0.0;
+  int64_t overlapped_buckets_ = 0;
 };
 
 }  // namespace leseg::train

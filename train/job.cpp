@@ -28,6 +28,7 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir, dist::Commu
   dopt.sync_bn = cfg.get<bool>("model.sync_bn", false);
   dopt.loss_weighting = cfg.get<std::string>("distributed.loss_weighting", "rows");
   dopt.bucket_mb = cfg.get<double>("distributed.bucket_mb", 25.0);
+  dopt.overlap = cfg.get<bool>("distributed.overlap", true);
   const double timeout = cfg.get<double>("distributed.timeout_s", comm->timeout_s());
   if (world > 1 && !std::getenv("LESEG_DIST_TIMEOUT")) comm->set_timeout_s(timeout);  // the variable wins
   if (world > 1 && device == "cuda") job.device = Device::cuda(comm->local_rank() % std::max(1, cuda_device_count()));

@@ -187,6 +187,7 @@ TrainResult Trainer::run() {
         Tensor scaled = opt_.accumulate == 1 && red.weight == 1.0 ? total : total * (red.weight / opt_.accumulate);
         phase.reset();
         phase.emplace("leseg::backward");
+        dp.before_backward(pending + 1 == opt_.accumulate);  // data-parallel: overlap the gradient all-reduces
         scaled.backward();
         phase.reset();
         // Out-of-range labels / group ids a CUDA kernel met in this batch (one host read per step; no-op on CPU).
@@ -266,6 +267,7 @@ TrainResult Trainer::run() {
   if (!stop) write_checkpoint(opt_.epochs, 0);
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   res.comm_seconds = dp.comm_seconds();
+  res.overlapped_buckets = dp.overlapped_buckets();
   if (log.open())
     log.write({{"type", "end"}, {"step", step_}, {"epoch", epoch}, {"seconds", res.seconds},
                {"stopped_by_signal", res.stopped_by_signal}, {"best", best_}, {"ranks", dp.size()},

@@ -56,7 +56,8 @@ struct TrainResult {
   double last_miou = -1.0;
   nlohmann::json last_eval;
   double seconds = 0.0;
-  double comm_seconds = 0.0;  // time in data-parallel collectives (0 for one process)
+  double comm_seconds = 0.0;  // time in data-parallel collectives outside the backward (0 for one process)
+  int64_t overlapped_buckets = 0;  // gradient buckets whose all-reduce started during a backward
 };
 
 class Trainer {

@@ -27,6 +27,15 @@ namespace leseg::dist {
 enum class ReduceOp { sum, max, min };
 const char* reduce_op_name(ReduceOp op);
 
+// A collective in flight (all_reduce_start). wait() completes it (against the communicator's timeout) and leaves
+// the result in the tensor; test() progresses it without blocking and says whether it is done.
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;
+  virtual bool test() { return true; }
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -39,6 +48,9 @@ class Communicator {
 
   // In place on a contiguous f32 / f64 / i32 / i64 tensor (every rank: same shape and dtype).
   virtual void all_reduce(Tensor& t, ReduceOp op = ReduceOp::sum) = 0;
+  // Starts an in-place all-reduce and returns at once (the MPI backend on CPU tensors: MPI_Iallreduce); the
+  // tensor must stay alive and untouched until wait(). Other backends complete it before returning.
+  virtual std::unique_ptr<Work> all_reduce_start(Tensor& t, ReduceOp op = ReduceOp::sum);
   // In place: every rank receives root's values.
   virtual void broadcast(Tensor& t, int root = 0) = 0;
   // (size·n0, n1, …): rank r's tensor (n0, n1, …) at rows [r·n0, (r+1)·n0).

@@ -83,6 +83,13 @@ class MpiCommunicator : public Communicator {
     wait(req, "all_reduce", t);
     s.finish(t);
   }
+  std::unique_ptr<Work> all_reduce_start(Tensor& t, ReduceOp op) override {
+    if (!t.defined() || !t.device().is_cpu()) return Communicator::all_reduce_start(t, op);  // staged: blocking
+    auto w = std::make_unique<MpiWork>(this, t, "all_reduce (overlapped)");
+    MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), int(count(t)), mpi_type(t.dtype(), "all_reduce"), mpi_op(op), comm_,
+                   &w->req);
+    return w;
+  }
   void broadcast(Tensor& t, int root) override {
     LESEG_CHECK(root >= 0 && root < size_, "distributed (mpi): broadcast root ", root, " outside [0, ", size_, ")");
     Staged s(t, "broadcast");
@@ -139,6 +146,31 @@ class MpiCommunicator : public Communicator {
     LESEG_CHECK(t.numel() < (int64_t(1) << 31), "distributed (mpi): ", t.numel(), " elements in one collective (max 2^31 - 1)");
     return t.numel();
   }
+  struct MpiWork : Work {
+    MpiCommunicator* c;
+    Tensor t;
+    const char* what;
+    MPI_Request req = MPI_REQUEST_NULL;
+    bool done = false;
+    MpiWork(MpiCommunicator* c_, const Tensor& t_, const char* w) : c(c_), t(t_), what(w) {}
+    void wait() override {
+      if (done) return;
+      c->wait(req, what, t);
+      done = true;
+      t.bump_version();
+    }
+    bool test() override {
+      if (done) return true;
+      int flag = 0;
+      MPI_Test(&req, &flag, MPI_STATUS_IGNORE);
+      if (flag) {
+        done = true;
+        t.bump_version();
+      }
+      return done;
+    }
+  };
+
   void wait(MPI_Request& req, const char* what, const Tensor& t) {
     ++seq_;
     const auto t0 = std::chrono::steady_clock::now();

@@ -104,3 +104,30 @@ TEST(GradReducer, LocalReduceKeepsGradientsAndTheirAbsence) {
   EXPECT_FALSE(d.grad().defined());
   EXPECT_THROW(dist::GradReducer(*c, {a, a}), Error);
 }
+
+TEST(GradReducer, OverlapStartsBucketsDuringTheBackwardInBucketOrder) {
+  auto c = dist::make_local_communicator();
+  Tensor a = Tensor::randn(Shape{4}, 1), b = Tensor::randn(Shape{4}, 2), unused = Tensor::randn(Shape{4}, 3);
+  for (Tensor* p : {&a, &b, &unused}) p->requires_grad_();
+  dist::GradReducer red(*c, {a, b, unused}, 16);  // one bucket each: [unused], [b], [a] (reverse order)
+  ASSERT_EQ(red.num_buckets(), 3u);
+  const std::vector<float> want_a = mul(b, 2.0).to_vector<float>();
+  red.begin();
+  EXPECT_NE(backward_observer(), nullptr);
+  sum(mul(mul(a, b), 2.0)).backward();
+  // The first bucket holds `unused`, which never becomes ready: nothing may start before it (bucket order).
+  EXPECT_EQ(red.started_in_backward(), 0u);
+  red.reduce();
+  EXPECT_EQ(backward_observer(), nullptr);
+  EXPECT_EQ(a.grad().to_vector<float>(), want_a);
+  EXPECT_FALSE(unused.grad().defined());
+  // Without the unused parameter every bucket starts during the backward.
+  a.zero_grad();
+  b.zero_grad();
+  dist::GradReducer red2(*c, {a, b}, 16);
+  red2.begin();
+  sum(mul(mul(a, b), 2.0)).backward();
+  EXPECT_EQ(red2.started_in_backward(), 2u);
+  red2.reduce();
+  EXPECT_EQ(a.grad().to_vector<float>(), want_a);
+}
