@@ -118,6 +118,12 @@ int cmd_eval(const std::string& config, const std::vector<std::string>& override
   const auto t0 = std::chrono::steady_clock::now();
   job.regime->begin_eval();  // regimes with a second network (CNS's 2D net) accumulate their own metrics
   ConfusionMatrix cm = evaluate(*job.regime, *job.val, job.trainer.num_classes, job.trainer.ignore_index, false);
+  if (dist::world().size() > 1) {  // under mpirun: each rank evaluated its shard; rank 0 prints the sum
+    std::vector<int64_t> raw = cm.raw();
+    dist::world().all_reduce(raw);
+    cm.set_raw(raw);
+    if (dist::world().rank() != 0) return 0;
+  }
   const nlohmann::json extra = job.regime->eval_metrics();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("%s", cm.table(job.info.classes).c_str());
@@ -142,6 +148,7 @@ int cmd_eval(const std::string& config, const std::vector<std::string>& override
 
 int cmd_infer(const std::string& config, const std::vector<std::string>& overrides, const std::string& checkpoint,
               const std::string& scene, const std::string& out) {
+  LESEG_CHECK(dist::world().size() == 1, "leseg infer runs in one process (not under mpirun)");
   Config cfg = load_config(config, overrides);
   Job job = build_job(cfg, JobKind::Infer);
   load_weights(job, checkpoint);

@@ -16,7 +16,7 @@ trap 'rm -rf "$TMP"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
 fail() { echo "FAIL: $*"; exit 1; }
 
-"$LESEG" data synth --out "$TMP/data" --train 4 --val 1 --density 120 --views 0 --threads 2 >/dev/null || fail "synth"
+"$LESEG" data synth --out "$TMP/data" --train 4 --val 3 --density 120 --views 0 --threads 2 >/dev/null || fail "synth"
 cat > "$TMP/cfg.yaml" <<YAML
 seed: 1
 regime: supervised
@@ -65,4 +65,13 @@ echo "exit $rc"; tail -n 6 "$TMP/nproc.log"
 grep -q "leseg train: 2 ranks (mpi), global batch 2 scenes" "$TMP/nproc.log" || fail "--nproc 2: not 2 ranks"
 [ -f "$TMP/run/metrics.jsonl" ] || fail "--nproc 2: rank 0 wrote no metrics"
 [ "$(grep -c '"type":"train"' "$TMP/run/metrics.jsonl")" -eq 2 ] || fail "--nproc 2: expected 2 optimizer steps (4 scenes, global batch 2)"
+
+echo "== 5. leseg eval under mpirun -np 2 == one process (sharded validation, summed confusion matrices)"
+"$LESEG" eval "$TMP/cfg.yaml" --checkpoint "$TMP/run" > "$TMP/eval1.log" 2>&1 || fail "eval (1 process)"
+timeout 120 "${MP[@]}" -np 2 "$LESEG" eval "$TMP/cfg.yaml" --checkpoint "$TMP/run" > "$TMP/eval2.log" 2>&1 || fail "eval (2 ranks)"
+one=$(grep -o 'mIoU [0-9.]* over [0-9]* classes, accuracy [0-9.]*, [0-9]* scenes, [0-9]* points' "$TMP/eval1.log")
+two=$(grep -o 'mIoU [0-9.]* over [0-9]* classes, accuracy [0-9.]*, [0-9]* scenes, [0-9]* points' "$TMP/eval2.log")
+echo "1 process: $one"; echo "2 ranks:   $two"
+[ -n "$one" ] && [ "$one" = "$two" ] || fail "eval: 2 ranks differ from one process"
+[ "$(grep -c '^checkpoint .*: mIoU' "$TMP/eval2.log")" -eq 1 ] || fail "eval: only rank 0 prints"
 echo "OK"
