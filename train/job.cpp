@@ -32,6 +32,7 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir, dist::Commu
   const double timeout = cfg.get<double>("distributed.timeout_s", comm->timeout_s());
   if (world > 1 && !std::getenv("LESEG_DIST_TIMEOUT")) comm->set_timeout_s(timeout);  // the variable wins
   if (world > 1 && device == "cuda") job.device = Device::cuda(comm->local_rank() % std::max(1, cuda_device_count()));
+  if (world > 1 && job.device.is_cuda() && comm == &dist::world()) dopt.comm = &dist::world_for(job.device);  // NCCL
   const std::string regime = cfg.get<std::string>("regime", "supervised");
 
   // data

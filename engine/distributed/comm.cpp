@@ -115,6 +115,34 @@ class LocalCommunicator : public Communicator {
   }
 };
 
+class HybridCommunicator : public Communicator {
+ public:
+  HybridCommunicator(Communicator& cpu, Communicator& gpu) : cpu_(cpu), gpu_(gpu) {
+    LESEG_CHECK(cpu.size() == gpu.size() && cpu.rank() == gpu.rank(), "distributed: hybrid of rank ", cpu.rank(), "/",
+                cpu.size(), " (", cpu.backend(), ") and ", gpu.rank(), "/", gpu.size(), " (", gpu.backend(), ")");
+    timeout_s_ = cpu.timeout_s();
+  }
+  std::string backend() const override { return cpu_.backend() + "+" + gpu_.backend(); }
+  int rank() const override { return cpu_.rank(); }
+  int size() const override { return cpu_.size(); }
+  int local_rank() const override { return cpu_.local_rank(); }
+  int local_size() const override { return cpu_.local_size(); }
+  void all_reduce(Tensor& t, ReduceOp op) override { pick(t).all_reduce(t, op); }
+  std::unique_ptr<Work> all_reduce_start(Tensor& t, ReduceOp op) override { return pick(t).all_reduce_start(t, op); }
+  void broadcast(Tensor& t, int root) override { pick(t).broadcast(t, root); }
+  Tensor all_gather(const Tensor& t) override { return pick(t).all_gather(t); }
+  Tensor reduce_scatter(const Tensor& t, ReduceOp op) override { return pick(t).reduce_scatter(t, op); }
+  void barrier() override { cpu_.barrier(); }
+
+ private:
+  Communicator& pick(const Tensor& t) {
+    LESEG_CHECK(t.defined(), "distributed: collective of an undefined tensor");
+    return t.device().is_cuda() ? gpu_ : cpu_;
+  }
+  Communicator& cpu_;
+  Communicator& gpu_;
+};
+
 int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::atoi(v) : fallback;
@@ -125,6 +153,9 @@ Communicator* g_sync_bn = nullptr;
 }  // namespace
 
 std::unique_ptr<Communicator> make_local_communicator() { return std::make_unique<LocalCommunicator>(); }
+std::unique_ptr<Communicator> make_hybrid_communicator(Communicator& cpu, Communicator& gpu) {
+  return std::make_unique<HybridCommunicator>(cpu, gpu);
+}
 
 bool launched_multi_rank() {
   return env_int("OMPI_COMM_WORLD_SIZE", 1) > 1 || env_int("PMI_SIZE", 1) > 1 || env_int("PMIX_SIZE", 1) > 1;
@@ -169,6 +200,17 @@ Communicator& world_nccl(Device device) {
 int world_size_if_started() {
   std::lock_guard<std::mutex> lk(g_world_mu);
   return g_world ? g_world->size() : 1;
+}
+
+Communicator& world_for(Device device) {
+  Communicator& w = world();
+  if (w.size() == 1 || !device.is_cuda() || !nccl_built()) return w;  // CUDA tensors without NCCL: MPI host copies
+  Communicator& n = world_nccl(device);
+  static std::unique_ptr<Communicator> hybrid;
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lk(mu);
+  if (!hybrid) hybrid = make_hybrid_communicator(w, n);
+  return *hybrid;
 }
 
 void abort_job(int code) {

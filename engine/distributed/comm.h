@@ -77,6 +77,11 @@ class Communicator {
 // World size 1: the collectives are the identity (all_gather / reduce_scatter return copies).
 std::unique_ptr<Communicator> make_local_communicator();
 
+// One group over two backends of the same ranks: CPU tensors go to `cpu` (MPI), CUDA tensors to `gpu` (NCCL).
+// What a multi-GPU run uses: gradients, buffers and sync-BN statistics on NCCL, the trainer's host-side
+// reductions (loss weights, flags, fingerprints) on MPI. Both see the calls in the same program order on every rank.
+std::unique_ptr<Communicator> make_hybrid_communicator(Communicator& cpu, Communicator& gpu);
+
 // True when this process was started by an MPI launcher with more than one rank (OMPI_COMM_WORLD_SIZE,
 // PMI_SIZE or PMIX_SIZE > 1), whether or not this build has MPI.
 bool launched_multi_rank();
@@ -92,6 +97,10 @@ Communicator& world_nccl(Device device);
 
 // world()'s size if it was created already, else 1 (never initialises MPI).
 int world_size_if_started();
+
+// The group a run on `device` uses: world() for CPU runs (and CUDA runs of builds without NCCL: host copies);
+// for CUDA runs with NCCL, a hybrid of world() (CPU tensors) and world_nccl(device) (CUDA tensors).
+Communicator& world_for(Device device);
 
 // Ends every rank of the job with `code` after an error on this one (MPI_Abort when multi-rank; std::exit
 // otherwise), so that no rank is left waiting in a collective.

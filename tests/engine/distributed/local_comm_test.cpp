@@ -131,3 +131,17 @@ TEST(GradReducer, OverlapStartsBucketsDuringTheBackwardInBucketOrder) {
   red2.reduce();
   EXPECT_EQ(a.grad().to_vector<float>(), want_a);
 }
+
+TEST(LocalComm, HybridRoutesByDeviceAndChecksRanks) {
+  auto a = dist::make_local_communicator(), b = dist::make_local_communicator();
+  auto h = dist::make_hybrid_communicator(*a, *b);
+  EXPECT_EQ(h->backend(), "local+local");
+  EXPECT_EQ(h->size(), 1);
+  Tensor t = Tensor::from_vector(std::vector<double>{2.0}, Shape{1});
+  h->all_reduce(t);
+  h->all_reduce_start(t)->wait();
+  EXPECT_EQ(t.to_vector<double>(), std::vector<double>{2.0});
+  Tensor u;
+  EXPECT_THROW(h->all_reduce(u), Error);
+  EXPECT_EQ(&dist::world_for(Device::cpu()), &dist::world());
+}
