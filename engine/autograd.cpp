@@ -108,9 +108,17 @@ struct SeqLess {
 };
 }  // namespace
 
+namespace {
+thread_local BackwardObserver* tl_observer = nullptr;
+}
+void set_backward_observer(BackwardObserver* observer) { tl_observer = observer; }
+BackwardObserver* backward_observer() { return tl_observer; }
+
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph) {
   LESEG_CHECK(roots.size() == grads.size(), "backward: ", roots.size(), " roots but ", grads.size(), " gradients");
   NoGradGuard no_grad;
+  BackwardObserver* const obs = tl_observer;
+  std::unordered_map<const TensorImpl*, int> leaf_deps;  // edges into each leaf (observer only)
 
   // 1. Collect the graph iteratively and count dependencies (edges into each node).
   std::unordered_map<Node*, int> deps;
@@ -134,6 +142,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     LESEG_CHECK(!n->released, "backward: trying to backward through the graph a second time: the saved tensors of `",
                 n->name, "` were freed by the first backward (pass retain_graph=true to keep them)");
     for (auto& e : n->next) {
+      if (obs && e.leaf) leaf_deps[e.leaf.get()]++;
       if (!e.fn) continue;
       Node* m = e.fn.get();
       deps[m]++;
@@ -186,6 +195,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
                     g.shape().str(), " but the input had ", n->input_shapes[i].str());
       if (e.leaf) {
         if (g.defined()) accumulate_leaf(e.leaf, g);
+        if (obs && --leaf_deps[e.leaf.get()] == 0) obs->leaf_ready(e.leaf.get());
       } else {
         Node* m = e.fn.get();
         if (g.defined()) add_to_buffer(m, e.output_nr, g);
@@ -196,6 +206,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       n->fn = nullptr;
       n->released = true;
     }
+    if (obs) obs->node_done();
   }
 }
 

@@ -84,6 +84,18 @@ class SavedTensor {
   uint64_t version_ = 0;
 };
 
+// Observer of the backward passes run on this thread (engine/distributed/grad_reducer.h overlaps gradient
+// all-reduces with the backward): leaf_ready(leaf) once the last gradient contribution of this backward reached
+// that leaf (its .grad is final for this pass), node_done() after each node (a place to progress communication).
+// nullptr = none (the default); the caller keeps it alive while installed.
+struct BackwardObserver {
+  virtual ~BackwardObserver() = default;
+  virtual void leaf_ready(const TensorImpl* leaf) = 0;
+  virtual void node_done() {}
+};
+void set_backward_observer(BackwardObserver* observer);
+BackwardObserver* backward_observer();
+
 // Engine entry point (Tensor::backward calls this). `roots` and `grads` pair up.
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph);
 

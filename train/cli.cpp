@@ -3,12 +3,19 @@
 
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
+#include "engine/distributed/comm.h"
 #include "engine/error.h"
 #include "io/check.h"
 #include "io/convert.h"
@@ -53,14 +60,22 @@ int cmd_train(const std::string& config, const std::vector<std::string>& overrid
     else if (p.filename() == "checkpoints") p = p.parent_path();
     job.trainer.out_dir = p.string();
   }
-  fs::create_directories(job.trainer.out_dir);
-  { std::ofstream(fs::path(job.trainer.out_dir) / "config.yaml") << cfg.dump(); }
-  report::write_run_info(job.trainer.out_dir, argv);  // run.json: command line, git, host (`leseg report`)
-  if (json)
+  const bool rank0 = dist::world().rank() == 0;  // data-parallel: rank 0 writes and prints
+  if (rank0) {
+    fs::create_directories(job.trainer.out_dir);
+    { std::ofstream(fs::path(job.trainer.out_dir) / "config.yaml") << cfg.dump(); }
+    report::write_run_info(job.trainer.out_dir, argv);  // run.json: command line, git, host (`leseg report`)
+  }
+  if (rank0 && dist::world().size() > 1 && !json && !quiet)
+    std::printf("leseg train: %d ranks (%s), global batch %lld scenes\n", dist::world().size(),
+                dist::world().backend().c_str(),
+                static_cast<long long>(cfg.get<int64_t>("data.batch_size", 2) * dist::world().size() * job.trainer.accumulate));
+  if (rank0 && json)
     std::printf("%s\n", nlohmann::json{{"type", "start"}, {"regime", job.regime->name()}, {"train_scenes", job.train->num_scenes()},
                                        {"val_scenes", job.val->num_scenes()}, {"batches_per_epoch", job.train->batches_per_epoch()},
-                                       {"epochs", job.trainer.epochs}, {"run", job.trainer.out_dir}}.dump().c_str());
-  else if (!quiet)
+                                       {"epochs", job.trainer.epochs}, {"run", job.trainer.out_dir},
+                                       {"ranks", dist::world().size()}}.dump().c_str());
+  else if (rank0 && !quiet)
     std::printf("leseg train: regime %s, %zu train / %zu val scenes, %lld batches per epoch, %lld epochs, run folder %s\n",
                 job.regime->name().c_str(), size_t(job.train->num_scenes()), size_t(job.val->num_scenes()),
                 static_cast<long long>(job.train->batches_per_epoch()), static_cast<long long>(job.trainer.epochs),
@@ -70,17 +85,53 @@ int cmd_train(const std::string& config, const std::vector<std::string>& overrid
   Trainer trainer(*job.regime, *job.train, job.val.get(), job.trainer);
   TrainResult r = trainer.run();
   if (json) {
-    nlohmann::json j = {{"type", "done"}, {"stopped_by_signal", r.stopped_by_signal}, {"steps", r.steps}, {"seconds", r.seconds},
-                        {"checkpoint", r.last_checkpoint}, {"run", job.trainer.out_dir}};
-    if (r.last_miou >= 0) j["miou"] = r.last_miou;
-    std::printf("%s\n", j.dump().c_str());
+    if (rank0) {
+      nlohmann::json j = {{"type", "done"}, {"stopped_by_signal", r.stopped_by_signal}, {"steps", r.steps}, {"seconds", r.seconds},
+                          {"checkpoint", r.last_checkpoint}, {"run", job.trainer.out_dir}};
+      if (r.last_miou >= 0) j["miou"] = r.last_miou;
+      std::printf("%s\n", j.dump().c_str());
+    }
     return 0;
   }
-  std::printf("%s after %lld steps in %s; %s%s\n", r.stopped_by_signal ? "stopped" : "done",
+  if (rank0) std::printf("%s after %lld steps in %s; %s%s\n", r.stopped_by_signal ? "stopped" : "done",
               static_cast<long long>(r.steps), Progress::format_duration(r.seconds).c_str(),
               r.last_miou >= 0 ? ("mIoU " + std::to_string(100.0 * r.last_miou) + ", ").c_str() : "",
               r.last_checkpoint.empty() ? "no checkpoint" : ("checkpoint " + r.last_checkpoint).c_str());
   return 0;
+}
+
+// `leseg train --nproc N ...`: N local ranks through mpirun (Open MPI), which also bootstraps them; the CPU
+// collectives run on MPI, so there is no launch without it (a clear error instead).
+int launch_local_workers(int nproc, const std::vector<std::string>& args) {
+  LESEG_CHECK(!dist::launched_multi_rank(), "--nproc ", nproc, ": already one of several MPI ranks (drop --nproc)");
+  LESEG_CHECK(dist::mpi_built(), "--nproc ", nproc, ": leseg was built without MPI; install libopenmpi-dev openmpi-bin "
+              "(scripts/setup.sh) and rebuild");
+  LESEG_CHECK(std::system("command -v mpirun >/dev/null 2>&1") == 0, "--nproc ", nproc, ": mpirun is not on PATH: "
+              "install openmpi-bin (scripts/setup.sh); leseg's CPU collectives and its bootstrap run on MPI");
+  std::vector<std::string> cmd{"mpirun", "-np", std::to_string(nproc), "--bind-to", "none", "--oversubscribe"};
+  if (::geteuid() == 0) cmd.push_back("--allow-run-as-root");
+  if (!std::getenv("OMP_NUM_THREADS")) {  // share the cores between the ranks
+    const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+    setenv("OMP_NUM_THREADS", std::to_string(std::max(1u, hw / unsigned(nproc))).c_str(), 1);
+  }
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);  // this binary's real path, for mpirun's workers
+  LESEG_CHECK(!ec, "--nproc: cannot resolve /proc/self/exe: ", ec.message());
+  cmd.push_back(self.string());
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--nproc") { ++i; continue; }
+    if (args[i].rfind("--nproc=", 0) == 0) continue;
+    cmd.push_back(args[i]);
+  }
+  std::string line;
+  for (auto& c : cmd) line += (line.empty() ? "" : " ") + c;
+  std::printf("leseg train --nproc %d: %s\n", nproc, line.c_str());
+  std::fflush(stdout);
+  std::vector<char*> argv;
+  for (auto& c : cmd) argv.push_back(c.data());
+  argv.push_back(nullptr);
+  execvp("mpirun", argv.data());
+  LESEG_FAIL("--nproc ", nproc, ": cannot run mpirun: ", std::strerror(errno));
 }
 
 int cmd_eval(const std::string& config, const std::vector<std::string>& overrides, const std::string& checkpoint) {
@@ -90,6 +141,12 @@ int cmd_eval(const std::string& config, const std::vector<std::string>& override
   const auto t0 = std::chrono::steady_clock::now();
   job.regime->begin_eval();  // regimes with a second network (CNS's 2D net) accumulate their own metrics
   ConfusionMatrix cm = evaluate(*job.regime, *job.val, job.trainer.num_classes, job.trainer.ignore_index, false);
+  if (dist::world().size() > 1) {  // under mpirun: each rank evaluated its shard; rank 0 prints the sum
+    std::vector<int64_t> raw = cm.raw();
+    dist::world().all_reduce(raw);
+    cm.set_raw(raw);
+    if (dist::world().rank() != 0) return 0;
+  }
   const nlohmann::json extra = job.regime->eval_metrics();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("%s", cm.table(job.info.classes).c_str());
@@ -117,6 +174,7 @@ int cmd_eval(const std::string& config, const std::vector<std::string>& override
 
 int cmd_infer(const std::string& config, const std::vector<std::string>& overrides, const std::string& checkpoint,
               const std::string& scene, const std::string& out) {
+  LESEG_CHECK(dist::world().size() == 1, "leseg infer runs in one process (not under mpirun)");
   Config cfg = load_config(config, overrides);
   Job job = build_job(cfg, JobKind::Infer);
   load_weights(job, checkpoint);
@@ -148,6 +206,9 @@ int run_cli(const std::vector<std::string>& args_in) {
   train->add_option("--log-format", log_fmt, "Console format: text, or json (one JSON object per line, for scripts)")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
+  int nproc = 1;
+  train->add_option("--nproc", nproc, "Data-parallel processes on this machine (re-launches itself through mpirun)")
+      ->check(CLI::Range(1, 1024));
 
   auto* eval = app.add_subcommand("eval", "Evaluate a checkpoint on the validation split (per-class IoU, mIoU)");
   eval->add_option("config", config, "YAML config file")->required();
@@ -253,6 +314,7 @@ int run_cli(const std::vector<std::string>& args_in) {
     return app.exit(e);
   }
   try {
+    if (*train && nproc > 1) return launch_local_workers(nproc, args_in);
     if (*train) {
       std::vector<std::string> argv = {"leseg"};
       argv.insert(argv.end(), args_in.begin(), args_in.end());
@@ -318,6 +380,7 @@ int run_cli(const std::vector<std::string>& args_in) {
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
+    if (dist::world_size_if_started() > 1) dist::abort_job(1);  // no rank is left waiting in a collective
     return 1;
   }
   return 2;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -15,11 +16,25 @@ namespace fs = std::filesystem;
 
 namespace leseg::train {
 
-Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
+Job build_job(Config& cfg, JobKind kind, const std::string& out_dir, dist::Communicator* comm) {
   Job job;
   job.seed = cfg.get<uint64_t>("seed", 0);
   manual_seed(job.seed);
-  job.device = Device::parse(cfg.get<std::string>("device", "cpu"));
+  const std::string device = cfg.get<std::string>("device", "cpu");
+  job.device = Device::parse(device);
+  // Data parallelism (train/distributed.h): the keys are read whatever the world size, so configs validate alike.
+  if (!comm) comm = &dist::world();
+  const int rank = comm->rank(), world = comm->size();
+  DistributedOptions& dopt = job.trainer.distributed;
+  dopt.comm = comm;
+  dopt.sync_bn = cfg.get<bool>("model.sync_bn", false);
+  dopt.loss_weighting = cfg.get<std::string>("distributed.loss_weighting", "rows");
+  dopt.bucket_mb = cfg.get<double>("distributed.bucket_mb", 25.0);
+  dopt.overlap = cfg.get<bool>("distributed.overlap", true);
+  const double timeout = cfg.get<double>("distributed.timeout_s", comm->timeout_s());
+  if (world > 1 && !std::getenv("LESEG_DIST_TIMEOUT")) comm->set_timeout_s(timeout);  // the variable wins
+  if (world > 1 && device == "cuda") job.device = Device::cuda(comm->local_rank() % std::max(1, cuda_device_count()));
+  if (world > 1 && job.device.is_cuda() && comm == &dist::world()) dopt.comm = &dist::world_for(job.device);  // NCCL
   const std::string regime = cfg.get<std::string>("regime", "supervised");
 
   // data
@@ -34,6 +49,8 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
   lo.batch_size = cfg.get<int64_t>("data.batch_size", 2);
   lo.num_workers = cfg.get<int>("data.workers", 2);
   lo.prefetch = cfg.get<int>("data.prefetch", 4);
+  lo.shard_rank = rank;  // data.batch_size is per rank: the global batch is batch_size × world size
+  lo.shard_count = world;
   lo.batch.voxel_size = cfg.get<double>("data.voxel_size", 0.05);
   lo.batch.features.color = cfg.get<bool>("data.color", true);
   lo.batch.features.normals = cfg.get<bool>("data.normals", false);
@@ -159,6 +176,7 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
     v.labels = {};
     v.two_views = false;
     v.labelled_per_batch = 0;
+    v.shard_keep_short = true;  // every validation scene once; the ranks' confusion matrices are summed
     job.val = std::make_unique<LoaderBatchSource>(source(val_split, max_val), v);
   }
 
@@ -177,7 +195,7 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
   const std::string cfg_out = cfg.get<std::string>("train.out", default_out);
   to.out_dir = out_dir.empty() ? cfg_out : out_dir;
   // Weak labels are saved with the run: <out>/weak_labels.txt holds the kept point indices of every training scene.
-  if (kind == JobKind::Train && lo.labels.weak_spec && !to.out_dir.empty()) {
+  if (kind == JobKind::Train && lo.labels.weak_spec && !to.out_dir.empty() && rank == 0) {
     fs::create_directories(to.out_dir);
     io::loader::make_weak_label_file(root, train_split, *lo.labels.weak_spec,
                                      (fs::path(to.out_dir) / "weak_labels.txt").string());
@@ -185,7 +203,7 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir) {
   to.num_classes = int(job.info.classes.size());
   to.ignore_index = job.info.ignore_index;
   to.class_names = job.info.classes;
-  if (!train_names.empty() && !to.out_dir.empty()) {
+  if (!train_names.empty() && !to.out_dir.empty() && rank == 0) {
     fs::create_directories(to.out_dir);
     io::loader::write_scene_split((fs::path(to.out_dir) / "labelled_scenes.txt").string(), labelled,
                                   labelled_fraction, split_seed, int64_t(train_names.size()));

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/distributed/comm.h"
 #include "io/scene.h"
 #include "train/config.h"
 #include "train/regime.h"
@@ -27,7 +28,10 @@ struct Job {
 
 enum class JobKind { Train, Eval, Infer };
 // out_dir: "" = train.out from the config (default runs/<config name>).
-Job build_job(Config& cfg, JobKind kind, const std::string& out_dir = "");
+// comm: the data-parallel group (nullptr = dist::world(): every rank of an mpirun launch, else this process
+// alone). With several ranks the loaders are sharded, `device: cuda` means the node-local rank's GPU, only rank 0
+// writes files, and the keys model.sync_bn / distributed.* reach the trainer (docs/distributed.md).
+Job build_job(Config& cfg, JobKind kind, const std::string& out_dir = "", dist::Communicator* comm = nullptr);
 
 // Loads the model weights (and only those) of a checkpoint directory (or a run folder / checkpoints root
 // with `latest`) into the job's regime.

@@ -35,6 +35,18 @@ void ConfusionMatrix::merge(const ConfusionMatrix& o) {
   invalid_ += o.invalid_;
 }
 
+std::vector<int64_t> ConfusionMatrix::raw() const {
+  std::vector<int64_t> r = m_;
+  r.push_back(invalid_);
+  return r;
+}
+
+void ConfusionMatrix::set_raw(const std::vector<int64_t>& r) {
+  LESEG_CHECK(r.size() == m_.size() + 1, "ConfusionMatrix::set_raw: ", r.size(), " values for ", c_, " classes");
+  std::copy(r.begin(), r.end() - 1, m_.begin());
+  invalid_ = r.back();
+}
+
 void ConfusionMatrix::reset() {
   std::fill(m_.begin(), m_.end(), 0);
   invalid_ = 0;

@@ -19,6 +19,10 @@ class ConfusionMatrix {
   // a prediction outside [0, C) counts as a miss (false negative for gt) and is reported in invalid_predictions().
   void update(const int32_t* pred, const int32_t* gt, int64_t n);
   void merge(const ConfusionMatrix& o);
+  // The counts as C·C + 1 integers (row-major matrix, then invalid_predictions) and back (data-parallel
+  // evaluation sums them over the ranks).
+  std::vector<int64_t> raw() const;
+  void set_raw(const std::vector<int64_t>& r);
   void reset();
 
   int num_classes() const { return c_; }

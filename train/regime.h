@@ -79,6 +79,10 @@ class Regime {
   // Extra evaluation metrics (e.g. the 2D mIoU of a co-trained image network): the Trainer calls
   // begin_eval() before an evaluation pass, logits() may accumulate them during it, and eval_metrics()'s
   // flat keys are merged into the pass's eval record.
+  // Data-parallel loss weighting (train/distributed.h): the number of rows this batch's loss is a mean over
+  // (e.g. labelled points), so that rank r's loss can be weighted n_r / Σ n and the ranks together compute the
+  // mean over the global batch. -1 (default): the loss is no such mean; every rank is weighted 1 / world size.
+  virtual int64_t loss_rows(const Batch& batch) const { (void)batch; return -1; }
   virtual void begin_eval() {}
   virtual nlohmann::json eval_metrics() { return nlohmann::json::object(); }
   // Mechanism statistics of the last step() (flat numbers, e.g. the reliable fraction of pseudo-labels, or the

@@ -45,6 +45,7 @@ Trainer::Trainer(Regime& regime, BatchSource& train, BatchSource* val, TrainerOp
   LESEG_CHECK(opt_.accumulate >= 1, "trainer: accumulate = ", opt_.accumulate, " must be >= 1");
   LESEG_CHECK(opt_.log_every >= 1, "trainer: log_every = ", opt_.log_every, " must be >= 1");
   LESEG_CHECK(!regime_.optimizers().empty(), "trainer: regime '", regime_.name(), "' built no optimizer");
+  if (opt_.distributed.comm && opt_.distributed.comm->rank() != 0) opt_.verbose = false;  // rank 0 prints
 }
 
 std::string Trainer::resolve_resume(const std::string& path) const {
@@ -130,9 +131,19 @@ std::string Trainer::restore(const std::string& path) {
 TrainResult Trainer::run() {
   const auto t0 = std::chrono::steady_clock::now();
   TrainResult res;
-  const bool files = !opt_.out_dir.empty();
+  DataParallel dp(opt_.distributed, regime_);
+  const bool files = !opt_.out_dir.empty() && dp.rank() == 0;  // rank 0 writes checkpoints, logs and metrics
   if (files) fs::create_directories(opt_.out_dir);
   if (!opt_.resume.empty()) res.last_checkpoint = restore(opt_.resume);
+  dp.start(opt_.config, train_.batches_per_epoch());
+  std::optional<dist::SyncBatchNormScope> sync_bn;
+  if (opt_.distributed.sync_bn) sync_bn.emplace(opt_.distributed.comm);
+  dist::TrainingGroupScope group(opt_.distributed.comm);
+  const auto last_good = [&] {
+    return res.last_checkpoint.empty() ? std::string("no checkpoint written yet in this run")
+                                       : "last good checkpoint " + res.last_checkpoint;
+  };
+  std::string last_batch_context, last_batch_terms;  // for the gradient check at the optimizer step
   MetricsLog log;
   if (files) log = MetricsLog((fs::path(opt_.out_dir) / "metrics.jsonl").string());
   if (files && opt_.tensorboard) {  // every metrics record also as TensorBoard scalars
@@ -157,7 +168,7 @@ TrainResult Trainer::run() {
     if (!val_) return;
     const auto te = std::chrono::steady_clock::now();
     regime_.begin_eval();
-    ConfusionMatrix cm = evaluate(regime_, *val_, opt_.num_classes, opt_.ignore_index, false);
+    ConfusionMatrix cm = dp.reduce(evaluate(regime_, *val_, opt_.num_classes, opt_.ignore_index, false));
     nlohmann::json rec = cm.to_json(opt_.class_names);
     const nlohmann::json extra = regime_.eval_metrics();  // named: items() of a temporary would dangle in the loop
     for (auto& [k, v] : extra.items()) rec[k] = v;
@@ -207,6 +218,7 @@ TrainResult Trainer::run() {
     while (!stop) {
       std::optional<Batch> b = train_.next();
       if (b) {
+        dp.inject_fault(step_);
         NvtxScope step_range("leseg::train_batch");
         std::optional<NvtxScope> phase;
         phase.emplace("leseg::forward");
@@ -216,10 +228,6 @@ TrainResult Trainer::run() {
           for (const auto& n : b->scene_names) names += (names.empty() ? "" : ", ") + n;
           return " (step " + std::to_string(step_ + 1) + ", epoch " + std::to_string(epoch + 1) + ", batch " +
                  std::to_string(batch) + ", scenes " + names + ")";
-        };
-        const auto last_good = [&] {
-          return res.last_checkpoint.empty() ? std::string("no checkpoint written yet in this run")
-                                             : "last good checkpoint " + res.last_checkpoint;
         };
         LossTerms lt;
         Tensor total;
@@ -236,14 +244,17 @@ TrainResult Trainer::run() {
         } catch (const std::exception& e) {
           LESEG_FAIL(e.what(), context());
         }
-        const double lv = total.item_double();
         for (size_t k = 0; k < lt.terms.size(); ++k)
           LESEG_CHECK(std::isfinite(term_values[k]), "trainer: non-finite loss term '", lt.terms[k].first, "' = ",
                       term_values[k], context(), "; stopped, ", last_good());
+        // Data-parallel: this rank's loss weight and the global batch's loss (train/distributed.h).
+        const DataParallel::Reduced red = dp.reduce_batch(*b, total.item_double(), term_values);
+        const double lv = red.loss;
         LESEG_CHECK(std::isfinite(lv), "trainer: non-finite total loss ", lv, context(), "; stopped, ", last_good());
-        Tensor scaled = opt_.accumulate == 1 ? total : total * (1.0 / opt_.accumulate);
+        Tensor scaled = opt_.accumulate == 1 && red.weight == 1.0 ? total : total * (red.weight / opt_.accumulate);
         phase.reset();
         phase.emplace("leseg::backward");
+        dp.before_backward(pending + 1 == opt_.accumulate);  // data-parallel: overlap the gradient all-reduces
         try {
           scaled.backward();
           phase.reset();
@@ -254,6 +265,26 @@ TrainResult Trainer::run() {
         } catch (const std::exception& e) {
           LESEG_FAIL(e.what(), context());
         }
+        // What the optimizer step's gradient check names if a gradient is not finite (checked there, after the
+        // data-parallel reduction has finished writing the gradients).
+        last_batch_context = context();
+        last_batch_terms.clear();
+        for (size_t k = 0; k < lt.terms.size(); ++k)
+          last_batch_terms += (last_batch_terms.empty() ? "" : ", ") + lt.terms[k].first + " = " + std::to_string(term_values[k]);
+        for (size_t i = 0; i < lt.terms.size(); ++i) terms_sum[lt.terms[i].first] += red.terms[i] / opt_.accumulate;
+        pending_loss += lv / opt_.accumulate;
+        ++pending;
+        ++batch;
+        scenes += red.scenes;
+        points += red.points;
+      }
+      const bool epoch_done = !b;
+      if (pending == opt_.accumulate || (epoch_done && pending > 0)) {
+        std::vector<Tensor> all;
+        if (opt_.clip_grad_norm > 0)
+          for (auto& slot : regime_.optimizers()) all.insert(all.end(), slot.params.begin(), slot.params.end());
+        NvtxScope opt_range("leseg::optimizer");
+        dp.reduce_gradients();  // Σ over ranks, fixed bucket order (no-op for one process)
         // Non-finite gradients: named by parameter, before the optimizer can write them into the weights.
         for (auto& slot : regime_.optimizers()) {
           if (std::isfinite(grad_norm(slot.params))) continue;
@@ -264,25 +295,10 @@ TrainResult Trainer::run() {
               for (auto& [n, t] : regime_.state())
                 if (t.defined() && t.storage_id() == slot.params[k].storage_id()) pname = n;
             }
-          std::string terms;
-          for (size_t k = 0; k < lt.terms.size(); ++k)
-            terms += (terms.empty() ? "" : ", ") + lt.terms[k].first + " = " + std::to_string(term_values[k]);
           LESEG_FAIL("trainer: non-finite gradient in parameter '", pname, "' of optimizer '", slot.name,
-                     "' (loss terms ", terms, ")", context(), "; stopped, ", last_good());
+                     "' (loss terms of the last batch: ", last_batch_terms, ")", last_batch_context, "; stopped, ",
+                     last_good());
         }
-        for (size_t k = 0; k < lt.terms.size(); ++k) terms_sum[lt.terms[k].first] += term_values[k] / opt_.accumulate;
-        pending_loss += lv / opt_.accumulate;
-        ++pending;
-        ++batch;
-        scenes += b->num_scenes;
-        points += b->num_points();
-      }
-      const bool epoch_done = !b;
-      if (pending == opt_.accumulate || (epoch_done && pending > 0)) {
-        std::vector<Tensor> all;
-        if (opt_.clip_grad_norm > 0)
-          for (auto& slot : regime_.optimizers()) all.insert(all.end(), slot.params.begin(), slot.params.end());
-        NvtxScope opt_range("leseg::optimizer");
         double gnorm = opt_.clip_grad_norm > 0 ? clip_grad_norm_(all, opt_.clip_grad_norm) : 0.0;
         for (auto& slot : regime_.optimizers()) {
           slot.optimizer->step();
@@ -291,6 +307,7 @@ TrainResult Trainer::run() {
         }
         ++step_;
         regime_.after_optimizer_step(step_);
+        dp.after_step();
         res.step_losses.push_back(pending_loss);
         if (prog) prog->step(scenes, points, pending_loss);
         if (log.open() && (step_ % opt_.log_every == 0 || step_ == total_steps)) {
@@ -308,7 +325,7 @@ TrainResult Trainer::run() {
         scenes = points = 0;
         terms_sum.clear();
         stats_sum.clear();
-        if (stop_requested()) {
+        if (dp.any(stop_requested())) {  // every rank stops at the same step
           if (opt_.verbose) std::printf("\nsignal %d: checkpoint at step %lld, exiting\n", stop_signal(),
                                         static_cast<long long>(step_));
           res.stopped_by_signal = true;
@@ -351,9 +368,12 @@ TrainResult Trainer::run() {
   res.finished = !stop;
   if (!stop) write_checkpoint(opt_.epochs, 0);
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  res.comm_seconds = dp.comm_seconds();
+  res.overlapped_buckets = dp.overlapped_buckets();
   if (log.open())
     log.write({{"type", "end"}, {"step", step_}, {"epoch", epoch}, {"seconds", res.seconds},
-               {"stopped_by_signal", res.stopped_by_signal}, {"best", best_}});
+               {"stopped_by_signal", res.stopped_by_signal}, {"best", best_}, {"ranks", dp.size()},
+               {"comm_seconds", res.comm_seconds}});
   return res;
 }
 

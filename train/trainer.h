@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "train/batch.h"
+#include "train/distributed.h"
 #include "train/evaluate.h"
 #include "train/regime.h"
 
@@ -41,6 +42,9 @@ struct TrainerOptions {
   nlohmann::json config = nlohmann::json::object();  // resolved config, stored in checkpoints
   bool verbose = true;
   bool tensorboard = false;     // also write the metrics records as TensorBoard scalars to <out_dir>/tensorboard
+  // Data-parallel group (train/distributed.h, docs/distributed.md): with more than one rank, rank 0 alone writes
+  // the run folder and prints; the loaders must be sharded (io/loader/loader.h).
+  DistributedOptions distributed;
 };
 
 struct TrainResult {
@@ -53,6 +57,8 @@ struct TrainResult {
   double last_miou = -1.0;
   nlohmann::json last_eval;
   double seconds = 0.0;
+  double comm_seconds = 0.0;  // time in data-parallel collectives outside the backward (0 for one process)
+  int64_t overlapped_buckets = 0;  // gradient buckets whose all-reduce started during a backward
 };
 
 class Trainer {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/distributed/sync_batch_norm.h"
 #include "engine/nn/init.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/linalg.h"
@@ -47,7 +48,10 @@ BatchNorm1d::BatchNorm1d(int64_t c, double eps_, double momentum_, bool affine, 
   num_batches_tracked = register_buffer("num_batches_tracked", Tensor::scalar<int64_t>(0));
 }
 Tensor BatchNorm1d::forward(const Tensor& x) {
-  Tensor y = batch_norm(x, running_mean, running_var, weight, bias, is_training(), momentum, eps);
+  // Synchronised BatchNorm (engine/distributed/sync_batch_norm.h) while a SyncBatchNormScope is active.
+  dist::Communicator* sync = is_training() ? dist::sync_batch_norm_comm() : nullptr;
+  Tensor y = sync ? dist::sync_batch_norm(*sync, x, running_mean, running_var, weight, bias, momentum, eps)
+                  : batch_norm(x, running_mean, running_var, weight, bias, is_training(), momentum, eps);
   if (is_training()) {
     // Host mirror of the counter: re-read only when someone else wrote the buffer (load, to(device)).
     if (num_batches_tracked.version() != tracked_version_ || num_batches_tracked.storage_id() != tracked_storage_)

@@ -109,6 +109,8 @@ Loader::Loader(std::shared_ptr<const SceneSource> source, LoaderOptions opt) : s
   LESEG_CHECK(opt_.batch_size >= 1, "Loader: batch_size ", opt_.batch_size, " must be >= 1");
   LESEG_CHECK(opt_.num_workers >= 0, "Loader: num_workers ", opt_.num_workers, " must be >= 0");
   LESEG_CHECK(opt_.prefetch >= 1, "Loader: prefetch ", opt_.prefetch, " must be >= 1");
+  LESEG_CHECK(opt_.shard_count >= 1 && opt_.shard_rank >= 0 && opt_.shard_rank < opt_.shard_count, "Loader: shard ",
+              opt_.shard_rank, " of ", opt_.shard_count, " is not a rank of the group");
   if (opt_.labelled_per_batch > 0) {
     const int64_t L = opt_.labelled_per_batch;
     LESEG_CHECK(opt_.labels.labelled_scenes.has_value(), "Loader: labelled_per_batch = ", L,
@@ -127,17 +129,21 @@ Loader::~Loader() { stop_workers(); }
 int64_t Loader::num_batches() const {
   const bool paired = opt_.labelled_per_batch > 0;
   const int64_t n = paired ? int64_t(unlab_.size()) : source_->size();
-  const int64_t b = paired ? opt_.batch_size - opt_.labelled_per_batch : opt_.batch_size;
-  return opt_.drop_last ? n / b : (n + b - 1) / b;
+  const int64_t b = (paired ? opt_.batch_size - opt_.labelled_per_batch : opt_.batch_size) * opt_.shard_count;
+  int64_t nb = opt_.drop_last ? n / b : (n + b - 1) / b;
+  if (opt_.shard_count > 1 && !opt_.shard_keep_short && nb > 0 && n - (nb - 1) * b < opt_.shard_count) --nb;
+  return nb;
 }
 
 std::vector<std::pair<int64_t, uint64_t>> Loader::batch_items(int64_t epoch, int64_t index) const {
   LESEG_CHECK(index >= 0 && index < num_batches(), "Loader: batch ", index, " outside [0, ", num_batches(), ")");
   const bool paired = opt_.labelled_per_batch > 0;
   const int64_t n = paired ? int64_t(unlab_.size()) : source_->size();
-  const int64_t b = paired ? opt_.batch_size - opt_.labelled_per_batch : opt_.batch_size;
+  const int64_t K = opt_.shard_count, r = opt_.shard_rank;
+  const int64_t b = (paired ? opt_.batch_size - opt_.labelled_per_batch : opt_.batch_size) * K;
   const std::vector<int64_t> order = epoch == epoch_ ? order_ : epoch_order(n, opt_.seed, epoch, opt_.shuffle);
-  const int64_t lo = index * b, hi = std::min<int64_t>(lo + b, int64_t(order.size()));
+  const int64_t glo = index * b, ghi = std::min<int64_t>(glo + b, int64_t(order.size())), m = ghi - glo;
+  const int64_t lo = glo + r * m / K, hi = glo + (r + 1) * m / K;  // this shard's slice of the global batch
   std::vector<std::pair<int64_t, uint64_t>> items;
   for (int64_t k = lo; k < hi; ++k) {
     const int64_t i = paired ? unlab_[size_t(order[size_t(k)])] : order[size_t(k)];
@@ -147,7 +153,7 @@ std::vector<std::pair<int64_t, uint64_t>> Loader::batch_items(int64_t epoch, int
     const int64_t L = opt_.labelled_per_batch, nl = int64_t(lab_.size());
     const uint64_t lseed = hash_combine(opt_.seed, 0x1AB);
     for (int64_t k = 0; k < L; ++k) {
-      const int64_t g = (epoch * num_batches() + index) * L + k;
+      const int64_t g = (epoch * num_batches() + index) * L * K + r * L + k;
       const std::vector<int64_t> perm = epoch_order(nl, lseed, g / nl, true);
       items.emplace_back(lab_[size_t(perm[size_t(g % nl)])], hash_combine(lseed, uint64_t(g)));
     }
@@ -196,6 +202,7 @@ Scene Loader::load_scene(int64_t i) const {
 Batch Loader::build(int64_t epoch, int64_t index) const {
   NoGradGuard no_grad;
   const std::vector<std::pair<int64_t, uint64_t>> chosen = batch_items(epoch, index);
+  if (chosen.empty()) return Batch{};  // an empty shard of a short last batch (shard_keep_short)
   std::vector<int64_t> idx;
   std::vector<Scene> scenes;
   scenes.reserve(chosen.size());
@@ -284,7 +291,7 @@ bool Loader::next(Batch& out) {
   if (next_deliver_ >= end_) return false;
   if (workers_.empty()) {
     out = build(epoch_, next_deliver_++);
-    return true;
+    return out.num_scenes > 0 || next(out);  // skip an empty shard
   }
   Slot slot;
   {
@@ -298,7 +305,7 @@ bool Loader::next(Batch& out) {
   cv_work_.notify_all();
   if (slot.error) std::rethrow_exception(slot.error);
   out = std::move(*slot.batch);
-  return true;
+  return out.num_scenes > 0 || next(out);  // skip an empty shard
 }
 
 }  // namespace leseg::io::loader

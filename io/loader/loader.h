@@ -18,6 +18,13 @@
 //   drawn from an endless stream over the labelled set: labelled draw g = (e·num_batches + j)·L + k takes
 //   position g mod n_L of the permutation Rng(hash(seed, 0x1AB, g div n_L)) of the labelled scenes, augmented
 //   with seed hash(seed, 0x1AB, g) (each draw sees a fresh augmentation). Still a pure function of (e, j).
+//   Data-parallel shards (shard_count = K > 1, shard_rank = r): batch j of epoch e is the global batch of
+//   batch_size·K scenes that one process with batch_size·K would see (same permutation, same augmentation
+//   seeds), and rank r builds only its contiguous slice: of a global batch of m scenes, positions
+//   [floor(r·m/K), floor((r+1)·m/K)) — batch_size each for a full batch. Paired batches take rank r's share of the
+//   unlabelled part the same way and the labelled draws g = (e·num_batches + j)·L·K + r·L + k. A last global
+//   batch with fewer than K scenes is dropped (every rank must take part in every step) unless shard_keep_short
+//   (evaluation: every scene once; a rank whose slice is empty skips it).
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -82,6 +89,8 @@ struct LoaderOptions {
   bool two_views = false;  // MeanTeacher: Batch::teacher holds a second, independent augmentation
   bool teacher_views = false;  // pair / crop views in the teacher batch too
   int64_t labelled_per_batch = 0;  // > 0: paired semi-supervised batches (see the top of this file)
+  int shard_rank = 0, shard_count = 1;  // data-parallel shard (see the top of this file)
+  bool shard_keep_short = false;
   BatchOptions batch;
   LabelPolicy labels;
 };

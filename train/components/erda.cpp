@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/distributed/comm.h"
 #include "engine/error.h"
 #include "engine/nn/init.h"
 #include "engine/ops/attention.h"
@@ -62,6 +63,16 @@ std::pair<Tensor, Tensor> PrototypeMemory::class_means(const Tensor& h, const Te
   NoGradGuard ng;
   Tensor grp = labels.dtype() == DType::i64 ? labels : labels.to(DType::i64);
   Tensor means = segment_mean(h.detach(), grp.to(h.device()), opts.num_classes);
+  if (dist::Communicator* g = dist::training_group()) {
+    // Data-parallel: the class means of the global batch (Σ_r n_r,c · mean_r,c / Σ_r n_r,c), so that every rank
+    // updates the prototypes alike, as one process on the global batch would.
+    Tensor n = Tensor::from_vector(counts, Shape{opts.num_classes, 1}).to(DType::f64);
+    Tensor sums = mul(means.to(DType::f64).to(Device::cpu()), n);
+    g->all_reduce(sums);
+    g->all_reduce(counts);
+    Tensor nt = Tensor::from_vector(counts, Shape{opts.num_classes, 1}).to(DType::f64);
+    means = div(sums, maximum(nt, 1.0)).to(means.dtype()).to(h.device());
+  }
   return {means, Tensor::from_vector(counts, Shape{opts.num_classes})};
 }
 

@@ -73,6 +73,17 @@ class SupervisedRegime : public Regime {
     return t;
   }
 
+  // The CE is a mean over the labelled rows (points, or voxels with loss.resolution: voxel).
+  int64_t loss_rows(const Batch& b) const override {
+    const Tensor& l = resolution_ == "voxel" && !backbone_.spvcnn ? b.voxel_labels : b.labels;
+    if (!l.defined()) return 0;
+    const Tensor h = l.device().is_cpu() ? l : l.to(Device::cpu());
+    const int32_t* p = h.data<int32_t>();
+    int64_t n = 0;
+    for (int64_t i = 0; i < h.numel(); ++i) n += p[i] != ce_.ignore_index;
+    return n;
+  }
+
   Tensor logits(const Batch& b) override {
     NoGradGuard ng;
     return voxel_logits(b);
