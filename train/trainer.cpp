@@ -77,6 +77,29 @@ std::string Trainer::save(int64_t epoch, int64_t batch_in_epoch) {
   return dir;
 }
 
+// A process killed inside a checkpoint write leaves <name>.tmp-* (and latest.tmp-*) behind; they are never
+// read. Removed when a run starts in the folder. A moved-aside "<name>.old.tmp-*" is kept while `latest` does
+// not name an existing directory (it may be the only complete copy then).
+void Trainer::remove_stale_temporaries() {
+  const fs::path root = fs::path(opt_.out_dir) / "checkpoints";
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return;
+  std::string named;
+  {
+    std::ifstream in(root / "latest");
+    std::getline(in, named);
+  }
+  const bool latest_ok = !named.empty() && fs::is_directory(root / named, ec);
+  std::vector<fs::path> stale;
+  for (auto& e : fs::directory_iterator(root, ec)) {
+    const std::string n = e.path().filename().string();
+    if (n.find(".tmp-") == std::string::npos) continue;
+    if (n.find(".old.tmp-") != std::string::npos && !latest_ok) continue;
+    stale.push_back(e.path());
+  }
+  for (auto& p : stale) fs::remove_all(p, ec);
+}
+
 void Trainer::prune_checkpoints() {
   if (opt_.keep_checkpoints <= 0) return;
   fs::path root = fs::path(opt_.out_dir) / "checkpoints";
@@ -135,6 +158,7 @@ TrainResult Trainer::run() {
   const bool files = !opt_.out_dir.empty() && dp.rank() == 0;  // rank 0 writes checkpoints, logs and metrics
   if (files) fs::create_directories(opt_.out_dir);
   if (!opt_.resume.empty()) res.last_checkpoint = restore(opt_.resume);
+  if (files) remove_stale_temporaries();
   dp.start(opt_.config, train_.batches_per_epoch());
   std::optional<dist::SyncBatchNormScope> sync_bn;
   if (opt_.distributed.sync_bn) sync_bn.emplace(opt_.distributed.comm);

@@ -74,6 +74,7 @@ class Trainer {
   std::string restore(const std::string& dir);  // returns the checkpoint directory read
   std::string resolve_resume(const std::string& path) const;
   void prune_checkpoints();
+  void remove_stale_temporaries();
 
   Regime& regime_;
   BatchSource& train_;

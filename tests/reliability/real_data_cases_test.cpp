@@ -182,6 +182,18 @@ TEST(RealDataCases, CheckpointAtEveryEpochByDefault) {
   Checkpoint c = load_checkpoint(out + "/checkpoints/step_00000004");
   EXPECT_EQ(c.epoch, 0);
   EXPECT_EQ(c.extra.value("batch_in_epoch", int64_t(-1)), 4);
+  // what a kill inside a write leaves behind is removed when a run starts in the folder
+  fs::create_directories(out + "/checkpoints/step_00000013.tmp-AbC123");
+  std::ofstream(out + "/checkpoints/latest.tmp-4242") << "step_00000013\n";
+  train::Config again = config_for(root, out, {"train.epochs=3", "train.keep_checkpoints=5"});
+  train::Job job = train::build_job(again, train::JobKind::Train);
+  job.trainer.verbose = false;
+  job.trainer.resume = out;
+  train::Trainer t(*job.regime, *job.train, job.val.get(), job.trainer);
+  EXPECT_EQ(t.run().steps, 12);
+  EXPECT_FALSE(fs::exists(out + "/checkpoints/step_00000013.tmp-AbC123"));
+  EXPECT_FALSE(fs::exists(out + "/checkpoints/latest.tmp-4242"));
+  EXPECT_EQ(latest_checkpoint(out + "/checkpoints").value_or(""), out + "/checkpoints/step_00000012");
 }
 
 TEST(RealDataCases, OutOfRangeTrainingLabelIsNamed) {

@@ -206,6 +206,8 @@ TEST(ReliabilitySlow, SigkillOfARealTrainingNeverLosesTheRun) {
     last = c.step;
     ++survived;
   }
+  // each resumed run removed the temporaries of the kill before it: at most the last kill's remain
+  EXPECT_LE(count_tmp(run + "/checkpoints"), 2);
   std::printf("[figure] SIGKILL of `leseg train` (checkpoint every step): %d/%d kills survived and resumed (%d "
               "inside a write), %lld steps in all\n",
               survived, kKills, mid_write, static_cast<long long>(last));
