@@ -65,7 +65,8 @@ class DataParallel {
   bool any(bool flag);
   ConfusionMatrix reduce(const ConfusionMatrix& cm);
   void inject_fault(int64_t step) const;
-  double comm_seconds() const { return comm_seconds_; }  // time spent in collectives so far (the exposed part)
+  // Seconds in collectives outside the backward so far (the exposed part, including waits for the slowest rank).
+  double comm_seconds() const { return comm_seconds_; }
   int64_t overlapped_buckets() const { return overlapped_buckets_; }  // buckets started during a backward so far
 
  private:
