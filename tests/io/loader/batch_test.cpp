@@ -158,24 +158,39 @@ TEST(Batch, PseudoLabelsAreTheVoteOfThePairedPixels) {
   EXPECT_GT(labelled, 100);
 }
 
-TEST(Batch, MultiViewVoteOnAHandMadeScene) {
-  // Three points seen by three identical-geometry views (camera at the origin looking down +z) whose CLIP
-  // maps disagree: votes (2, 2, 5) -> 2; (1, 4, 4) -> 4; (3, 1, -1) -> tie between 1 and 3 -> 1.
+namespace {
+// The hand-made scene of the vote tests: points 0, 1, 2 at (0,0,2), (1,0,2), (0,1,2) (pixels (3,3), (3,4), (4,3) of
+// an 8x8 camera at the origin looking down +z), point 3 behind the camera.
+Scene hand_scene(const std::string& name) {
   Scene s;
-  s.name = "hand";
+  s.name = name;
   s.coords = Tensor::from_vector(std::vector<float>{0, 0, 2, 1, 0, 2, 0, 1, 2, 9, 9, -5}, Shape{4, 3});
   s.colors = Tensor::full(Shape{4, 3}, 100, DType::u8);
   s.labels = Tensor::from_vector(std::vector<int32_t>{0, 1, 1, -1}, Shape{4});
+  return s;
+}
+// One view of that camera (depth 2 everywhere) with the given CLIP labels and SAM masks (8x8 each).
+View hand_view(const std::string& name, const std::vector<int32_t>& clip, const std::vector<int32_t>& sam) {
+  View view;
+  view.name = name;
+  view.intrinsics = Tensor::from_vector(std::vector<float>{2, 0, 3, 0, 2, 3, 0, 0, 1}, Shape{3, 3});
+  std::vector<float> pose(16, 0.f);
+  pose[0] = pose[5] = pose[10] = pose[15] = 1;
+  view.cam_to_world = Tensor::from_vector(pose, Shape{4, 4});
+  view.depth = Tensor::full(Shape{8, 8}, 2.0, DType::f32);
+  view.clip_labels = Tensor::from_vector(clip, Shape{8, 8});
+  view.sam_masks = Tensor::from_vector(sam, Shape{8, 8});
+  return view;
+}
+}  // namespace
+
+TEST(Batch, MultiViewVoteOnAHandMadeScene) {
+  // Three points seen by three identical-geometry views (camera at the origin looking down +z) whose CLIP
+  // maps disagree: votes (2, 2, 5) -> 2; (1, 4, 4) -> 4; (3, 1, -1) -> tie between 1 and 3 -> 1.
+  Scene s = hand_scene("hand");
   const int H = 8, W = 8;
   const int32_t votes[3][3] = {{2, 1, 3}, {2, 4, 1}, {5, 4, -1}};
   for (int v = 0; v < 3; ++v) {
-    View view;
-    view.name = std::to_string(v);
-    view.intrinsics = Tensor::from_vector(std::vector<float>{2, 0, 3, 0, 2, 3, 0, 0, 1}, Shape{3, 3});
-    std::vector<float> pose(16, 0.f);
-    pose[0] = pose[5] = pose[10] = pose[15] = 1;
-    view.cam_to_world = Tensor::from_vector(pose, Shape{4, 4});
-    view.depth = Tensor::full(Shape{H, W}, 2.0, DType::f32);
     std::vector<int32_t> clip(size_t(H * W), -1), sam(size_t(H * W), -1);
     // point 0 -> pixel (3, 3); point 1 -> (3, 4); point 2 -> (4, 3)
     clip[3 * W + 3] = votes[v][0];
@@ -183,9 +198,7 @@ TEST(Batch, MultiViewVoteOnAHandMadeScene) {
     clip[4 * W + 3] = votes[v][2];
     sam[3 * W + 3] = v == 0 ? -1 : 7;  // point 0: first mask in view 1
     sam[3 * W + 4] = 2;
-    view.clip_labels = Tensor::from_vector(clip, Shape{H, W});
-    view.sam_masks = Tensor::from_vector(sam, Shape{H, W});
-    s.views.push_back(view);
+    s.views.push_back(hand_view(std::to_string(v), clip, sam));
   }
   BatchOptions o;
   o.views.crop = false;
@@ -218,25 +231,12 @@ TEST(Batch, MultiViewVoteOnAHandMadeScene) {
 // first, then projected. One view: mask 0 covers the pixels of points 0 and 1 and one more pixel, with CLIP labels
 // 2, 5, 2 -> all 2; point 2's pixel is in no mask and keeps its 7; point 3 is behind the camera.
 TEST(Batch, VoteInMasksBeforeTheProjection) {
-  Scene s;
-  s.name = "hand_vote";
-  s.coords = Tensor::from_vector(std::vector<float>{0, 0, 2, 1, 0, 2, 0, 1, 2, 9, 9, -5}, Shape{4, 3});
-  s.colors = Tensor::full(Shape{4, 3}, 100, DType::u8);
-  s.labels = Tensor::from_vector(std::vector<int32_t>{0, 1, 1, -1}, Shape{4});
-  const int H = 8, W = 8;
-  View view;
-  view.name = "0";
-  view.intrinsics = Tensor::from_vector(std::vector<float>{2, 0, 3, 0, 2, 3, 0, 0, 1}, Shape{3, 3});
-  std::vector<float> pose(16, 0.f);
-  pose[0] = pose[5] = pose[10] = pose[15] = 1;
-  view.cam_to_world = Tensor::from_vector(pose, Shape{4, 4});
-  view.depth = Tensor::full(Shape{H, W}, 2.0, DType::f32);
-  std::vector<int32_t> clip(size_t(H * W), -1), sam(size_t(H * W), -1);
+  Scene s = hand_scene("hand_vote");
+  const int W = 8;
+  std::vector<int32_t> clip(64, -1), sam(64, -1);
   clip[3 * W + 3] = 2, clip[3 * W + 4] = 5, clip[4 * W + 3] = 7, clip[5 * W + 5] = 2;
   sam[3 * W + 3] = sam[3 * W + 4] = sam[5 * W + 5] = 0;
-  view.clip_labels = Tensor::from_vector(clip, Shape{H, W});
-  view.sam_masks = Tensor::from_vector(sam, Shape{H, W});
-  s.views.push_back(view);
+  s.views.push_back(hand_view("0", clip, sam));
   BatchOptions o;
   o.views.crop = false;
   o.views.hflip = 0;
