@@ -13,7 +13,7 @@
 //   threads <n>                        omp_set_num_threads(n) (rows that run at another thread count)
 //   quit
 // Kinds: kmap <K> <stride> | conv <subm3|down2|up2> <bwd 0|1> | loss <ce|soft_ce|kl|entropy> |
-//        segment <sum|mean|max|vote> | attn | train <model> <weights.safetensors>
+//        segment <sum|mean|max|vote> | attn | train <model> <weights.safetensors> | deeplab <weights.safetensors>
 // Threads: OpenMP reads OMP_NUM_THREADS (the driver sets it to the same count as torch.set_num_threads).
 #include <chrono>
 #include <fstream>
@@ -33,6 +33,8 @@
 #include "engine/optim/sgd.h"
 #include "engine/sparse/sparse_ops.h"
 #include "io/synthetic/generator.h"
+#include "engine/ops/linalg.h"
+#include "models/deeplabv3.h"
 #include "models/heads.h"
 #include "models/registry.h"
 
@@ -43,7 +45,7 @@ namespace {
 
 // ---- room -----------------------------------------------------------------------------------------------------
 // A dense synthetic room (as benchmarks/models/train_step_bench.cpp); the voxel size shrinks by 10% steps from
-// 5 cm until >= target voxels. Features RGB/127.5 - 1, label of the first point of the voxel.
+// 5 cm (20 cm below 60k voxels) until >= target voxels. Features RGB/127.5 - 1, label of the first point of the voxel.
 std::string cmd_room(int64_t target, const std::string& dir) {
   io::synth::IndoorOptions o;
   o.num_views = 0;
@@ -59,7 +61,8 @@ std::string cmd_room(int64_t target, const std::string& dir) {
     float* f = feats.data<float>();
     for (int64_t i = 0; i < 3 * n; ++i) f[i] = c[i] / 127.5f - 1.f;
   }
-  for (double vs = 0.05; vs > 0.002; vs *= 0.9) {
+  // Small rooms (the slow test's) start from coarser voxels so that they stay small.
+  for (double vs = target < 60000 ? 0.2 : 0.05; vs > 0.002; vs *= 0.9) {
     Voxelized v = voxelize(scene.coords, batch, feats, vs, VoxelReduce::First);
     if (v.voxels.size() < target) continue;
     const auto inv = v.inverse.to_vector<int32_t>();
@@ -316,6 +319,55 @@ void setup_train(const std::string& dir, const std::string& model, const std::st
   g_once = [step] { step(false, ""); };
 }
 
+// DeepLabV3-R50 (output stride 8, 21 classes, dropout 0 so both sides compute the same function) training step:
+// images.npy (N, 3, H, W) f32, labels2d.npy (N, H, W) i64; CE over all pixels, backward, SGD as above. Weights
+// from `weights` (written from leseg's seed-0 initialisation when absent) under torchvision's names.
+struct DeepLabState {
+  std::shared_ptr<models::DeepLabV3> m;
+  std::unique_ptr<SGD> opt;
+  Tensor images, labels;
+};
+std::shared_ptr<DeepLabState> g_deeplab;
+
+void setup_deeplab(const std::string& dir, const std::string& weights) {
+  auto st = std::make_shared<DeepLabState>();
+  models::DeepLabV3Config c;
+  c.depth = 50;
+  c.output_stride = 8;
+  c.num_classes = 21;
+  c.dropout = 0.0;
+  st->m = std::make_shared<models::DeepLabV3>(c);
+  if (!std::filesystem::exists(weights)) save_safetensors(weights, st->m->state_dict(), {{"model", "deeplabv3_resnet50"}});
+  st->m->load_state_dict(load_safetensors(weights).tensors);
+  st->m->train();
+  ParamGroup hyper;
+  hyper.lr = 0.01;
+  hyper.momentum = 0.9;
+  hyper.weight_decay = 1e-4;
+  st->opt = std::make_unique<SGD>(st->m->parameters(), hyper);
+  st->images = read_case_array(dir, "images", DType::f32);
+  st->labels = read_case_array(dir, "labels2d", DType::i64).flatten();
+  g_deeplab = st;
+  auto step = [st](bool record, const std::string& d) {
+    Tensor logits = st->m->forward(st->images);  // (N, 21, H, W)
+    const int64_t C = logits.size(1);
+    Tensor flat = permute(logits, {0, 2, 3, 1}).reshape(Shape{-1, C});
+    Tensor l = cross_entropy(flat, st->labels);
+    st->opt->zero_grad();
+    l.backward();
+    if (record) {
+      out(d, "loss", l.reshape(Shape{1}));
+      out(d, "logits", logits);
+      StateDict g;
+      for (auto& [n, p] : st->m->named_parameters()) g[n] = p.grad();
+      save_safetensors((std::filesystem::path(d) / "leseg_grads.safetensors").string(), g);
+    }
+    st->opt->step();
+  };
+  step(true, dir);
+  g_once = [step] { step(false, ""); };
+}
+
 // ---- memory -----------------------------------------------------------------------------------------------------
 double proc_status_mib(const char* key) {
   std::ifstream f("/proc/self/status");
@@ -340,6 +392,7 @@ std::string dispatch(const std::vector<std::string>& a) {
     need(3);
     g_once = nullptr;
     g_train.reset();
+    g_deeplab.reset();
     const std::string& kind = a[1];
     const std::string& dir = a[2];
     if (kind == "kmap") need(5), setup_kmap(dir, std::stoi(a[3]), std::stoi(a[4]));
@@ -348,6 +401,7 @@ std::string dispatch(const std::vector<std::string>& a) {
     else if (kind == "segment") need(4), setup_segment(dir, a[3]);
     else if (kind == "attn") setup_attn(dir);
     else if (kind == "train") need(5), setup_train(dir, a[3], a[4]);
+    else if (kind == "deeplab") need(4), setup_deeplab(dir, a[3]);
     else LESEG_CHECK(false, "setup: unknown kind ", kind);
     return "ok";
   }
