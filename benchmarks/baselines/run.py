@@ -34,6 +34,8 @@ def parse_args():
     p.add_argument("--work", default=os.path.join(ROOT, "build", "baselines-data"))
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--voxels", default="100000", help="comma list of room sizes for the sparse-conv rows")
+    p.add_argument("--large-voxels", default="1000000",
+                   help="comma list of large rooms with a subset of the sparse-conv rows ('' for none)")
     p.add_argument("--train-voxels", type=int, default=100000)
     p.add_argument("--channels", default="32,64,128,256")
     p.add_argument("--spconv-threads", type=int, default=1,
@@ -764,6 +766,13 @@ def plan():
                 for bwd in (False, True):
                     n = f"conv/{mode}/{'fwd+bwd' if bwd else 'fwd'}/C{C}/{V}"
                     rows.append((n, lambda w, V=V, mode=mode, C=C, bwd=bwd: row_conv(w, V, mode, C, bwd)))
+    for V in [int(v) for v in ARGS.large_voxels.split(",") if v and not ARGS.small]:
+        rows.append((f"kmap/K3s1/{V}", lambda w, V=V: row_kmap(w, V, 3, 1)))
+        rows.append((f"kmap/K2s2/{V}", lambda w, V=V: row_kmap(w, V, 2, 2)))
+        for mode, C, bwd in (("subm3", 32, False), ("subm3", 32, True), ("subm3", 64, False), ("subm3", 64, True),
+                             ("down2", 64, True), ("up2", 64, True)):
+            n = f"conv/{mode}/{'fwd+bwd' if bwd else 'fwd'}/C{C}/{V}"
+            rows.append((n, lambda w, V=V, mode=mode, C=C, bwd=bwd: row_conv(w, V, mode, C, bwd)))
     tv = ARGS.train_voxels
     for model in ("MinkUNet14A", "MinkUNet34C"):
         rows.append((f"train/{model}/{tv}", lambda w, model=model: row_train(w, tv, model)))
