@@ -48,6 +48,8 @@ def parse_args():
     p.add_argument("--check-only", action="store_true", help="correctness only (no timing, no table files)")
     p.add_argument("--small", action="store_true", help="small sizes (the slow CTest case)")
     p.add_argument("--name", default="baselines", help="basename of the result files")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the rows of an earlier run's JSON that passed and were timed; run the others")
     return p.parse_args()
 
 
@@ -755,6 +757,7 @@ def row_deeplab(worker, N, H):
 
 # ---- driver ---------------------------------------------------------------------------------------------------------------
 def plan():
+    """Rows in priority order (results are written after every row, so a cut-short run keeps what it did)."""
     voxels = [int(v) for v in ARGS.voxels.split(",")]
     chans = [int(c) for c in ARGS.channels.split(",")]
     rows = []
@@ -766,18 +769,9 @@ def plan():
                 for bwd in (False, True):
                     n = f"conv/{mode}/{'fwd+bwd' if bwd else 'fwd'}/C{C}/{V}"
                     rows.append((n, lambda w, V=V, mode=mode, C=C, bwd=bwd: row_conv(w, V, mode, C, bwd)))
-    for V in [int(v) for v in ARGS.large_voxels.split(",") if v and not ARGS.small]:
-        rows.append((f"kmap/K3s1/{V}", lambda w, V=V: row_kmap(w, V, 3, 1)))
-        rows.append((f"kmap/K2s2/{V}", lambda w, V=V: row_kmap(w, V, 2, 2)))
-        for mode, C, bwd in (("subm3", 32, False), ("subm3", 32, True), ("subm3", 64, False), ("subm3", 64, True),
-                             ("down2", 64, True), ("up2", 64, True)):
-            n = f"conv/{mode}/{'fwd+bwd' if bwd else 'fwd'}/C{C}/{V}"
-            rows.append((n, lambda w, V=V, mode=mode, C=C, bwd=bwd: row_conv(w, V, mode, C, bwd)))
     tv = ARGS.train_voxels
     for model in ("MinkUNet14A", "MinkUNet34C"):
         rows.append((f"train/{model}/{tv}", lambda w, model=model: row_train(w, tv, model)))
-    DN, DH = (2, int(os.environ.get("LESEG_DEEPLAB_SMALL", 64))) if ARGS.small else (2, 224)  # N >= 2: the ASPP pooling branch batch-normalises (N, 256, 1, 1)
-    rows.append((f"train/deeplabv3_resnet50/{DN}x{DH}x{DH}", lambda w: row_deeplab(w, DN, DH)))
     N = 20000 if ARGS.small else 100000
     for which in ("ce", "soft_ce", "kl", "entropy"):
         rows.append((f"loss/{which}/{N}", lambda w, which=which: row_loss(w, N, which)))
@@ -785,6 +779,16 @@ def plan():
         rows.append((f"segment/{op}/{N}", lambda w, op=op: row_segment(w, N, op)))
     T = 4000 if ARGS.small else 16000
     rows.append((f"attention/varlen/{T}", lambda w: row_attn(w, T)))
+    # N >= 2: the ASPP pooling branch batch-normalises (N, 256, 1, 1)
+    DN, DH = (2, int(os.environ.get("LESEG_DEEPLAB_SMALL", 64))) if ARGS.small else (2, 224)
+    rows.append((f"train/deeplabv3_resnet50/{DN}x{DH}x{DH}", lambda w: row_deeplab(w, DN, DH)))
+    for V in [int(v) for v in ARGS.large_voxels.split(",") if v and not ARGS.small]:
+        rows.append((f"kmap/K3s1/{V}", lambda w, V=V: row_kmap(w, V, 3, 1)))
+        rows.append((f"kmap/K2s2/{V}", lambda w, V=V: row_kmap(w, V, 2, 2)))
+        for mode, C, bwd in (("subm3", 32, False), ("subm3", 32, True), ("subm3", 64, False), ("subm3", 64, True),
+                             ("down2", 64, True), ("up2", 64, True)):
+            n = f"conv/{mode}/{'fwd+bwd' if bwd else 'fwd'}/C{C}/{V}"
+            rows.append((n, lambda w, V=V, mode=mode, C=C, bwd=bwd: row_conv(w, V, mode, C, bwd)))
     return [(n, f) for n, f in rows if re.search(ARGS.filter, n)]
 
 
@@ -900,10 +904,32 @@ def main():
     todo = plan()
     if not todo:
         sys.exit(f"baselines: no row matches --filter {ARGS.filter!r}")
+    base = os.path.join(ARGS.out, ARGS.name)
+    kept = {}
+    if ARGS.resume and os.path.exists(base + ".json"):
+        for r in json.load(open(base + ".json"))["rows"]:
+            if r.get("plan") and all(c["pass"] for c in r["check"].values()) and "leseg" in r["times"]:
+                kept[r["plan"]] = r
+        print(f"resume: keeping {len(kept)} rows of {base}.json", flush=True)
+
+    def write(rows_now):
+        if ARGS.check_only:
+            return
+        os.makedirs(ARGS.out, exist_ok=True)
+        info["load_end"] = os.getloadavg()
+        order = {n: i for i, (n, _) in enumerate(plan_all)}
+        ordered = sorted(rows_now, key=lambda r: order.get(r.get("plan"), 1 << 30))
+        json.dump({"machine": info, "rows": ordered}, open(base + ".json", "w"), indent=1)
+        open(base + ".md", "w").write(markdown(ordered, info))
+        chart(ordered, base + ".png")
+
+    plan_all = todo
     worker = Worker(ARGS.worker)
-    rows, failed = [], 0
+    rows, failed = list(kept.values()), 0
     try:
         for name, f in todo:
+            if name in kept:
+                continue
             t0 = time.time()
             set_threads(worker, SPCONV_THREADS if re.match(r"(conv|train)/", name) else ARGS.threads)
             try:
@@ -911,6 +937,7 @@ def main():
             except Exception as e:  # a row that cannot run says why; the others go on
                 row = Row(name, name.split("/")[0], "-", 0).d
                 row["error"] = f"{type(e).__name__}: {e}"
+            row["plan"] = name
             rows.append(row)
             bad = [b for b, c in row["check"].items() if not c["pass"]]
             status = "ERROR " + row["error"] if row.get("error") else ("FAIL " + ",".join(bad) if bad else "ok")
@@ -925,15 +952,11 @@ def main():
             if "leseg" in row["times"]:
                 tim = " | " + ", ".join(f"{k} {fmt_t(v['median'])}" for k, v in row["times"].items())
             print(f"[{time.time() - t0:6.1f}s] {row['case']}: {status} {desc}{tim}", flush=True)
+            write(rows)
     finally:
         worker.close()
-    info["load_end"] = os.getloadavg()
+    write(rows)
     if not ARGS.check_only:
-        os.makedirs(ARGS.out, exist_ok=True)
-        base = os.path.join(ARGS.out, ARGS.name)
-        json.dump({"machine": info, "rows": rows}, open(base + ".json", "w"), indent=1)
-        open(base + ".md", "w").write(markdown(rows, info))
-        chart(rows, base + ".png")
         print(f"wrote {base}.md, .json, .png")
     print(f"rows: {len(rows) - failed} agree, {failed} disagree or fail")
     return 1 if failed else 0
