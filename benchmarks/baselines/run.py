@@ -50,6 +50,8 @@ def parse_args():
     p.add_argument("--name", default="baselines", help="basename of the result files")
     p.add_argument("--resume", action="store_true",
                    help="keep the rows of an earlier run's JSON that passed and were timed; run the others")
+    p.add_argument("--merge", nargs="*", default=[],
+                   help="with --resume: also keep the passed, timed rows of these result JSON files")
     return p.parse_args()
 
 
@@ -902,28 +904,34 @@ def main():
     info = machine()
     info["load_start"] = os.getloadavg()
     todo = plan()
-    if not todo:
+    if not todo and not ARGS.resume:
         sys.exit(f"baselines: no row matches --filter {ARGS.filter!r}")
     base = os.path.join(ARGS.out, ARGS.name)
     kept = {}
-    if ARGS.resume and os.path.exists(base + ".json"):
-        for r in json.load(open(base + ".json"))["rows"]:
+    for src in ([base + ".json"] + ARGS.merge) if ARGS.resume else []:
+        if not os.path.exists(src):
+            continue
+        got = json.load(open(src))
+        for r in got["rows"]:
             if r.get("plan") and all(c["pass"] for c in r["check"].values()) and "leseg" in r["times"]:
+                r.setdefault("source", {"file": os.path.basename(src), "date_utc": got["machine"].get("date_utc")})
                 kept[r["plan"]] = r
-        print(f"resume: keeping {len(kept)} rows of {base}.json", flush=True)
+        print(f"resume: {len(kept)} rows kept after {src}", flush=True)
 
     def write(rows_now):
         if ARGS.check_only:
             return
         os.makedirs(ARGS.out, exist_ok=True)
         info["load_end"] = os.getloadavg()
-        order = {n: i for i, (n, _) in enumerate(plan_all)}
+        order = {n: i for i, (n, _) in enumerate(plan_full)}
         ordered = sorted(rows_now, key=lambda r: order.get(r.get("plan"), 1 << 30))
         json.dump({"machine": info, "rows": ordered}, open(base + ".json", "w"), indent=1)
         open(base + ".md", "w").write(markdown(ordered, info))
         chart(ordered, base + ".png")
 
-    plan_all = todo
+    saved_filter, ARGS.filter = ARGS.filter, ""
+    plan_full = plan()  # the order of the table, whatever --filter ran
+    ARGS.filter = saved_filter
     worker = Worker(ARGS.worker)
     rows, failed = list(kept.values()), 0
     try:
