@@ -9,7 +9,8 @@
 //   setup <kind> <dir> [args...]       loads the case's inputs, runs it once, writes leseg_<name>.npy outputs
 //   run <n>                            n timed repetitions of the current case -> "ok <s_1> ... <s_n>" (seconds)
 //   mem                                one repetition; "ok <rss_peak_MiB> <allocator_peak_MiB>" where the RSS peak
-//                                      is VmHWM after resetting it (/proc/self/clear_refs 5) minus VmRSS before
+//                                      is VmHWM after malloc_trim(0) and resetting it (/proc/self/clear_refs 5)
+//                                      minus VmRSS before
 //   threads <n>                        omp_set_num_threads(n) (rows that run at another thread count)
 //   quit
 // Kinds: kmap <K> <stride> | conv <subm3|down2|up2> <bwd 0|1> | loss <ce|soft_ce|kl|entropy> |
@@ -21,6 +22,7 @@
 #include <iostream>
 #include <sstream>
 
+#include <malloc.h>
 #include <omp.h>
 
 #include "benchmarks/baselines/case_io.h"
@@ -425,6 +427,7 @@ std::string dispatch(const std::vector<std::string>& a) {
   }
   if (c == "mem") {
     LESEG_CHECK(g_once != nullptr, "mem: no case set up");
+    malloc_trim(0);  // free heap pages back to the OS, so that the step has to touch what it uses (both sides)
     { std::ofstream("/proc/self/clear_refs") << "5"; }
     const double base = proc_status_mib("VmRSS:");
     reset_peak_memory(Device::cpu());
