@@ -832,8 +832,10 @@ def fmt_t(s):
 def markdown(rows, info):
     out = [f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory']}; device {info['device']}"
            + (f" ({info.get('gpu')})" if info.get("gpu") else "") + "; each row runs at the same thread count on every side "
-           f"(column threads: {info['threads']}, or {SPCONV_THREADS} for rows with an spconv baseline).",
-           f"Peers: PyTorch {info['torch']}, spconv {info['spconv']} (Python {info['python']}); run {info['date_utc']} UTC.",
+           f"(column threads: {info['threads']}, or {SPCONV_THREADS} for the sparse-conv and MinkUNet rows).",
+           f"Peers: PyTorch {info['torch']}, spconv {info['spconv']} (Python {info['python']}); "
+           + (f"rows from harness runs started {min(dates)} to {max(dates)} UTC." if (dates := sorted(
+               r.get("source", {}).get("date_utc") or info["date_utc"] for r in rows)) else ""),
            "Ratio = leseg / baseline of the medians (< 1: leseg faster). Times: median (min) over interleaved "
            "repetitions n; load = 1-min load average before -> after the row.", "",
            "| case | size | check: worst output, rel err (tol) | threads | leseg | spconv | ratio vs spconv | torch | ratio vs torch | n | load |",
