@@ -11,6 +11,7 @@
 //   mem                                one repetition; "ok <rss_peak_MiB> <allocator_peak_MiB>" where the RSS peak
 //                                      is VmHWM after malloc_trim(0) and resetting it (/proc/self/clear_refs 5)
 //                                      minus VmRSS before
+//   device <cpu|cuda[:i]>             where the following cases run (default cpu)
 //   threads <n>                        omp_set_num_threads(n) (rows that run at another thread count)
 //   quit
 // Kinds: kmap <K> <stride> | conv <subm3|down2|up2> <bwd 0|1> | loss <ce|soft_ce|kl|entropy> |
@@ -96,6 +97,11 @@ std::string cmd_coarse(const std::string& dir) {
 
 // ---- cases ------------------------------------------------------------------------------------------------------
 std::function<void()> g_once;  // one repetition of the current case
+Device g_dev = Device::cpu();  // `device <cpu|cuda[:i]>`: where the cases run (inputs are read, then moved)
+
+Tensor input(const std::string& dir, const std::string& name, std::optional<DType> dtype = std::nullopt) {
+  return read_case_array(dir, name, dtype).to(g_dev);
+}
 
 void out(const std::string& dir, const std::string& name, const Tensor& t) {
   io::write_npy(baselines::case_path(dir, "leseg_" + name), t.detach());
@@ -106,8 +112,8 @@ Tensor grad_leaf(const Tensor& t) { return t.detach().clone().requires_grad_(tru
 // Kernel-map build from raw coordinates: a fresh manager (coordinate set + hash table) and the map, as a network's
 // first layer pays it. Outputs the pairs (in, out, k) of the map, and for stride 2 the output coordinates.
 void setup_kmap(const std::string& dir, int K, int stride) {
-  const Tensor coords = read_case_array(dir, "coords", DType::i32);
-  const Tensor dummy = Tensor::zeros(Shape{coords.size(0), 1});
+  const Tensor coords = input(dir, "coords", DType::i32);
+  const Tensor dummy = Tensor::zeros(Shape{coords.size(0), 1}, DType::f32, g_dev);
   auto build = [coords, dummy, K, stride] {
     SparseTensor x(coords, dummy);
     return std::make_pair(x, x.manager()->kernel_map(1, stride == 1 ? 1 : 2, K, 1));
@@ -127,10 +133,10 @@ void setup_kmap(const std::string& dir, int K, int stride) {
 // the cached down map). x.npy on the input set (coarse_coords.npy order for up2), w.npy (K^3, Cin, Cout),
 // gy.npy the output gradient when bwd.
 void setup_conv(const std::string& dir, const std::string& mode, bool bwd) {
-  const Tensor coords = read_case_array(dir, "coords", DType::i32);
-  const Tensor xf = read_case_array(dir, "x", DType::f32);
-  const Tensor w = grad_leaf(read_case_array(dir, "w", DType::f32));
-  const Tensor gy = bwd ? read_case_array(dir, "gy", DType::f32) : Tensor();
+  const Tensor coords = input(dir, "coords", DType::i32);
+  const Tensor xf = input(dir, "x", DType::f32);
+  const Tensor w = grad_leaf(input(dir, "w", DType::f32));
+  const Tensor gy = bwd ? input(dir, "gy", DType::f32) : Tensor();
   SparseConvOptions o;
   SparseTensor x;
   if (mode == "subm3") {
@@ -143,7 +149,7 @@ void setup_conv(const std::string& dir, const std::string& mode, bool bwd) {
     o.kernel_size = 2;
     o.stride = 2;
     o.transposed = true;
-    SparseTensor fine(coords, Tensor::zeros(Shape{coords.size(0), 1}));
+    SparseTensor fine(coords, Tensor::zeros(Shape{coords.size(0), 1}, DType::f32, g_dev));
     auto coarse = fine.manager()->downsample(1);
     LESEG_CHECK(coarse->size() == xf.size(0), "conv up2: x.npy has ", xf.size(0), " rows, the coarse set ",
                 coarse->size());
@@ -172,11 +178,11 @@ void setup_conv(const std::string& dir, const std::string& mode, bool bwd) {
 
 // Fused losses, forward + backward (incoming gradient 1).
 void setup_loss(const std::string& dir, const std::string& which) {
-  const Tensor z = grad_leaf(read_case_array(dir, "logits", DType::f32));
+  const Tensor z = grad_leaf(input(dir, "logits", DType::f32));
   Tensor labels, target, zq;
-  if (which == "ce") labels = read_case_array(dir, "labels", DType::i64);
-  if (which == "soft_ce") target = read_case_array(dir, "target", DType::f32);
-  if (which == "kl") zq = grad_leaf(read_case_array(dir, "logits_q", DType::f32));
+  if (which == "ce") labels = input(dir, "labels", DType::i64);
+  if (which == "soft_ce") target = input(dir, "target", DType::f32);
+  if (which == "kl") zq = grad_leaf(input(dir, "logits_q", DType::f32));
   LESEG_CHECK(which == "ce" || which == "soft_ce" || which == "kl" || which == "entropy", "loss: unknown ", which);
   auto step = [=]() {
     const_cast<Tensor&>(z).zero_grad();
@@ -198,20 +204,20 @@ void setup_loss(const std::string& dir, const std::string& which) {
 
 // Segment reductions (x (N, C), group (N,) i64 in [0, G)) forward + backward, and the mode vote (no gradient).
 void setup_segment(const std::string& dir, const std::string& op) {
-  const Tensor group = read_case_array(dir, "group", DType::i64);
-  const Tensor G_t = read_case_array(dir, "num_groups", DType::i64);
+  const Tensor group = input(dir, "group", DType::i64);
+  const Tensor G_t = input(dir, "num_groups", DType::i64);
   const int64_t G = G_t.item<int64_t>();
   if (op == "vote") {
-    const Tensor labels = read_case_array(dir, "labels", DType::i64);
-    const int64_t C = read_case_array(dir, "num_classes", DType::i64).item<int64_t>();
+    const Tensor labels = input(dir, "labels", DType::i64);
+    const int64_t C = input(dir, "num_classes", DType::i64).item<int64_t>();
     auto step = [=] { return vote_mode(group, labels, G, C, -1); };
     VoteResult r = step();
     out(dir, "y", r.group_mode);
     g_once = [step] { (void)step(); };
     return;
   }
-  const Tensor x = grad_leaf(read_case_array(dir, "x", DType::f32));
-  const Tensor gy = read_case_array(dir, "gy", DType::f32);
+  const Tensor x = grad_leaf(input(dir, "x", DType::f32));
+  const Tensor gy = input(dir, "gy", DType::f32);
   LESEG_CHECK(op == "sum" || op == "mean" || op == "max", "segment: unknown op ", op);
   auto step = [=] {
     const_cast<Tensor&>(x).zero_grad();
@@ -227,11 +233,11 @@ void setup_segment(const std::string& dir, const std::string& op) {
 
 // Varlen self-attention q, k, v (T, H, D), cu (B+1) i64, forward + backward with gy.
 void setup_attn(const std::string& dir) {
-  const Tensor q = grad_leaf(read_case_array(dir, "q", DType::f32));
-  const Tensor k = grad_leaf(read_case_array(dir, "k", DType::f32));
-  const Tensor v = grad_leaf(read_case_array(dir, "v", DType::f32));
-  const Tensor cu = read_case_array(dir, "cu", DType::i64);
-  const Tensor gy = read_case_array(dir, "gy", DType::f32);
+  const Tensor q = grad_leaf(input(dir, "q", DType::f32));
+  const Tensor k = grad_leaf(input(dir, "k", DType::f32));
+  const Tensor v = grad_leaf(input(dir, "v", DType::f32));
+  const Tensor cu = input(dir, "cu", DType::i64);
+  const Tensor gy = input(dir, "gy", DType::f32);
   auto step = [=] {
     for (const Tensor* t : {&q, &k, &v}) const_cast<Tensor&>(*t).zero_grad();
     Tensor y = attention(q, k, v, cu, cu);
@@ -288,6 +294,8 @@ void setup_train(const std::string& dir, const std::string& model, const std::st
   }
   st->b.module->load_state_dict(bsd);
   st->head->load_state_dict(hsd);
+  st->b.module->to(g_dev);
+  st->head->to(g_dev);
   st->b.module->train();
   st->head->train();
   std::vector<Tensor> params = st->b.module->parameters();
@@ -297,9 +305,9 @@ void setup_train(const std::string& dir, const std::string& model, const std::st
   hyper.momentum = 0.9;
   hyper.weight_decay = 1e-4;
   st->opt = std::make_unique<SGD>(params, hyper);
-  st->coords = read_case_array(dir, "coords", DType::i32);
-  st->feats = read_case_array(dir, "feats", DType::f32);
-  st->labels = read_case_array(dir, "labels", DType::i64);
+  st->coords = input(dir, "coords", DType::i32);
+  st->feats = input(dir, "feats", DType::f32);
+  st->labels = input(dir, "labels", DType::i64);
   g_train = st;
   auto step = [st](bool record, const std::string& d) {
     SparseTensor x(st->coords, st->feats);
@@ -341,14 +349,15 @@ void setup_deeplab(const std::string& dir, const std::string& weights) {
   st->m = std::make_shared<models::DeepLabV3>(c);
   if (!std::filesystem::exists(weights)) save_safetensors(weights, st->m->state_dict(), {{"model", "deeplabv3_resnet50"}});
   st->m->load_state_dict(load_safetensors(weights).tensors);
+  st->m->to(g_dev);
   st->m->train();
   ParamGroup hyper;
   hyper.lr = 0.01;
   hyper.momentum = 0.9;
   hyper.weight_decay = 1e-4;
   st->opt = std::make_unique<SGD>(st->m->parameters(), hyper);
-  st->images = read_case_array(dir, "images", DType::f32);
-  st->labels = read_case_array(dir, "labels2d", DType::i64).flatten();
+  st->images = input(dir, "images", DType::f32);
+  st->labels = input(dir, "labels2d", DType::i64).flatten();
   g_deeplab = st;
   auto step = [st](bool record, const std::string& d) {
     Tensor logits = st->m->forward(st->images);  // (N, 21, H, W)
@@ -415,10 +424,16 @@ std::string dispatch(const std::vector<std::string>& a) {
     for (int i = 0, n = std::stoi(a[1]); i < n; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
       g_once();
+      synchronize(g_dev);
       const auto t1 = std::chrono::steady_clock::now();
       s << " " << std::chrono::duration<double>(t1 - t0).count();
     }
     return s.str();
+  }
+  if (c == "device") {
+    need(2);
+    g_dev = Device::parse(a[1]);
+    return "ok";
   }
   if (c == "threads") {
     need(2);
@@ -430,11 +445,12 @@ std::string dispatch(const std::vector<std::string>& a) {
     malloc_trim(0);  // free heap pages back to the OS, so that the step has to touch what it uses (both sides)
     { std::ofstream("/proc/self/clear_refs") << "5"; }
     const double base = proc_status_mib("VmRSS:");
-    reset_peak_memory(Device::cpu());
-    const size_t in_use = memory_stats(Device::cpu()).in_use;
+    reset_peak_memory(g_dev);
+    const size_t in_use = memory_stats(g_dev).in_use;
     g_once();
+    synchronize(g_dev);
     const double hwm = proc_status_mib("VmHWM:");
-    const double alloc = double(memory_stats(Device::cpu()).peak - in_use) / (1 << 20);
+    const double alloc = double(memory_stats(g_dev).peak - in_use) / (1 << 20);
     std::ostringstream s;
     s << "ok " << hwm - base << " " << alloc;
     return s.str();

@@ -941,6 +941,7 @@ def main():
     plan_full = plan()  # the order of the table, whatever --filter ran
     ARGS.filter = saved_filter
     worker = Worker(ARGS.worker)
+    worker.cmd("device", ARGS.device)  # leseg runs its side on the same device as the baselines
     rows, failed = list(kept.values()), 0
     try:
         for name, f in todo:
