@@ -6,7 +6,8 @@
 #    tests/<path>/*_slow_test.cpp -> a third, label `slow`
 #    tests/support/ holds the GPU executables' main (no tests of its own)
 #    Other *.cpp in a test folder (case registries, helpers) are linked into each of that folder's executables.
-#  - benchmarks/<path>/*.cpp      -> one Google Benchmark executable per folder.
+#  - benchmarks/<path>/*.cpp      -> one Google Benchmark executable per folder (bench_<id>); a folder with a
+#    main.cpp is a plain program instead (leseg_<id>).
 
 function(leseg_common_options target)
   target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR})
@@ -113,6 +114,13 @@ function(leseg_discover_benchmarks root)
     file(RELATIVE_PATH _rel ${root} ${_d})
     string(REPLACE "/" "_" _id "${_rel}")
     file(GLOB _cpp CONFIGURE_DEPENDS ${_d}/*.cpp)
+    if(EXISTS ${_d}/main.cpp)
+      # A folder with its own main.cpp is a plain program, leseg_<id> (benchmarks/baselines: the harness worker).
+      add_executable(leseg_${_id} ${_cpp})
+      leseg_common_options(leseg_${_id})
+      target_link_libraries(leseg_${_id} PRIVATE leseg_train)
+      continue()
+    endif()
     add_executable(bench_${_id} ${_cpp})
     leseg_common_options(bench_${_id})
     target_link_libraries(bench_${_id} PRIVATE leseg_train benchmark::benchmark benchmark::benchmark_main)
