@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/device.h"
 
-#include "kernels/common/device_error.h"
+#include "kernels/device_error/device_error.h"
 #include "kernels/common/sync_mode.h"
 
 #include <mutex>

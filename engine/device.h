@@ -75,7 +75,7 @@ void set_cuda_sync_mode(bool on);  // tests
 // "CUDA error after op '<op>' on cuda:N: ..." on failure; otherwise does nothing.
 void cuda_op_done(Device d, std::string_view opname);
 
-// Reads the device's error slot (kernels/common/device_error.h: out-of-range labels / group ids a CUDA kernel met;
+// Reads the device's error slot (kernels/device_error/device_error.h: out-of-range labels / group ids a CUDA kernel met;
 // synchronises `d`) and throws leseg::Error with the CPU twin's facts (op, element, value, bound) if one was recorded,
 // after resetting it. No-op on CPU or without CUDA. The Trainer calls it once per step on a CUDA device.
 void check_device_errors(Device d);

@@ -10,12 +10,12 @@
 // is the deterministic reference). Storage type T (f32, f64, f16, bf16) is converted per element with
 // cvt<A>; inside a row the arithmetic type is A = loss_param_t<T> (f32 for f32/f16/bf16, f64 for f64);
 // gradients are stored back as T. Out-of-range labels are treated as ignored here and recorded in the device
-// error slot (kernels/common/device_error.h), which the engine turns into the CPU twin's error once per step.
+// error slot (kernels/device_error/device_error.h), which the engine turns into the CPU twin's error once per step.
 #include <algorithm>
 
 #include "kernels/common/check.h"
 #include "kernels/common/cuda_utils.cuh"
-#include "kernels/common/device_error.h"
+#include "kernels/device_error/device_error.h"
 #include "kernels/losses/losses.h"
 #include "kernels/losses/losses_math.h"
 

@@ -4,7 +4,7 @@
 //          vote_mode (VoteVariant on CUDA), segment_compact.        T: float, double
 // Shapes: x (N, C) rows, group (N,) int64 in [0, G) — a negative group id means "in no group" (skipped;
 // its gradient is 0; gather gives 0). Group ids >= G: the CPU twin throws; CUDA skips them and records the first
-// in the device error slot (kernels/common/device_error.h), which the engine raises as the same error.
+// in the device error slot (kernels/device_error/device_error.h), which the engine raises as the same error.
 // Gradients: sum → ∂/∂x_i = dout[g_i] (gather); mean → dout[g_i] / count[g_i];
 //            max → dout[g, c] goes to the first row achieving the max (arg[g, c]); gather → segment_sum.
 // Empty groups: sum/mean/max give 0 (max: arg = -1).

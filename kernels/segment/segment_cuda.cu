@@ -10,7 +10,7 @@
 
 #include "kernels/common/check.h"
 #include "kernels/common/cuda_utils.cuh"
-#include "kernels/common/device_error.h"
+#include "kernels/device_error/device_error.h"
 #include "kernels/segment/segment.h"
 #include "kernels/segment/segment_math.h"
 

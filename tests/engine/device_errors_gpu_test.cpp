@@ -14,6 +14,7 @@
 #include "engine/ops/losses.h"
 #include "engine/ops/segment.h"
 #include "engine/tensor.h"
+#include "kernels/device_error/device_error.h"
 
 #if LESEG_WITH_CUDA
 #include <cuda_runtime_api.h>
@@ -58,6 +59,32 @@ TEST(DeviceErrorsGpu, OutOfRangeLabelIsTheCpuTwinsError) {
   Tensor ok = cross_entropy(z.to(g), Tensor::from_vector(std::vector<int64_t>{0, 1, 2, -1, 4, 5}, Shape{6}).to(g));
   EXPECT_EQ(error_of([&] { check_device_errors(g); }), "");
   EXPECT_TRUE(std::isfinite(ok.item_double()));
+}
+
+// The CUDA check against its CPU twin on a large input with exactly one offender (so "first" is unambiguous).
+TEST(DeviceErrorsGpu, CheckMatchesCpuTwin) {
+  REQUIRE_CUDA();
+#if LESEG_WITH_CUDA  // the kernel-level CUDA entry points exist only in a CUDA build
+  SyncMode off(false);
+  const Device g = Device::cuda();
+  std::vector<int64_t> y(1 << 20);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = int64_t(i % 21) - 1;  // -1 .. 19
+  y[777777] = 20;
+  kernels::DeviceErrorRecord cpu, gpu;
+  ASSERT_TRUE(kernels::check_ids_cpu(y.data(), int64_t(y.size()), 0, 20, -1,
+                                     kernels::DeviceErrorCode::CrossEntropyLabel, &cpu));
+  Tensor yd = Tensor::from_vector(y, Shape{int64_t(y.size())}).to(g);
+  {
+    CudaDeviceGuard guard(g);
+    kernels::check_ids_cuda(yd.data<int64_t>(), yd.numel(), 0, 20, -1, kernels::DeviceErrorCode::CrossEntropyLabel,
+                            current_stream(g));
+    ASSERT_TRUE(kernels::fetch_device_error_cuda(g.index, &gpu));
+  }
+  EXPECT_EQ(gpu.code, cpu.code);
+  EXPECT_EQ(gpu.index, cpu.index);
+  EXPECT_EQ(gpu.value, cpu.value);
+  EXPECT_EQ(gpu.bound, cpu.bound);
+#endif
 }
 
 TEST(DeviceErrorsGpu, NegativeLearningLabel) {

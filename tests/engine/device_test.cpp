@@ -9,7 +9,7 @@
 
 #include "engine/device.h"
 #include "engine/error.h"
-#include "kernels/common/device_error.h"
+#include "kernels/device_error/device_error.h"
 #include "kernels/common/sync_mode.h"
 
 using namespace leseg;
@@ -141,6 +141,28 @@ TEST(DeviceErrors, MessagesNameOpRowValueAndBound) {
   }
   r.code = 99;
   EXPECT_NE(kernels::describe_device_error(r).find("unknown device error code 99"), std::string::npos);
+}
+
+TEST(DeviceErrors, CpuTwinRecordsTheFirstOffender) {
+  const std::vector<int64_t> y = {0, 3, -1, 255, 19, 20, 7};
+  kernels::DeviceErrorRecord r;
+  ASSERT_TRUE(kernels::check_ids_cpu(y.data(), int64_t(y.size()), 0, 20, -1,
+                                     kernels::DeviceErrorCode::CrossEntropyLabel, &r));
+  EXPECT_EQ(r.code, int32_t(kernels::DeviceErrorCode::CrossEntropyLabel));
+  EXPECT_EQ(r.index, 3);
+  EXPECT_EQ(r.value, 255);
+  EXPECT_EQ(r.bound, 20);
+  const std::vector<int64_t> ok = {0, 19, -1, -1};
+  kernels::DeviceErrorRecord untouched;
+  untouched.index = 42;
+  EXPECT_FALSE(kernels::check_ids_cpu(ok.data(), int64_t(ok.size()), 0, 20, -1,
+                                      kernels::DeviceErrorCode::CrossEntropyLabel, &untouched));
+  EXPECT_EQ(untouched.index, 42);
+  // group ids: negative = no group, valid; >= G not
+  const std::vector<int64_t> g = {-5, 0, 2, 3};
+  ASSERT_TRUE(kernels::check_ids_cpu(g.data(), 4, INT64_MIN, 3, -1, kernels::DeviceErrorCode::SegmentGroup, &r));
+  EXPECT_EQ(r.index, 3);
+  EXPECT_EQ(kernels::describe_device_error(r), "segment op (CUDA): group id 3 at element 3 is >= G = 3");
 }
 
 TEST(DeviceErrors, CheckIsANoOpOnCpu) { EXPECT_NO_THROW(check_device_errors(Device::cpu())); }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "kernels/common/device_error.h"
+// Device-side input errors: the messages and the CPU twin of the id check (device_error.h).
+#include "kernels/device_error/device_error.h"
 
 #include <sstream>
 
@@ -30,6 +31,20 @@ std::string describe_device_error(const DeviceErrorRecord& r) {
       os << "unknown device error code " << r.code << " (index " << r.index << ", value " << r.value << ")";
   }
   return os.str();
+}
+
+bool check_ids_cpu(const int64_t* v, int64_t n, int64_t lo, int64_t hi, int64_t allowed, DeviceErrorCode code,
+                   DeviceErrorRecord* out) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!id_in_range(v[i], lo, hi, allowed)) {
+      *out = DeviceErrorRecord{};
+      out->code = int32_t(code);
+      out->index = i;
+      out->value = v[i];
+      out->bound = hi;
+      return true;
+    }
+  return false;
 }
 
 }  // namespace leseg::kernels

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "kernels/common/cuda_utils.cuh"
-#include "kernels/common/device_error.h"
+#include "kernels/device_error/device_error.h"
 
 namespace leseg::kernels {
 namespace {

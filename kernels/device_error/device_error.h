@@ -38,6 +38,12 @@ LESEG_HD bool id_in_range(int64_t v, int64_t lo, int64_t hi, int64_t allowed) {
   return v == allowed || (v >= lo && v < hi);
 }
 
+// CPU twin (the spec of the check): the first v[i] (smallest i) failing id_in_range(v[i], lo, hi, allowed), recorded
+// under `code` in *out; false (and *out untouched) when every id is valid. The CPU twins of the ops throw on it
+// directly; this is what a CUDA check records (CUDA records *an* offender when several exist).
+bool check_ids_cpu(const int64_t* v, int64_t n, int64_t lo, int64_t hi, int64_t allowed, DeviceErrorCode code,
+                   DeviceErrorRecord* out);
+
 // CUDA (device_error_cuda.cu): the slot of `device` (allocated and zeroed on first use, never freed), a check that
 // records the first v[i] failing id_in_range(v[i], lo, hi, allowed) under `code` (one launch, no host sync), and
 // fetch: copies the slot to `out` (synchronises the device), resets it, returns whether an error was recorded.
