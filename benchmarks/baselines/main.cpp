@@ -27,6 +27,7 @@
 #include <omp.h>
 
 #include "benchmarks/baselines/case_io.h"
+#include "benchmarks/common/synthetic_room.h"
 #include "engine/allocator.h"
 #include "engine/checkpoint/safetensors.h"
 #include "engine/ops/attention.h"
@@ -47,42 +48,15 @@ using baselines::read_case_array;
 namespace {
 
 // ---- room -----------------------------------------------------------------------------------------------------
-// A dense synthetic room (as benchmarks/models/train_step_bench.cpp); the voxel size shrinks by 10% steps from
-// 5 cm (20 cm below 60k voxels) until >= target voxels. Features RGB/127.5 - 1, label of the first point of the voxel.
+// The dense synthetic room of the training-step benchmark (benchmarks/common/synthetic_room.h); larger targets
+// get denser points, small rooms (the slow test's) start from coarser voxels so that they stay small.
 std::string cmd_room(int64_t target, const std::string& dir) {
-  io::synth::IndoorOptions o;
-  o.num_views = 0;
-  o.geometric_segments = false;
-  o.point_density = target > 250000 ? 6000.0 * double(target) / 150000.0 : 6000;
-  const io::Scene scene = io::synth::generate_indoor_scene(3, io::synth::indoor_dataset_info().text_embeddings, o);
-  const int64_t n = scene.num_points();
-  Tensor batch = Tensor::zeros(Shape{n}, DType::i32);
-  Tensor rgb = scene.colors.to(DType::f32);
-  Tensor feats = Tensor::empty(Shape{n, 3});
-  {
-    const float* c = rgb.data<float>();
-    float* f = feats.data<float>();
-    for (int64_t i = 0; i < 3 * n; ++i) f[i] = c[i] / 127.5f - 1.f;
-  }
-  // Small rooms (the slow test's) start from coarser voxels so that they stay small.
-  for (double vs = target < 60000 ? 0.2 : 0.05; vs > 0.002; vs *= 0.9) {
-    Voxelized v = voxelize(scene.coords, batch, feats, vs, VoxelReduce::First);
-    if (v.voxels.size() < target) continue;
-    const auto inv = v.inverse.to_vector<int32_t>();
-    const auto lab = scene.labels.to_vector<int32_t>();
-    std::vector<int64_t> vl(size_t(v.voxels.size()), -2);
-    for (int64_t i = 0; i < n; ++i)
-      if (vl[size_t(inv[i])] == -2) vl[size_t(inv[i])] = lab[size_t(i)];
-    for (auto& l : vl) l = l >= 20 ? -1 : l;  // 20-class head; anything else is ignored (-1)
-    baselines::write_case(dir, {{"coords", v.voxels.coords().clone()},
-                                {"feats", v.voxels.feats().detach().clone()},
-                                {"labels", Tensor::from_vector(vl, Shape{int64_t(vl.size())})}});
-    std::ostringstream s;
-    s << "ok " << v.voxels.size() << " " << vs;
-    return s.str();
-  }
-  LESEG_CHECK(false, "room: the scene has fewer than ", target, " voxels at any size");
-  return "";
+  const io::Scene scene = bench::dense_room_scene(target > 250000 ? 6000.0 * double(target) / 150000.0 : 6000);
+  const bench::SyntheticRoom r = bench::voxelize_room(scene, target, target < 60000 ? 0.2 : 0.05);
+  baselines::write_case(dir, {{"coords", r.coords}, {"feats", r.feats}, {"labels", r.labels}});
+  std::ostringstream s;
+  s << "ok " << r.coords.size(0) << " " << r.voxel_size;
+  return s.str();
 }
 
 std::string cmd_coarse(const std::string& dir) {

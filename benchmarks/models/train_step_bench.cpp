@@ -9,6 +9,7 @@
 #include <cmath>
 #include <map>
 
+#include "benchmarks/common/synthetic_room.h"
 #include "engine/nvtx.h"
 #include "engine/allocator.h"
 #include "engine/device.h"
@@ -23,49 +24,15 @@ using namespace leseg;
 
 namespace {
 
-struct Room {
-  Tensor coords, feats, labels;  // (M, 4) i32, (M, 3) f32 RGB/127.5 - 1, (M,) i64 (-1 ignore)
-  double voxel_size = 0;
-};
+using Room = bench::SyntheticRoom;
 
-// A dense synthetic room; the voxel size shrinks by 10% steps from 5 cm until >= target voxels.
+// The dense synthetic room (benchmarks/common/synthetic_room.h) at >= target voxels, from 5 cm down.
 const Room& room(int64_t target) {
   static std::map<int64_t, Room> cache;
   auto it = cache.find(target);
   if (it != cache.end()) return it->second;
-  static const io::Scene scene = [] {
-    io::synth::IndoorOptions o;
-    o.num_views = 0;
-    o.geometric_segments = false;
-    o.point_density = 6000;
-    return io::synth::generate_indoor_scene(3, io::synth::indoor_dataset_info().text_embeddings, o);
-  }();
-  const int64_t n = scene.num_points();
-  Tensor batch = Tensor::zeros(Shape{n}, DType::i32);
-  Tensor rgb = scene.colors.to(DType::f32);
-  Tensor feats = Tensor::empty(Shape{n, 3});
-  {
-    const float* c = rgb.data<float>();
-    float* f = feats.data<float>();
-    for (int64_t i = 0; i < 3 * n; ++i) f[i] = c[i] / 127.5f - 1.f;
-  }
-  Room r;
-  for (double vs = 0.05; vs > 0.002; vs *= 0.9) {
-    Voxelized v = voxelize(scene.coords, batch, feats, vs, VoxelReduce::First);
-    if (v.voxels.size() < target) continue;
-    r.voxel_size = vs;
-    r.coords = v.voxels.coords().clone();
-    r.feats = v.voxels.feats().detach().clone();
-    const auto inv = v.inverse.to_vector<int32_t>();
-    const auto lab = scene.labels.to_vector<int32_t>();
-    std::vector<int64_t> vl(size_t(v.voxels.size()), -2);
-    for (int64_t i = 0; i < n; ++i)
-      if (vl[size_t(inv[i])] == -2) vl[size_t(inv[i])] = lab[size_t(i)];  // first point's label
-    r.labels = Tensor::from_vector(vl, Shape{int64_t(vl.size())});
-    break;
-  }
-  LESEG_CHECK(r.coords.defined(), "train_step_bench: the room has fewer than ", target, " voxels at any size");
-  return cache.emplace(target, std::move(r)).first->second;
+  static const io::Scene scene = bench::dense_room_scene();
+  return cache.emplace(target, bench::voxelize_room(scene, target, 0.05)).first->second;
 }
 
 void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev) {

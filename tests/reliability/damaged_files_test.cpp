@@ -176,7 +176,9 @@ TEST(DamagedFiles, EveryDamagedFileReadsOrNamesItself) {
       try {
         f.read(path);
         ++t.ok;
-        if (f.truncation_detected) EXPECT_NE(what.rfind("truncated", 0), 0u) << what << ": a truncated file read without error";
+        if (f.truncation_detected) {
+          EXPECT_NE(what.rfind("truncated", 0), 0u) << what << ": a truncated file read without error";
+        }
       } catch (const Error& e) {
         ++t.errors;
         EXPECT_NE(std::string(e.what()).find("case" + f.ext), std::string::npos)

@@ -32,6 +32,8 @@
 
 namespace fs = std::filesystem;
 using namespace leseg;
+using leseg::train::testing::cli;
+using leseg::train::testing::CliRun;
 using leseg::train::testing::scratch;
 using leseg::train::testing::tiny_config;
 using leseg::train::testing::tiny_dataset;
@@ -74,7 +76,6 @@ void make_empty(const std::string& root, const std::string& scene) {
   for (auto& e : fs::directory_iterator(d)) {
     if (e.path().extension() != ".npy") continue;
     Tensor t = io::read_npy(e.path().string());
-    Shape s = t.shape();
     std::vector<int64_t> dims;
     for (int i = 0; i < t.ndim(); ++i) dims.push_back(i == 0 ? 0 : t.size(i));
     io::write_npy(e.path().string(), Tensor::empty(t.ndim() == 1 ? Shape{0} : Shape{0, dims[1]}, t.dtype()));
@@ -108,16 +109,6 @@ train::TrainResult train_run(train::Config& cfg) {
   return t.run();
 }
 
-struct CliRun {
-  int rc;
-  std::string out, err;
-};
-CliRun cli(const std::vector<std::string>& args) {
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  int rc = train::run_cli(args);
-  return {rc, ::testing::internal::GetCapturedStdout(), ::testing::internal::GetCapturedStderr()};
-}
 
 }  // namespace
 

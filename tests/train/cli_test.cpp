@@ -14,22 +14,13 @@
 
 namespace fs = std::filesystem;
 using leseg::train::run_cli;
+using leseg::train::testing::cli;
+using leseg::train::testing::CliRun;
 using leseg::train::testing::scratch;
 using leseg::train::testing::tiny_dataset;
 
 namespace {
 
-struct CliRun {
-  int rc;
-  std::string out, err;
-};
-CliRun cli(const std::vector<std::string>& args) {
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  int rc = run_cli(args);
-  CliRun r{rc, ::testing::internal::GetCapturedStdout(), ::testing::internal::GetCapturedStderr()};
-  return r;
-}
 
 std::string tiny_config_file(const std::string& dir) {
   fs::create_directories(dir);

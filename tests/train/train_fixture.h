@@ -7,7 +7,12 @@
 
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
+#include <vector>
+
 #include "io/synthetic/dataset.h"
+#include "train/cli.h"
 #include "train/config.h"
 
 namespace leseg::train::testing {
@@ -70,6 +75,19 @@ inline Config tiny_config(const std::string& out, const std::string& model = "{n
       "tiny.yaml");
   c.apply_overrides({"data.root=" + tiny_dataset(), "train.out=" + out});
   return c;
+}
+
+// `leseg ARGS...` in-process (train::run_cli) with its exit code and captured stdout / stderr.
+struct CliRun {
+  int rc;
+  std::string out, err;
+};
+inline CliRun cli(const std::vector<std::string>& args) {
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  const int rc = run_cli(args);
+  CliRun r{rc, ::testing::internal::GetCapturedStdout(), ::testing::internal::GetCapturedStderr()};
+  return r;
 }
 
 }  // namespace leseg::train::testing
