@@ -40,5 +40,7 @@ void sparse_conv_backward_tf32_cpu(const float* x, const float* w, const float* 
 // Times fn on the stream with CUDA events (fn enqueues work on s): milliseconds per call over `reps` calls after
 // one warm-up call. Used by the engine's per-layer variant autotune.
 float sparse_conv_time_cuda(void (*fn)(void*), void* ctx, int reps, StreamHandle s);
+// Compute-capability major of the current device (the tensor-core variant needs 8+).
+int sparse_conv_cuda_cc_major();
 
 }  // namespace leseg::kernels

@@ -618,11 +618,6 @@ size_t sort_temp_bytes(int64_t n) {
   return b;
 }
 
-struct TimerCtx {
-  void (*fn)(void*);
-  void* ctx;
-};
-
 }  // namespace
 
 // ---------------------------------------------------------------- public support functions
@@ -674,6 +669,13 @@ float sparse_conv_time_cuda(void (*fn)(void*), void* ctx, int reps, StreamHandle
   cudaEventDestroy(a);
   cudaEventDestroy(b);
   return ms / float(std::max(1, reps));
+}
+
+int sparse_conv_cuda_cc_major() {
+  int dev = 0, major = 0;
+  LESEG_CUDA_CHECK(cudaGetDevice(&dev));
+  LESEG_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+  return major;
 }
 
 namespace detail {
