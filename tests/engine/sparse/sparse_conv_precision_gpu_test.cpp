@@ -2,7 +2,7 @@
 // CPU twin vs CUDA for the new dataflows (GroupedGemm, TensorCoreImplicitGemm) in every precision of
 // engine/precision.h (tf32, bf16, f16), forward and all gradients, submanifold / strided / transposed, channel counts
 // that hit the vectorised and the tail paths; the Morton order and tile masks; the autotuned path. Integer inputs in
-// [-3, 3]: every product and partial sum is an integer below 2^24, exact in f32 in any order, so GPU and twin must agree
+// [-2, 2]: every product and partial sum is an integer below 2^24, exact in f32 in any order, so GPU and twin must agree
 // bit for bit after the one rounding both do at the store.
 #include <gtest/gtest.h>
 
