@@ -12,6 +12,9 @@
 //                                      is VmHWM after malloc_trim(0) and resetting it (/proc/self/clear_refs 5)
 //                                      minus VmRSS before
 //   device <cpu|cuda[:i]>             where the following cases run (default cpu)
+//   precision <f32|tf32|bf16|f16>      train.precision of the following sparse-conv cases (engine/precision.h;
+//                                      outputs are written as f32)
+//   conv_variant <auto|name>           sparse-conv variant of every conv (engine/sparse/conv_autotune.h)
 //   threads <n>                        omp_set_num_threads(n) (rows that run at another thread count)
 //   quit
 // Kinds: kmap <K> <stride> | conv <subm3|down2|up2> <bwd 0|1> | loss <ce|soft_ce|kl|entropy> |
@@ -35,6 +38,8 @@
 #include "engine/ops/reduce.h"
 #include "engine/ops/segment.h"
 #include "engine/optim/sgd.h"
+#include "engine/precision.h"
+#include "engine/sparse/conv_autotune.h"
 #include "engine/sparse/sparse_ops.h"
 #include "io/synthetic/generator.h"
 #include "engine/ops/linalg.h"
@@ -77,8 +82,11 @@ Tensor input(const std::string& dir, const std::string& name, std::optional<DTyp
   return read_case_array(dir, name, dtype).to(g_dev);
 }
 
+Precision g_prec = Precision::f32;  // `precision <p>`: the sparse-conv cases' train.precision
+
 void out(const std::string& dir, const std::string& name, const Tensor& t) {
-  io::write_npy(baselines::case_path(dir, "leseg_" + name), t.detach());
+  const bool half = t.dtype() == DType::bf16 || t.dtype() == DType::f16;
+  io::write_npy(baselines::case_path(dir, "leseg_" + name), half ? t.detach().to(DType::f32) : t.detach());
 }
 
 Tensor grad_leaf(const Tensor& t) { return t.detach().clone().requires_grad_(true); }
@@ -133,11 +141,13 @@ void setup_conv(const std::string& dir, const std::string& mode, bool bwd) {
   }
   // Map built (and cached) outside the timed region, as spconv's indice_dict and the torch baseline's map.
   (void)x.manager()->kernel_map(mode == "up2" ? 1 : 1, mode == "subm3" ? 1 : 2, o.kernel_size, 1);
-  auto step = [x, w, gy, o, bwd]() {
+  const Precision prec = g_prec;
+  auto step = [x, w, gy, o, bwd, prec]() {
+    PrecisionScope ps(prec);
     const_cast<Tensor&>(x.feats()).zero_grad();
     const_cast<Tensor&>(w).zero_grad();
     SparseTensor y = sparse_conv3d(x, w, Tensor(), o);
-    if (bwd) y.feats().backward(gy);
+    if (bwd) y.feats().backward(gy.dtype() == y.feats().dtype() ? gy : gy.to(y.feats().dtype()));
     return y;
   };
   SparseTensor y = step();
@@ -407,6 +417,22 @@ std::string dispatch(const std::vector<std::string>& a) {
   if (c == "device") {
     need(2);
     g_dev = Device::parse(a[1]);
+    return "ok";
+  }
+  if (c == "precision") {
+    need(2);
+    g_prec = parse_precision(a[1]);
+    return "ok";
+  }
+  if (c == "conv_variant") {
+    need(2);
+    if (a[1] == "auto") {
+      set_conv_variant_override(std::nullopt);
+      set_conv_autotune(true);
+    } else {
+      set_conv_variant_override(parse_conv_variant(a[1]));
+      set_conv_autotune(false);
+    }
     return "ok";
   }
   if (c == "threads") {

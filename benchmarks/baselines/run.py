@@ -11,6 +11,7 @@ ratio = leseg / baseline of the medians. Both sides use the same thread count (O
 torch.set_num_threads here); the load average is recorded before and after every row.
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -29,6 +30,13 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--worker", default=os.path.join(ROOT, "build", "leseg_baselines"))
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--precision", choices=["f32", "tf32", "bf16", "f16"], default="f32",
+                   help="sparse-conv rows: leseg's train.precision (worker command `precision`) and the peers' "
+                        "matching mode (torch.autocast for bf16/f16, allow_tf32 for tf32); rows get a /<precision> "
+                        "suffix and the tolerance of that precision (docs/sparse-conv.md)")
+    p.add_argument("--conv-variant", default="",
+                   help="leseg's sparse-conv variant for every conv (a conv_variant_name, or 'auto' for the "
+                        "per-layer autotune); default: the worker's default")
     p.add_argument("--filter", default="", help="regex on row names (e.g. 'conv/subm3' or 'train')")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     p.add_argument("--work", default=os.path.join(ROOT, "build", "baselines-data"))
@@ -68,6 +76,28 @@ import peers  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
 DEV = torch.device(ARGS.device)
+if DEV.type == "cuda":  # TF32 only when asked, on every side
+    torch.backends.cuda.matmul.allow_tf32 = ARGS.precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = ARGS.precision == "tf32"
+CONV_TOL = {"f32": 1e-5, "tf32": 3e-3, "bf16": 3e-2, "f16": 5e-3}[ARGS.precision]
+
+
+def amp():
+    """The peers' side of leseg's bf16/f16 autocast (sparse-conv rows)."""
+    if ARGS.precision in ("bf16", "f16"):
+        return torch.autocast(device_type=DEV.type, dtype=torch.bfloat16 if ARGS.precision == "bf16" else torch.float16)
+    return contextlib.nullcontext()
+
+
+def lowp(t):
+    """Cast to the low type of --precision bf16/f16 (differentiable); identity otherwise."""
+    if ARGS.precision in ("bf16", "f16"):
+        return t.to(torch.bfloat16 if ARGS.precision == "bf16" else torch.float16)
+    return t
+
+
+def as_f32(t):
+    return t.float() if isinstance(t, torch.Tensor) else t
 SPCONV_THREADS = ARGS.spconv_threads if ARGS.device == "cpu" else ARGS.threads
 
 
@@ -317,7 +347,9 @@ def row_conv(worker, voxels, mode, C, bwd):
     r = room(worker, voxels)
     K = 3 if mode == "subm3" else 2
     name = f"conv/{mode}/{'fwd+bwd' if bwd else 'fwd'}/C{C}/{r['voxels']}"
-    row = Row(name, "sparse conv", f"{r['voxels']} voxels, C {C}->{C}", 1e-5, SPCONV_THREADS)
+    if ARGS.precision != "f32":
+        name += f"/{ARGS.precision}"
+    row = Row(name, "sparse conv", f"{r['voxels']} voxels, C {C}->{C}", CONV_TOL, SPCONV_THREADS)
     d = os.path.join(ARGS.work, f"conv_{voxels}_{mode}_C{C}_{int(bwd)}")
     link(r["dir"], d, "coords")
     coords = load(d, "coords")
@@ -340,10 +372,10 @@ def row_conv(worker, voxels, mode, C, bwd):
     baselines = {}
 
     def errs(y, gx=None, gw=None):
-        e = {"y": rel_err(ly, y)}
+        e = {"y": rel_err(ly, as_f32(y))}
         if bwd:
-            e["grad_x"] = rel_err(lgx, gx)
-            e["grad_w"] = rel_err(lgw, gw)
+            e["grad_x"] = rel_err(lgx, as_f32(gx))
+            e["grad_w"] = rel_err(lgw, as_f32(gw))
         return e
 
     # plain torch: gather, matmul, index_add on a searchsorted map (built once, outside the timed region)
@@ -372,12 +404,13 @@ def row_conv(worker, voxels, mode, C, bwd):
     def torch_run():
         xt.grad = None
         wt.grad = None
+        # plain torch in the low type (inputs cast like autocast would; index_add accumulates in that type)
         if mode == "up2":
-            y = peers.torch_sparse_conv(xt, wt, pairs, N, transposed=True)
+            y = peers.torch_sparse_conv(lowp(xt), lowp(wt), pairs, N, transposed=True)
         else:
-            y = peers.torch_sparse_conv(xt, wt, pairs, len(co) if mode == "down2" else N)
+            y = peers.torch_sparse_conv(lowp(xt), lowp(wt), pairs, len(co) if mode == "down2" else N)
         if bwd:
-            y.backward(gy_t)
+            y.backward(gy_t.to(y.dtype))
         return y
     with torch.no_grad() if not bwd else torch.enable_grad():
         y = torch_run()
@@ -440,23 +473,31 @@ def row_conv(worker, voxels, mode, C, bwd):
         def sp_run():
             xs.grad = None
             conv.weight.grad = None
-            y = conv(base)
+            with amp():
+                y = conv(base)
             if bwd:
-                y.features.backward(gys)
+                y.features.backward(gys.to(y.features.dtype))
             return y.features
-        if bwd:
-            y = sp_run()
-        else:
-            with torch.no_grad():
+        try:
+            if bwd:
                 y = sp_run()
-        if mode == "down2":
-            y = y[perm_sp]
-        gx = gw = None
-        if bwd:
-            gx = xs.grad[perm_sp] if mode == "up2" else xs.grad
-            gw = peers.spconv_to_leseg_weight(conv.weight.grad)
-        if row.check("spconv", errs(y, gx, gw)):
-            baselines["spconv"] = sp_run if bwd else (lambda: torch.no_grad()(sp_run)())
+            else:
+                with torch.no_grad():
+                    y = sp_run()
+        except (KeyError, RuntimeError, NotImplementedError) as e:  # e.g. spconv's CPU kernels have no bf16
+            if ARGS.precision == "f32":
+                raise
+            row.d["unavailable"]["spconv"] = f"spconv cannot run {ARGS.precision} here: {type(e).__name__} {e}"
+            y = None
+        if y is not None:
+            if mode == "down2":
+                y = y[perm_sp]
+            gx = gw = None
+            if bwd:
+                gx = xs.grad[perm_sp] if mode == "up2" else xs.grad
+                gw = peers.spconv_to_leseg_weight(conv.weight.grad)
+            if row.check("spconv", errs(y, gx, gw)):
+                baselines["spconv"] = sp_run if bwd else (lambda: torch.no_grad()(sp_run)())
     row.d["notes"].append("map built before timing on every side")
     measure(row, worker, baselines)
     return row
@@ -942,6 +983,9 @@ def main():
     ARGS.filter = saved_filter
     worker = Worker(ARGS.worker)
     worker.cmd("device", ARGS.device)  # leseg runs its side on the same device as the baselines
+    worker.cmd("precision", ARGS.precision)
+    if ARGS.conv_variant:
+        worker.cmd("conv_variant", ARGS.conv_variant)
     rows, failed = list(kept.values()), 0
     try:
         for name, f in todo:

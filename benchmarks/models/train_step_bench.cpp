@@ -15,6 +15,8 @@
 #include "engine/device.h"
 #include "engine/ops/losses.h"
 #include "engine/optim/sgd.h"
+#include "engine/precision.h"
+#include "engine/sparse/conv_autotune.h"
 #include "engine/sparse/sparse_ops.h"
 #include "io/synthetic/generator.h"
 #include "models/heads.h"
@@ -35,7 +37,20 @@ const Room& room(int64_t target) {
   return cache.emplace(target, bench::voxelize_room(scene, target, 0.05)).first->second;
 }
 
-void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev) {
+// prec / variant: the CUDA rows per training precision and sparse-conv variant (nullopt: per-layer autotune).
+void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Precision prec = Precision::f32,
+                  std::optional<ConvVariant> variant = std::nullopt, bool set_variant = false) {
+  PrecisionScope precision_scope(prec);
+  if (set_variant) {
+    set_conv_variant_override(variant);
+    set_conv_autotune(!variant.has_value());
+  }
+  struct Restore {
+    bool on;
+    ~Restore() {
+      if (on) set_conv_variant_override(std::nullopt), set_conv_autotune(false);
+    }
+  } restore{set_variant};
   const Room& r = room(st.range(0));
   models::ModelOptions o;
   models::Backbone b = models::create_backbone(name, o);
@@ -87,6 +102,22 @@ int register_all() {
       benchmark::RegisterBenchmark((std::string("TrainStep/cuda/") + name).c_str(),
                                    [name](benchmark::State& s) { BM_TrainStep(s, name, Device::cuda()); })
           ->Arg(100000)->Arg(200000)->ArgNames({"voxels"})->Iterations(5)->Unit(benchmark::kMillisecond)->UseRealTime();
+    if (!cuda_available()) continue;
+    // per precision and conv variant (docs/sparse-conv.md): "auto" = per-layer autotune on the first step
+    for (Precision p : {Precision::f32, Precision::tf32, Precision::bf16, Precision::f16}) {
+      std::vector<std::optional<ConvVariant>> vs{std::nullopt};
+      for (ConvVariant v : kernels::kAllConvVariants)
+        if (conv_variant_ineligible(v, p == Precision::bf16 ? DType::bf16 : p == Precision::f16 ? DType::f16 : DType::f32,
+                                    p == Precision::tf32, 8, false).empty())
+          vs.push_back(v);
+      for (auto v : vs) {
+        const std::string row = std::string("TrainStepVariant/cuda/") + name + "/" + precision_name(p) + "/" +
+                                (v ? kernels::conv_variant_name(*v) : "auto");
+        benchmark::RegisterBenchmark(row.c_str(), [name, p, v](benchmark::State& s) {
+          BM_TrainStep(s, name, Device::cuda(), p, v, true);
+        })->Arg(100000)->Arg(200000)->ArgNames({"voxels"})->Iterations(5)->Unit(benchmark::kMillisecond)->UseRealTime();
+      }
+    }
   }
   return 0;
 }

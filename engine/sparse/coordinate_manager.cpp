@@ -4,11 +4,13 @@
 // (they size the next allocations).
 #include "engine/sparse/coordinate_manager.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "engine/autograd.h"
 #include "kernels/coord_hash/coord_hash.h"
 #include "kernels/kernel_map/kernel_map.h"
+#include "kernels/sparse_conv/sparse_conv_tc.h"
 
 namespace leseg {
 
@@ -25,6 +27,22 @@ void kcall(const char* op, F f) {
   }
 }
 }  // namespace
+
+const Tensor& CoordinateSet::morton() const {
+  if (morton_order.defined()) return morton_order;
+  const Device d = coords.device();
+  const int64_t n = size();
+  Tensor order = Tensor::empty(Shape{std::max<int64_t>(n, 1)}, DType::i32, d);
+  LESEG_DISPATCH_DEVICE(d, "morton_order",
+      kernels::morton_order_cpu(coords.data<int32_t>(), n, stride, order.data<int32_t>()),
+      {
+        Tensor ws = Tensor::empty(Shape{int64_t(kernels::morton_order_cuda_workspace_bytes(n))}, DType::u8, d);
+        kernels::morton_order_cuda(coords.data<int32_t>(), n, stride, order.data<int32_t>(), ws.data_ptr(),
+                                   kernels::morton_order_cuda_workspace_bytes(n), current_stream(d));
+      });
+  morton_order = order;
+  return morton_order;
+}
 
 kernels::coord::TableView CoordinateSet::table() const {
   kernels::coord::TableView t;

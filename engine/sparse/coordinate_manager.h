@@ -30,6 +30,8 @@ struct CoordinateSet {
   Tensor region;               // (2B,) i64 on the device
   std::vector<int64_t> region_host;
   std::vector<int64_t> batch_counts;  // rows per batch element (host)
+  mutable Tensor morton_order;  // (N,) i32 rows in Morton order (tensor-core conv), built on first use
+  const Tensor& morton() const;
   int64_t size() const { return coords.size(0); }
   kernels::coord::TableView table() const;
 };
@@ -42,6 +44,9 @@ struct KernelMap {
   std::vector<int64_t> offsets;  // (V + 1,) host
   mutable Tensor nbr_out;        // (V, n_out) i32, kept on CUDA (fused variant); rebuilt on demand
   mutable Tensor nbr_in;         // (V, n_in) i32, built on first use by the fused variant
+  // Tensor-core conv: per-tile offset bitmasks of the map read forwards (over nbr_out in the output set's Morton
+  // order) and backwards (nbr_in, input set's order), per orientation [transposed]; built on first use.
+  mutable Tensor tc_mask_fwd[2], tc_mask_bwd[2];
   int64_t num_pairs() const { return offsets.empty() ? 0 : offsets.back(); }
   // The map as the conv kernel reads it; `transposed` swaps in and out. `need_nbr` builds the neighbour
   // matrices (CUDA ImplicitGemm).

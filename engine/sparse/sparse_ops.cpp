@@ -6,14 +6,23 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
+#include <type_traits>
 
 #include "engine/autograd.h"
+#include "engine/precision.h"
+#include "engine/sparse/conv_autotune.h"
 #include "kernels/coord_hash/coord_hash.h"
 #include "kernels/sparse_conv/sparse_conv.h"
+#include "kernels/sparse_conv/sparse_conv_tc.h"
 #include "kernels/sparse_pool/sparse_pool.h"
 #include "kernels/voxelize/voxelize.h"
 
 namespace leseg {
+
+// engine/determinism.h (not included: its allow_tf32() declaration clashes with engine/precision.h's inline one
+// until the two are merged; the conv reads TF32 from precision.h).
+bool deterministic();
 
 namespace {
 
@@ -24,113 +33,247 @@ void check_float_feats(const Tensor& f, const char* op) {
               dtype_name(f.dtype()));
 }
 
+// The math of one conv call (engine/precision.h): the compute dtype is the tensors' dtype (already cast under
+// autocast); TF32 only for f32 tensors in tf32 mode.
+struct ConvCall {
+  ConvVariant variant = ConvVariant::GatherGemmScatter;
+  kernels::ConvMath math;
+};
+
+// CPU conv in the call's precision: f32/f64 -> the CPU conv (TF32-rounded inputs in tf32 mode); bf16/f16 -> the
+// low-precision twin (sparse_conv_tc.h).
+template <class S>
+void cpu_forward(const S* x, const S* w, const S* b, const kernels::ConvMap& m, int64_t n_in, int64_t n_out,
+                 int64_t c_in, int64_t c_out, S* y, bool tf32) {
+  if constexpr (std::is_same_v<S, bf16_t> || std::is_same_v<S, f16_t>) {
+    kernels::sparse_conv_forward_lowp_cpu<S>(x, w, b, m, n_in, n_out, c_in, c_out, y);
+  } else {
+    if constexpr (std::is_same_v<S, float>)
+      if (tf32) return kernels::sparse_conv_forward_tf32_cpu(x, w, b, m, n_in, n_out, c_in, c_out, y);
+    std::vector<S> ws(size_t(std::max<int64_t>(1, kernels::sparse_conv_cpu_workspace_elems(m, c_in, c_out))));
+    kernels::sparse_conv_forward_cpu<S>(x, w, b, m, n_in, n_out, c_in, c_out, y, ws.data());
+  }
+}
+template <class S>
+void cpu_backward(const S* x, const S* w, const S* gy, const kernels::ConvMap& m, int64_t n_in, int64_t n_out,
+                  int64_t c_in, int64_t c_out, S* gx, S* gw, S* gb, bool tf32) {
+  if constexpr (std::is_same_v<S, bf16_t> || std::is_same_v<S, f16_t>) {
+    kernels::sparse_conv_backward_lowp_cpu<S>(x, w, gy, m, n_in, n_out, c_in, c_out, gx, gw, gb);
+  } else {
+    if constexpr (std::is_same_v<S, float>)
+      if (tf32) return kernels::sparse_conv_backward_tf32_cpu(x, w, gy, m, n_in, n_out, c_in, c_out, gx, gw, gb);
+    std::vector<S> ws(size_t(std::max<int64_t>(1, kernels::sparse_conv_cpu_workspace_elems(m, c_in, c_out))));
+    kernels::sparse_conv_backward_cpu<S>(x, w, gy, m, n_in, n_out, c_in, c_out, gx, gw, gb, ws.data());
+  }
+}
+
 // Runs the conv kernels on `m` (already oriented: transposed maps come swapped).
 Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const kernels::ConvMap& m, int64_t n_out,
-                    ConvVariant variant) {
+                    const ConvCall& call) {
   const Device d = x.device();
   const int64_t n_in = x.size(0), c_in = w.size(1), c_out = w.size(2);
   Tensor y = Tensor::empty(Shape{n_out, c_out}, x.dtype(), d);
-  LESEG_DISPATCH_FLOAT(x.dtype(), "sparse_conv3d", {
+  LESEG_DISPATCH_FLOAT_HALF(x.dtype(), "sparse_conv3d", {
     const scalar_t* b = bias.defined() ? bias.data<scalar_t>() : nullptr;
     LESEG_DISPATCH_DEVICE(d, "sparse_conv3d",
+        cpu_forward<scalar_t>(x.data<scalar_t>(), w.data<scalar_t>(), b, m, n_in, n_out, c_in, c_out,
+                              y.data<scalar_t>(), call.math.allow_tf32),
         {
-          Tensor ws = Tensor::empty(Shape{std::max<int64_t>(1, kernels::sparse_conv_cpu_workspace_elems(m, c_in, c_out))},
-                                    x.dtype(), d);
-          kernels::sparse_conv_forward_cpu<scalar_t>(x.data<scalar_t>(), w.data<scalar_t>(), b, m, n_in, n_out, c_in,
-                                                     c_out, y.data<scalar_t>(), ws.data<scalar_t>());
-        },
-        {
-          Tensor ws = scratch(kernels::sparse_conv_cuda_workspace_bytes(m, c_in, c_out, sizeof(scalar_t)), d);
-          kernels::sparse_conv_forward_cuda<scalar_t>(variant, x.data<scalar_t>(), w.data<scalar_t>(), b, m, n_in,
+          Tensor ws = scratch(kernels::sparse_conv_cuda_variant_workspace_bytes(call.variant, m, n_in, n_out, c_in,
+                                                                                c_out, sizeof(scalar_t)), d);
+          kernels::sparse_conv_forward_cuda<scalar_t>(call.variant, x.data<scalar_t>(), w.data<scalar_t>(), b, m, n_in,
                                                       n_out, c_in, c_out, y.data<scalar_t>(), ws.data_ptr(),
-                                                      current_stream(d));
+                                                      current_stream(d), call.math);
         });
   });
   return y;
 }
 
-void conv_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const kernels::ConvMap& m, ConvVariant variant,
+void conv_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const kernels::ConvMap& m, const ConvCall& call,
                    Tensor* gx, Tensor* gw, Tensor* gb) {
   const Device d = x.device();
   const int64_t n_in = x.size(0), n_out = gy.size(0), c_in = w.size(1), c_out = w.size(2);
-  LESEG_DISPATCH_FLOAT(x.dtype(), "sparse_conv3d_backward", {
+  LESEG_DISPATCH_FLOAT_HALF(x.dtype(), "sparse_conv3d_backward", {
     scalar_t* pgx = gx ? gx->data<scalar_t>() : nullptr;
     scalar_t* pgw = gw ? gw->data<scalar_t>() : nullptr;
     scalar_t* pgb = gb ? gb->data<scalar_t>() : nullptr;
     LESEG_DISPATCH_DEVICE(d, "sparse_conv3d_backward",
+        cpu_backward<scalar_t>(x.data<scalar_t>(), w.data<scalar_t>(), gy.data<scalar_t>(), m, n_in, n_out, c_in,
+                               c_out, pgx, pgw, pgb, call.math.allow_tf32),
         {
-          Tensor ws = Tensor::empty(Shape{std::max<int64_t>(1, kernels::sparse_conv_cpu_workspace_elems(m, c_in, c_out))},
-                                    x.dtype(), d);
-          kernels::sparse_conv_backward_cpu<scalar_t>(x.data<scalar_t>(), w.data<scalar_t>(), gy.data<scalar_t>(), m,
-                                                      n_in, n_out, c_in, c_out, pgx, pgw, pgb, ws.data<scalar_t>());
-        },
-        {
-          Tensor ws = scratch(kernels::sparse_conv_cuda_workspace_bytes(m, c_in, c_out, sizeof(scalar_t)), d);
-          kernels::sparse_conv_backward_cuda<scalar_t>(variant, x.data<scalar_t>(), w.data<scalar_t>(),
+          Tensor ws = scratch(kernels::sparse_conv_cuda_variant_workspace_bytes(call.variant, m, n_in, n_out, c_in,
+                                                                                c_out, sizeof(scalar_t)), d);
+          kernels::sparse_conv_backward_cuda<scalar_t>(call.variant, x.data<scalar_t>(), w.data<scalar_t>(),
                                                        gy.data<scalar_t>(), m, n_in, n_out, c_in, c_out, pgx, pgw,
-                                                       pgb, ws.data_ptr(), current_stream(d));
+                                                       pgb, ws.data_ptr(), current_stream(d), call.math);
         });
   });
 }
 
+// Tile masks of the tensor-core variant for one orientation (cached on the map).
+Tensor tile_masks_for(const int32_t* nbr, const Tensor& order, int64_t n_rows, int64_t volume, Device d) {
+  const int64_t words = kernels::tc::mask_words(volume), tiles = kernels::tc::num_tiles(n_rows);
+  Tensor masks = Tensor::empty(Shape{std::max<int64_t>(1, tiles * words)}, DType::i32, d);
+  auto* pm = reinterpret_cast<uint32_t*>(masks.data<int32_t>());
+  LESEG_DISPATCH_DEVICE(d, "sparse_conv3d tile masks",
+      kernels::tile_masks_cpu(nbr, order.data<int32_t>(), n_rows, volume, pm),
+      kernels::tile_masks_cuda(nbr, order.data<int32_t>(), n_rows, volume, pm, current_stream(d)));
+  return masks;
+}
+
+// Fills the tensor-core fields of m (Morton orders of the output / input sets and the tile masks).
+void attach_tc_data(kernels::ConvMap& m, const KernelMap& km, bool swap, const CoordinateSet& out_set,
+                    const CoordinateSet& in_set, Device d) {
+  const Tensor& oo = out_set.morton();
+  const Tensor& oi = in_set.morton();
+  const int si = swap ? 1 : 0;
+  if (!km.tc_mask_fwd[si].defined()) km.tc_mask_fwd[si] = tile_masks_for(m.nbr_out, oo, out_set.size(), m.volume, d);
+  if (!km.tc_mask_bwd[si].defined()) km.tc_mask_bwd[si] = tile_masks_for(m.nbr_in, oi, in_set.size(), m.volume, d);
+  m.order_out = oo.data<int32_t>();
+  m.order_in = oi.data<int32_t>();
+  m.tile_mask_out = reinterpret_cast<const uint32_t*>(km.tc_mask_fwd[si].data<int32_t>());
+  m.tile_mask_in = reinterpret_cast<const uint32_t*>(km.tc_mask_bwd[si].data<int32_t>());
+}
+
+#if LESEG_WITH_CUDA
+// Autotune timing: one forward + backward (gx, gW) of variant v on the call's real tensors.
+struct TimeCtx {
+  const Tensor *x, *w, *bias;
+  const kernels::ConvMap* m;
+  int64_t n_out;
+  ConvCall call;
+};
+void time_once(void* p) {
+  auto* c = static_cast<TimeCtx*>(p);
+  Tensor y = conv_forward(*c->x, *c->w, *c->bias, *c->m, c->n_out, c->call);
+  Tensor gx = Tensor::empty(c->x->shape(), c->x->dtype(), c->x->device());
+  Tensor gw = Tensor::empty(c->w->shape(), c->w->dtype(), c->w->device());
+  conv_backward(*c->x, *c->w, y, *c->m, c->call, &gx, &gw, nullptr);
+}
+#endif
+
 }  // namespace
 
-SparseTensor sparse_conv3d(const SparseTensor& x, const Tensor& weight, const Tensor& bias,
+SparseTensor sparse_conv3d(const SparseTensor& x, const Tensor& weight_in, const Tensor& bias_in,
                            const SparseConvOptions& opt) {
   LESEG_CHECK(x.defined(), "sparse_conv3d: undefined input");
-  const Tensor& f = x.feats();
-  check_float_feats(f, "sparse_conv3d");
+  const Tensor& f_in = x.feats();
+  LESEG_CHECK(f_in.defined() && is_floating(f_in.dtype()), "sparse_conv3d: features must be f32, f64, bf16 or f16, got ",
+              f_in.defined() ? dtype_name(f_in.dtype()) : "undefined");
   const int64_t V = int64_t(opt.kernel_size) * opt.kernel_size * opt.kernel_size;
   LESEG_CHECK(opt.kernel_size >= 1 && opt.kernel_size <= 5, "sparse_conv3d: kernel size ", opt.kernel_size,
               " not in 1..5");
   LESEG_CHECK(opt.dilation >= 1 && opt.dilation <= 3, "sparse_conv3d: dilation ", opt.dilation, " not in 1..3");
   LESEG_CHECK(opt.stride == 1 || opt.stride == 2, "sparse_conv3d: stride ", opt.stride, " not supported (1 or 2)");
   LESEG_CHECK(!opt.transposed || opt.stride == 2, "sparse_conv3d: a transposed conv needs stride 2");
-  LESEG_CHECK(weight.defined() && weight.ndim() == 3 && weight.size(0) == V && weight.size(1) == f.size(1),
-              "sparse_conv3d: weight must be (K^3 = ", V, ", C_in = ", f.size(1), ", C_out), got ",
-              weight.defined() ? weight.shape().str() : std::string("undefined"));
-  LESEG_CHECK(weight.dtype() == f.dtype() && weight.device() == f.device(), "sparse_conv3d: weight ", weight.str(),
-              " vs features ", f.str());
-  if (bias.defined())
-    LESEG_CHECK(bias.ndim() == 1 && bias.size(0) == weight.size(2) && bias.dtype() == f.dtype() &&
-                    bias.device() == f.device(),
-                "sparse_conv3d: bias must be (C_out = ", weight.size(2), ",) like the features, got ", bias.str());
+  LESEG_CHECK(weight_in.defined() && weight_in.ndim() == 3 && weight_in.size(0) == V && weight_in.size(1) == f_in.size(1),
+              "sparse_conv3d: weight must be (K^3 = ", V, ", C_in = ", f_in.size(1), ", C_out), got ",
+              weight_in.defined() ? weight_in.shape().str() : std::string("undefined"));
+  LESEG_CHECK(weight_in.device() == f_in.device() && is_floating(weight_in.dtype()), "sparse_conv3d: weight ",
+              weight_in.str(), " vs features ", f_in.str());
+  if (bias_in.defined())
+    LESEG_CHECK(bias_in.ndim() == 1 && bias_in.size(0) == weight_in.size(2) && is_floating(bias_in.dtype()) &&
+                    bias_in.device() == f_in.device(),
+                "sparse_conv3d: bias must be (C_out = ", weight_in.size(2), ",) on the features' device, got ",
+                bias_in.str());
+  // Precision (engine/precision.h): under bf16/f16 autocast every floating input is cast to the autocast dtype
+  // (f64 stays f64); otherwise weight and bias must match the features.
+  const bool autocast = autocast_enabled() && f_in.dtype() != DType::f64;
+  const DType cdt = autocast ? autocast_dtype() : f_in.dtype();
+  if (!autocast) {
+    LESEG_CHECK(weight_in.dtype() == cdt, "sparse_conv3d: weight ", weight_in.str(), " vs features ", f_in.str());
+    if (bias_in.defined())
+      LESEG_CHECK(bias_in.dtype() == cdt, "sparse_conv3d: bias ", bias_in.str(), " vs features ", f_in.str());
+  }
+  const Tensor f = f_in.dtype() == cdt ? f_in : f_in.to(cdt);
+  const Tensor weight = weight_in.dtype() == cdt ? weight_in : weight_in.to(cdt);
+  const Tensor bias = !bias_in.defined() || bias_in.dtype() == cdt ? bias_in : bias_in.to(cdt);
+  ConvCall call;
+  call.math.allow_tf32 = cdt == DType::f32 && allow_tf32();
+
   auto mgr = x.manager();
   const int32_t s = x.stride();
   std::shared_ptr<const KernelMap> km;
   std::shared_ptr<const CoordinateSet> out_set;
   bool swap = false;
+  ConvKind kind = ConvKind::Submanifold;
   if (opt.transposed) {
     LESEG_CHECK(s % 2 == 0 && mgr->find(s / 2) != nullptr, "sparse_conv3d (transposed): no coordinate set at stride ",
                 s / 2, " in the manager (the input at stride ", s, " was not down-sampled from one)");
     km = mgr->kernel_map(s / 2, s, opt.kernel_size, opt.dilation);
     out_set = mgr->find(s / 2);
     swap = true;
+    kind = ConvKind::Transposed;
   } else if (opt.stride == 2) {
     km = mgr->kernel_map(s, 2 * s, opt.kernel_size, opt.dilation);
     out_set = mgr->find(2 * s);
+    kind = ConvKind::Strided;
   } else {
     km = mgr->kernel_map(s, s, opt.kernel_size, opt.dilation);
     out_set = x.coordinate_set();
   }
-  const bool need_nbr = f.device().is_cuda() && opt.variant == ConvVariant::ImplicitGemm;
-  const kernels::ConvMap m = km->conv_map(swap, need_nbr);
   const int64_t n_out = out_set->size();
-  Tensor y = conv_forward(f, weight, bias, m, n_out, opt.variant);
+  const Device dev = f.device();
+
+  // Variant choice (engine/sparse/conv_autotune.h); CPU runs its twin whatever the variant.
+  call.variant = opt.variant;
+  bool need_tc = false;
+  kernels::ConvMap m;
+  if (dev.is_cuda()) {
+    int cc = 8;
+#if LESEG_WITH_CUDA
+    cc = kernels::sparse_conv_cuda_cc_major();
+#endif
+    const auto forced = conv_variant_override();
+    const ConvShapeKey key = make_conv_shape_key(cdt, call.math.allow_tf32, weight.size(1), weight.size(2), V, kind,
+                                                 f.size(0), n_out);
+    if (forced) {
+      const std::string why = conv_variant_ineligible(*forced, cdt, call.math.allow_tf32, cc, true);
+      LESEG_CHECK(why.empty(), "sparse_conv3d: LESEG_CONV_VARIANT / override ", kernels::conv_variant_name(*forced),
+                  " cannot run ", key.str(), ": ", why);
+      call.variant = *forced;
+    } else {
+      const bool requested_ok = conv_variant_ineligible(opt.variant, cdt, call.math.allow_tf32, cc, true).empty();
+      if (opt.autotune || conv_autotune_enabled() || !requested_ok) {
+        const auto cands = conv_autotune_candidates(cdt, call.math.allow_tf32, cc, deterministic());
+#if LESEG_WITH_CUDA
+        // every candidate needs its map data: build all of it (cached on the map) before timing
+        m = km->conv_map(swap, true);
+        if (std::find(cands.begin(), cands.end(), ConvVariant::TensorCoreImplicitGemm) != cands.end())
+          attach_tc_data(m, *km, swap, *out_set, *x.coordinate_set(), dev);
+        call.variant = conv_autotune_choose(key, cands, [&](ConvVariant v) {
+          TimeCtx c{&f, &weight, &bias, &m, n_out, call};
+          c.call.variant = v;
+          return double(kernels::sparse_conv_time_cuda(&time_once, &c, 2, current_stream(dev)));
+        });
+#else
+        call.variant = cands.front();
+#endif
+      }
+    }
+    need_tc = call.variant == ConvVariant::TensorCoreImplicitGemm;
+  }
+  const bool need_nbr = dev.is_cuda() && (call.variant == ConvVariant::ImplicitGemm || need_tc);
+  m = km->conv_map(swap, need_nbr);
+  if (need_tc) attach_tc_data(m, *km, swap, *out_set, *x.coordinate_set(), dev);
+  Tensor y = conv_forward(f, weight, bias, m, n_out, call);
   SavedTensor sx(f), sw(weight);
   const bool has_bias = bias.defined();
-  const ConvVariant variant = opt.variant;
   const bool want_gx = needs_grad(f), want_gw = needs_grad(weight), want_gb = has_bias && needs_grad(bias);
+  std::shared_ptr<const CoordinateSet> in_set = x.coordinate_set();
   record("sparse_conv3d", {f, weight, bias}, y,
-         [sx, sw, km, swap, need_nbr, variant, want_gx, want_gw, want_gb](const std::vector<Tensor>& g) {
+         [sx, sw, km, swap, need_nbr, need_tc, call, out_set, in_set, want_gx, want_gw,
+          want_gb](const std::vector<Tensor>& g) {
            const Tensor& x = sx.get("sparse_conv3d");
            const Tensor& w = sw.get("sparse_conv3d");
-           const kernels::ConvMap m = km->conv_map(swap, need_nbr);
+           kernels::ConvMap m = km->conv_map(swap, need_nbr);
+           if (need_tc) attach_tc_data(m, *km, swap, *out_set, *in_set, x.device());
            Tensor gx, gw, gb;
            if (want_gx) gx = Tensor::empty(x.shape(), x.dtype(), x.device());
            if (want_gw) gw = Tensor::empty(w.shape(), w.dtype(), w.device());
            if (want_gb) gb = Tensor::empty(Shape{w.size(2)}, w.dtype(), w.device());
-           conv_backward(x, w, g[0], m, variant, gx.defined() ? &gx : nullptr, gw.defined() ? &gw : nullptr,
+           const Tensor gy = g[0].dtype() == x.dtype() ? g[0] : g[0].to(x.dtype());
+           conv_backward(x, w, gy, m, call, gx.defined() ? &gx : nullptr, gw.defined() ? &gw : nullptr,
                          gb.defined() ? &gb : nullptr);
            return std::vector<Tensor>{gx, gw, gb};
          });

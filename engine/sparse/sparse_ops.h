@@ -15,9 +15,16 @@ struct SparseConvOptions {
   int dilation = 1;      // 1..3
   bool transposed = false;
   ConvVariant variant = ConvVariant::GatherGemmScatter;  // CPU always runs the gather-GEMM-scatter twin
+  // CUDA: choose the variant per shape class by timing (engine/sparse/conv_autotune.h). Also on when
+  // set_conv_autotune(true) / LESEG_CONV_AUTOTUNE=1, or when `variant` cannot run the call's dtype (bf16/f16);
+  // LESEG_CONV_VARIANT=<name> overrides everything.
+  bool autotune = false;
 };
 
-// weight (K^3, C_in, C_out), bias (C_out,) or undefined. Output coordinates:
+// weight (K^3, C_in, C_out), bias (C_out,) or undefined. Precision (engine/precision.h): under bf16/f16 autocast the
+// features, weight and bias are cast to the autocast dtype and the output is in it (f32 accumulation inside); in
+// tf32 mode f32 GEMMs use TF32 (CPU: inputs rounded with round_to_tf32); otherwise all three share one dtype
+// (f32, f64, bf16 or f16). Output coordinates:
 //   stride 1:                   the input's coordinates (submanifold)
 //   stride 2:                   unique(floor(c / (2 s)) * 2 s) at tensor stride 2 s (cached in the manager)
 //   stride 2, transposed:       the stride s / 2 set of the manager (error if the tensor was not down-sampled

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// CUDA kernel-map build: one thread per (offset, output) hash query; per-offset counts; per-offset
-// stream compaction by prefix sum (pairs ordered by out_idx, identical to the CPU twin).
+// CUDA kernel-map build: one thread per (offset, output) hash query; per-offset counts; ONE stream compaction of
+// the whole (V, n_out) neighbour matrix read row-major (three launches whatever V: tile counts, a scan of the tile
+// counts, a block-scan write), so pair p of offset k lands at offsets[k] + its rank in row k: pairs ordered by
+// out_idx within an offset, identical to the CPU twin. The inversion is one launch over all pairs (the offset of a
+// pair found by binary search in a table passed by value).
 #include <cub/block/block_reduce.cuh>
+#include <cub/block/block_scan.cuh>
 #include <cub/device/device_scan.cuh>
 
 #include <algorithm>
@@ -30,18 +34,61 @@ __global__ void count_kernel(const int32_t* nbr, int64_t n_out, unsigned long lo
   if (threadIdx.x == 0 && total) atomicAdd(&counts[k], total);
 }
 
-__global__ void flags_kernel(const int32_t* row, int64_t n, int32_t* flags) {
-  for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < n; j += int64_t(gridDim.x) * blockDim.x)
-    flags[j] = row[j] >= 0;
+constexpr int kItems = 8;
+constexpr int64_t kTile = int64_t(kThreads) * kItems;  // elements of the flattened (V, n_out) matrix per block
+
+// Pass 1: valid entries per tile.
+__global__ void tile_count_kernel(const int32_t* __restrict__ nbr, int64_t total, int32_t* __restrict__ counts) {
+  using Reduce = cub::BlockReduce<int, kThreads>;
+  __shared__ typename Reduce::TempStorage tmp;
+  const int64_t base = int64_t(blockIdx.x) * kTile + int64_t(threadIdx.x) * kItems;
+  int c = 0;
+#pragma unroll
+  for (int i = 0; i < kItems; ++i) c += (base + i < total && nbr[base + i] >= 0);
+  const int t = Reduce(tmp).Sum(c);
+  if (threadIdx.x == 0) counts[blockIdx.x] = t;
+}
+// Pass 3: each thread writes its valid entries at tile base + block-exclusive prefix (order preserved).
+__global__ void tile_write_kernel(const int32_t* __restrict__ nbr, int64_t total, int64_t n_out,
+                                  const int32_t* __restrict__ tile_base, int32_t* __restrict__ in_idx,
+                                  int32_t* __restrict__ out_idx) {
+  using Scan = cub::BlockScan<int, kThreads>;
+  __shared__ typename Scan::TempStorage tmp;
+  const int64_t base = int64_t(blockIdx.x) * kTile + int64_t(threadIdx.x) * kItems;
+  int32_t v[kItems];
+  int c = 0;
+#pragma unroll
+  for (int i = 0; i < kItems; ++i) {
+    v[i] = base + i < total ? nbr[base + i] : -1;
+    c += v[i] >= 0;
+  }
+  int prefix = 0;
+  Scan(tmp).ExclusiveSum(c, prefix);
+  int64_t p = int64_t(tile_base[blockIdx.x]) + prefix;
+#pragma unroll
+  for (int i = 0; i < kItems; ++i)
+    if (v[i] >= 0) {
+      in_idx[p] = v[i];
+      out_idx[p] = int32_t((base + i) % n_out);
+      ++p;
+    }
 }
 
-__global__ void scatter_pairs_kernel(const int32_t* row, const int32_t* pos, int64_t n, int64_t base,
-                                     int32_t* in_idx, int32_t* out_idx) {
-  for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < n; j += int64_t(gridDim.x) * blockDim.x)
-    if (row[j] >= 0) {
-      in_idx[base + pos[j]] = row[j];
-      out_idx[base + pos[j]] = int32_t(j);
+constexpr int kMaxVolume = 128;
+struct OffsetTable {
+  int64_t off[kMaxVolume];
+  int volume;
+};
+__global__ void invert_kernel(const int32_t* __restrict__ in_idx, const int32_t* __restrict__ out_idx, int64_t P,
+                              int64_t n_in, OffsetTable t, int32_t* __restrict__ nbr_t) {
+  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < P; p += int64_t(gridDim.x) * blockDim.x) {
+    int lo = 0, hi = t.volume - 1;  // the k with off[k] <= p < off[k + 1]
+    while (lo < hi) {
+      const int mid = (lo + hi + 1) / 2;
+      if (t.off[mid] <= p) lo = mid; else hi = mid - 1;
     }
+    nbr_t[int64_t(lo) * n_in + in_idx[p]] = out_idx[p];
+  }
 }
 
 size_t scan_temp_bytes(int64_t n) {
@@ -101,26 +148,23 @@ void kernel_map_fill_cuda(const int32_t* nbr, int64_t n_out, int64_t volume, con
                           int32_t* in_idx, int32_t* out_idx, void* workspace, size_t workspace_bytes,
                           StreamHandle s) {
   cuda::NvtxRange r("leseg::kernel_map_fill");
-  if (n_out <= 0) return;
+  if (n_out <= 0 || offsets_host[volume] == 0) return;
   if (n_out >= (int64_t(1) << 31)) throw std::invalid_argument("kernel_map_fill_cuda: n_out exceeds 2^31");
+  if (volume > kTile) throw std::invalid_argument("kernel_map_fill_cuda: kernel volume too large");
   if (workspace_bytes < kernel_map_fill_cuda_workspace_bytes(n_out))
     throw std::invalid_argument("kernel_map_fill_cuda: workspace too small");
   auto st = cuda::stream_of(s);
+  const int64_t total = volume * n_out, tiles = (total + kTile - 1) / kTile;  // tiles <= n_out (volume <= kTile)
   char* w = static_cast<char*>(workspace);
-  auto* flags = reinterpret_cast<int32_t*>(w);
-  auto* pos = reinterpret_cast<int32_t*>(w + align_up(size_t(n_out) * 4));
+  auto* counts = reinterpret_cast<int32_t*>(w);
+  auto* base = reinterpret_cast<int32_t*>(w + align_up(size_t(n_out) * 4));
   void* temp = w + 2 * align_up(size_t(n_out) * 4);
-  size_t temp_bytes = scan_temp_bytes(n_out);
-  const unsigned g = cuda::grid_for(n_out, kThreads);
-  for (int64_t k = 0; k < volume; ++k) {
-    if (offsets_host[k + 1] == offsets_host[k]) continue;
-    const int32_t* row = nbr + k * n_out;
-    flags_kernel<<<g, kThreads, 0, st>>>(row, n_out, flags);
-    LESEG_CUDA_CHECK_LAUNCH("kernel_map flags_kernel");
-    LESEG_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(temp, temp_bytes, flags, pos, int(n_out), st));
-    scatter_pairs_kernel<<<g, kThreads, 0, st>>>(row, pos, n_out, offsets_host[k], in_idx, out_idx);
-    LESEG_CUDA_CHECK_LAUNCH("kernel_map scatter_pairs_kernel");
-  }
+  size_t temp_bytes = scan_temp_bytes(tiles);
+  tile_count_kernel<<<unsigned(tiles), kThreads, 0, st>>>(nbr, total, counts);
+  LESEG_CUDA_CHECK_LAUNCH("kernel_map tile_count_kernel");
+  LESEG_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(temp, temp_bytes, counts, base, int(tiles), st));
+  tile_write_kernel<<<unsigned(tiles), kThreads, 0, st>>>(nbr, total, n_out, base, in_idx, out_idx);
+  LESEG_CUDA_CHECK_LAUNCH("kernel_map tile_write_kernel");
 }
 
 void kernel_map_invert_cuda(const int32_t* in_idx, const int32_t* out_idx, const int64_t* offsets_host,
@@ -128,12 +172,14 @@ void kernel_map_invert_cuda(const int32_t* in_idx, const int32_t* out_idx, const
   cuda::NvtxRange r("leseg::kernel_map_invert");
   auto st = cuda::stream_of(s);
   LESEG_CUDA_CHECK(cudaMemsetAsync(nbr_t, 0xff, size_t(volume * n_in) * 4, st));
-  for (int64_t k = 0; k < volume; ++k) {
-    const int64_t b = offsets_host[k], P = offsets_host[k + 1] - b;
-    int32_t* dst = nbr_t + k * n_in;
-    cuda::for_each(P, [=] __device__(int64_t p) { dst[in_idx[b + p]] = out_idx[b + p]; }, s,
-                   "leseg::kernel_map_invert");
-  }
+  const int64_t P = offsets_host[volume];
+  if (P == 0) return;
+  if (volume >= kMaxVolume) throw std::invalid_argument("kernel_map_invert_cuda: kernel volume too large");
+  OffsetTable t{};
+  t.volume = int(volume);
+  for (int64_t k = 0; k <= volume; ++k) t.off[k] = offsets_host[k];
+  invert_kernel<<<cuda::grid_for(P, kThreads), kThreads, 0, st>>>(in_idx, out_idx, P, n_in, t, nbr_t);
+  LESEG_CUDA_CHECK_LAUNCH("kernel_map invert_kernel");
 }
 
 void downsample_coords_cuda(const int32_t* coords, int64_t n, int32_t out_stride, int32_t* out, StreamHandle s) {

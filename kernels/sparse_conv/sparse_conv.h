@@ -13,6 +13,18 @@
 //   ImplicitGemm       CUDA only, fused output-stationary implicit GEMM: a block owns 32 output rows x 32
 //                      output channels, loops over offsets and input-channel tiles, stages the gathered input
 //                      rows and the weight tile in shared memory, writes each output once.
+//   GroupedGemm        CUDA only (kernels/sparse_conv/sparse_conv_tc_cuda.cu): the pairs of all offsets are packed
+//                      into a few row batches; per batch one vectorised gather, ONE grouped cuBLAS GEMM over every
+//                      offset of the batch (f32 / TF32 / bf16 / f16 inputs, f32 products), one output-stationary
+//                      reduction (each output row sums its offsets' products in order k = 0..V-1: no atomics).
+//                      Weight gradient: grouped GEMMs into an f32 accumulator; bias gradient: a two-pass parallel
+//                      column reduction (fixed tree, deterministic).
+//   TensorCoreImplicitGemm  CUDA sm_80+ only: output-stationary implicit GEMM with mma.sync (bf16/f16 m16n8k16, tf32
+//                      m16n8k8, f32 accumulate), rows in Morton order, per-tile offset bitmasks (mask split), bias
+//                      (+ optional ReLU) epilogue; needs ConvMap::order_* and tile_mask_* (sparse_conv_tc.h). Its
+//                      weight gradient is the GroupedGemm one. Index math: sparse_conv_tc_math.h.
+// Types: f32 / f64 for the first two; GroupedGemm f32 / bf16 / f16 (f64 runs per-offset cuBLAS); the tensor-core
+// variant bf16 / f16, and f32 computed in TF32 (the engine picks it only when TF32 is allowed).
 // Determinism: no variant uses float atomics. Within one offset each output row appears at most once, so the
 // per-offset scatter is race-free, and offsets are applied in order k = 0..V-1; weight gradients are GEMMs
 // per offset (CPU: per-thread partials over a static row split, summed in thread order; CUDA: row chunks
@@ -29,11 +41,24 @@
 
 namespace leseg::kernels {
 
-enum class ConvVariant : uint8_t { GatherGemmScatter = 0, ImplicitGemm = 1 };
-constexpr ConvVariant kAllConvVariants[] = {ConvVariant::GatherGemmScatter, ConvVariant::ImplicitGemm};
+enum class ConvVariant : uint8_t { GatherGemmScatter = 0, ImplicitGemm = 1, GroupedGemm = 2, TensorCoreImplicitGemm = 3 };
+constexpr ConvVariant kAllConvVariants[] = {ConvVariant::GatherGemmScatter, ConvVariant::ImplicitGemm,
+                                            ConvVariant::GroupedGemm, ConvVariant::TensorCoreImplicitGemm};
 inline const char* conv_variant_name(ConvVariant v) {
-  return v == ConvVariant::GatherGemmScatter ? "gather_gemm_scatter" : "implicit_gemm";
+  switch (v) {
+    case ConvVariant::GatherGemmScatter: return "gather_gemm_scatter";
+    case ConvVariant::ImplicitGemm: return "implicit_gemm";
+    case ConvVariant::GroupedGemm: return "grouped_gemm";
+    case ConvVariant::TensorCoreImplicitGemm: return "tensor_core_implicit_gemm";
+  }
+  return "?";
 }
+
+// Math switches of one CUDA call (engine/precision.h decides them; CPU twins: sparse_conv_lowp.h).
+struct ConvMath {
+  bool allow_tf32 = false;  // f32 GEMMs may use TF32 tensor cores (cuBLAS FAST_TF32; the tensor-core variant always)
+  bool fuse_relu = false;   // TensorCoreImplicitGemm forward: y = max(0, conv + bias) in the epilogue
+};
 
 // A kernel map as the conv sees it (pairs on the device of the data; offsets on the host).
 struct ConvMap {
@@ -43,6 +68,12 @@ struct ConvMap {
   int64_t volume = 0;                // V
   const int32_t* nbr_out = nullptr;  // (V, n_out) input id or -1   (ImplicitGemm forward)
   const int32_t* nbr_in = nullptr;   // (V, n_in)  output id or -1  (ImplicitGemm input gradient)
+  // TensorCoreImplicitGemm only (sparse_conv_tc.h): Morton order of the output / input rows and the per-tile
+  // offset bitmasks (num_tiles x ceil(V / 32) words) over nbr_out / nbr_in read in that order.
+  const int32_t* order_out = nullptr;
+  const int32_t* order_in = nullptr;
+  const uint32_t* tile_mask_out = nullptr;
+  const uint32_t* tile_mask_in = nullptr;
   int64_t max_pairs() const {
     int64_t m = 0;
     for (int64_t k = 0; k < volume; ++k) m = offsets[k + 1] - offsets[k] > m ? offsets[k + 1] - offsets[k] : m;
@@ -61,13 +92,19 @@ template <class T>
 void sparse_conv_backward_cpu(const T* x, const T* w, const T* gy, const ConvMap& m, int64_t n_in, int64_t n_out,
                               int64_t c_in, int64_t c_out, T* gx, T* gw, T* gb, T* workspace);
 
+// Workspace of the first two variants (GatherGemmScatter / ImplicitGemm).
 size_t sparse_conv_cuda_workspace_bytes(const ConvMap& m, int64_t c_in, int64_t c_out, size_t elem_size);
+// Workspace of any variant (covers forward and backward).
+size_t sparse_conv_cuda_variant_workspace_bytes(ConvVariant v, const ConvMap& m, int64_t n_in, int64_t n_out,
+                                                int64_t c_in, int64_t c_out, size_t elem_size);
+// T: float, double, f16_t, bf16_t (which variant takes which: above; a wrong pair throws invalid_argument).
 template <class T>
 void sparse_conv_forward_cuda(ConvVariant v, const T* x, const T* w, const T* bias, const ConvMap& m, int64_t n_in,
-                              int64_t n_out, int64_t c_in, int64_t c_out, T* y, void* workspace, StreamHandle s);
+                              int64_t n_out, int64_t c_in, int64_t c_out, T* y, void* workspace, StreamHandle s,
+                              const ConvMath& math = {});
 template <class T>
 void sparse_conv_backward_cuda(ConvVariant v, const T* x, const T* w, const T* gy, const ConvMap& m, int64_t n_in,
                                int64_t n_out, int64_t c_in, int64_t c_out, T* gx, T* gw, T* gb, void* workspace,
-                               StreamHandle s);
+                               StreamHandle s, const ConvMath& math = {});
 
 }  // namespace leseg::kernels

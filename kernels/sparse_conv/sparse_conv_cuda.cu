@@ -7,9 +7,13 @@
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <string>
+#include <type_traits>
 
 #include "kernels/common/cuda_utils.cuh"
+#include "kernels/common/half_math.h"
 #include "kernels/sparse_conv/sparse_conv.h"
+#include "kernels/sparse_conv/sparse_conv_cuda_internal.h"
 
 namespace leseg::kernels {
 namespace {
@@ -38,11 +42,16 @@ cublasHandle_t cublas_handle(StreamHandle s) {
   return handles[dev];
 }
 
-// Column-major GEMM C(m, n) = op(A) op(B) + (accumulate ? C : 0).
+// Column-major GEMM C(m, n) = op(A) op(B) + (accumulate ? C : 0). f32 honours ConvMath::allow_tf32 (TF32 tensor
+// cores with f32 accumulation, engine/precision.h); without it full f32 (CUBLAS_COMPUTE_32F_PEDANTIC is not needed:
+// the default math mode of the handle never uses TF32).
+thread_local bool g_tf32 = false;
 void gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const float* A, int lda,
           const float* B, int ldb, float* C, int ldc, bool accumulate = false) {
   const float one = 1.f, beta = accumulate ? 1.f : 0.f;
-  LESEG_CUBLAS_CHECK(cublasSgemm(h, ta, tb, m, n, k, &one, A, lda, B, ldb, &beta, C, ldc));
+  LESEG_CUBLAS_CHECK(cublasGemmEx(h, ta, tb, m, n, k, &one, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, &beta, C,
+                                  CUDA_R_32F, ldc, g_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT));
 }
 void gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const double* A, int lda,
           const double* B, int ldb, double* C, int ldc, bool accumulate = false) {
@@ -164,9 +173,41 @@ size_t sparse_conv_cuda_workspace_bytes(const ConvMap& m, int64_t c_in, int64_t 
   return size_t(std::min(m.max_pairs(), kCudaRowChunk) * (c_in + c_out)) * elem_size + 256;
 }
 
+size_t sparse_conv_cuda_variant_workspace_bytes(ConvVariant v, const ConvMap& m, int64_t n_in, int64_t n_out,
+                                                int64_t c_in, int64_t c_out, size_t elem_size) {
+  if (v == ConvVariant::GroupedGemm || v == ConvVariant::TensorCoreImplicitGemm)
+    return detail::grouped_workspace_bytes(m, n_in, n_out, c_in, c_out, elem_size);
+  return sparse_conv_cuda_workspace_bytes(m, c_in, c_out, elem_size);
+}
+
+void* detail::sparse_conv_cublas_handle(StreamHandle s) { return cublas_handle(s); }
+
+namespace {
+template <class T>
+constexpr bool kLegacyType = std::is_same_v<T, float> || std::is_same_v<T, double>;
+struct Tf32Scope {  // the legacy variants read g_tf32 inside gemm()
+  bool prev;
+  explicit Tf32Scope(bool on) : prev(g_tf32) { g_tf32 = on; }
+  ~Tf32Scope() { g_tf32 = prev; }
+};
+[[noreturn]] void legacy_type_error(ConvVariant v) {
+  throw std::invalid_argument(std::string("sparse_conv: variant ") + conv_variant_name(v) +
+                              " computes in f32/f64 only; bf16/f16 run grouped_gemm or tensor_core_implicit_gemm");
+}
+}  // namespace
+
 template <class T>
 void sparse_conv_forward_cuda(ConvVariant v, const T* x, const T* w, const T* bias, const ConvMap& m, int64_t n_in,
-                              int64_t n_out, int64_t c_in, int64_t c_out, T* y, void* workspace, StreamHandle s) {
+                              int64_t n_out, int64_t c_in, int64_t c_out, T* y, void* workspace, StreamHandle s,
+                              const ConvMath& math) {
+  if (v == ConvVariant::GroupedGemm)
+    return detail::grouped_forward<T>(x, w, bias, m, n_in, n_out, c_in, c_out, y, workspace, s, math);
+  if (v == ConvVariant::TensorCoreImplicitGemm)
+    return detail::tc_forward<T>(x, w, bias, m, n_in, n_out, c_in, c_out, y, s, math);
+  if constexpr (!kLegacyType<T>) {
+    legacy_type_error(v);
+  } else {
+  Tf32Scope tf32(math.allow_tf32);
   check_sizes(m, c_in, c_out);
   cuda::NvtxRange r("leseg::sparse_conv_forward");
   if (v == ConvVariant::ImplicitGemm) {
@@ -187,12 +228,21 @@ void sparse_conv_forward_cuda(ConvVariant v, const T* x, const T* w, const T* bi
            int(c_in), yg, int(c_out));
       scatter_add_rows(yg, m.out_idx + b, P, c_out, y, s);
     }
+  }
 }
 
 template <class T>
 void sparse_conv_backward_cuda(ConvVariant v, const T* x, const T* w, const T* gy, const ConvMap& m, int64_t n_in,
                                int64_t n_out, int64_t c_in, int64_t c_out, T* gx, T* gw, T* gb, void* workspace,
-                               StreamHandle s) {
+                               StreamHandle s, const ConvMath& math) {
+  if (v == ConvVariant::GroupedGemm)
+    return detail::grouped_backward<T>(x, w, gy, m, n_in, n_out, c_in, c_out, gx, gw, gb, workspace, s, math);
+  if (v == ConvVariant::TensorCoreImplicitGemm)
+    return detail::tc_backward<T>(x, w, gy, m, n_in, n_out, c_in, c_out, gx, gw, gb, workspace, s, math);
+  if constexpr (!kLegacyType<T>) {
+    legacy_type_error(v);
+  } else {
+  Tf32Scope tf32(math.allow_tf32);
   check_sizes(m, c_in, c_out);
   cuda::NvtxRange r("leseg::sparse_conv_backward");
   if (gb) column_sums(gy, n_out, c_out, gb, s);
@@ -222,15 +272,19 @@ void sparse_conv_backward_cuda(ConvVariant v, const T* x, const T* w, const T* g
         scatter_add_rows(xg, m.in_idx + b, P, c_in, gx, s);
       }
     }
+  }
 }
 
 #define LESEG_INST(T)                                                                                             \
   template void sparse_conv_forward_cuda<T>(ConvVariant, const T*, const T*, const T*, const ConvMap&, int64_t,    \
-                                            int64_t, int64_t, int64_t, T*, void*, StreamHandle);                  \
+                                            int64_t, int64_t, int64_t, T*, void*, StreamHandle, const ConvMath&); \
   template void sparse_conv_backward_cuda<T>(ConvVariant, const T*, const T*, const T*, const ConvMap&, int64_t,   \
-                                             int64_t, int64_t, int64_t, T*, T*, T*, void*, StreamHandle);
+                                             int64_t, int64_t, int64_t, T*, T*, T*, void*, StreamHandle,          \
+                                             const ConvMath&);
 LESEG_INST(float)
 LESEG_INST(double)
+LESEG_INST(f16_t)
+LESEG_INST(bf16_t)
 #undef LESEG_INST
 
 }  // namespace leseg::kernels

@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // Sparse conv benchmarks at ScanNet-like sizes: a synthetic room (floor, walls, boxes as furniture) voxelised at
 // 2 cm, ~100k and ~1M voxels. Reports voxels/s and effective FLOP/s = 2 * pairs * C_in * C_out per pass.
-//   BM_KernelMap/<voxels>             hash table + submanifold 3x3x3 map build
+//   BM_KernelMap/<voxels>             hash table + submanifold 3x3x3 map build (10k / 100k / 1M voxels)
+//   BM_KernelMapOnly/<voxels>         the map build alone (coordinate set and hash table built outside the timing):
+//                                     neighbours + counts + pair lists (+ the neighbour matrix inversion for the
+//                                     fused variants: .../nbr)
 //   BM_ConvForward/<voxels>/<C>       submanifold K=3, C_in = C_out = C      (CPU; CUDA per variant)
 //   BM_ConvBackward/<voxels>/<C>      input + weight gradients
-// CUDA variants are registered only when a device is present.
+//   BM_Layer/<dev>/<variant>/<precision>/<kind>/K<k>/<voxels>/<C>/<fwd|bwd>   per-layer rows: kind subm (K 3),
+//                                     strided (K 2 / 3), transposed (K 2); C 32..256; precision f32 / tf32 / bf16 /
+//                                     f16 (CPU: f32 and the emulated bf16 twin). FLOP/s = passes * 2 * pairs * C^2.
+// CUDA rows are registered only when a device is present (docs/sparse-conv.md lists what waits for one).
 #include <benchmark/benchmark.h>
 
 #include <map>
@@ -13,6 +19,9 @@
 #include <unordered_set>
 
 #include "engine/autograd.h"
+#include "engine/precision.h"
+#include "engine/sparse/conv_autotune.h"
+#include "engine/sparse/coordinate_manager.h"
 #include "engine/sparse/sparse_ops.h"
 #include "kernels/coord_hash/coord_hash_math.h"
 
@@ -76,6 +85,91 @@ void BM_KernelMap(benchmark::State& st, Device d) {
   st.counters.erase("FLOP/s");
 }
 
+void BM_KernelMapOnly(benchmark::State& st, Device d, bool with_nbr) {
+  Tensor c = room_coords(st.range(0)).to(d);
+  int64_t pairs = 0;
+  for (auto _ : st) {
+    st.PauseTiming();
+    SparseTensor x(c, Tensor::empty(Shape{c.size(0), 1}, DType::f32, d), 1, 1);  // hash table: not timed
+    synchronize(d);
+    st.ResumeTiming();
+    auto km = x.manager()->kernel_map(1, 1, 3, 1);
+    if (with_nbr) (void)km->conv_map(false, true);
+    pairs = km->num_pairs();
+    synchronize(d);
+  }
+  set_counters(st, c.size(0), pairs, 0, 0, 0);
+  st.counters.erase("FLOP/s");
+}
+
+// One layer in a precision and variant. kind: 0 submanifold, 1 strided, 2 transposed (input = the strided output).
+void BM_Layer(benchmark::State& st, Device d, ConvVariant v, Precision prec, int kind, int K, bool backward) {
+  Tensor c = room_coords(st.range(0)).to(d);
+  const int64_t C = st.range(1), n = c.size(0), V = int64_t(K) * K * K;
+  PrecisionScope ps(prec);
+  SparseTensor fine(c, Tensor::randn(Shape{n, C}, 1).to(d), 1, 1);
+  SparseTensor x = fine;
+  if (kind == 2) {
+    PrecisionScope f32(Precision::f32);
+    NoGradGuard ng;
+    SparseTensor down = sparse_conv3d(fine, Tensor::randn(Shape{8, C, C}, 4).to(d), Tensor(), {2, 2, 1, false});
+    x = down.with_feats(Tensor::randn(Shape{down.size(), C}, 5).to(d));
+  }
+  SparseConvOptions opt{K, kind == 0 ? 1 : 2, 1, kind == 2, v};
+  Tensor w = Tensor::randn(Shape{V, C, C}, 2).to(d);
+  std::shared_ptr<const KernelMap> km = kind == 0   ? x.manager()->kernel_map(1, 1, K, 1)
+                                        : kind == 1 ? x.manager()->kernel_map(1, 2, K, 1)
+                                                    : x.manager()->kernel_map(1, 2, K, 1);
+  const int64_t pairs = km->num_pairs();
+  { NoGradGuard ng; (void)sparse_conv3d(x, w, Tensor(), opt); synchronize(d); }  // warm-up: maps, orders, masks
+  int64_t n_out = 0;
+  if (backward) {
+    Tensor xf = x.feats().detach().requires_grad_();
+    w.requires_grad_();
+    for (auto _ : st) {
+      st.PauseTiming();
+      SparseTensor y = sparse_conv3d(x.with_feats(xf), w, Tensor(), opt);
+      Tensor g = Tensor::ones(y.feats().shape(), y.feats().dtype(), d);
+      n_out = y.size();
+      synchronize(d);
+      st.ResumeTiming();
+      y.feats().backward(g);
+      synchronize(d);
+    }
+  } else {
+    NoGradGuard ng;
+    for (auto _ : st) {
+      SparseTensor y = sparse_conv3d(x, w, Tensor(), opt);
+      n_out = y.size();
+      benchmark::DoNotOptimize(y.feats().data_ptr());
+      synchronize(d);
+    }
+  }
+  set_counters(st, std::max<int64_t>(x.size(), n_out), pairs, C, C, backward ? 2.0 : 1.0);
+  st.counters["K"] = K;
+}
+
+void register_layers(Device d, const std::vector<ConvVariant>& variants, const std::vector<Precision>& precs,
+                     const std::vector<int64_t>& channels, bool cuda) {
+  struct KindK { int kind, K; const char* name; };
+  for (ConvVariant v : variants)
+    for (Precision p : precs) {
+      const DType dt = p == Precision::bf16 ? DType::bf16 : p == Precision::f16 ? DType::f16 : DType::f32;
+      if (cuda && !conv_variant_ineligible(v, dt, p == Precision::tf32, 8, false).empty()) continue;
+      for (const KindK kk : {KindK{0, 3, "subm"}, KindK{1, 2, "strided"}, KindK{1, 3, "strided"},
+                             KindK{2, 2, "transposed"}})
+        for (bool bwd : {false, true}) {
+          const std::string name = std::string("BM_Layer/") + (cuda ? "cuda/" : "cpu/") +
+                                   kernels::conv_variant_name(v) + "/" + precision_name(p) + "/" + kk.name + "/K" +
+                                   std::to_string(kk.K) + (bwd ? "/bwd" : "/fwd");
+          auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_Layer, d, v, p, kk.kind, kk.K, bwd);
+          for (int64_t C : channels) b->Args({100000, C});
+          if (cuda) b->Args({1000000, 64})->MinTime(0.1); else b->Iterations(1);
+          b->ArgNames({"voxels", "C"})->UseRealTime()->Unit(benchmark::kMillisecond);
+        }
+    }
+}
+
 void BM_Conv(benchmark::State& st, Device d, ConvVariant v, bool backward) {
   Tensor c = room_coords(st.range(0)).to(d);
   const int64_t C = st.range(1), n = c.size(0);
@@ -109,7 +203,10 @@ void BM_Conv(benchmark::State& st, Device d, ConvVariant v, bool backward) {
 int register_all() {
   const Device cpu = Device::cpu();
   benchmark::RegisterBenchmark("BM_KernelMap/cpu", BM_KernelMap, cpu)
-      ->Arg(100000)->Arg(1000000)->Iterations(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+      ->Arg(10000)->Arg(100000)->Arg(1000000)->Iterations(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_KernelMapOnly/cpu", BM_KernelMapOnly, cpu, false)
+      ->Arg(10000)->Arg(100000)->Arg(1000000)->Iterations(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+  register_layers(cpu, {ConvVariant::GatherGemmScatter}, {Precision::f32, Precision::bf16}, {32, 64}, false);
   for (bool bwd : {false, true})
     benchmark::RegisterBenchmark(bwd ? "BM_ConvBackward/cpu" : "BM_ConvForward/cpu", BM_Conv, cpu,
                                  ConvVariant::GatherGemmScatter, bwd)
@@ -118,7 +215,13 @@ int register_all() {
   if (cuda_available()) {
     const Device gpu = Device::cuda();
     benchmark::RegisterBenchmark("BM_KernelMap/cuda", BM_KernelMap, gpu)
-        ->Arg(100000)->Arg(1000000)->MinTime(0.2)->UseRealTime()->Unit(benchmark::kMillisecond);
+        ->Arg(10000)->Arg(100000)->Arg(1000000)->MinTime(0.2)->UseRealTime()->Unit(benchmark::kMillisecond);
+    for (bool nbr : {false, true})
+      benchmark::RegisterBenchmark(nbr ? "BM_KernelMapOnly/cuda/nbr" : "BM_KernelMapOnly/cuda", BM_KernelMapOnly, gpu,
+                                   nbr)
+          ->Arg(10000)->Arg(100000)->Arg(1000000)->MinTime(0.2)->UseRealTime()->Unit(benchmark::kMillisecond);
+    register_layers(gpu, std::vector<ConvVariant>(std::begin(kernels::kAllConvVariants), std::end(kernels::kAllConvVariants)),
+                    {Precision::f32, Precision::tf32, Precision::bf16, Precision::f16}, {32, 64, 128, 256}, true);
     for (ConvVariant v : kernels::kAllConvVariants)
       for (bool bwd : {false, true})
         benchmark::RegisterBenchmark((std::string(bwd ? "BM_ConvBackward/cuda/" : "BM_ConvForward/cuda/") +
