@@ -120,6 +120,8 @@ void attention_tc_backward_cuda(const T* q, const T* k, const T* v, const Attent
                                 StreamHandle s);
 // Whether this process's current device can run the tensor-core variant (compute capability >= 8.0).
 bool attention_tc_device_ok();
+// Block target of the split-KV decision for the current device: 2 x its multiprocessor count.
+int64_t attention_tc_target_blocks();
 
 // Head dims the CUDA kernels are specialised for (the CPU twin takes any D >= 1).
 LESEG_HD bool attention_cuda_supports_dim(int64_t dim) { return dim == 16 || dim == 32 || dim == 64 || dim == 128; }

@@ -532,6 +532,13 @@ bool attention_tc_device_ok() {
   return major >= 8;
 }
 
+int64_t attention_tc_target_blocks() {
+  int dev = 0, sms = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+    return 264;
+  return 2 * int64_t(sms);
+}
+
 int64_t attention_tc_forward_workspace_bytes(const AttentionDims& d, const AttentionTcSchedule& s) {
   return s.partial_rows * d.heads * record_floats(padded_dim(d.dim)) * int64_t(sizeof(float));
 }
