@@ -157,7 +157,9 @@ void check_schedule(const std::vector<int64_t>& lq, const std::vector<int64_t>& 
     ASSERT_LE(qb.q1, cq[size_t(qb.set) + 1]);
     ASSERT_LE(qb.q1 - qb.q0, kBQ);
     ASSERT_EQ(qb.nsplit, tv.nsplit()[qb.set]);
-    if (lk[size_t(qb.set)] > 0) ASSERT_LT(qb.k0, qb.k1) << "empty split";
+    if (lk[size_t(qb.set)] > 0) {
+      ASSERT_LT(qb.k0, qb.k1) << "empty split";
+    }
     ASSERT_GE(qb.k0, ck[size_t(qb.set)]);
     ASSERT_LE(qb.k1, ck[size_t(qb.set) + 1]);
     for (int64_t q = qb.q0; q < qb.q1; ++q) {
@@ -186,7 +188,9 @@ void check_schedule(const std::vector<int64_t>& lq, const std::vector<int64_t>& 
       const Range r = split_keys(lk[size_t(b)], n, s);
       EXPECT_EQ(r.begin, at);
       EXPECT_EQ(r.begin % kBK, 0);
-      if (lk[size_t(b)] > 0) EXPECT_LT(r.begin, r.end);
+      if (lk[size_t(b)] > 0) {
+        EXPECT_LT(r.begin, r.end);
+      }
       at = r.end;
     }
     EXPECT_EQ(at, lk[size_t(b)]);
