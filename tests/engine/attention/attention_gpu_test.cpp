@@ -39,6 +39,7 @@ Out run(const Config& c, Device dev, uint64_t seed, DType dt = DType::f32) {
   Tensor v = Tensor::randn(Shape{Tk, c.H, c.D}, seed, 2).to(dt).to(dev).requires_grad_();
   Tensor dout = Tensor::randn(Shape{Tq, c.H, c.D}, seed, 3).to(dt).to(dev);
   AttentionOptions opts;
+  opts.variant = AttentionVariant::reference;  // the scalar kernel; the tensor-core one: attention_tc_gpu_test.cpp
   Tensor bias;
   if (c.bias) {
     bias = Tensor::randn(Shape{Tk, c.H}, seed, 4).to(dt).to(dev).requires_grad_();
