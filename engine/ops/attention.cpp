@@ -30,6 +30,7 @@ bool is_half(DType t) { return t == DType::f16 || t == DType::bf16; }
 struct Schedule {
   int64_t batch = 0, tq = 0, tk = 0, max_lq = 0, max_lk = 0;
   Tensor table;                       // int32 on the op's device (CUDA only)
+  Tensor cu_q, cu_k;                  // reference variant: the offsets on the op's device, one index dtype
   kernels::AttentionTcSchedule tc;    // counts; .table set per call from `table`
 };
 
@@ -97,6 +98,12 @@ std::shared_ptr<const Schedule> build_schedule(const Tensor& cu_q, const Tensor&
   s->tk = Tk;
   s->max_lq = max_len(hq);
   s->max_lk = max_len(hk);
+  // The reference kernels read the offsets on the op's device in one index dtype: converted / copied once here.
+  const DType idx = cu_q.dtype() == cu_k.dtype() ? cu_q.dtype() : DType::i64;
+  s->cu_q = (cu_q.dtype() == idx ? cu_q : cu_q.to(idx)).detach();
+  s->cu_k = (cu_k.dtype() == idx ? cu_k : cu_k.to(idx)).detach();
+  if (s->cu_q.device() != dev) s->cu_q = s->cu_q.to(dev);
+  if (s->cu_k.device() != dev) s->cu_k = s->cu_k.to(dev);
   if (dev.is_cuda()) {
     LESEG_CHECK(Tq < (int64_t(1) << 31) && Tk < (int64_t(1) << 31), "attention: ", Tq, " queries / ", Tk,
                 " keys exceed the CUDA schedule's int32 offsets");
@@ -315,12 +322,8 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
   p.dims.scale = opts.scale != 0.0 ? opts.scale : 1.0 / std::sqrt(double(D));
   LESEG_CHECK(std::isfinite(p.dims.scale), "attention: scale ", p.dims.scale, " is not finite");
   const DType idx = cu_q.dtype() == cu_k.dtype() ? cu_q.dtype() : DType::i64;
-  if (!(tc && dev.is_cuda())) {  // the tensor-core kernels read the offsets from the schedule table
-    p.cu_q = (cu_q.dtype() == idx ? cu_q : cu_q.to(idx)).detach();
-    p.cu_k = (cu_k.dtype() == idx ? cu_k : cu_k.to(idx)).detach();
-    if (p.cu_q.device() != dev) p.cu_q = p.cu_q.to(dev);
-    if (p.cu_k.device() != dev) p.cu_k = p.cu_k.to(dev);
-  }
+  p.cu_q = p.sched->cu_q;  // converted and on the device once per cached schedule
+  p.cu_k = p.sched->cu_k;
   if (opts.key_mask.defined()) {
     const Tensor& m = opts.key_mask;
     LESEG_CHECK(m.dtype() == DType::u8 || m.dtype() == DType::b8, "attention: key_mask must be u8 or bool, got ",
