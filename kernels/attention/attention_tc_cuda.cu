@@ -58,33 +58,24 @@ __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], const
 #endif
 }
 
-// Fragment gathers from a shared-memory tile of halves (row stride `ld`), through the maps of
-// attention_tc_math.h. Slots 2r and 2r+1 are neighbouring columns (A) / rows of B^T (b_nk): one 32-bit load.
+// Fragment gathers from a shared-memory tile of halves (row stride `ld`), at the offsets of attention_tc_math.h
+// (off_a / off_b_nk / off_b_kn, tested on the CPU). Slots 2r and 2r+1 are neighbouring columns (A) / neighbouring
+// k of a B^T tile (b_nk), at an even offset: one 32-bit load.
 __device__ __forceinline__ void ld_a(const uint16_t* sm, int ld, int r0, int c0, uint32_t (&a)[4]) {
   const int lane = threadIdx.x & 31;
 #pragma unroll
-  for (int r = 0; r < 4; ++r) {
-    const RC e = frag_a(lane, 2 * r);
-    a[r] = *reinterpret_cast<const uint32_t*>(sm + (r0 + e.row) * ld + c0 + e.col);
-  }
+  for (int r = 0; r < 4; ++r) a[r] = *reinterpret_cast<const uint32_t*>(sm + off_a(lane, 2 * r, ld, r0, c0));
 }
-// B[k][n] = sm[(n0 + n) * ld + k0 + k]  (the tile holds B^T: keys as rows for Q K^T)
 __device__ __forceinline__ void ld_b_nk(const uint16_t* sm, int ld, int n0, int k0, uint32_t (&b)[2]) {
   const int lane = threadIdx.x & 31;
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const RC e = frag_b(lane, 2 * r);
-    b[r] = *reinterpret_cast<const uint32_t*>(sm + (n0 + e.col) * ld + k0 + e.row);
-  }
+  for (int r = 0; r < 2; ++r) b[r] = *reinterpret_cast<const uint32_t*>(sm + off_b_nk(lane, 2 * r, ld, n0, k0));
 }
-// B[k][n] = sm[(k0 + k) * ld + n0 + n]  (the tile holds B: keys as rows for P V)
 __device__ __forceinline__ void ld_b_kn(const uint16_t* sm, int ld, int k0, int n0, uint32_t (&b)[2]) {
   const int lane = threadIdx.x & 31;
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const RC e0 = frag_b(lane, 2 * r), e1 = frag_b(lane, 2 * r + 1);
-    b[r] = pack(sm[(k0 + e0.row) * ld + n0 + e0.col], sm[(k0 + e1.row) * ld + n0 + e1.col]);
-  }
+  for (int r = 0; r < 2; ++r)
+    b[r] = pack(sm[off_b_kn(lane, 2 * r, ld, k0, n0)], sm[off_b_kn(lane, 2 * r + 1, ld, k0, n0)]);
 }
 // A fragments of a 16 x 16 block from the C accumulators of n-blocks (2 kc, 2 kc + 1), rounded to T.
 template <class T, int N>

@@ -74,6 +74,23 @@ LESEG_HD CSlot a_from_c(int i) {
   return {reg >> 1, 2 * (reg & 1) + h};
 }
 
+// Element offsets of fragment slots in a row-major shared-memory tile with row stride `ld` (the kernels' gathers):
+//   A block at (r0, c0):                          A[r][c] = tile[(r0 + r) * ld + c0 + c]
+//   B from a tile holding B^T (n as rows):        B[k][n] = tile[(n0 + n) * ld + k0 + k]   (K for Q K^T, Q for K Q^T)
+//   B from a tile holding B (k as rows):          B[k][n] = tile[(k0 + k) * ld + n0 + n]   (V for P V, K for dS K)
+LESEG_HD int off_a(int lane, int i, int ld, int r0, int c0) {
+  const RC e = frag_a(lane, i);
+  return (r0 + e.row) * ld + c0 + e.col;
+}
+LESEG_HD int off_b_nk(int lane, int i, int ld, int n0, int k0) {
+  const RC e = frag_b(lane, i);
+  return (n0 + e.col) * ld + k0 + e.row;
+}
+LESEG_HD int off_b_kn(int lane, int i, int ld, int k0, int n0) {
+  const RC e = frag_b(lane, i);
+  return (k0 + e.row) * ld + n0 + e.col;
+}
+
 // ---- schedule ----
 LESEG_HD int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

@@ -8,6 +8,7 @@
 //     split records, the ordered combine; the dQ pass with split partials) and reproduces the CPU twin.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <random>
 #include <set>
@@ -109,6 +110,124 @@ TEST(AttentionTcFragments, EmulatedMmaFromFragmentsIsTheProduct) {
         ref += double(A[e.row][kk]) * B[kk][e.col];
       }
       EXPECT_EQ(d, ref);
+    }
+}
+
+// ---- a warp's operand flow, emulated lane by lane with the kernels' gathers ----
+// Per-lane fragments -> the m16n8k16 product the tensor core forms from them (reassembled through the maps).
+using FragA = std::array<std::array<float, 8>, 32>;
+using FragB = std::array<std::array<float, 4>, 32>;
+using Acc = std::array<std::array<float, 4>, 32>;
+void warp_mma(Acc& c, const FragA& a, const FragB& b) {
+  float A[16][16], B[16][8];
+  for (int lane = 0; lane < 32; ++lane) {
+    for (int i = 0; i < 8; ++i) A[frag_a(lane, i).row][frag_a(lane, i).col] = a[lane][i];
+    for (int i = 0; i < 4; ++i) B[frag_b(lane, i).row][frag_b(lane, i).col] = b[lane][i];
+  }
+  for (int lane = 0; lane < 32; ++lane)
+    for (int i = 0; i < 4; ++i) {
+      const RC e = frag_c(lane, i);
+      for (int kk = 0; kk < 16; ++kk) c[lane][i] += A[e.row][kk] * B[kk][e.col];
+    }
+}
+FragA gather_a(const std::vector<float>& t, int ld, int r0, int c0) {
+  FragA f;
+  for (int lane = 0; lane < 32; ++lane)
+    for (int i = 0; i < 8; ++i) f[lane][i] = t[size_t(off_a(lane, i, ld, r0, c0))];
+  return f;
+}
+FragB gather_b_nk(const std::vector<float>& t, int ld, int n0, int k0) {
+  FragB f;
+  for (int lane = 0; lane < 32; ++lane)
+    for (int i = 0; i < 4; ++i) f[lane][i] = t[size_t(off_b_nk(lane, i, ld, n0, k0))];
+  return f;
+}
+FragB gather_b_kn(const std::vector<float>& t, int ld, int k0, int n0) {
+  FragB f;
+  for (int lane = 0; lane < 32; ++lane)
+    for (int i = 0; i < 4; ++i) f[lane][i] = t[size_t(off_b_kn(lane, i, ld, k0, n0))];
+  return f;
+}
+// The kernels' a_from_acc: A fragments of columns [16 kc, 16 kc + 16) of an accumulator row block.
+FragA a_from_acc(const std::vector<Acc>& c, int kc) {
+  FragA f;
+  for (int lane = 0; lane < 32; ++lane)
+    for (int i = 0; i < 8; ++i) {
+      const CSlot s = a_from_c(i);
+      f[lane][i] = c[size_t(2 * kc + s.nblock)][lane][s.slot];
+    }
+  return f;
+}
+// Accumulator blocks (n-blocks of 8 columns) of a 16-row result -> dense (16, 8 * blocks).
+std::vector<float> dense(const std::vector<Acc>& c) {
+  const int cols = int(c.size()) * 8;
+  std::vector<float> m(size_t(16 * cols));
+  for (size_t n = 0; n < c.size(); ++n)
+    for (int lane = 0; lane < 32; ++lane)
+      for (int i = 0; i < 4; ++i) m[size_t(frag_c(lane, i).row * cols + int(n) * 8 + frag_c(lane, i).col)] = c[n][lane][i];
+  return m;
+}
+
+// The call pattern of attention_tc_cuda.cu for one warp (DP = 32, tiles with the kernels' DP + 8 row stride; small
+// integers, so every product is exact): forward S = Q K^T (ld_a / frag_a on Q, ld_b_nk on K), O += P V
+// (a_from_acc, ld_b_kn on V); dQ pass dP = dO V^T (ld_b_nk on V), dQ += dS K (ld_b_kn on K); dK/dV pass
+// S^T = K Q^T (ld_a on K, ld_b_nk on Q), dV += P^T dO and dK += dS^T Q (a_from_acc, ld_b_kn on dO / Q).
+TEST(AttentionTcFragments, WarpOperandFlowComputesTheKernelsProducts) {
+  constexpr int DP = 32, SP = DP + 8, KC = DP / 16, NB = DP / 8, BK = 64, SN = BK / 8;
+  std::mt19937 g(9);
+  auto tile = [&](int rows) {
+    std::vector<float> t(size_t(rows * SP), 1e9f);  // skew columns poisoned: reading them breaks the sums
+    for (int r = 0; r < rows; ++r)
+      for (int c = 0; c < DP; ++c) t[size_t(r * SP + c)] = float(int(g() % 7) - 3);
+    return t;
+  };
+  const std::vector<float> Q = tile(16), K = tile(BK), V = tile(BK), Q64 = tile(BK);
+  auto at = [&](const std::vector<float>& t, int r, int c) { return t[size_t(r * SP + c)]; };
+  // S = Q K^T  (16 x 64)
+  std::vector<Acc> S(SN, Acc{});
+  for (int kc = 0; kc < KC; ++kc)
+    for (int n = 0; n < SN; ++n) warp_mma(S[size_t(n)], gather_a(Q, SP, 0, kc * 16), gather_b_nk(K, SP, n * 8, kc * 16));
+  const std::vector<float> s = dense(S);
+  for (int r = 0; r < 16; ++r)
+    for (int j = 0; j < BK; ++j) {
+      float ref = 0;
+      for (int c = 0; c < DP; ++c) ref += at(Q, r, c) * at(K, j, c);
+      ASSERT_EQ(s[size_t(r * BK + j)], ref) << r << " " << j;
+    }
+  // O = S V  (16 x DP): the accumulators of S reused as A fragments; same flow for dQ = dS K with K in place of V.
+  for (const std::vector<float>* B : {&V, &K}) {
+    std::vector<Acc> O(NB, Acc{});
+    for (int kc = 0; kc < BK / 16; ++kc)
+      for (int n = 0; n < NB; ++n) warp_mma(O[size_t(n)], a_from_acc(S, kc), gather_b_kn(*B, SP, kc * 16, n * 8));
+    const std::vector<float> o = dense(O);
+    for (int r = 0; r < 16; ++r)
+      for (int c = 0; c < DP; ++c) {
+        float ref = 0;
+        for (int j = 0; j < BK; ++j) ref += s[size_t(r * BK + j)] * at(*B, j, c);
+        ASSERT_EQ(o[size_t(r * DP + c)], ref) << r << " " << c;
+      }
+  }
+  // dK/dV pass, warp 1 (keys 16..31 of the block's 64): S^T = K Q^T (16 keys x 64 queries), then dK = S^T Q.
+  std::vector<Acc> ST(SN, Acc{});
+  for (int kc = 0; kc < KC; ++kc)
+    for (int n = 0; n < SN; ++n)
+      warp_mma(ST[size_t(n)], gather_a(K, SP, 16, kc * 16), gather_b_nk(Q64, SP, n * 8, kc * 16));
+  const std::vector<float> st = dense(ST);
+  for (int r = 0; r < 16; ++r)
+    for (int i = 0; i < BK; ++i) {
+      float ref = 0;
+      for (int c = 0; c < DP; ++c) ref += at(K, 16 + r, c) * at(Q64, i, c);
+      ASSERT_EQ(st[size_t(r * BK + i)], ref) << r << " " << i;
+    }
+  std::vector<Acc> dK(NB, Acc{});
+  for (int kc = 0; kc < BK / 16; ++kc)
+    for (int n = 0; n < NB; ++n) warp_mma(dK[size_t(n)], a_from_acc(ST, kc), gather_b_kn(Q64, SP, kc * 16, n * 8));
+  const std::vector<float> dk = dense(dK);
+  for (int r = 0; r < 16; ++r)
+    for (int c = 0; c < DP; ++c) {
+      float ref = 0;
+      for (int i = 0; i < BK; ++i) ref += st[size_t(r * BK + i)] * at(Q64, i, c);
+      ASSERT_EQ(dk[size_t(r * DP + c)], ref) << r << " " << c;
     }
 }
 
