@@ -12,6 +12,7 @@
 #include <string>
 
 #include "engine/autograd.h"
+#include "engine/ops/shape_ops.h"
 #include "engine/precision.h"
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_tc_math.h"
@@ -301,11 +302,22 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
   const bool tc = variant == AttentionVariant::tensor_core;
   if (dev.is_cuda()) {
     LESEG_CHECK(q.dtype() != DType::f64, "attention: CUDA supports f32, f16 and bf16, got ", dtype_name(q.dtype()));
-    if (tc)
+    if (tc) {
       LESEG_CHECK(kernels::attn_tc::supports_dim(D), "attention: tensor-core head dim ", D, " not in 1..128");
-    else
-      LESEG_CHECK(kernels::attention_cuda_supports_dim(D), "attention: CUDA reference head dim ", D,
-                  " not supported (16, 32, 64, 128; the tensor-core variant takes 1..128 in f16/bf16)");
+    } else if (!kernels::attention_cuda_supports_dim(D)) {
+      // The scalar kernel is specialised for 16/32/64/128: zero-pad the head dim to the next of those (zero columns
+      // change no logit; the padded output columns are dropped), keeping the logit scale of the true D.
+      LESEG_CHECK(D < 128, "attention: CUDA head dim ", D, " not supported (at most 128)");
+      const int64_t DP = D <= 16 ? 16 : D <= 32 ? 32 : D <= 64 ? 64 : 128;
+      auto pad = [&](const Tensor& x) {
+        return concat({x, Tensor::zeros(Shape{x.size(0), H, DP - D}, x.dtype(), dev)}, 2);
+      };
+      AttentionOptions o2 = opts;
+      o2.scale = opts.scale != 0.0 ? opts.scale : 1.0 / std::sqrt(double(D));
+      o2.key_bias = bias;
+      o2.variant = AttentionVariant::reference;
+      return split(attention(pad(q), pad(k), pad(v), cu_q, cu_k, o2), {D, DP - D}, 2)[0];
+    }
   }
 
   Plan p;

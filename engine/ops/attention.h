@@ -9,7 +9,8 @@
 // Self-attention: pass the same offsets twice. Cross-attention (class queries over points): any offsets
 // with the same B. A query row whose sequence has no unmasked key gets output 0 and zero gradients.
 // Variants (AttentionOptions::variant):
-//   reference     the scalar f32-arithmetic kernel (f32, f16, bf16 on CUDA with D in {16, 32, 64, 128}) and
+//   reference     the scalar f32-arithmetic kernel (f32, f16, bf16 on CUDA; D in {16, 32, 64, 128} natively, other
+//                 D <= 128 zero-padded to the next of those by the op) and
 //                 the CPU twin (f32, f64, f16, bf16, any D).
 //   tensor_core   FlashAttention-2 on mma.sync bf16/f16 (CUDA sm_80+, f16/bf16, any D in 1..128); on CPU the
 //                 twin with P and dS rounded to the input dtype before their products, as the mma operands are.
