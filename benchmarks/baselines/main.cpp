@@ -236,6 +236,31 @@ void setup_attn(const std::string& dir) {
   g_once = [step] { (void)step(); };
 }
 
+// Attention against PyTorch SDPA (issue 17): q (Tq, H, D), k, v (Tk, H, D), cu_q, cu_k (B+1) i64, gy; inputs
+// stored f32, computed in bf16 (the tensor-core variant's dtype; the reference variant reads the same bf16),
+// forward + backward; outputs written as f32. variant: tensor_core | reference.
+void setup_sdpa(const std::string& dir, const std::string& variant) {
+  LESEG_CHECK(variant == "tensor_core" || variant == "reference", "sdpa: unknown variant ", variant);
+  auto bf = [&](const char* n) { return grad_leaf(input(dir, n, DType::f32).to(DType::bf16)); };
+  const Tensor q = bf("q"), k = bf("k"), v = bf("v");
+  const Tensor cu_q = input(dir, "cu_q", DType::i64), cu_k = input(dir, "cu_k", DType::i64);
+  const Tensor gy = input(dir, "gy", DType::f32).to(DType::bf16);
+  AttentionOptions opts;
+  opts.variant = variant == "tensor_core" ? AttentionVariant::tensor_core : AttentionVariant::reference;
+  auto step = [=] {
+    for (const Tensor* t : {&q, &k, &v}) const_cast<Tensor&>(*t).zero_grad();
+    Tensor y = attention(q, k, v, cu_q, cu_k, opts);
+    y.backward(gy);
+    return y;
+  };
+  Tensor y = step();
+  out(dir, "y", y.to(DType::f32));
+  out(dir, "gq", q.grad().to(DType::f32));
+  out(dir, "gk", k.grad().to(DType::f32));
+  out(dir, "gv", v.grad().to(DType::f32));
+  g_once = [step] { (void)step(); };
+}
+
 // One training step: backbone + 20-class ProjectionHead (bias), CE (ignore -1), backward, SGD (lr 0.01, momentum
 // 0.9, weight decay 1e-4). Weights from `weights` (written here, from the seed-0 initialisation, when absent:
 // "backbone.<name>" and "head.<name>"), so the baseline loads the same numbers. A fresh SparseTensor (and so
@@ -395,6 +420,7 @@ std::string dispatch(const std::vector<std::string>& a) {
     else if (kind == "loss") need(4), setup_loss(dir, a[3]);
     else if (kind == "segment") need(4), setup_segment(dir, a[3]);
     else if (kind == "attn") setup_attn(dir);
+    else if (kind == "sdpa") need(4), setup_sdpa(dir, a[3]);
     else if (kind == "train") need(5), setup_train(dir, a[3], a[4]);
     else if (kind == "deeplab") need(4), setup_deeplab(dir, a[3]);
     else LESEG_CHECK(false, "setup: unknown kind ", kind);

@@ -624,6 +624,48 @@ def row_attn(worker, T, B=8, H=4, D=32):
     return row
 
 
+def row_sdpa(worker, variant, D, B, L, Lq=None, H=8):
+    """Issue 17: leseg attention (variant tensor_core | reference) vs PyTorch SDPA, bf16 inputs, forward + backward.
+    Self-attention: B sets of L tokens (equal lengths, so SDPA runs them as one (B, H, L, D) batch, its best case).
+    Cross-attention (Lq given): B sets of Lq queries over L keys (erda2d: 20 class queries x 100k pixels)."""
+    cross = Lq is not None
+    name = f"attention/sdpa/{variant}/{'cross' if cross else 'self'}/d{D}/{B}x{(str(Lq) + 'x') if cross else ''}{L}"
+    size = f"{B} x ({Lq} queries x {L} keys)" if cross else f"{B} sets x {L} tokens"
+    # bf16 inputs on both sides; the two bf16 results differ by P/dS/output roundings (unit roundoff 2^-8).
+    row = Row(name, "attention", f"{size}, {H} heads x {D}, bf16", 3e-2)
+    d = os.path.join(ARGS.work, f"sdpa_{'c' if cross else 's'}_{D}_{B}_{L}_{Lq}")
+    rng = np.random.default_rng(17)
+    nq = Lq if cross else L
+    q, gy = (rng.standard_normal((B * nq, H, D), dtype=np.float32) for _ in range(2))
+    k, v = (rng.standard_normal((B * L, H, D), dtype=np.float32) for _ in range(2))
+    cu_q = (np.arange(B + 1) * nq).astype(np.int64)
+    cu_k = (np.arange(B + 1) * L).astype(np.int64)
+    save(d, q=q, k=k, v=v, gy=gy, cu_q=cu_q, cu_k=cu_k)
+    worker.cmd("setup", "sdpa", d, variant)
+    bf = lambda a: torch.from_numpy(a).to(DEV).to(torch.bfloat16).requires_grad_(True)
+    qt, kt, vt = bf(q), bf(k), bf(v)
+    gyt = const(gy).to(torch.bfloat16)
+    backend = torch.nn.attention.SDPBackend.MATH if DEV.type == "cpu" else torch.nn.attention.SDPBackend.FLASH_ATTENTION
+
+    def torch_run():
+        for t in (qt, kt, vt):
+            t.grad = None
+        with torch.nn.attention.sdpa_kernel(backend):
+            # (B * L, H, D) -> (B, H, L, D)
+            qb, kb, vb = (t.view(B, -1, H, D).transpose(1, 2) for t in (qt, kt, vt))
+            y = F.scaled_dot_product_attention(qb, kb, vb).transpose(1, 2).reshape(B * nq, H, D)
+        y.backward(gyt)
+        return y
+    y = torch_run()
+    e = {"y": rel_err(load(d, "leseg_y"), y.float()), "grad_q": rel_err(load(d, "leseg_gq"), qt.grad.float()),
+         "grad_k": rel_err(load(d, "leseg_gk"), kt.grad.float()), "grad_v": rel_err(load(d, "leseg_gv"), vt.grad.float())}
+    if row.check("torch", e):
+        measure(row, worker, {"torch": torch_run})
+    row.d["notes"].append(f"forward + backward, bf16; baseline: SDPA {backend.name} backend, one batched call; "
+                          f"leseg variant {variant}")
+    return row
+
+
 # Training steps: float32 gradients of these networks at a fresh initialisation (BN after every conv, random-ish
 # labels) agree between two float32 implementations only to ~1e-2 of each tensor's max (the BN backward cancels
 # large terms), so both float32 runs are held against a float64 run of the baseline: leseg passes when each of its
@@ -824,6 +866,14 @@ def plan():
         rows.append((f"segment/{op}/{N}", lambda w, op=op: row_segment(w, N, op)))
     T = 4000 if ARGS.small else 16000
     rows.append((f"attention/varlen/{T}", lambda w: row_attn(w, T)))
+    # Issue 17: each leseg variant vs SDPA (flash on a GPU) at d = 16 / 64, 1k tokens per set, and 20 x 100k cross.
+    SB, SL, CL = (2, 256, 5000) if ARGS.small else (16, 1024, 100000)
+    for var in ("tensor_core", "reference"):
+        for D in (16, 64):
+            rows.append((f"attention/sdpa/{var}/self/d{D}/{SB}x{SL}",
+                         lambda w, var=var, D=D: row_sdpa(w, var, D, SB, SL)))
+        rows.append((f"attention/sdpa/{var}/cross/d32/1x20x{CL}",
+                     lambda w, var=var: row_sdpa(w, var, 32, 1, CL, Lq=20)))
     # N >= 2: the ASPP pooling branch batch-normalises (N, 256, 1, 1)
     DN, DH = (2, int(os.environ.get("LESEG_DEEPLAB_SMALL", 64))) if ARGS.small else (2, 224)
     rows.append((f"train/deeplabv3_resnet50/{DN}x{DH}x{DH}", lambda w: row_deeplab(w, DN, DH)))

@@ -64,6 +64,10 @@ struct AttentionDims {
   int64_t max_lq = 0;    // max_b (cu_q[b+1] - cu_q[b]); sizes the CUDA grid
   int64_t max_lk = 0;    // max_b (cu_k[b+1] - cu_k[b])
   double scale = 1.0;    // logit scale (usually 1/sqrt(D))
+  // CPU twin of the tensor-core variant (half T only): round P to T before P V and P^T dO, and dS to T
+  // before dS K and dS^T Q, as the mma operands are rounded (the softmax sum l and dBias use the unrounded
+  // f32 values, as the kernel does). No effect for f32/f64.
+  bool round_products = false;
 };
 
 // Forward: writes o (Tq, H, D) and lse (Tq, H). key_mask / key_bias may be null.
@@ -92,6 +96,32 @@ template <class T, class I>
 void attention_backward_cuda(const T* q, const T* k, const T* v, const I* cu_q, const I* cu_k, const uint8_t* key_mask,
                              const T* key_bias, const T* o, const attn_stat_t<T>* lse, const T* dout,
                              const AttentionDims& d, T* dq, T* dk, T* dv, T* dbias, void* workspace, StreamHandle s);
+
+// ---- tensor-core variant (attention_tc_cuda.cu; sm_80+, T = f16_t or bf16_t) ----
+// FlashAttention-2 on mma.sync.m16n8k16 with f32 accumulation, any head dim 1..128 (padded to 16/32/64/96/
+// 128 inside the kernel), split-KV with a deterministic combine, dQ by a separate pass (no atomics).
+// `table` is the device copy of attn_tc::build_tc_schedule's table (attention_tc_math.h), which also holds
+// the int32 offsets: the kernels never read the caller's offsets. Its CPU twin is the CPU path above with
+// round_products = true.
+struct AttentionTcSchedule {
+  const int32_t* table = nullptr;  // device
+  int64_t query_blocks = 0, key_blocks = 0, partial_rows = 0;
+};
+int64_t attention_tc_forward_workspace_bytes(const AttentionDims& d, const AttentionTcSchedule& s);
+int64_t attention_tc_backward_workspace_bytes(const AttentionDims& d, const AttentionTcSchedule& s);
+template <class T>
+void attention_tc_forward_cuda(const T* q, const T* k, const T* v, const AttentionTcSchedule& sched,
+                               const uint8_t* key_mask, const T* key_bias, const AttentionDims& d, T* o, float* lse,
+                               void* workspace, StreamHandle s);
+template <class T>
+void attention_tc_backward_cuda(const T* q, const T* k, const T* v, const AttentionTcSchedule& sched,
+                                const uint8_t* key_mask, const T* key_bias, const T* o, const float* lse,
+                                const T* dout, const AttentionDims& d, T* dq, T* dk, T* dv, T* dbias, void* workspace,
+                                StreamHandle s);
+// Whether this process's current device can run the tensor-core variant (compute capability >= 8.0).
+bool attention_tc_device_ok();
+// Block target of the split-KV decision for the current device: 2 x its multiprocessor count.
+int64_t attention_tc_target_blocks();
 
 // Head dims the CUDA kernels are specialised for (the CPU twin takes any D >= 1).
 LESEG_HD bool attention_cuda_supports_dim(int64_t dim) { return dim == 16 || dim == 32 || dim == 64 || dim == 128; }

@@ -126,6 +126,18 @@ void dscores(const W* p, const HeadRows<W>& dO, const HeadRows<W>& V, const W* D
   dP = (CMapMat<W>(p, nq, nk).array() * (dP.array().colwise() - Eigen::Map<const Vec<W>>(Di, nq).array())).matrix();
 }
 
+// In place: x (n values of the tile type) rounded through storage T (the tensor-core variant's mma operands,
+// AttentionDims::round_products); nothing for f32/f64 storage.
+template <class T, class W>
+void round_through(W* x, int64_t n, bool on) {
+  if constexpr (std::is_same_v<T, f16_t> || std::is_same_v<T, bf16_t>) {
+    if (!on) return;
+    for (int64_t i = 0; i < n; ++i) x[i] = Convert<W, T>::apply(Convert<T, W>::apply(x[i]));
+  } else {
+    (void)x, (void)n, (void)on;
+  }
+}
+
 }  // namespace
 
 template <class T, class I>
@@ -163,6 +175,7 @@ void attention_forward_cpu(const T* q, const T* k, const T* v, const I* cu_q, co
           l[i] = l[i] * double(alpha[i]) + double(S.row(i).sum());
           A.row(i) *= alpha[i];
         }
+        round_through<T>(s.data(), nq * nk, d.round_products);  // l summed the unrounded P, as the kernel does
         A.noalias() += S * head_rows(vw, k0, nk, h, d);
       }
       for (int64_t i = 0; i < nq; ++i) {
@@ -237,9 +250,11 @@ void attention_backward_cpu(const T* q, const T* k, const T* v, const I* cu_q, c
           shifted_exp_rows(s.data(), nq, nk, Ls.data() + i0);  // P = exp(s - L)
           dscores(s.data(), dO, V, Ds.data() + i0, dp.data());
           const CMapMat<W> P(s.data(), nq, nk), dS(dp.data(), nq, nk);
+          dB += dS.colwise().sum();  // unrounded dS (the kernel sums its f32 accumulators)
+          round_through<T>(s.data(), nq * nk, d.round_products);
+          round_through<T>(dp.data(), nq * nk, d.round_products);
           dV.noalias() += P.transpose() * dO;
           dK.noalias() += dS.transpose() * Q;
-          dB += dS.colwise().sum();
           dQ.middleRows(i0, nq).noalias() += dS * K;
         }
         for (int64_t j = 0; j < nk; ++j) {

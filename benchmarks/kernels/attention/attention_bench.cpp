@@ -5,6 +5,8 @@
 // FLOP/s counts nominal work: forward 4 * sum_b(Lq Lk) * D * H, backward 2.5x that (the fused backward
 // recomputes P twice, once per pass, which is not counted). CUDA variants only with a device.
 // `_f16` / `_bf16` rows: the same problem stored in half precision (CPU: same f32 tiles after conversion).
+// `cuda_tc_*` rows: the tensor-core variant (mma.sync, sm_80+); the peer comparison with PyTorch SDPA is in the
+// baseline harness (attention/sdpa/* rows).
 #include <benchmark/benchmark.h>
 
 #include <Eigen/Dense>
@@ -14,6 +16,7 @@
 #include "engine/device.h"
 #include "engine/tensor.h"
 #include "kernels/attention/attention.h"
+#include "kernels/attention/attention_tc_math.h"
 
 namespace {
 
@@ -258,6 +261,55 @@ void BM_cuda_fused_backward(benchmark::State& st) {
   }
   report(st, 2.5 * p.host.fwd_flops);
 }
+
+// Tensor-core variant (f16/bf16): the schedule table built once, as the engine's cache does.
+struct TcSchedule {
+  leseg::Tensor table, fws, bws;
+  leseg::kernels::AttentionTcSchedule s;
+};
+TcSchedule make_tc(const DeviceProblem& p) {
+  namespace tc = leseg::kernels::attn_tc;
+  TcSchedule r;
+  const std::vector<int32_t> t = tc::build_tc_schedule(p.host.cu.data(), p.host.cu.data(), p.host.d.batch,
+                                                       p.host.d.heads, leseg::kernels::attention_tc_target_blocks());
+  const tc::TableView tv{t.data(), p.host.d.batch};
+  r.table = leseg::Tensor::from_vector(t, leseg::Shape{int64_t(t.size())}, leseg::Device::cuda());
+  r.s = {r.table.data<int32_t>(), tv.query_blocks(), tv.key_blocks(), tv.partial_rows()};
+  auto bytes = [](int64_t n) { return leseg::Tensor::empty(leseg::Shape{std::max<int64_t>(n, 1)}, leseg::DType::u8, leseg::Device::cuda()); };
+  r.fws = bytes(leseg::kernels::attention_tc_forward_workspace_bytes(p.host.d, r.s));
+  r.bws = bytes(leseg::kernels::attention_tc_backward_workspace_bytes(p.host.d, r.s));
+  return r;
+}
+template <class T>
+void tc_forward(DeviceProblem& p, TcSchedule& t) {
+  leseg::kernels::attention_tc_forward_cuda<T>(p.q.data<T>(), p.k.data<T>(), p.v.data<T>(), t.s, nullptr, nullptr,
+                                               p.host.d, p.o.data<T>(), p.lse.data<float>(), t.fws.data_ptr(),
+                                               leseg::current_stream(leseg::Device::cuda()));
+}
+template <class T>
+void BM_cuda_tc_forward(benchmark::State& st) {
+  DeviceProblem p = make_device(st.range(0), st.range(1), leseg::dtype_v<T>);
+  TcSchedule t = make_tc(p);
+  for (auto _ : st) {
+    tc_forward<T>(p, t);
+    leseg::synchronize(leseg::Device::cuda());
+  }
+  report(st, p.host.fwd_flops);
+}
+template <class T>
+void BM_cuda_tc_backward(benchmark::State& st) {
+  DeviceProblem p = make_device(st.range(0), st.range(1), leseg::dtype_v<T>);
+  TcSchedule t = make_tc(p);
+  tc_forward<T>(p, t);
+  for (auto _ : st) {
+    leseg::kernels::attention_tc_backward_cuda<T>(p.q.data<T>(), p.k.data<T>(), p.v.data<T>(), t.s, nullptr, nullptr,
+                                                  p.o.data<T>(), p.lse.data<float>(), p.dout.data<T>(), p.host.d,
+                                                  p.dq.data<T>(), p.dk.data<T>(), p.dv.data<T>(), nullptr,
+                                                  t.bws.data_ptr(), leseg::current_stream(leseg::Device::cuda()));
+    leseg::synchronize(leseg::Device::cuda());
+  }
+  report(st, 2.5 * p.host.fwd_flops);
+}
 #endif
 
 void shapes(benchmark::internal::Benchmark* b) {
@@ -287,6 +339,13 @@ const bool registered = [] {
         ->Apply(shapes);
     benchmark::RegisterBenchmark("attention/cuda_fused_backward_bf16", BM_cuda_fused_backward<leseg::bf16_t>)
         ->Apply(shapes);
+    if (leseg::kernels::attention_tc_device_ok()) {
+      benchmark::RegisterBenchmark("attention/cuda_tc_forward_bf16", BM_cuda_tc_forward<leseg::bf16_t>)->Apply(shapes);
+      benchmark::RegisterBenchmark("attention/cuda_tc_backward_bf16", BM_cuda_tc_backward<leseg::bf16_t>)
+          ->Apply(shapes);
+      benchmark::RegisterBenchmark("attention/cuda_tc_forward_f16", BM_cuda_tc_forward<leseg::f16_t>)->Apply(shapes);
+      benchmark::RegisterBenchmark("attention/cuda_tc_backward_f16", BM_cuda_tc_backward<leseg::f16_t>)->Apply(shapes);
+    }
   }
 #endif
   return true;

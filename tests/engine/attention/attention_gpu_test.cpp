@@ -39,6 +39,7 @@ Out run(const Config& c, Device dev, uint64_t seed, DType dt = DType::f32) {
   Tensor v = Tensor::randn(Shape{Tk, c.H, c.D}, seed, 2).to(dt).to(dev).requires_grad_();
   Tensor dout = Tensor::randn(Shape{Tq, c.H, c.D}, seed, 3).to(dt).to(dev);
   AttentionOptions opts;
+  opts.variant = AttentionVariant::reference;  // the scalar kernel; the tensor-core one: attention_tc_gpu_test.cpp
   Tensor bias;
   if (c.bias) {
     bias = Tensor::randn(Shape{Tk, c.H}, seed, 4).to(dt).to(dev).requires_grad_();
@@ -143,10 +144,27 @@ TEST(AttentionGpu, FewQueriesOverManyKeys) {
   }
 }
 
+// Head dims the scalar kernel is not specialised for run zero-padded to the next of 16/32/64/128.
+TEST(AttentionGpu, F32PadsOtherHeadDims) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  uint64_t seed = 900;
+  for (int64_t D : {8, 24, 48, 80, 96}) {
+    SCOPED_TRACE("D = " + std::to_string(D));
+    const Config c{{1, 70, 33}, {1, 70, 33}, 2, D, true, true, DType::i64};
+    const Out cpu = run(c, Device::cpu(), seed), gpu = run(c, Device::cuda(), seed);
+    expect_close("o", gpu.o, cpu.o);
+    expect_close("dq", gpu.dq, cpu.dq);
+    expect_close("dk", gpu.dk, cpu.dk);
+    expect_close("dv", gpu.dv, cpu.dv);
+    expect_close("dbias", gpu.db, cpu.db);
+    ++seed;
+  }
+}
+
 TEST(AttentionGpu, RejectsUnsupportedHeadDimAndF64) {
   if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
   Tensor cu = Tensor::from_vector<int64_t>({0, 4}, Shape{2});
-  Tensor q = Tensor::zeros(Shape{4, 1, 24}, DType::f32, Device::cuda());
+  Tensor q = Tensor::zeros(Shape{4, 1, 130}, DType::f32, Device::cuda());
   EXPECT_THROW(attention(q, q, q, cu, cu), Error);
   Tensor q64 = Tensor::zeros(Shape{4, 1, 16}, DType::f64, Device::cuda());
   EXPECT_THROW(attention(q64, q64, q64, cu, cu), Error);

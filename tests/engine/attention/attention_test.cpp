@@ -69,13 +69,15 @@ struct OpRun {
 };
 
 // Runs the op on `p` in dtype `t` with gradient dout; offsets as i64 (or i32 for cu_k when asked).
-OpRun run_op(const Problem& p, const std::vector<double>& dout, DType t, DType cu_k_dtype = DType::i64) {
+OpRun run_op(const Problem& p, const std::vector<double>& dout, DType t, DType cu_k_dtype = DType::i64,
+             AttentionVariant variant = AttentionVariant::automatic) {
   OpRun r;
   r.q = Tensor::from_vector(p.q, Shape{p.tq(), p.H, p.D}).to(t).requires_grad_();
   r.k = Tensor::from_vector(p.k, Shape{p.tk(), p.H, p.D}).to(t).requires_grad_();
   r.v = Tensor::from_vector(p.v, Shape{p.tk(), p.H, p.D}).to(t).requires_grad_();
   AttentionOptions opts;
   opts.scale = p.scale;
+  opts.variant = variant;
   if (!p.mask.empty()) opts.key_mask = Tensor::from_vector(p.mask, Shape{p.tk()});
   if (!p.bias.empty()) {
     r.bias = Tensor::from_vector(p.bias, Shape{p.tk(), p.H}).to(t).requires_grad_();
@@ -139,7 +141,9 @@ TEST(AttentionOp, HalfInputsGiveOutputAndGradientsInTheirDtype) {
     p.bias = round_to(p.bias, t);
     const auto dout = round_to(normal(size_t(p.tq() * p.H * p.D), 23), t);
     const Result ref = testing::attn_ref::reference(p, dout);
-    const OpRun r = run_op(p, dout, t);
+    // The reference variant: f32 arithmetic on the half inputs (the tensor-core variant's extra P/dS roundings
+    // are covered in attention_variant_test.cpp).
+    const OpRun r = run_op(p, dout, t, DType::i64, AttentionVariant::reference);
     for (const Tensor& x : {r.o, r.q.grad(), r.k.grad(), r.v.grad(), r.bias.grad()})
       EXPECT_EQ(x.dtype(), t) << "output / gradient dtype";
     // f32 arithmetic, one rounding to the half type at every store (rel 2^-11 f16, 2^-8 bf16); gradients
@@ -159,6 +163,7 @@ TEST(AttentionOp, HalfInputsGiveOutputAndGradientsInTheirDtype) {
     Tensor ck = Tensor::from_vector(p.cu_k, Shape{int64_t(p.cu_k.size())});
     AttentionOptions o;
     o.scale = p.scale;
+    o.variant = AttentionVariant::reference;
     o.key_mask = Tensor::from_vector(p.mask, Shape{p.tk()});
     o.key_bias = Tensor::from_vector(p.bias, Shape{p.tk(), p.H}).to(t);
     Tensor out = attention(q32.to(t), k32.to(t), v32.to(t), cq, ck, o);
