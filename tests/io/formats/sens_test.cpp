@@ -4,6 +4,7 @@
 // hand-truncated copies whose errors must name the file and the frame.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -124,7 +125,7 @@ TEST(Sens, ViewsAtStrideSkipLostTrackingAndRegisterColour) {
   EXPECT_EQ(rep.frames_bad_pose, 1);
   EXPECT_EQ(v[0].name, "0");
   EXPECT_EQ(v[1].name, "4");
-  EXPECT_EQ(v[1].cam_to_world.to_vector<float>()[3], 0.4f);
+  EXPECT_FLOAT_EQ(v[1].cam_to_world.to_vector<float>()[3], 0.4f);
   EXPECT_EQ(v[1].intrinsics.to_vector<float>()[0], 30.0f);  // the depth camera's
   ASSERT_EQ(v[1].image.shape(), (Shape{kDH, kDW, 3}));
   ASSERT_EQ(v[1].depth.shape(), (Shape{kDH, kDW}));
