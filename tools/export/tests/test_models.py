@@ -22,8 +22,8 @@ class RandomInitExport(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
-        cls.root = fixture.make_root(cls.tmp.name, views=1)  # SAM at 1024 px is the slow part
-        tmpl = os.path.join(cls.tmp.name, "templates.txt")
+        cls.root = fixture.make_root(os.path.join(cls.tmp.name, "data"), views=1)  # SAM at 1024 px is the slow part
+        tmpl = os.path.join(cls.tmp.name, "templates.txt")  # outside the root: inspect reads every *.txt there as a split
         with open(tmpl, "w") as f:
             f.write("a photo of a {}.\nthere is a {} in the scene.\n")
         cli.main(["text", cls.root, "--random-init", "--templates", tmpl])
