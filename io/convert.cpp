@@ -11,10 +11,14 @@
 
 #include "io/check.h"
 #include "io/datasets/label_maps.h"
+#include "io/datasets/mosd.h"
+#include "io/datasets/kitti.h"
 #include "io/datasets/nuscenes.h"
+#include "io/datasets/nuscenes_sweeps.h"
 #include "io/datasets/pointcept.h"
 #include "io/datasets/s3dis.h"
 #include "io/datasets/scannet.h"
+#include "io/datasets/scannet_sens.h"
 #include "io/datasets/scene_io.h"
 #include "io/datasets/semantickitti.h"
 #include "io/formats/npy.h"
@@ -205,7 +209,8 @@ ConvertResult convert(const std::string& format, const std::string& src, const s
           one(s / sp / sc, sp);
         }
     }
-  } else if (format == "scannet") {
+  } else if (format == "scannet" || format == "scannet-sens") {
+    const bool sens = format == "scannet-sens";
     info.name = "scannet";
     info.classes = scannet20_classes();
     w.set_classes(info, format, false);
@@ -223,7 +228,11 @@ ConvertResult convert(const std::string& format, const std::string& src, const s
       ScanNetReport r;
       Scene sc = read_scannet_scan(sp.string(), tsv, &r);
       fs::path frames = fs::is_directory(sp / "frames" / "pose") ? sp / "frames" : sp;
-      if (fs::is_directory(frames / "pose"))
+      const fs::path sens_file = sp / (sp.filename().string() + ".sens");
+      if (sens) {
+        if (!fs::exists(sens_file)) LESEG_FAIL("convert scannet-sens: ", sens_file.string(), " does not exist");
+        sc.views = read_scannet_sens_views(sens_file.string(), ScanNetFrameOptions{opt.frame_stride, opt.max_frames, true}, &r);
+      } else if (fs::is_directory(frames / "pose"))
         sc.views = read_scannet_frames(frames.string(), ScanNetFrameOptions{opt.frame_stride, opt.max_frames, true}, &r);
       if (r.frames_bad_pose) w.res.notes.push_back(sc.name + ": " + std::to_string(r.frames_bad_pose) + " frames skipped (invalid pose)");
       if (r.unlabeled) w.res.notes.push_back(sc.name + ": " + std::to_string(r.unlabeled) + " vertices ignore (-1)");
@@ -288,10 +297,97 @@ ConvertResult convert(const std::string& format, const std::string& src, const s
     info.classes = nuscenes16_classes();
     w.set_classes(info, format, false);
     ReadReport r;
-    Scene sc = read_nuscenes_sample(src, true, &r);
+    SweepReport sr;
+    Scene sc = opt.sweeps > 0 ? read_nuscenes_multisweep(src, opt.sweeps, true, 1.0f, &r, &sr) : read_nuscenes_sample(src, true, &r);
     if (sc.name.empty()) sc.name = "sample";
     w.note(sc.name, r);
+    if (opt.sweeps > 0)
+      w.res.notes.push_back(sc.name + ": " + std::to_string(sr.sweeps_used) + " of " + std::to_string(opt.sweeps) +
+                            " sweeps aggregated (" + std::to_string(sr.sweeps_listed) + " listed), " +
+                            std::to_string(sr.points_added) + " points added, " + std::to_string(sr.close_removed) +
+                            " within 1 m of the sensor dropped");
     w.add(sc, "train", src);
+  } else if (format == "mosd") {
+    info.name = "mosd";
+    info.classes = mosd_classes();
+    w.set_classes(info, format, false);
+    std::vector<fs::path> files;
+    if (fs::is_directory(s)) {
+      for (auto& e : fs::directory_iterator(s))
+        if (e.path().extension() == ".pcd") files.push_back(e.path());
+      std::sort(files.begin(), files.end());
+    } else {
+      files.push_back(s);
+    }
+    LESEG_CHECK(!files.empty(), "convert mosd: no *.pcd in '", src, "'");
+    for (auto& f : files) {
+      if (w.full()) break;
+      Scene sc = read_mosd_rgbd(f.string());
+      w.add(sc, "train", f.string());
+    }
+  } else if (format == "kitti") {
+    info.name = "kitti";
+    info.classes = semantickitti_classes();
+    w.set_classes(info, format, false);
+    struct Item { std::string name, bin, image, calib, label, split; };
+    std::vector<Item> items;
+    auto scans_in = [](const fs::path& velo) {
+      std::vector<std::string> ids;
+      for (auto& e : fs::directory_iterator(velo))
+        if (e.path().extension() == ".bin") ids.push_back(e.path().stem().string());
+      std::sort(ids.begin(), ids.end());
+      return ids;
+    };
+    auto image_of = [](const fs::path& dir, const std::string& id) {
+      for (const char* ext : {".png", ".jpg"})
+        if (fs::exists(dir / (id + ext))) return (dir / (id + ext)).string();
+      return std::string();
+    };
+    int64_t no_image = 0;
+    auto object_split = [&](const fs::path& sd, const std::string& split) {
+      for (auto& id : scans_in(sd / "velodyne")) {
+        std::string img = image_of(sd / "image_2", id);
+        if (img.empty()) { ++no_image; continue; }
+        items.push_back({split + "_" + id, (sd / "velodyne" / (id + ".bin")).string(), img,
+                         (sd / "calib" / (id + ".txt")).string(), "", split == "testing" ? "val" : "train"});
+      }
+    };
+    auto odometry_seq = [&](const fs::path& sq) {
+      for (auto& id : scans_in(sq / "velodyne")) {
+        std::string img = image_of(sq / "image_2", id);
+        if (img.empty()) { ++no_image; continue; }
+        fs::path lab = sq / "labels" / (id + ".label");
+        items.push_back({sq.filename().string() + "_" + id, (sq / "velodyne" / (id + ".bin")).string(), img,
+                         (sq / "calib.txt").string(), fs::exists(lab) ? lab.string() : "",
+                         std::atoi(sq.filename().string().c_str()) == 8 ? "val" : "train"});
+      }
+    };
+    if (fs::is_directory(s / "velodyne") && fs::is_directory(s / "calib")) object_split(s, s.filename().string());
+    else if (fs::is_directory(s / "velodyne") && fs::exists(s / "calib.txt")) odometry_seq(s);
+    else if (fs::is_directory(s / "training") || fs::is_directory(s / "testing")) {
+      for (const char* sp : {"training", "testing"})
+        if (fs::is_directory(s / sp / "velodyne")) object_split(s / sp, sp);
+    } else {
+      fs::path root = fs::is_directory(s / "sequences") ? s / "sequences" : s;
+      std::vector<fs::path> seqs;
+      for (auto& e : fs::directory_iterator(root))
+        if (e.is_directory() && fs::is_directory(e.path() / "velodyne")) seqs.push_back(e.path());
+      std::sort(seqs.begin(), seqs.end());
+      for (auto& sq : seqs) odometry_seq(sq);
+    }
+    if (no_image) w.res.notes.push_back(std::to_string(no_image) + " scans without an image_2 file skipped");
+    if (items.empty()) LESEG_FAIL("convert kitti: no scan with velodyne/<id>.bin and image_2/<id>.png under ", src,
+                                  " (object: training/{velodyne,image_2,calib}; odometry: sequences/<nn>/{velodyne,image_2,calib.txt})");
+    std::string yaml = find_up(s, "semantic-kitti.yaml", 3);
+    std::map<int, int> lm = yaml.empty() ? semantickitti_learning_map() : read_learning_map_yaml(yaml);
+    for (auto& it : items) {
+      if (w.full()) break;
+      KittiReport r;
+      Scene sc = read_kitti_frame(it.bin, it.image, it.calib, it.label, lm, &r);
+      sc.name = it.name;
+      w.note(sc.name, r.points);
+      w.add(sc, it.split, it.bin);
+    }
   } else if (format == "ply" || format == "pcd") {
     info.name = format;
     w.set_classes(info, format, true);
@@ -332,7 +428,7 @@ ConvertResult convert(const std::string& format, const std::string& src, const s
                               "some classes are absent from these files");
     }
   } else {
-    LESEG_FAIL("convert: unknown format '", format, "' (pointcept, scannet, s3dis, semantickitti, nuscenes, ply, pcd)");
+    LESEG_FAIL("convert: unknown format '", format, "' (pointcept, scannet, scannet-sens, s3dis, semantickitti, nuscenes, kitti, mosd, ply, pcd)");
   }
   w.finish(info);
   return w.res;
@@ -379,7 +475,7 @@ InspectReport inspect(const std::string& root) {
   std::map<std::string, int64_t> have;  // array name -> scenes having it
   std::map<std::string, int64_t> view_files;
   int64_t nonfinite = 0;
-  const char* arrays[] = {"color.npy", "normal.npy", "segment.npy", "instance.npy", "geo_segment.npy", "intensity.npy"};
+  const char* arrays[] = {"color.npy", "normal.npy", "segment.npy", "instance.npy", "geo_segment.npy", "intensity.npy", "time.npy"};
   const char* vfiles[] = {"color.png", "depth.png", "intrinsic.txt", "pose.txt", "clip_label.png", "sam_mask.npy", "sam_feat.npy",
                           "label.png", "caption_scene.npy", "caption_objects.npy"};
   for (auto& name : scene_names) {

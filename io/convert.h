@@ -8,7 +8,15 @@
 //                  scans (scannetv2-labels.combined.tsv in SRC, its parent or grandparent)
 //   s3dis          a room folder, an Area_N folder or the root holding Area_* folders (scene = Area_N_room)
 //   semantickitti  the root with sequences/ (yaml next to it or in SRC) or one sequences/<nn> folder
-//   nuscenes       a sample folder (lidar .pcd.bin + camera images + calibration.txt)
+//   scannet-sens   like scannet, views read straight from <scene>/<scene>.sens (the original release's RGB-D
+//                  stream; io/datasets/scannet_sens.h) every --frame-stride frames instead of exported frames
+//   nuscenes       a sample folder (lidar .pcd.bin + camera images + calibration.txt); --sweeps N adds the N previous
+//                  sweeps listed in sweeps.txt, ego-motion compensated, with time.npy (io/datasets/nuscenes_sweeps.h)
+//   kitti          KITTI object (<root>/training|testing/{velodyne,image_2,calib}) or odometry (<root>/sequences/<nn>/
+//                  {velodyne,image_2,calib.txt}, SemanticKITTI labels/ when present) layouts: each scan paired with
+//                  its image_2 through P2 · R0_rect · Tr_velo_to_cam (io/datasets/kitti.h)
+//   mosd           an organised Kinect cloud of the Object Segmentation Database (.pcd, x y z rgba label) or a
+//                  folder of them: one scene with its RGB-D view and 2D/3D labels {table, object} (io/datasets/mosd.h)
 //   ply | pcd      one file -> one scene, or a folder of .ply / .pcd files -> one scene each (labels kept as
 //                  found in the files)
 // All scenes go to train.txt unless the source has its own splits (Pointcept; S3DIS Area_5 and SemanticKITTI
@@ -31,6 +39,7 @@ struct ConvertOptions {
   int max_scenes = -1;         // -1 = all
   int frame_stride = 1;        // ScanNet exported frames
   int max_frames = -1;
+  int sweeps = 0;              // nuScenes: previous sweeps aggregated onto each keyframe
   std::vector<std::string> class_names;  // replaces the format's class list (empty: keep it)
   int num_classes = -1;                  // class_0 .. class_{N-1} when no names are given; -1: keep
   std::vector<std::string> val_scenes;   // scenes for val.txt (the rest go to train.txt)

@@ -12,6 +12,7 @@
 //   <root>/scenes/<name>/coord.npy (N, 3) f4 metres      color.npy (N, 3) u1     normal.npy (N, 3) f4
 //                        segment.npy (N,) i4 labels, -1 ignore     instance.npy (N,) i4, -1 none
 //                        geo_segment.npy (N,) i4 geometric consistency sets     intensity.npy (N,) f4 (LiDAR)
+//                        time.npy (N,) f4 seconds before the keyframe (aggregated LiDAR sweeps, optional)
 //                        views/<k>/color.png (H, W, 3) · depth.png u16 millimetres (0 = invalid)
 //                                 intrinsic.txt 3×3 · pose.txt 4×4 camera-to-world (row-major)
 //                                 clip_label.png u16 class id per pixel (65535 = none)
@@ -52,6 +53,7 @@ struct Scene {
   Tensor colors;       // (N, 3) u8, optional
   Tensor normals;      // (N, 3) f32, optional
   Tensor intensity;    // (N,) f32, optional (LiDAR)
+  Tensor times;        // (N,) f32 seconds before the keyframe (multi-sweep LiDAR: 0 keyframe), optional
   Tensor labels;       // (N,) i32, -1 = ignore, optional
   Tensor instances;    // (N,) i32, -1 = none, optional
   Tensor segments;     // (N,) i32 geometric consistency sets, optional

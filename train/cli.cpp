@@ -252,13 +252,14 @@ int run_cli(const std::vector<std::string>& args_in) {
       ->check(CLI::Range(1, 1 << 16));
   std::string conv_from, conv_src, conv_to;
   io::ConvertOptions co;
-  auto* convert = data->add_subcommand("convert", "Convert a dataset (pointcept, scannet, s3dis, semantickitti, nuscenes, ply, pcd)");
+  auto* convert = data->add_subcommand("convert", "Convert a dataset (pointcept, scannet, scannet-sens, s3dis, semantickitti, nuscenes, kitti, mosd, ply, pcd)");
   convert->add_option("--from", conv_from, "Source format")->required();
   convert->add_option("src", conv_src, "Source path")->required();
   convert->add_option("--to", conv_to, "Destination root")->required();
   convert->add_option("--max-scenes", co.max_scenes, "At most this many scenes (-1 = all)");
-  convert->add_option("--frame-stride", co.frame_stride, "ScanNet: every k-th exported frame");
+  convert->add_option("--frame-stride", co.frame_stride, "ScanNet: every k-th frame (exported frames or .sens)");
   convert->add_option("--max-frames", co.max_frames, "ScanNet: at most this many frames per scene");
+  convert->add_option("--sweeps", co.sweeps, "nuScenes: previous sweeps aggregated onto the keyframe (sweeps.txt)");
   std::string conv_classes, conv_val;
   convert->add_option("--classes", conv_classes, "Class names, one per line (replaces the format's list; ply/pcd: "
                                                  "needed when some classes are absent from the files)");

@@ -169,6 +169,7 @@ void write_scene(const std::string& dir, const Scene& s) {
   if (s.colors.defined()) { check_shape(s.colors, dir + " colors", {n, 3}); write_npy(join(dir, "color.npy"), to_u8_colors(s.colors, "colors")); }
   if (s.normals.defined()) { check_shape(s.normals, dir + " normals", {n, 3}); write_npy(join(dir, "normal.npy"), to_f32(s.normals, "normals")); }
   if (s.intensity.defined()) { check_shape(s.intensity, dir + " intensity", {n}); write_npy(join(dir, "intensity.npy"), to_f32(s.intensity, "intensity")); }
+  if (s.times.defined()) { check_shape(s.times, dir + " time", {n}); write_npy(join(dir, "time.npy"), to_f32(s.times, "time")); }
   if (s.labels.defined()) { check_shape(s.labels, dir + " labels", {n}); write_npy(join(dir, "segment.npy"), to_i32(s.labels, "labels")); }
   if (s.instances.defined()) { check_shape(s.instances, dir + " instances", {n}); write_npy(join(dir, "instance.npy"), to_i32(s.instances, "instances")); }
   if (s.segments.defined()) { check_shape(s.segments, dir + " segments", {n}); write_npy(join(dir, "geo_segment.npy"), to_i32(s.segments, "segments")); }
@@ -192,6 +193,7 @@ Scene read_scene(const std::string& dir, const SceneReadOptions& opt) {
   if ((s.colors = maybe_npy(p = join(dir, "color.npy"))).defined()) { s.colors = to_u8_colors(s.colors, p); check_shape(s.colors, p, {n, 3}); }
   if ((s.normals = maybe_npy(p = join(dir, "normal.npy"))).defined()) { s.normals = to_f32(s.normals, p); check_shape(s.normals, p, {n, 3}); }
   if ((s.intensity = maybe_npy(p = join(dir, "intensity.npy"))).defined()) { s.intensity = to_f32(s.intensity, p).reshape(Shape{-1}); check_shape(s.intensity, p, {n}); }
+  if ((s.times = maybe_npy(p = join(dir, "time.npy"))).defined()) { s.times = to_f32(s.times, p).reshape(Shape{-1}); check_shape(s.times, p, {n}); }
   if ((s.labels = maybe_npy(p = join(dir, "segment.npy"))).defined()) { s.labels = to_i32(s.labels, p).reshape(Shape{-1}); check_shape(s.labels, p, {n}); }
   if ((s.instances = maybe_npy(p = join(dir, "instance.npy"))).defined()) { s.instances = to_i32(s.instances, p).reshape(Shape{-1}); check_shape(s.instances, p, {n}); }
   if ((s.segments = maybe_npy(p = join(dir, "geo_segment.npy"))).defined()) { s.segments = to_i32(s.segments, p).reshape(Shape{-1}); check_shape(s.segments, p, {n}); }

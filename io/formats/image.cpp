@@ -103,6 +103,30 @@ Tensor read_image_u16(const std::string& path) {
   return t;
 }
 
+Tensor decode_image_rgb(const uint8_t* data, size_t size, const std::string& what) {
+  if (size == 0 || size > size_t(INT32_MAX)) LESEG_FAIL(what, ": image of ", size, " bytes");
+  int w = 0, h = 0, c = 0;
+  std::unique_ptr<uint8_t, StbFree> px(stbi_load_from_memory(data, int(size), &w, &h, &c, 3));
+  if (!px) LESEG_FAIL(what, ": cannot decode image (PNG/JPEG expected): ", stbi_failure_reason());
+  Tensor t = Tensor::empty(Shape{h, w, 3}, DType::u8);
+  std::memcpy(t.data_ptr(), px.get(), size_t(h) * size_t(w) * 3);
+  return t;
+}
+
+std::vector<uint8_t> encode_jpeg(const Tensor& image0, int quality) {
+  LESEG_CHECK(image0.defined() && image0.dtype() == DType::u8 && image0.ndim() == 3 && image0.size(2) == 3,
+              "encode_jpeg: expected (H, W, 3) u8, got ", image0.defined() ? image0.shape().str() : "undefined");
+  Tensor image = image0.device().is_cpu() ? image0 : image0.to(Device::cpu());
+  std::vector<uint8_t> out;
+  auto sink = [](void* ctx, void* data, int size) {
+    auto* o = static_cast<std::vector<uint8_t>*>(ctx);
+    o->insert(o->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+  };
+  if (!stbi_write_jpg_to_func(sink, &out, int(image.size(1)), int(image.size(0)), 3, image.data_ptr(), quality))
+    LESEG_FAIL("encode_jpeg: stb_image_write failed");
+  return out;
+}
+
 void write_png_rgb(const std::string& path, const Tensor& image0) {
   LESEG_CHECK(image0.defined(), "write_png_rgb(", path, "): undefined tensor");
   Tensor image = image0.device().is_cpu() ? image0 : image0.to(Device::cpu());
