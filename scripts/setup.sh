@@ -4,7 +4,8 @@ set -euo pipefail
 PKGS=(cmake ninja-build g++ ccache pkg-config libeigen3-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
       libspdlog-dev libfmt-dev libstb-dev libgtest-dev libgmock-dev libbenchmark-dev libomp-dev libpng-dev
       libjpeg-dev zlib1g-dev clang libclang-rt-14-dev fonts-dejavu-core
-      libprotobuf-dev protobuf-compiler libjs-three libopenmpi-dev openmpi-bin)
+      libprotobuf-dev protobuf-compiler libjs-three libopenmpi-dev openmpi-bin
+      python3-numpy python3-pil)   # the last two: tools/export's file-writing test without a venv
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

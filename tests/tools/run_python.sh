@@ -5,6 +5,9 @@
 set -uo pipefail
 SRC=$1 BIN=$2 WHAT=$3
 PY=${LESEG_EXPORT_PY:-$SRC/tools/export/.venv/bin/python}
+if [ "$WHAT" = helpers ] && [ ! -x "$PY" ] && [ -z "${LESEG_EXPORT_PY:-}" ] && /usr/bin/python3 -c 'import numpy, PIL' 2>/dev/null; then
+  PY=/usr/bin/python3   # the helpers need numpy and Pillow only: Debian's python3-numpy / python3-pil (setup.sh)
+fi
 if [ ! -f "$PY" ] || [ ! -x "$PY" ]; then echo "SKIPPED: no exporter venv at $PY (run tools/export/setup.sh)"; exit 77; fi
 if [ "$WHAT" != helpers ] && ! "$PY" -c 'import torch, open_clip, segment_anything, transformers' 2>/dev/null; then
   echo "SKIPPED: the exporter venv lacks torch / open_clip / segment_anything / transformers"; exit 77
