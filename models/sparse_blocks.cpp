@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/nn/init.h"
+#include "engine/ops/autocast.h"
 #include "engine/ops/elementwise.h"
 
 namespace leseg::models {
@@ -52,6 +53,16 @@ SparseTensor SparseConv3d::forward(const SparseTensor& x) {
   o.stride = spec_.stride;
   o.transposed = spec_.transposed;
   o.variant = variant;
+  if (autocast_enabled() && x.feats().dtype() == DType::f32) {
+    // Autocast (bf16/f16) of the sparse convolution, emulated in f32 storage until sparse_conv3d takes half
+    // tensors itself: features, kernel and bias rounded to autocast_dtype(), f32 accumulation, the output rounded
+    // as the GPU stores it; on the way back the feature gradient is rounded and the f32 master kernel gets the
+    // rounded low-precision gradient upcast (engine/ops/autocast.h). Rounding is idempotent, so this stays
+    // exact once the convolution casts by itself.
+    SparseTensor y = sparse_conv3d(x.with_feats(autocast_emulate(x.feats())), autocast_emulate(kernel),
+                                   autocast_emulate(bias), o);
+    return y.with_feats(autocast_emulate(y.feats()));
+  }
   return sparse_conv3d(x, kernel, bias, o);
 }
 
