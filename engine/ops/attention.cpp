@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "engine/autograd.h"
+#include "engine/ops/autocast.h"
 #include "kernels/attention/attention.h"
 
 namespace leseg {
@@ -95,6 +96,16 @@ void run_backward(const Plan& p, const Tensor& q, const Tensor& k, const Tensor&
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cu_q, const Tensor& cu_k,
                  const AttentionOptions& opts) {
   LESEG_CHECK(q.defined() && k.defined() && v.defined(), "attention: q, k and v must be defined");
+  // Autocast (train.precision bf16/f16, engine/precision.h): q, k, v (and the key bias) cast to autocast_dtype();
+  // the half kernels compute in f32 and return that dtype. f32 leaves get f32 gradients (the casts' backward).
+  if (autocast_enabled() && autocast_eligible(q.dtype()) && autocast_eligible(k.dtype()) &&
+      autocast_eligible(v.dtype()) &&
+      (q.dtype() != autocast_dtype() || k.dtype() != autocast_dtype() || v.dtype() != autocast_dtype() ||
+       (opts.key_bias.defined() && opts.key_bias.dtype() != autocast_dtype()))) {
+    AttentionOptions o = opts;
+    o.key_bias = autocast_in(opts.key_bias);
+    return attention(autocast_in(q), autocast_in(k), autocast_in(v), cu_q, cu_k, o);
+  }
   LESEG_CHECK(q.ndim() == 3 && k.ndim() == 3 && v.ndim() == 3, "attention: q, k, v must be (T, H, D), got q ",
               q.shape().str(), ", k ", k.shape().str(), ", v ", v.shape().str());
   LESEG_CHECK(k.shape() == v.shape(), "attention: k ", k.shape().str(), " and v ", v.shape().str(), " differ");

@@ -2,7 +2,8 @@
 // train.precision on whole models, CPU (the emulation, engine/precision.h): a MinkUNet14A and a DeepLabV3
 // (ResNet-18) forward under bf16 / f16 stay within a stated relative tolerance of the f32 forward, every parameter
 // gets a finite f32 gradient, and SGD steps under bf16 decrease a cross-entropy loss.
-//   Tolerances (relative L2 error of the output against f32, same weights and input): bf16 5e-2, f16 1e-2.
+//   Tolerances (relative L2 error of the output against f32, same weights and input): bf16 2e-2, f16 4e-3
+//   (measured 2026-12-06: MinkUNet14A 3.9e-3 / 4.5e-4, DeepLabV3-R18 4.9e-3 / 5.6e-4).
 //   bf16 keeps 8 significant bits (a rounding is <= 2^-9 relative) and the rounding happens at every GEMM
 //   input and output of ~30 layers; f16 keeps 11 bits (2^-12). Measured values are printed.
 #include <gtest/gtest.h>
@@ -113,7 +114,7 @@ TEST_P(ModelPrecision, DeepLabV3ForwardBackwardNearF32) {
 }
 
 INSTANTIATE_TEST_SUITE_P(LowPrecision, ModelPrecision,
-                         ::testing::Values(Case{Precision::bf16, 5e-2}, Case{Precision::f16, 1e-2}),
+                         ::testing::Values(Case{Precision::bf16, 2e-2}, Case{Precision::f16, 4e-3}),
                          [](const auto& info) { return std::string(precision_name(info.param.p)); });
 
 // SGD on MinkUNet14A + a linear classifier under bf16: the cross-entropy on fixed labels goes down.

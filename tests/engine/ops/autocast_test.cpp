@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "engine/autograd.h"
+#include "engine/ops/attention.h"
 #include "engine/ops/autocast.h"
 #include "engine/ops/conv2d.h"
 #include "engine/ops/elementwise.h"
@@ -182,6 +183,28 @@ TEST_P(AutocastLowp, EmulateRoundsValuesAndGradients) {
   // off outside autocast
   Tensor z = autocast_emulate(x);
   expect_bits(vals(z), vals(x), "emulate off");
+}
+
+TEST_P(AutocastLowp, AttentionCastsQkvAndReturnsTheLowDtype) {
+  const DType dt = GetParam();
+  Tensor q = leaf(Shape{6, 2, 8}, 40), k = leaf(Shape{9, 2, 8}, 41), v = leaf(Shape{9, 2, 8}, 42);
+  Tensor cq = Tensor::from_vector<int64_t>({0, 2, 6}, Shape{3}), ck = Tensor::from_vector<int64_t>({0, 4, 9}, Shape{3});
+  Tensor y;
+  {
+    PrecisionScope ps(precision());
+    y = attention(q, k, v, cq, ck, AttentionOptions{});
+    EXPECT_EQ(y.dtype(), dt);
+    sum(y).backward();
+  }
+  // the same as the half kernel on the cast inputs, called outside autocast
+  expect_bits(vals(y), vals(attention(q.detach().to(dt), k.detach().to(dt), v.detach().to(dt), cq, ck, AttentionOptions{})),
+              "attention");
+  // and close to the f32 attention on the rounded inputs (one rounding of the output)
+  std::vector<float> r = vals(attention(rounded(q, dt), rounded(k, dt), rounded(v, dt), cq, ck, AttentionOptions{}));
+  std::vector<float> got = vals(y);
+  for (size_t i = 0; i < r.size(); ++i) EXPECT_NEAR(got[i], r[i], std::abs(r[i]) * (dt == DType::bf16 ? 8e-3 : 1e-3) + 1e-6);
+  EXPECT_EQ(q.grad().dtype(), DType::f32);
+  EXPECT_EQ(v.grad().dtype(), DType::f32);
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, AutocastLowp, ::testing::Values(DType::bf16, DType::f16),
