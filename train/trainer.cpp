@@ -40,7 +40,7 @@ std::string out_of_memory_text() {
 }  // namespace
 
 Trainer::Trainer(Regime& regime, BatchSource& train, BatchSource* val, TrainerOptions opt)
-    : regime_(regime), train_(train), val_(val), opt_(std::move(opt)) {
+    : regime_(regime), train_(train), val_(val), opt_(std::move(opt)), scaler_(opt_.loss_scaler) {
   LESEG_CHECK(opt_.epochs >= 1, "trainer: epochs = ", opt_.epochs, " must be >= 1");
   LESEG_CHECK(opt_.accumulate >= 1, "trainer: accumulate = ", opt_.accumulate, " must be >= 1");
   LESEG_CHECK(opt_.log_every >= 1, "trainer: log_every = ", opt_.log_every, " must be >= 1");
