@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/nn/init.h"
+#include "engine/ops/autocast.h"
 #include "engine/ops/elementwise.h"
 
 namespace leseg::models {
@@ -52,6 +53,8 @@ SparseTensor SparseConv3d::forward(const SparseTensor& x) {
   o.stride = spec_.stride;
   o.transposed = spec_.transposed;
   o.variant = variant;
+  // Autocast (train.precision bf16/f16) happens inside sparse_conv3d (engine/sparse/sparse_ops.cpp): features,
+  // kernel and bias cast to autocast_dtype(), f32 accumulation, output in that dtype.
   return sparse_conv3d(x, kernel, bias, o);
 }
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/precision_default.h"
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/error.h"
 #include "io/check.h"
@@ -190,6 +191,13 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir, dist::Commu
   to.keep_checkpoints = cfg.get<int>("train.keep_checkpoints", 2);
   to.eval_every = cfg.get<int64_t>("train.eval_every", 1);
   to.clip_grad_norm = cfg.get<double>("train.clip_grad_norm", 0.0);
+  {  // train.precision: default bf16 on a CUDA device that computes in it (sm_80+), f32 elsewhere
+    const std::string pr = cfg.get<std::string>("train.precision", "default");
+    to.precision = pr == "default" ? default_precision(job.device) : parse_precision(pr);
+    to.loss_scaler.growth_interval = cfg.get<int64_t>("train.loss_scale_growth_interval", 2000);
+    LESEG_CHECK(to.loss_scaler.growth_interval >= 1, "train.loss_scale_growth_interval: ",
+                to.loss_scaler.growth_interval, " must be >= 1");
+  }
   to.tensorboard = cfg.get<bool>("train.tensorboard", false);
   std::string default_out = "runs/" + fs::path(cfg.origin()).stem().string();
   const std::string cfg_out = cfg.get<std::string>("train.out", default_out);

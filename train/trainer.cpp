@@ -40,7 +40,7 @@ std::string out_of_memory_text() {
 }  // namespace
 
 Trainer::Trainer(Regime& regime, BatchSource& train, BatchSource* val, TrainerOptions opt)
-    : regime_(regime), train_(train), val_(val), opt_(std::move(opt)) {
+    : regime_(regime), train_(train), val_(val), opt_(std::move(opt)), scaler_(opt_.loss_scaler) {
   LESEG_CHECK(opt_.epochs >= 1, "trainer: epochs = ", opt_.epochs, " must be >= 1");
   LESEG_CHECK(opt_.accumulate >= 1, "trainer: accumulate = ", opt_.accumulate, " must be >= 1");
   LESEG_CHECK(opt_.log_every >= 1, "trainer: log_every = ", opt_.log_every, " must be >= 1");
@@ -64,6 +64,8 @@ std::string Trainer::save(int64_t epoch, int64_t batch_in_epoch) {
     for (auto& [k, v] : slot.optimizer->state_dict()) ck.optimizer[slot.name + "." + k] = v;
     if (slot.scheduler) ck.scheduler[slot.name] = slot.scheduler->state();
   }
+  if (opt_.precision == Precision::f16)
+    for (auto& [k, v] : scaler_.state_dict()) ck.optimizer["loss_scaler." + k] = v;
   ck.step = step_;
   ck.epoch = epoch;
   ck.config = opt_.config;
@@ -119,6 +121,12 @@ std::string Trainer::restore(const std::string& path) {
   LESEG_CHECK(saved_regime == regime_.name(), "--resume: checkpoint '", dir, "' was written by regime '", saved_regime,
               "', this run uses '", regime_.name(), "'");
   regime_.load(ck.model);
+  if (opt_.precision == Precision::f16 && ck.optimizer.count("loss_scaler.scale")) {  // f32/bf16 checkpoints have none
+    StateDict part;
+    for (auto& [k, v] : ck.optimizer)
+      if (k.rfind("loss_scaler.", 0) == 0) part[k.substr(12)] = v;
+    scaler_.load_state_dict(part);
+  }
   for (auto& slot : regime_.optimizers()) {
     StateDict part;
     const std::string p = slot.name + ".";
@@ -160,6 +168,16 @@ TrainResult Trainer::run() {
   if (!opt_.resume.empty()) res.last_checkpoint = restore(opt_.resume);
   if (files) remove_stale_temporaries();
   dp.start(opt_.config, train_.batches_per_epoch());
+  if (opt_.verbose && dp.rank() == 0) {
+    if (opt_.precision == Precision::f16)
+      std::printf("precision: f16 (autocast; f32 master weights; dynamic loss scale %g, growth every %lld clean steps)\n",
+                  scaler_.scale_value(), static_cast<long long>(opt_.loss_scaler.growth_interval));
+    else
+      std::printf("precision: %s%s\n", precision_name(opt_.precision),
+                  opt_.precision == Precision::bf16 ? " (autocast; f32 master weights and optimizer state)"
+                  : opt_.precision == Precision::tf32 ? " (TF32 GEMM inputs, f32 storage)" : "");
+    std::fflush(stdout);
+  }
   std::optional<dist::SyncBatchNormScope> sync_bn;
   if (opt_.distributed.sync_bn) sync_bn.emplace(opt_.distributed.comm);
   dist::TrainingGroupScope group(opt_.distributed.comm);
@@ -242,6 +260,7 @@ TrainResult Trainer::run() {
     while (!stop) {
       std::optional<Batch> b = train_.next();
       if (b) {
+        PrecisionScope precision_scope(opt_.precision);  // forward and backward of this batch (engine/precision.h)
         dp.inject_fault(step_);
         NvtxScope step_range("leseg::train_batch");
         std::optional<NvtxScope> phase;
@@ -276,6 +295,7 @@ TrainResult Trainer::run() {
         const double lv = red.loss;
         LESEG_CHECK(std::isfinite(lv), "trainer: non-finite total loss ", lv, context(), "; stopped, ", last_good());
         Tensor scaled = opt_.accumulate == 1 && red.weight == 1.0 ? total : total * (red.weight / opt_.accumulate);
+        if (opt_.precision == Precision::f16) scaled = scaler_.scale(scaled);  // dynamic loss scaling
         phase.reset();
         phase.emplace("leseg::backward");
         dp.before_backward(pending + 1 == opt_.accumulate);  // data-parallel: overlap the gradient all-reduces
@@ -309,9 +329,23 @@ TrainResult Trainer::run() {
           for (auto& slot : regime_.optimizers()) all.insert(all.end(), slot.params.begin(), slot.params.end());
         NvtxScope opt_range("leseg::optimizer");
         dp.reduce_gradients();  // Σ over ranks, fixed bucket order (no-op for one process)
+        // f16: unscale every gradient; an inf/NaN skips this optimizer step and halves the scale.
+        bool skip_step = false;
+        if (opt_.precision == Precision::f16) {
+          bool finite = true;
+          for (auto& slot : regime_.optimizers()) finite = scaler_.unscale_(slot.params) && finite;
+          scaler_.update(!finite);
+          if (!finite) {
+            skip_step = true;
+            for (auto& slot : regime_.optimizers()) slot.optimizer->zero_grad();
+            if (opt_.verbose && dp.rank() == 0)
+              std::printf("\nf16: non-finite gradient at step %lld: step skipped, loss scale -> %g\n",
+                          static_cast<long long>(step_ + 1), scaler_.scale_value());
+          }
+        }
         // Non-finite gradients: named by parameter, before the optimizer can write them into the weights.
         for (auto& slot : regime_.optimizers()) {
-          if (std::isfinite(grad_norm(slot.params))) continue;
+          if (skip_step || std::isfinite(grad_norm(slot.params))) continue;
           std::string pname = "?";
           for (size_t k = 0; k < slot.params.size() && pname == "?"; ++k)
             if (!std::isfinite(grad_norm({slot.params[k]}))) {
@@ -323,8 +357,9 @@ TrainResult Trainer::run() {
                      "' (loss terms of the last batch: ", last_batch_terms, ")", last_batch_context, "; stopped, ",
                      last_good());
         }
-        double gnorm = opt_.clip_grad_norm > 0 ? clip_grad_norm_(all, opt_.clip_grad_norm) : 0.0;
+        double gnorm = opt_.clip_grad_norm > 0 && !skip_step ? clip_grad_norm_(all, opt_.clip_grad_norm) : 0.0;
         for (auto& slot : regime_.optimizers()) {
+          if (skip_step) break;
           slot.optimizer->step();
           if (slot.scheduler && !slot.per_epoch) slot.scheduler->step();
           slot.optimizer->zero_grad();

@@ -18,6 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/optim/loss_scaler.h"
+#include "engine/precision.h"
 #include "train/batch.h"
 #include "train/distributed.h"
 #include "train/evaluate.h"
@@ -36,6 +38,10 @@ struct TrainerOptions {
   int keep_checkpoints = 2;     // newest checkpoints kept in the run folder (older ones deleted)
   int64_t eval_every = 1;       // epochs between evaluations (0: only after the last epoch; <0: never)
   double clip_grad_norm = 0.0;  // 0 = off
+  // train.precision (engine/precision.h): set with PrecisionScope for the forward and backward of every batch;
+  // master weights and optimizer state stay f32. f16 adds dynamic loss scaling (engine/optim/loss_scaler.h).
+  Precision precision = Precision::f32;
+  LossScalerOptions loss_scaler;  // f16 only (train.loss_scale_growth_interval)
   int num_classes = 0;
   int ignore_index = -1;
   std::vector<std::string> class_names;
@@ -81,6 +87,7 @@ class Trainer {
   BatchSource* val_;
   TrainerOptions opt_;
   int64_t step_ = 0, start_epoch_ = 0, start_batch_ = 0;
+  LossScaler scaler_;  // used when opt_.precision == f16
   nlohmann::json best_ = nlohmann::json::object();
 };
 

@@ -2,6 +2,7 @@
 #include "engine/ops/conv2d.h"
 
 #include "engine/autograd.h"
+#include "engine/ops/autocast.h"
 #include "kernels/conv2d/conv2d.h"
 #include "kernels/pool2d/pool2d.h"
 #include "kernels/resize/resize.h"
@@ -38,7 +39,10 @@ void conv2d_backward_raw(const Tensor& x, const Tensor& w, const Tensor& dy, Ten
   if (dx) *dx = Tensor::empty(x.shape(), x.dtype(), d);
   if (dw) *dw = Tensor::empty(w.shape(), w.dtype(), d);
   if (db) *db = Tensor::empty(Shape{s.c_out}, w.dtype(), d);
-  const bool tf32 = allow_tf32();
+  const bool tf32 = allow_tf32() && x.dtype() == DType::f32;
+  const bool round_in = tf32 && d.is_cpu();  // the CPU twin of TF32: the GEMM inputs rounded
+  const Tensor xr = round_in ? round_tf32_copy(x) : x, wr = round_in ? round_tf32_copy(w) : w;
+  const Tensor dyr = round_in ? round_tf32_copy(dy) : dy;
   LESEG_DISPATCH_FLOAT(x.dtype(), "conv2d", {
     scalar_t* pdx = dx ? dx->data<scalar_t>() : nullptr;
     scalar_t* pdw = dw ? dw->data<scalar_t>() : nullptr;
@@ -47,8 +51,8 @@ void conv2d_backward_raw(const Tensor& x, const Tensor& w, const Tensor& dy, Ten
         d, "conv2d",
         {
           Tensor ws = workspace(kernels::conv2d_cpu_workspace_bytes<scalar_t>(s), d);
-          kernels::conv2d_backward_cpu<scalar_t>(x.data<scalar_t>(), w.data<scalar_t>(), dy.data<scalar_t>(), pdx, pdw,
-                                                 pdb, s, ws.data_ptr());
+          kernels::conv2d_backward_cpu<scalar_t>(xr.data<scalar_t>(), wr.data<scalar_t>(), dyr.data<scalar_t>(), pdx,
+                                                 pdw, pdb, s, ws.data_ptr());
         },
         {
           const size_t bytes = kernels::conv2d_cuda_workspace_bytes<scalar_t>(s, tf32);
@@ -61,6 +65,18 @@ void conv2d_backward_raw(const Tensor& x, const Tensor& w, const Tensor& dy, Ten
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding, Size2 dilation) {
+  LESEG_CHECK(x.defined() && weight.defined(), "conv2d: undefined input or weight");
+  // Autocast (bf16/f16): x, W, b cast to autocast_dtype(), f32 arithmetic on the rounded values, output stored in
+  // that dtype; half inputs outside autocast likewise in their own dtype (engine/precision.h).
+  if (autocast_enabled() && autocast_eligible(x.dtype()) && autocast_eligible(weight.dtype()) &&
+      (!bias.defined() || autocast_eligible(bias.dtype()))) {
+    const DType dt = autocast_dtype();
+    Tensor xl = autocast_in(x), wl = autocast_in(weight), bl = autocast_in(bias);
+    PrecisionScope f32_inside(Precision::f32);
+    return store_as(conv2d(upcast(xl), upcast(wl), upcast(bl), stride, padding, dilation), dt);
+  }
+  if (is_half_dtype(x.dtype()) && weight.dtype() == x.dtype() && (!bias.defined() || bias.dtype() == x.dtype()))
+    return store_as(conv2d(upcast(x), upcast(weight), upcast(bias), stride, padding, dilation), x.dtype());
   check_float("conv2d", x, "input");
   check_float("conv2d", weight, "weight");
   LESEG_CHECK(x.ndim() == 4, "conv2d: input must be (N, C_in, H, W), got ", x.shape().str());
@@ -92,14 +108,16 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
               ")");
   Device d = x.device();
   Tensor y = Tensor::empty(Shape{s.n, s.c_out, s.h_out, s.w_out}, x.dtype(), d);
-  const bool tf32 = allow_tf32();
+  const bool tf32 = allow_tf32() && x.dtype() == DType::f32;
+  const bool round_in = tf32 && d.is_cpu();  // the CPU twin of TF32: rounded GEMM inputs (the bias add stays f32)
+  const Tensor xr = round_in ? round_tf32_copy(x) : x, wr = round_in ? round_tf32_copy(weight) : weight;
   LESEG_DISPATCH_FLOAT(x.dtype(), "conv2d", {
     const scalar_t* pb = bias.defined() ? bias.data<scalar_t>() : nullptr;
     LESEG_DISPATCH_DEVICE(
         d, "conv2d",
         {
           Tensor ws = workspace(kernels::conv2d_cpu_workspace_bytes<scalar_t>(s), d);
-          kernels::conv2d_forward_cpu<scalar_t>(x.data<scalar_t>(), weight.data<scalar_t>(), pb, y.data<scalar_t>(), s,
+          kernels::conv2d_forward_cpu<scalar_t>(xr.data<scalar_t>(), wr.data<scalar_t>(), pb, y.data<scalar_t>(), s,
                                                 ws.data_ptr());
         },
         {
@@ -188,6 +206,7 @@ Tensor avg_like_pool(PoolKind kind, const Tensor& x, const kernels::Pool2dShape&
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
+  if (x.defined() && is_half_dtype(x.dtype())) return store_as(max_pool2d(upcast(x), kernel, stride, padding), x.dtype());  // f32 inside
   kernels::Pool2dShape s = fixed_pool_shape("max_pool2d", x, kernel, stride, padding);
   Device d = x.device();
   Tensor y = Tensor::empty(with_hw(x, s.h_out, s.w_out), x.dtype(), d);
@@ -219,12 +238,14 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
 }
 
 Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding, bool count_include_pad) {
+  if (x.defined() && is_half_dtype(x.dtype())) return store_as(avg_pool2d(upcast(x), kernel, stride, padding, count_include_pad), x.dtype());  // f32 inside
   kernels::Pool2dShape s = fixed_pool_shape("avg_pool2d", x, kernel, stride, padding);
   s.count_include_pad = count_include_pad;
   return avg_like_pool(PoolKind::avg, x, s);
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output_size) {
+  if (x.defined() && is_half_dtype(x.dtype())) return store_as(adaptive_avg_pool2d(upcast(x), output_size), x.dtype());  // f32 inside
   kernels::Pool2dShape s;
   s.planes = planes_of("adaptive_avg_pool2d", x);
   s.h = x.size(-2), s.w = x.size(-1);
@@ -237,6 +258,7 @@ Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output_size) {
 
 // ---- bilinear interpolation ----
 Tensor interpolate_bilinear(const Tensor& x, Size2 size, bool align_corners) {
+  if (x.defined() && is_half_dtype(x.dtype())) return store_as(interpolate_bilinear(upcast(x), size, align_corners), x.dtype());  // f32 inside
   kernels::ResizeShape s;
   s.planes = planes_of("interpolate_bilinear", x);
   s.h = x.size(-2), s.w = x.size(-1), s.h_out = size.h, s.w_out = size.w, s.align_corners = align_corners;

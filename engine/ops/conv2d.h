@@ -19,7 +19,10 @@ struct Size2 {
 };
 
 // x (N, C_in, H, W), weight (C_out, C_in, KH, KW), bias (C_out) or undefined -> (N, C_out, H_out, W_out),
-// H_out = ⌊(H + 2·pad − dil·(KH − 1) − 1) / stride⌋ + 1. f32 on CUDA uses TF32 only with set_allow_tf32(true).
+// H_out = ⌊(H + 2·pad − dil·(KH − 1) − 1) / stride⌋ + 1. f32 uses TF32 only under train.precision=tf32
+// (CUDA: cuDNN/cuBLAS TF32 math; CPU twin: inputs rounded with round_to_tf32). Autocast (bf16/f16): inputs cast to
+// autocast_dtype(), f32 arithmetic, output in autocast_dtype(). Pooling and resize take f16/bf16 (f32 inside,
+// one rounding at the store).
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Size2 stride = 1,
               Size2 padding = 0, Size2 dilation = 1);
 

@@ -5,6 +5,7 @@
 #include "engine/ops/elementwise.h"
 
 #include "engine/autograd.h"
+#include "engine/ops/autocast.h"
 #include "engine/ops/reduce.h"
 #include "kernels/compare/compare.h"
 #include "kernels/elementwise/elementwise.h"
@@ -38,6 +39,11 @@ BroadcastIndex make_index(const Shape& out, std::initializer_list<const Shape*> 
 }
 
 Tensor binary(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
+  // f16/bf16 input: arithmetic in f32, one rounding at the store (engine/precision.h)
+  // (a half and an f32 operand promote to f32, as PyTorch's type promotion).
+  if (a.defined() && b.defined() && (is_half_dtype(a.dtype()) || is_half_dtype(b.dtype())) &&
+      autocast_eligible(a.dtype()) && autocast_eligible(b.dtype()))
+    return store_as(binary(op, name, upcast(a), upcast(b)), a.dtype() == b.dtype() ? a.dtype() : DType::f32);
   check_pair(name, a, b);
   check_float(name, a, "first input");
   const Shape os = broadcast_shapes(a.shape(), b.shape());
@@ -86,6 +92,8 @@ Tensor binary(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
 
 // F(x, s) or F(s, x) with a host scalar s.
 Tensor binary_scalar(BinaryOp op, const char* name, const Tensor& x, double s, bool scalar_first) {
+  // f16/bf16 input: arithmetic in f32, one rounding at the store (engine/precision.h)
+  if (x.defined() && is_half_dtype(x.dtype())) return store_as(binary_scalar(op, name, upcast(x), s, scalar_first), x.dtype());
   check_float(name, x, "input");
   const Device dev = x.device();
   Tensor out = Tensor::empty(x.shape(), x.dtype(), dev);
@@ -114,6 +122,8 @@ Tensor binary_scalar(BinaryOp op, const char* name, const Tensor& x, double s, b
 }
 
 Tensor unary(UnaryOp op, const char* name, const Tensor& x, UnaryParams p = {}) {
+  // f16/bf16 input: arithmetic in f32, one rounding at the store (engine/precision.h)
+  if (x.defined() && is_half_dtype(x.dtype())) return store_as(unary(op, name, upcast(x), p), x.dtype());
   check_float(name, x, "input");
   const Device dev = x.device();
   Tensor out = Tensor::empty(x.shape(), x.dtype(), dev);
@@ -286,6 +296,10 @@ Tensor reciprocal(const Tensor& x) { return unary(UnaryOp::reciprocal, "reciproc
 
 // ---------------------------------------------------------------- selection / masks
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  // f16/bf16 input: arithmetic in f32, one rounding at the store (engine/precision.h)
+  if (a.defined() && b.defined() && (is_half_dtype(a.dtype()) || is_half_dtype(b.dtype())) &&
+      autocast_eligible(a.dtype()) && autocast_eligible(b.dtype()))
+    return store_as(where(cond, upcast(a), upcast(b)), a.dtype() == b.dtype() ? a.dtype() : DType::f32);
   check_mask("where", cond);
   check_pair("where", a, b);
   check_float("where", a, "first value input");
@@ -322,6 +336,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+  // f16/bf16 input: arithmetic in f32, one rounding at the store (engine/precision.h)
+  if (x.defined() && is_half_dtype(x.dtype())) return store_as(masked_fill(upcast(x), mask, value), x.dtype());
   check_mask("masked_fill", mask);
   check_float("masked_fill", x, "input");
   LESEG_CHECK(mask.device() == x.device(), "masked_fill: mask on ", mask.device().str(), ", input on ", x.device().str());

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "engine/autograd.h"
+#include "engine/ops/autocast.h"
 #include "engine/ops/elementwise.h"
 #include "kernels/batch_norm/batch_norm.h"
 #include "kernels/matmul/matmul.h"
@@ -14,13 +15,10 @@ namespace leseg {
 
 namespace {
 std::atomic<bool> g_deterministic{false};
-std::atomic<bool> g_allow_tf32{false};
 }  // namespace
 
 void set_deterministic(bool on) { g_deterministic = on; }
 bool deterministic() { return g_deterministic; }
-void set_allow_tf32(bool on) { g_allow_tf32 = on; }
-bool allow_tf32() { return g_allow_tf32; }
 
 namespace {
 
@@ -28,10 +26,25 @@ void check_float_pair(const char* op, const Tensor& a, const Tensor& b) {
   LESEG_CHECK(a.defined() && b.defined(), op, ": undefined operand");
   LESEG_CHECK(a.dtype() == b.dtype(), op, ": dtype mismatch ", dtype_name(a.dtype()), " vs ", dtype_name(b.dtype()),
               " (shapes ", a.shape().str(), ", ", b.shape().str(), ")");
-  LESEG_CHECK(a.dtype() == DType::f32 || a.dtype() == DType::f64, op, ": dtype ", dtype_name(a.dtype()),
-              " not supported (f32, f64)");
+  LESEG_CHECK(a.dtype() == DType::f32 || a.dtype() == DType::f64 || is_half_dtype(a.dtype()), op, ": dtype ",
+              dtype_name(a.dtype()), " not supported (f32, f64, f16, bf16)");
   LESEG_CHECK(a.device() == b.device(), op, ": operands on different devices ", a.device().str(), " and ",
               b.device().str());
+}
+
+// Half GEMM (kernels/matmul matmul_lowp_*): C = op(A)·op(B) + beta·C, f32 accumulation, C rounded once.
+void gemm_lowp(const Tensor& a, const Tensor& b, const Tensor& c, const kernels::GemmShape& g, float beta) {
+  Device d = a.device();
+  if (a.dtype() == DType::bf16) {
+    LESEG_DISPATCH_DEVICE(d, "matmul", kernels::matmul_lowp_cpu<bf16_t>(a.data<bf16_t>(), b.data<bf16_t>(), c.data<bf16_t>(), g, beta),
+                          kernels::matmul_lowp_cuda<bf16_t>(a.data<bf16_t>(), b.data<bf16_t>(), c.data<bf16_t>(), g, beta,
+                                                            current_stream(d)));
+  } else {
+    LESEG_CHECK(a.dtype() == DType::f16, "matmul: half GEMM of dtype ", dtype_name(a.dtype()));
+    LESEG_DISPATCH_DEVICE(d, "matmul", kernels::matmul_lowp_cpu<f16_t>(a.data<f16_t>(), b.data<f16_t>(), c.data<f16_t>(), g, beta),
+                          kernels::matmul_lowp_cuda<f16_t>(a.data<f16_t>(), b.data<f16_t>(), c.data<f16_t>(), g, beta,
+                                                           current_stream(d)));
+  }
 }
 
 // op(a)·op(b) without autograd. sum_batch: every batch product is summed into one (M, N) result (the
@@ -80,13 +93,22 @@ Tensor mm_raw(const Tensor& a, const Tensor& b, bool ta, bool tb, bool sum_batch
     g.stride_b = b2 ? 0 : K * N;
     g.stride_c = sum_batch ? 0 : M * N;
   }
+  if (is_half_dtype(a.dtype()) && g.stride_c == 0 && g.batch > 1)  // summed batches: in f32, rounded once
+    return mm_raw(a.detach().to(DType::f32), b.detach().to(DType::f32), ta, tb, sum_batch).to(a.dtype());
   Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
   if (out.numel() == 0) return out;
+  if (is_half_dtype(a.dtype())) {
+    gemm_lowp(a, b, out, g, 0.0f);
+    return out;
+  }
   Device d = a.device();
-  const bool tf32 = allow_tf32();
+  const bool tf32 = allow_tf32() && a.dtype() == DType::f32;
+  // TF32 on CPU: the twin rounds the GEMM inputs as the tensor cores' input conversion does, f32 accumulation.
+  const Tensor ar = tf32 && d.is_cpu() ? round_tf32_copy(a) : a;
+  const Tensor br = tf32 && d.is_cpu() ? round_tf32_copy(b) : b;
   LESEG_DISPATCH_FLOAT(a.dtype(), "matmul", {
-    const scalar_t* pa = a.data<scalar_t>();
-    const scalar_t* pb = b.data<scalar_t>();
+    const scalar_t* pa = ar.data<scalar_t>();
+    const scalar_t* pb = br.data<scalar_t>();
     scalar_t* pc = out.data<scalar_t>();
     LESEG_DISPATCH_DEVICE(d, "matmul", kernels::matmul_cpu<scalar_t>(pa, pb, pc, g, scalar_t(0)),
                           kernels::matmul_cuda<scalar_t>(pa, pb, pc, g, scalar_t(0), tf32, current_stream(d)));
@@ -129,6 +151,7 @@ Tensor permute_raw(const Tensor& x, const std::vector<int>& perm) {
 
 // Column sums of a (rows, cols) tensor -> (cols).
 Tensor column_sum(const Tensor& x2) {
+  if (is_half_dtype(x2.dtype())) return column_sum(x2.detach().to(DType::f32)).to(x2.dtype());  // f32 sums, one rounding
   const int64_t R = x2.size(0), C = x2.size(1);
   Tensor out = Tensor::empty(Shape{C}, x2.dtype(), x2.device());
   if (C == 0) return out;
@@ -145,7 +168,21 @@ Tensor column_sum(const Tensor& x2) {
 }
 }  // namespace
 
+namespace {
+Tensor matmul_impl(const Tensor& a, const Tensor& b, bool ta, bool tb);
+}  // namespace
+
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  LESEG_CHECK(a.defined() && b.defined(), "matmul: undefined operand");
+  // Autocast (bf16/f16): inputs cast to the autocast dtype (differentiable: f32 leaves get f32 gradients), then the
+  // half GEMM: f32 accumulation, output and input gradients stored in that dtype.
+  if (autocast_enabled() && autocast_eligible(a.dtype()) && autocast_eligible(b.dtype()))
+    return matmul_impl(autocast_in(a), autocast_in(b), ta, tb);
+  return matmul_impl(a, b, ta, tb);
+}
+
+namespace {
+Tensor matmul_impl(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   check_float_pair("matmul", a, b);
   LESEG_CHECK(a.ndim() >= 2 && b.ndim() >= 2, "matmul: operands need at least 2 dims, got ", a.shape().str(), " and ",
               b.shape().str());
@@ -160,7 +197,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
       Shape sa = bs, sb = bs;
       sa.push_back(a.shape()[a.ndim() - 2]), sa.push_back(a.shape()[a.ndim() - 1]);
       sb.push_back(b.shape()[b.ndim() - 2]), sb.push_back(b.shape()[b.ndim() - 1]);
-      return matmul(a.shape() == sa ? a : broadcast_to(a, sa), b.shape() == sb ? b : broadcast_to(b, sb), ta, tb);
+      return matmul_impl(a.shape() == sa ? a : broadcast_to(a, sa), b.shape() == sb ? b : broadcast_to(b, sb), ta, tb);
     }
   }
   Tensor out = mm_raw(a, b, ta, tb, false);
@@ -178,6 +215,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
                   return std::vector<Tensor>{dA, dB};
                 });
 }
+}  // namespace
 
 Tensor permute(const Tensor& x, const std::vector<int>& perm) {
   Tensor out = permute_raw(x, perm);
@@ -202,7 +240,22 @@ Tensor t(const Tensor& x) {
   return transpose(x, 0, 1);
 }
 
+namespace {
+Tensor linear_impl(const Tensor& x, const Tensor& w, const Tensor& b);
+}  // namespace
+
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  LESEG_CHECK(x.defined() && w.defined(), "linear: undefined operand");
+  // Autocast as matmul: x, W, b cast to the autocast dtype, y = x·Wᵀ + b accumulated in f32 by the half GEMM
+  // (bias preloaded into C, beta = 1), stored once in that dtype.
+  if (autocast_enabled() && autocast_eligible(x.dtype()) && autocast_eligible(w.dtype()) &&
+      (!b.defined() || autocast_eligible(b.dtype())))
+    return linear_impl(autocast_in(x), autocast_in(w), autocast_in(b));
+  return linear_impl(x, w, b);
+}
+
+namespace {
+Tensor linear_impl(const Tensor& x, const Tensor& w, const Tensor& b) {
   check_float_pair("linear", x, w);
   LESEG_CHECK(w.ndim() == 2, "linear: weight must be (out, in), got ", w.shape().str());
   LESEG_CHECK(x.ndim() >= 1 && x.size(-1) == w.size(1), "linear: input ", x.shape().str(), " does not end in in_features ",
@@ -219,8 +272,24 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   Tensor x2 = x.detach().reshape(Shape{R, in});
   Tensor y = Tensor::empty(Shape{R, outf}, x.dtype(), x.device());
   Device d = x.device();
-  if (y.numel() > 0) {
-    const bool tf32 = allow_tf32();
+  if (y.numel() > 0 && is_half_dtype(x.dtype())) {
+    float beta = 0.0f;
+    if (b.defined()) {  // y = 1·bᵀ (exact: k = 1), then y += x·Wᵀ in the same f32 accumulation, one rounding
+      Tensor ones = Tensor::ones(Shape{R, 1}, x.dtype(), d);
+      kernels::GemmShape g1;
+      g1.m = R, g1.n = outf, g1.k = 1;
+      gemm_lowp(ones, b, y, g1, 0.0f);
+      beta = 1.0f;
+    }
+    kernels::GemmShape g;
+    g.m = R, g.n = outf, g.k = in, g.trans_b = true;
+    gemm_lowp(x2, w, y, g, beta);
+  } else if (y.numel() > 0) {
+    const bool tf32 = allow_tf32() && x.dtype() == DType::f32;
+    const bool round_in = tf32 && d.is_cpu();  // the CPU twin of TF32: rounded GEMM inputs (bias included)
+    if (round_in) x2 = round_tf32_copy(x2);
+    const Tensor wr = round_in ? round_tf32_copy(w) : w;
+    const Tensor br = round_in && b.defined() ? round_tf32_copy(b) : b;
     LESEG_DISPATCH_FLOAT(x.dtype(), "linear", {
       scalar_t beta = scalar_t(0);
       if (b.defined()) {  // y = 1·bᵀ (rank-1 GEMM), then y += x·Wᵀ
@@ -228,7 +297,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
         kernels::GemmShape g1;
         g1.m = R, g1.n = outf, g1.k = 1;
         const scalar_t* po = ones.data<scalar_t>();
-        const scalar_t* pb = b.data<scalar_t>();
+        const scalar_t* pb = br.data<scalar_t>();
         LESEG_DISPATCH_DEVICE(d, "linear", kernels::matmul_cpu<scalar_t>(po, pb, y.data<scalar_t>(), g1, scalar_t(0)),
                               kernels::matmul_cuda<scalar_t>(po, pb, y.data<scalar_t>(), g1, scalar_t(0), tf32,
                                                              current_stream(d)));
@@ -237,7 +306,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
       kernels::GemmShape g;
       g.m = R, g.n = outf, g.k = in, g.trans_b = true;
       const scalar_t* px = x2.data<scalar_t>();
-      const scalar_t* pw = w.data<scalar_t>();
+      const scalar_t* pw = wr.data<scalar_t>();
       LESEG_DISPATCH_DEVICE(d, "linear", kernels::matmul_cpu<scalar_t>(px, pw, y.data<scalar_t>(), g, beta),
                             kernels::matmul_cuda<scalar_t>(px, pw, y.data<scalar_t>(), g, beta, tf32, current_stream(d)));
     });
@@ -255,5 +324,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
                   return std::vector<Tensor>{dx, dw, db};
                 });
 }
+
+}  // namespace
 
 }  // namespace leseg

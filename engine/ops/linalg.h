@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Linear algebra ops (autograd): matmul with transpose flags, transpose / permute / t, linear.
-// Kernels: kernels/matmul (Eigen on CPU, cuBLAS on CUDA; TF32 only with set_allow_tf32(true), see
-// engine/determinism.h), kernels/transpose (permute copy), kernels/batch_norm channel_sum (bias grad).
+// Kernels: kernels/matmul (Eigen on CPU, cuBLAS on CUDA; TF32 only under train.precision=tf32, see
+// engine/precision.h: the CPU twin then rounds the GEMM inputs with round_to_tf32), kernels/transpose (permute
+// copy), kernels/batch_norm channel_sum (bias grad).
+// Autocast (bf16/f16, engine/precision.h): matmul and linear cast their f32/half inputs to autocast_dtype() and
+// run the half GEMM (matmul_lowp_*: f32 accumulation, one rounding at the store), returning autocast_dtype(); half
+// inputs outside autocast run the same in their own dtype. Gradients: half for the half tensors, f32 for f32
+// leaves (the cast's backward upcasts the half gradient).
 #pragma once
 #include <vector>
 

@@ -2,6 +2,7 @@
 #include "engine/ops/nn_functional.h"
 
 #include "engine/autograd.h"
+#include "engine/ops/autocast.h"
 #include "engine/ops/linalg.h"
 #include "kernels/batch_norm/batch_norm.h"
 #include "kernels/dropout/dropout.h"
@@ -76,10 +77,16 @@ Tensor softmax_impl(const Tensor& x, int dim, bool log) {
 }
 }  // namespace
 
-Tensor softmax(const Tensor& x, int dim) { return softmax_impl(x, dim, false); }
-Tensor log_softmax(const Tensor& x, int dim) { return softmax_impl(x, dim, true); }
+Tensor softmax(const Tensor& x, int dim) {
+  if (x.defined() && is_half_dtype(x.dtype())) return softmax_impl(upcast(x), dim, false);  // f32 list: f32 out
+  return softmax_impl(x, dim, false); }
+Tensor log_softmax(const Tensor& x, int dim) {
+  if (x.defined() && is_half_dtype(x.dtype())) return softmax_impl(upcast(x), dim, true);  // f32 list: f32 out
+  return softmax_impl(x, dim, true); }
 
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  // f16/bf16 input: statistics and affine in f32, the output stored once in the input's dtype
+  if (x.defined() && is_half_dtype(x.dtype())) return store_as(layer_norm(upcast(x), weight, bias, eps), x.dtype());
   check_float("layer_norm", x);
   LESEG_CHECK(x.ndim() >= 1, "layer_norm: needs at least one dim, got a scalar");
   const int64_t D = x.size(-1);
@@ -133,6 +140,9 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
+  // f16/bf16 input: statistics (and the running buffers) in f32, the output stored once in the input's dtype
+  if (x.defined() && is_half_dtype(x.dtype()))
+    return store_as(batch_norm(upcast(x), running_mean, running_var, weight, bias, training, momentum, eps), x.dtype());
   check_float("batch_norm", x);
   LESEG_CHECK(x.ndim() >= 2, "batch_norm: input must be (N, C) or (N, C, L…), got ", x.shape().str());
   const int64_t N = x.size(0), C = x.size(1), L = x.shape().prod(2, x.ndim());
@@ -224,6 +234,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 }
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+  // f16/bf16 input: arithmetic in f32, one rounding at the store (engine/precision.h)
+  if (x.defined() && is_half_dtype(x.dtype())) return store_as(dropout(upcast(x), p, training, gen), x.dtype());
   check_float("dropout", x);
   LESEG_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability p = ", p, " outside [0, 1]");
   if (!training || p == 0.0) return x;
@@ -254,6 +266,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
 Tensor dropout(const Tensor& x, double p, bool training) { return dropout(x, p, training, default_generator()); }
 
 Tensor l2_normalize(const Tensor& x, int dim, double eps) {
+  if (x.defined() && is_half_dtype(x.dtype())) return l2_normalize(upcast(x), dim, eps);  // f32 list: f32 out
   check_float("l2_normalize", x);
   LESEG_CHECK(x.ndim() >= 1, "l2_normalize: needs at least one dim, got a scalar");
   LESEG_CHECK(eps > 0, "l2_normalize: eps must be positive, got ", eps);

@@ -3,6 +3,7 @@
 #include "engine/ops/reduce.h"
 
 #include "engine/autograd.h"
+#include "engine/ops/autocast.h"
 #include "engine/ops/elementwise.h"
 #include "kernels/reduce/reduce.h"
 
@@ -115,24 +116,64 @@ Tensor var_impl(const Tensor& x, const Plan& p, bool unbiased, int dim) {
 
 }  // namespace
 
-Tensor sum(const Tensor& x) { check_input("sum", x); return sum_impl("sum", x, plan_all(x), false); }
-Tensor sum(const Tensor& x, int dim, bool keepdim) { check_input("sum", x); return sum_impl("sum", x, plan_dim(x, dim, keepdim), false); }
-Tensor mean(const Tensor& x) { check_input("mean", x); return sum_impl("mean", x, plan_all(x), true); }
-Tensor mean(const Tensor& x, int dim, bool keepdim) { check_input("mean", x); return sum_impl("mean", x, plan_dim(x, dim, keepdim), true); }
-Tensor max(const Tensor& x) { check_input("max", x); return arg_impl("max", ReduceOp::max, x, plan_all(x)).values; }
-ValuesIndices max(const Tensor& x, int dim, bool keepdim) { check_input("max", x); return arg_impl("max", ReduceOp::max, x, plan_dim(x, dim, keepdim)); }
-Tensor min(const Tensor& x) { check_input("min", x); return arg_impl("min", ReduceOp::min, x, plan_all(x)).values; }
-ValuesIndices min(const Tensor& x, int dim, bool keepdim) { check_input("min", x); return arg_impl("min", ReduceOp::min, x, plan_dim(x, dim, keepdim)); }
-Tensor var(const Tensor& x, bool unbiased) { check_input("var", x); return var_impl(x, plan_all(x), unbiased, kAllDims); }
+// f16/bf16 inputs: the f32 list (engine/precision.h): upcast, computed and returned in f32.
+Tensor sum(const Tensor& x) {
+  if (x.defined() && is_half_dtype(x.dtype())) return sum(upcast(x));
+  check_input("sum", x);
+  return sum_impl("sum", x, plan_all(x), false);
+}
+Tensor sum(const Tensor& x, int dim, bool keepdim) {
+  if (x.defined() && is_half_dtype(x.dtype())) return sum(upcast(x), dim, keepdim);
+  check_input("sum", x);
+  return sum_impl("sum", x, plan_dim(x, dim, keepdim), false);
+}
+Tensor mean(const Tensor& x) {
+  if (x.defined() && is_half_dtype(x.dtype())) return mean(upcast(x));
+  check_input("mean", x);
+  return sum_impl("mean", x, plan_all(x), true);
+}
+Tensor mean(const Tensor& x, int dim, bool keepdim) {
+  if (x.defined() && is_half_dtype(x.dtype())) return mean(upcast(x), dim, keepdim);
+  check_input("mean", x);
+  return sum_impl("mean", x, plan_dim(x, dim, keepdim), true);
+}
+Tensor max(const Tensor& x) {
+  if (x.defined() && is_half_dtype(x.dtype())) return max(upcast(x));
+  check_input("max", x);
+  return arg_impl("max", ReduceOp::max, x, plan_all(x)).values;
+}
+ValuesIndices max(const Tensor& x, int dim, bool keepdim) {
+  if (x.defined() && is_half_dtype(x.dtype())) return max(upcast(x), dim, keepdim);
+  check_input("max", x);
+  return arg_impl("max", ReduceOp::max, x, plan_dim(x, dim, keepdim));
+}
+Tensor min(const Tensor& x) {
+  if (x.defined() && is_half_dtype(x.dtype())) return min(upcast(x));
+  check_input("min", x);
+  return arg_impl("min", ReduceOp::min, x, plan_all(x)).values;
+}
+ValuesIndices min(const Tensor& x, int dim, bool keepdim) {
+  if (x.defined() && is_half_dtype(x.dtype())) return min(upcast(x), dim, keepdim);
+  check_input("min", x);
+  return arg_impl("min", ReduceOp::min, x, plan_dim(x, dim, keepdim));
+}
+Tensor var(const Tensor& x, bool unbiased) {
+  if (x.defined() && is_half_dtype(x.dtype())) return var(upcast(x), unbiased);
+  check_input("var", x);
+  return var_impl(x, plan_all(x), unbiased, kAllDims);
+}
 Tensor var(const Tensor& x, int dim, bool unbiased, bool keepdim) {
+  if (x.defined() && is_half_dtype(x.dtype())) return var(upcast(x), dim, unbiased, keepdim);
   check_input("var", x);
   return var_impl(x, plan_dim(x, dim, keepdim), unbiased, x.shape().norm_dim(dim));
 }
 Tensor argmax(const Tensor& x, int dim, bool keepdim) {
+  if (x.defined() && is_half_dtype(x.dtype())) return argmax(upcast(x), dim, keepdim);
   check_input("argmax", x);
   return run("argmax", ReduceOp::max, x, plan_dim(x, dim, keepdim), 0).indices;
 }
 Tensor argmin(const Tensor& x, int dim, bool keepdim) {
+  if (x.defined() && is_half_dtype(x.dtype())) return argmin(upcast(x), dim, keepdim);
   check_input("argmin", x);
   return run("argmin", ReduceOp::min, x, plan_dim(x, dim, keepdim), 0).indices;
 }

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "engine/autograd.h"
+#include "engine/ops/autocast.h"
 #include "engine/ops/linalg.h"
 #include "kernels/concat/concat.h"
 #include "kernels/index/index.h"
@@ -151,6 +152,20 @@ void check_float(const char* op, const Tensor& x) {
 
 Tensor concat(const std::vector<Tensor>& xs, int dim) {
   LESEG_CHECK(!xs.empty(), "concat: no tensors");
+  {  // f16/bf16 inputs: same half dtype -> that dtype (exact copies); mixed with f32 -> f32
+    bool any_half = false, all_eligible = true, same = true;
+    for (const Tensor& x : xs) {
+      LESEG_CHECK(x.defined(), "concat: undefined input");
+      any_half |= is_half_dtype(x.dtype());
+      all_eligible &= autocast_eligible(x.dtype());
+      same &= x.dtype() == xs[0].dtype();
+    }
+    if (any_half && all_eligible) {
+      std::vector<Tensor> up;
+      for (const Tensor& x : xs) up.push_back(upcast(x));
+      return store_as(concat(up, dim), same ? xs[0].dtype() : DType::f32);
+    }
+  }
   LESEG_CHECK(xs[0].defined() && xs[0].ndim() >= 1, "concat: inputs need at least one dim");
   const int d = xs[0].shape().norm_dim(dim);
   std::vector<int64_t> sizes;
@@ -186,6 +201,7 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 }
 
 Tensor index_select(const Tensor& x, int dim, const Tensor& idx) {
+  if (x.defined() && is_half_dtype(x.dtype())) return store_as(index_select(upcast(x), dim, idx), x.dtype());  // exact
   LESEG_CHECK(x.defined() && x.ndim() >= 1, "index_select: input needs at least one dim");
   const int d = x.shape().norm_dim(dim);
   if (d != 0) return transpose(index_select(transpose(x, 0, d), 0, idx), 0, d);

@@ -12,6 +12,7 @@
 #include "engine/autograd.h"
 #include "engine/precision.h"
 #include "engine/sparse/conv_autotune.h"
+#include "engine/determinism.h"
 #include "kernels/coord_hash/coord_hash.h"
 #include "kernels/sparse_conv/sparse_conv.h"
 #include "kernels/sparse_conv/sparse_conv_tc.h"
@@ -20,9 +21,6 @@
 
 namespace leseg {
 
-// engine/determinism.h (not included: its allow_tf32() declaration clashes with engine/precision.h's inline one
-// until the two are merged; the conv reads TF32 from precision.h).
-bool deterministic();
 
 namespace {
 

@@ -12,10 +12,11 @@
 //   (row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ); one cuBLAS handle per (host thread, device), bound to
 //   `stream` before each call. allow_tf32 selects CUBLAS_COMPUTE_32F_FAST_TF32 for f32 (default off).
 //   cuBLAS keeps its own internal workspace (the one allocation these kernels do not take from the caller).
-// T: float, double
+// T: float, double (matmul_cpu / matmul_cuda); f16_t, bf16_t (matmul_lowp_cpu / matmul_lowp_cuda)
 #pragma once
 #include <cstdint>
 
+#include "kernels/common/half_math.h"
 #include "kernels/common/hd.h"
 
 namespace leseg::kernels {
@@ -29,5 +30,16 @@ struct GemmShape {
 template <class T> void matmul_cpu(const T* a, const T* b, T* c, const GemmShape& s, T beta);
 template <class T>
 void matmul_cuda(const T* a, const T* b, T* c, const GemmShape& s, T beta, bool allow_tf32, StreamHandle stream);
+
+// Half-precision GEMM (T: f16_t, bf16_t; train.precision bf16/f16, engine/precision.h): operands in T, f32
+// accumulation, C = op(A)·op(B) + beta·C computed in f32 (C read from T) and rounded to T once at the store.
+// No summed batches (stride_c == 0 with batch > 1 is rejected: the engine sums those in f32).
+// CPU twin: the operands upcast to f32 (exact), matmul_cpu<float>, each output rounded to T (float_to_bf16 /
+//   float_to_f16, nearest even).
+// CUDA: cublasGemmStridedBatchedEx with CUDA_R_16BF / CUDA_R_16F operands and C, CUBLAS_COMPUTE_32F (tensor
+//   cores, f32 accumulation in the hardware's order: parity with the twin is to a stated tolerance, not bits).
+template <class T> void matmul_lowp_cpu(const T* a, const T* b, T* c, const GemmShape& s, float beta);
+template <class T>
+void matmul_lowp_cuda(const T* a, const T* b, T* c, const GemmShape& s, float beta, StreamHandle stream);
 
 }  // namespace leseg::kernels

@@ -89,6 +89,49 @@ void matmul_cuda(const T* a, const T* b, T* c, const GemmShape& s, T beta, bool 
   gemm_call(h, a, b, c, s, beta, s.batch, s.stride_c, compute);
 }
 
+// beta·v in f32, rounded once to v's type (beta 0 writes 0, as the CPU twin)
+__device__ inline bf16_t scaled_store(bf16_t v, float beta) {
+  return float_to_bf16(beta == 0.0f ? 0.0f : beta * bf16_to_float(v));
+}
+__device__ inline f16_t scaled_store(f16_t v, float beta) {
+  return float_to_f16(beta == 0.0f ? 0.0f : beta * f16_to_float(v));
+}
+template <class T> struct LowpType;
+template <> struct LowpType<bf16_t> { static constexpr cudaDataType_t data = CUDA_R_16BF; };
+template <> struct LowpType<f16_t> { static constexpr cudaDataType_t data = CUDA_R_16F; };
+
+template <class T>
+void matmul_lowp_cuda(const T* a, const T* b, T* c, const GemmShape& s, float beta, StreamHandle stream) {
+  static_assert(sizeof(T) == 2, "half storage types are 2 bytes");
+  LESEG_KCHECK(s.batch >= 0 && s.m >= 0 && s.n >= 0 && s.k >= 0, "matmul: negative size");
+  LESEG_KCHECK(!(s.stride_c == 0 && s.batch > 1), "matmul_lowp: summed batches are not supported");
+  if (s.batch == 0 || s.m == 0 || s.n == 0) return;
+  if (s.k == 0) {  // C = beta·C in f32, rounded once (the twin's order)
+    const int64_t n = s.stride_c == 0 ? s.m * s.n : s.stride_c * (s.batch - 1) + s.m * s.n;
+    cuda::for_each(
+        n,
+        [=] __device__(int64_t i) { c[i] = scaled_store(c[i], beta); },
+        stream, "leseg::matmul_lowp_k0");
+    return;
+  }
+  cuda::NvtxRange range("leseg::matmul_lowp");
+  cublasHandle_t h = handle_for_current_device();
+  LESEG_CUBLAS_CHECK(cublasSetStream(h, cuda::stream_of(stream)));
+  const float alpha = 1.0f;
+  cublasOperation_t op_b = s.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // A' = b (see the file comment)
+  cublasOperation_t op_a = s.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // B' = a
+  const int64_t lda = std::max<int64_t>(1, s.trans_b ? s.k : s.n);
+  const int64_t ldb = std::max<int64_t>(1, s.trans_a ? s.m : s.k);
+  LESEG_KCHECK(s.m <= INT32_MAX && s.n <= INT32_MAX && s.k <= INT32_MAX && s.batch <= INT32_MAX,
+               "matmul_cuda: dimensions exceed cuBLAS int range");
+  constexpr cudaDataType_t dt = LowpType<T>::data;
+  LESEG_CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, op_b, op_a, int(s.n), int(s.m), int(s.k), &alpha, b, dt, int(lda),
+                                                s.stride_b, a, dt, int(ldb), s.stride_a, &beta, c, dt, int(s.n),
+                                                s.stride_c, int(s.batch), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+template void matmul_lowp_cuda<bf16_t>(const bf16_t*, const bf16_t*, bf16_t*, const GemmShape&, float, StreamHandle);
+template void matmul_lowp_cuda<f16_t>(const f16_t*, const f16_t*, f16_t*, const GemmShape&, float, StreamHandle);
+
 template void matmul_cuda<float>(const float*, const float*, float*, const GemmShape&, float, bool, StreamHandle);
 template void matmul_cuda<double>(const double*, const double*, double*, const GemmShape&, double, bool, StreamHandle);
 
