@@ -102,7 +102,7 @@ class CudaEventModel final : public StreamEventModel {
     return true;
   }
   void wait(EventId e) override {
-    note_host_sync(HostSyncKind::Stream, Device::cuda(), "caching allocator: waiting for a block's stream event");
+    if (host_sync_counting()) note_host_sync(HostSyncKind::Stream, Device::cuda(), "caching allocator: waiting for a block's stream event");
     cudaError_t r = cudaEventSynchronize(static_cast<cudaEvent_t>(e));
     if (r != cudaSuccess) {
       cudaGetLastError();
@@ -297,7 +297,7 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
   if (nbytes == 0) return;
   // A copy into host memory makes the host wait for the device (engine/host_sync.h). Between two CPU buffers it is
   // the place a GPU run would wait, unless engine/tensor.cpp marked it a storage-to-storage (device-side) copy.
-  if (dst_dev.is_cpu() && (src_dev.is_cuda() || !detail::in_device_copy()))
+  if (host_sync_counting() && dst_dev.is_cpu() && (src_dev.is_cuda() || !detail::in_device_copy()))
     note_host_sync(HostSyncKind::Read, src_dev, "copy of " + std::to_string(nbytes) + " bytes " + src_dev.str() + " -> host");
   if (dst_dev.is_cpu() && src_dev.is_cpu()) {
     std::memcpy(dst, src, nbytes);

@@ -74,7 +74,7 @@ void set_current_stream(Device d, kernels::StreamHandle s) {
 }
 
 void synchronize(Device d) {
-  note_host_sync(HostSyncKind::Stream, d, "synchronize(" + d.str() + ")");
+  if (host_sync_counting()) note_host_sync(HostSyncKind::Stream, d, "synchronize(" + d.str() + ")");
 #if LESEG_WITH_CUDA
   if (d.is_cuda() && cuda_available()) {
     cudaError_t e = cudaStreamSynchronize(static_cast<cudaStream_t>(current_stream(d)));
@@ -160,7 +160,7 @@ void cuda_op_done(Device d, std::string_view opname) {
 
 void check_device_errors(Device d) {
   // The once-per-step error-flag read (on CPU: where a GPU run would read it).
-  note_host_sync(HostSyncKind::ErrorSlot, d, "check_device_errors(" + d.str() + ")");
+  if (host_sync_counting()) note_host_sync(HostSyncKind::ErrorSlot, d, "check_device_errors(" + d.str() + ")");
 #if LESEG_WITH_CUDA
   if (!d.is_cuda() || !cuda_available()) return;
   kernels::DeviceErrorRecord r;

@@ -24,6 +24,8 @@ const char* host_sync_kind_name(HostSyncKind k) {
   return "?";
 }
 
+bool host_sync_counting() { return t_counter != nullptr; }
+
 void note_host_sync(HostSyncKind kind, Device d, const std::string& what) {
   HostSyncCounter* c = t_counter;
   if (!c) return;

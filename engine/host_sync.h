@@ -33,8 +33,10 @@ struct HostSyncEvent {
   std::vector<std::string> stack;  // call-stack frames, when the counter asked for them
 };
 
-// Called by the engine at every synchronisation point (cheap when no counter is installed).
+// Called by the engine at every synchronisation point. Call sites that build a description guard it with
+// host_sync_counting() so that nothing is formatted when no counter is installed on this thread.
 void note_host_sync(HostSyncKind kind, Device d, const std::string& what);
+bool host_sync_counting();
 
 class HostSyncCounter {
  public:
