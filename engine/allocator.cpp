@@ -10,6 +10,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -191,7 +192,10 @@ void cuda_free(void* p) {
   const int dev = it->second;
   StreamBlockPool& bp = pool.pool(dev);
   const size_t sz = bp.size_of(p);
-  CudaDeviceGuard guard(dev);  // events are recorded on the block's device
+  // Events are recorded on the block's device; a block only its own stream used needs no CUDA call at all (frees
+  // also run from destructors at exit, when the runtime may be going away).
+  std::optional<CudaDeviceGuard> guard;
+  if (bp.used_on_other_streams(p)) guard.emplace(dev);
   if (bp.free(p)) pool.stats[dev].in_use -= sz;
 }
 

@@ -108,6 +108,11 @@ size_t StreamBlockPool::free_blocks() const {
   return n;
 }
 
+bool StreamBlockPool::used_on_other_streams(void* p) const {
+  auto it = live_.find(p);
+  return it != live_.end() && !it->second.used_on.empty();
+}
+
 size_t StreamBlockPool::size_of(void* p) const {
   if (auto it = live_.find(p); it != live_.end()) return it->second.size;
   if (auto it = pending_.find(p); it != pending_.end()) return it->second.size;

@@ -62,6 +62,7 @@ class StreamBlockPool {
   size_t pending_blocks() const { return pending_.size(); }
   size_t free_blocks() const;
   size_t size_of(void* p) const;  // 0 when unknown
+  bool used_on_other_streams(void* p) const;  // a live block whose free() will record events
 
  private:
   struct Block {

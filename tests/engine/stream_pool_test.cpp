@@ -57,6 +57,8 @@ TEST(StreamBlockPool, SameStreamReuseNeedsNoEvent) {
   FakeStreams fs;
   StreamBlockPool pool(&fs);
   pool.add_live(block(0), 512, stream(0));
+  pool.record_stream(block(0), stream(0));
+  EXPECT_FALSE(pool.used_on_other_streams(block(0)));
   fs.enqueue(stream(0));  // a kernel still reads the block: stream order makes the next user wait for it
   EXPECT_TRUE(pool.free(block(0)));
   EXPECT_EQ(pool.take(512, stream(0)), block(0));
@@ -97,6 +99,7 @@ TEST(StreamBlockPool, EveryUsingStreamMustFinish) {
   pool.record_stream(block(0), stream(1));
   pool.record_stream(block(0), stream(2));
   pool.record_stream(block(0), stream(0));  // its own stream: no event needed
+  EXPECT_TRUE(pool.used_on_other_streams(block(0)));
   fs.enqueue(stream(1));
   fs.enqueue(stream(2));
   pool.free(block(0));
