@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/allocator.h"
 
+#include <string>
+
+#include "engine/host_sync.h"
+#include "engine/stream_pool.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -68,58 +74,87 @@ void cpu_free(void* p) {
 
 #if LESEG_WITH_CUDA
 // ---- CUDA caching allocator ----------------------------------------------------------------------
-// Blocks are rounded to a size class and, when freed, parked in the free pool of the stream they were
-// allocated on: reuse on the same stream needs no event (stream order guarantees the previous user is
-// done). Best fit, refusing blocks more than twice the request so that small tensors don't pin big ones.
-struct Block {
-  void* ptr;
-  size_t size;
-  int device;
-  cudaStream_t stream;
+// Blocks are rounded to a size class. The stream semantics live in StreamBlockPool (engine/stream_pool.h), one per
+// device: a freed block is parked for the stream it was allocated on, at once when only that stream used it (stream
+// order protects the next user), or after the events recorded on every other stream that used it (record_stream)
+// have completed. Best fit, refusing blocks more than twice the request so that small tensors don't pin big ones.
+class CudaEventModel final : public StreamEventModel {
+ public:
+  EventId record(StreamId s) override {
+    cudaEvent_t e = nullptr;
+    cudaError_t r = cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
+    if (r == cudaSuccess) r = cudaEventRecord(e, static_cast<cudaStream_t>(s));
+    if (r != cudaSuccess) {
+      cudaGetLastError();
+      LESEG_FAIL("caching allocator: recording a stream event failed: ", cudaGetErrorString(r));
+    }
+    return e;
+  }
+  bool query(EventId e) override {
+    cudaError_t r = cudaEventQuery(static_cast<cudaEvent_t>(e));
+    if (r == cudaErrorNotReady) {
+      cudaGetLastError();
+      return false;
+    }
+    if (r != cudaSuccess) {
+      cudaGetLastError();
+      LESEG_FAIL("caching allocator: stream event query failed: ", cudaGetErrorString(r));
+    }
+    return true;
+  }
+  void wait(EventId e) override {
+    if (host_sync_counting()) note_host_sync(HostSyncKind::Stream, Device::cuda(), "caching allocator: waiting for a block's stream event");
+    cudaError_t r = cudaEventSynchronize(static_cast<cudaEvent_t>(e));
+    if (r != cudaSuccess) {
+      cudaGetLastError();
+      LESEG_FAIL("caching allocator: stream event wait failed: ", cudaGetErrorString(r));
+    }
+  }
+  void release(EventId e) override {
+    if (cudaEventDestroy(static_cast<cudaEvent_t>(e)) != cudaSuccess) cudaGetLastError();
+  }
 };
+
 struct CudaPool {
   std::mutex mu;
-  std::unordered_map<void*, Block> live;
-  // (device, stream) -> size -> blocks
-  std::map<std::pair<int, cudaStream_t>, std::multimap<size_t, void*>> free_blocks;
-  std::unordered_map<void*, Block> cached;
+  CudaEventModel events;
+  std::unordered_map<int, std::unique_ptr<StreamBlockPool>> blocks;  // device -> pool
+  std::unordered_map<void*, int> device_of;                          // every block the pools know -> its device
   std::unordered_map<int, MemoryStats> stats;
+  StreamBlockPool& pool(int device) {
+    auto& p = blocks[device];
+    if (!p) p = std::make_unique<StreamBlockPool>(&events);
+    return *p;
+  }
 };
 CudaPool& cuda_pool() {
   static CudaPool* p = new CudaPool();
   return *p;
 }
 
-// Frees the cached blocks of `device`; the caller's current device is restored afterwards.
-void release_cached_locked(CudaPool& pool, int device) {
+// Frees the cached blocks of `device` (after waiting for the pending ones' events when `drain`); the caller's current
+// device is restored afterwards.
+void release_cached_locked(CudaPool& pool, int device, bool drain) {
   CudaDeviceGuard guard(device);
-  for (auto it = pool.free_blocks.begin(); it != pool.free_blocks.end(); ++it) {
-    if (it->first.first != device) continue;
-    for (auto& [sz, ptr] : it->second) {
-      if (cudaFree(ptr) != cudaSuccess) cudaGetLastError();  // a sticky error is reported by the next checked call
-      pool.stats[device].reserved -= sz;
-      pool.cached.erase(ptr);
-    }
-    it->second.clear();
+  StreamBlockPool& bp = pool.pool(device);
+  if (drain) bp.drain();
+  for (auto& [ptr, sz] : bp.release_free()) {
+    if (cudaFree(ptr) != cudaSuccess) cudaGetLastError();  // a sticky error is reported by the next checked call
+    pool.stats[device].reserved -= sz;
+    pool.device_of.erase(ptr);
   }
 }
 
 void* cuda_alloc(Device d, size_t nbytes) {
   size_t n = cuda_size_class(nbytes);
-  cudaStream_t stream = static_cast<cudaStream_t>(current_stream(d));
+  StreamId stream = current_stream(d);
   auto& pool = cuda_pool();
   std::lock_guard<std::mutex> lk(pool.mu);
   auto& st = pool.stats[d.index];
   st.num_allocs++;
-  auto& fl = pool.free_blocks[{d.index, stream}];
-  auto it = fl.lower_bound(n);
-  if (it != fl.end() && it->first <= 2 * n) {
-    void* p = it->second;
-    size_t sz = it->first;
-    fl.erase(it);
-    pool.cached.erase(p);
-    pool.live[p] = Block{p, sz, d.index, stream};
-    st.in_use += sz;
+  StreamBlockPool& bp = pool.pool(d.index);
+  if (void* p = bp.take(n, stream)) {
+    st.in_use += bp.size_of(p);
     st.peak = std::max(st.peak, st.in_use);
     return p;
   }
@@ -128,7 +163,7 @@ void* cuda_alloc(Device d, size_t nbytes) {
   cudaError_t e = cudaMalloc(&p, n);
   if (e != cudaSuccess) {
     cudaGetLastError();
-    release_cached_locked(pool, d.index);
+    release_cached_locked(pool, d.index, /*drain=*/true);
     e = cudaMalloc(&p, n);
   }
   if (e != cudaSuccess) {
@@ -143,7 +178,8 @@ void* cuda_alloc(Device d, size_t nbytes) {
   st.reserved += n;
   st.in_use += n;
   st.peak = std::max(st.peak, st.in_use);
-  pool.live[p] = Block{p, n, d.index, stream};
+  bp.add_live(p, n, stream);
+  pool.device_of[p] = d.index;
   return p;
 }
 
@@ -151,13 +187,22 @@ void cuda_free(void* p) {
   if (!p) return;
   auto& pool = cuda_pool();
   std::lock_guard<std::mutex> lk(pool.mu);
-  auto it = pool.live.find(p);
-  if (it == pool.live.end()) return;
-  Block b = it->second;
-  pool.live.erase(it);
-  pool.stats[b.device].in_use -= b.size;
-  pool.free_blocks[{b.device, b.stream}].emplace(b.size, p);
-  pool.cached[p] = b;
+  auto it = pool.device_of.find(p);
+  if (it == pool.device_of.end()) return;
+  const int dev = it->second;
+  StreamBlockPool& bp = pool.pool(dev);
+  const size_t sz = bp.size_of(p);
+  // Events are recorded on the block's device; a block only its own stream used needs no CUDA call at all (frees
+  // also run from destructors at exit, when the runtime may be going away).
+  std::optional<CudaDeviceGuard> guard;
+  if (bp.used_on_other_streams(p)) guard.emplace(dev);
+  if (bp.free(p)) pool.stats[dev].in_use -= sz;
+}
+
+void cuda_record_stream(void* base, int device, StreamId s) {
+  auto& pool = cuda_pool();
+  std::lock_guard<std::mutex> lk(pool.mu);
+  pool.pool(device).record_stream(base, s);
 }
 #endif
 
@@ -222,7 +267,7 @@ void empty_cache(Device d) {
     auto& pool = cuda_pool();
     std::lock_guard<std::mutex> lk(pool.mu);
     synchronize(d);
-    release_cached_locked(pool, d.index);
+    release_cached_locked(pool, d.index, /*drain=*/true);
   }
 #endif
 }
@@ -254,6 +299,10 @@ void free_pinned(void* p) {
 
 void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes) {
   if (nbytes == 0) return;
+  // A copy into host memory makes the host wait for the device (engine/host_sync.h). Between two CPU buffers it is
+  // the place a GPU run would wait, unless engine/tensor.cpp marked it a storage-to-storage (device-side) copy.
+  if (host_sync_counting() && dst_dev.is_cpu() && (src_dev.is_cuda() || !detail::in_device_copy()))
+    note_host_sync(HostSyncKind::Read, src_dev, "copy of " + std::to_string(nbytes) + " bytes " + src_dev.str() + " -> host");
   if (dst_dev.is_cpu() && src_dev.is_cpu()) {
     std::memcpy(dst, src, nbytes);
     return;
@@ -281,6 +330,17 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
   if (e != cudaSuccess) LESEG_FAIL("copy of ", nbytes, " bytes ", src_dev.str(), " -> ", dst_dev.str(), " failed: ", cudaGetErrorString(e));
 #else
   fail_no_cuda("copy");
+#endif
+}
+
+void record_stream(const Tensor& t, kernels::StreamHandle s) {
+  if (!t.defined() || t.device().is_cpu()) return;
+#if LESEG_WITH_CUDA
+  // storage_id() is the Storage (engine/tensor.cpp); the allocator knows blocks by their base pointer.
+  const auto* st = static_cast<const Storage*>(t.storage_id());
+  cuda_record_stream(st->data(), t.device().index, s);
+#else
+  (void)s;
 #endif
 }
 

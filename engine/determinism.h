@@ -2,7 +2,11 @@
 // Process-wide numeric switches (default off):
 //   deterministic: scatter-adds on CUDA (index_select / embedding backward, index_add, scatter_add) use the
 //                  sorted CSR path instead of atomics, so repeated runs give identical bits (and the CPU
-//                  twin's summation order). CPU paths are always deterministic.
+//                  twin's summation order). Also segment_sum / segment_mean (sorted runs summed in the CPU twin's
+//                  order: bit-identical to it, kernels/segment/segment_sorted.h) and vote_mode (the sort-reduce
+//                  variant instead of the shared histogram's double atomics). Still atomic in this mode:
+//                  point_scatter (voxel mean, devoxelize backward) and the loss accumulators (docs/execution.md).
+//                  CPU paths are always deterministic.
 // TF32 is no longer a process-wide switch: allow_tf32() is engine/precision.h's per-thread setting
 // (train.precision=tf32, set by the trainer with PrecisionScope).
 #pragma once

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/device.h"
+#include "engine/host_sync.h"
 
 #include "kernels/device_error/device_error.h"
 #include "kernels/common/sync_mode.h"
@@ -53,8 +54,9 @@ const CudaProbe& probe() {
   }();
   return p;
 }
-std::mutex g_stream_mu;
-std::unordered_map<int, kernels::StreamHandle> g_streams;
+// The current stream is per thread (PyTorch's model): a loader thread that sets its copy stream does not move the
+// compute thread's work onto it. A thread that never set one issues on the legacy default stream.
+thread_local std::unordered_map<int, kernels::StreamHandle> t_streams;
 }  // namespace
 
 int cuda_device_count() { return probe().count; }
@@ -63,17 +65,16 @@ std::string cuda_unavailable_reason() { return probe().reason; }
 
 kernels::StreamHandle current_stream(Device d) {
   if (d.is_cpu()) return nullptr;
-  std::lock_guard<std::mutex> lk(g_stream_mu);
-  auto it = g_streams.find(d.index);
-  return it == g_streams.end() ? nullptr : it->second;
+  auto it = t_streams.find(d.index);
+  return it == t_streams.end() ? nullptr : it->second;
 }
 void set_current_stream(Device d, kernels::StreamHandle s) {
   LESEG_CHECK(d.is_cuda(), "set_current_stream: device ", d.str(), " is not a CUDA device");
-  std::lock_guard<std::mutex> lk(g_stream_mu);
-  g_streams[d.index] = s;
+  t_streams[d.index] = s;
 }
 
 void synchronize(Device d) {
+  if (host_sync_counting()) note_host_sync(HostSyncKind::Stream, d, "synchronize(" + d.str() + ")");
 #if LESEG_WITH_CUDA
   if (d.is_cuda() && cuda_available()) {
     cudaError_t e = cudaStreamSynchronize(static_cast<cudaStream_t>(current_stream(d)));
@@ -158,6 +159,8 @@ void cuda_op_done(Device d, std::string_view opname) {
 }
 
 void check_device_errors(Device d) {
+  // The once-per-step error-flag read (on CPU: where a GPU run would read it).
+  if (host_sync_counting()) note_host_sync(HostSyncKind::ErrorSlot, d, "check_device_errors(" + d.str() + ")");
 #if LESEG_WITH_CUDA
   if (!d.is_cuda() || !cuda_available()) return;
   kernels::DeviceErrorRecord r;

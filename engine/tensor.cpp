@@ -4,6 +4,7 @@
 #include <ostream>
 
 #include "engine/autograd.h"
+#include "engine/host_sync.h"
 #include "engine/rng.h"
 #include "kernels/cast/cast.h"
 #include "kernels/common/philox_math.h"
@@ -132,6 +133,7 @@ Tensor Tensor::to(DType t) const {
 Tensor Tensor::clone() const {
   check_defined("clone");
   Tensor r = empty(shape(), dtype(), device());
+  detail::DeviceCopyScope dc;  // storage to storage: a device-side copy, not a host read
   copy_bytes(r.data_ptr(), device(), data_ptr(), device(), nbytes());
   return record("clone", {*this}, r, [](const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0]}; });
 }
@@ -140,6 +142,7 @@ void Tensor::copy_(const Tensor& src) {
   check_defined("copy_");
   LESEG_CHECK(src.shape() == shape(), "copy_: source shape ", src.shape().str(), " != destination ", shape().str());
   LESEG_CHECK(src.dtype() == dtype(), "copy_: source dtype ", dtype_name(src.dtype()), " != destination ", dtype_name(dtype()));
+  detail::DeviceCopyScope dc;  // storage to storage (a real device->host copy still counts: engine/allocator.cpp)
   copy_bytes(data_ptr(), device(), src.data_ptr(), src.device(), nbytes());
   bump_version();
 }
@@ -204,6 +207,7 @@ Tensor Tensor::narrow(int64_t start, int64_t length) const {
   Shape full_shape = shape();
   return record("narrow", {*this}, r, [full_shape, start, row_bytes](const std::vector<Tensor>& g) {
     Tensor gi = Tensor::zeros(full_shape, g[0].dtype(), g[0].device());
+    detail::DeviceCopyScope dc;
     copy_bytes(static_cast<char*>(gi.data_ptr()) + size_t(start) * row_bytes, gi.device(), g[0].data_ptr(),
                g[0].device(), g[0].nbytes());
     return std::vector<Tensor>{gi};

@@ -4,7 +4,47 @@
 #include "engine/ops/segment.h"
 #include "engine/ops/shape_ops.h"
 
+#include <limits>
+
+#include "kernels/device_error/device_error.h"
+#include "kernels/pv_index/pv_index.h"
+
 namespace leseg::models {
+
+// The CUDA path of point_voxel_index: composed on the device from the cached kernel maps, no host copy (issue 17). An
+// out-of-range inverse entry or a voxel without a parent becomes -1 and is recorded by the device check, read once per
+// step by check_device_errors ("point_voxel_index (CUDA): ...").
+Tensor point_voxel_index_composed(CoordinateManager& manager, const Tensor& inverse, int32_t stride) {
+  const Device d = manager.device();
+  LESEG_CHECK(inverse.device() == d, "point_voxel_index: inverse on ", inverse.device().str(), ", manager on ", d.str());
+  const int64_t n = inverse.numel();
+  const kernels::StreamHandle st = current_stream(d);
+  Tensor v = inverse.clone();
+  int64_t bound = manager.find(1)->size();
+  for (int32_t s = 1; s < stride; s *= 2) {
+    LESEG_CHECK(manager.find(2 * s) != nullptr, "point_voxel_index: no coordinate set at stride ", 2 * s,
+                " (the network never down-sampled to it)");
+    auto km = manager.kernel_map(s, 2 * s, 2, 1);
+    LESEG_CHECK(km->num_pairs() == km->n_in, "point_voxel_index: the stride ", s, " -> ", 2 * s, " map has ",
+                km->num_pairs(), " pairs for ", km->n_in, " voxels (each voxel must have exactly one parent)");
+    Tensor parent = Tensor::full(Shape{std::max<int64_t>(km->n_in, 1)}, -1.0, DType::i32, d);
+    const int64_t P = km->num_pairs();
+    LESEG_DISPATCH_DEVICE(d, "point_voxel_index",
+        (kernels::pv_parent_scatter_cpu(km->in_idx.data<int32_t>(), km->out_idx.data<int32_t>(), P, parent.data<int32_t>()),
+         kernels::pv_compose_cpu(v.data<int32_t>(), n, parent.data<int32_t>(), km->n_in)),
+        (kernels::pv_parent_scatter_cuda(km->in_idx.data<int32_t>(), km->out_idx.data<int32_t>(), P,
+                                         parent.data<int32_t>(), st),
+         kernels::pv_compose_cuda(v.data<int32_t>(), n, parent.data<int32_t>(), km->n_in, st)));
+    bound = km->n_out;
+  }
+  Tensor out = Tensor::empty(Shape{n}, DType::i64, d);
+  LESEG_DISPATCH_DEVICE(d, "point_voxel_index", kernels::pv_widen_cpu(v.data<int32_t>(), n, out.data<int64_t>()),
+                        kernels::pv_widen_cuda(v.data<int32_t>(), n, out.data<int64_t>(), st));
+  LESEG_DISPATCH_DEVICE(d, "point_voxel_index", (void)0,
+                        kernels::check_ids_cuda(out.data<int64_t>(), n, 0, bound, std::numeric_limits<int64_t>::min(),
+                                                kernels::DeviceErrorCode::PointVoxelIndex, st));
+  return out;
+}
 
 Tensor point_voxel_index(CoordinateManager& manager, const Tensor& inverse, int32_t stride) {
   LESEG_CHECK(inverse.defined() && inverse.ndim() == 1 && inverse.dtype() == DType::i32,
@@ -12,6 +52,8 @@ Tensor point_voxel_index(CoordinateManager& manager, const Tensor& inverse, int3
   LESEG_CHECK(stride >= 1 && (stride & (stride - 1)) == 0, "point_voxel_index: stride ", stride,
               " must be a power of two");
   LESEG_CHECK(manager.find(1) != nullptr, "point_voxel_index: the manager has no stride-1 set");
+  if (manager.device().is_cuda()) return point_voxel_index_composed(manager, inverse, stride);
+  // CPU: the spec (and its errors name the offending point and stride at once).
   std::vector<int32_t> host = inverse.to_vector<int32_t>();
   const int64_t n1 = manager.find(1)->size();
   for (size_t i = 0; i < host.size(); ++i)

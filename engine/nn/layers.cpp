@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/nn/layers.h"
 
+#include "kernels/counter/counter.h"
+
 #include <cmath>
 
 #include "engine/autograd.h"
@@ -53,13 +55,13 @@ Tensor BatchNorm1d::forward(const Tensor& x) {
   Tensor y = sync ? dist::sync_batch_norm(*sync, x, running_mean, running_var, weight, bias, momentum, eps)
                   : batch_norm(x, running_mean, running_var, weight, bias, is_training(), momentum, eps);
   if (is_training()) {
-    // Host mirror of the counter: re-read only when someone else wrote the buffer (load, to(device)).
-    if (num_batches_tracked.version() != tracked_version_ || num_batches_tracked.storage_id() != tracked_storage_)
-      tracked_ = num_batches_tracked.item<int64_t>();
-    ++tracked_;
-    num_batches_tracked.fill_(double(tracked_));
-    tracked_version_ = num_batches_tracked.version();
-    tracked_storage_ = num_batches_tracked.storage_id();
+    // Incremented on its device: no host read inside the training step (engine/host_sync.h), and a captured CUDA
+    // graph increments it on every replay (a host mirror would bake one value into the graph).
+    const Device d = num_batches_tracked.device();
+    int64_t* p = num_batches_tracked.data<int64_t>();
+    LESEG_DISPATCH_DEVICE(d, "batch_norm", kernels::increment_i64_cpu(p, 1),
+                          kernels::increment_i64_cuda(p, 1, current_stream(d)));
+    num_batches_tracked.bump_version();
   }
   return y;
 }

@@ -4,6 +4,8 @@
 #include "engine/ops/segment.h"
 
 #include "engine/autograd.h"
+#include "engine/determinism.h"
+#include "kernels/segment/segment_sorted.h"
 
 namespace leseg {
 namespace {
@@ -30,6 +32,7 @@ Tensor check_group(const Tensor& group, int64_t N, Device d, const char* op) {
 Shape out_shape(const Tensor& x, int64_t rows) {
   return x.ndim() == 2 ? Shape{rows, x.size(1)} : Shape{rows};
 }
+[[maybe_unused]] Tensor byte_workspace(size_t bytes, Device d) { return Tensor::empty(Shape{int64_t(bytes / 8 + 1)}, DType::f64, d); }
 Tensor f64_workspace(int64_t n) { return Tensor::empty(Shape{std::max<int64_t>(n, 1)}, DType::f64); }
 
 }  // namespace
@@ -100,8 +103,17 @@ Tensor segment_sum(const Tensor& x, const Tensor& group, int64_t G) {
                             kernels::segment_sum_cpu<scalar_t>(x.data<scalar_t>(), g.data<int64_t>(), r.N, r.C, G,
                                                                ws.data<double>(), out.data<scalar_t>());
                           },
-                          kernels::segment_sum_cuda<scalar_t>(x.data<scalar_t>(), g.data<int64_t>(), r.N, r.C, G,
-                                                              out.data<scalar_t>(), current_stream(dev)));
+                          {
+                            if (deterministic()) {  // sorted runs in the CPU twin's order: no float atomics
+                              Tensor ws = byte_workspace(kernels::segment_sorted_cuda_workspace_bytes(r.N, G), dev);
+                              kernels::segment_sum_sorted_cuda<scalar_t>(x.data<scalar_t>(), g.data<int64_t>(), r.N,
+                                                                         r.C, G, out.data<scalar_t>(), ws.data_ptr(),
+                                                                         ws.nbytes(), current_stream(dev));
+                            } else {
+                              kernels::segment_sum_cuda<scalar_t>(x.data<scalar_t>(), g.data<int64_t>(), r.N, r.C, G,
+                                                                  out.data<scalar_t>(), current_stream(dev));
+                            }
+                          });
   });
   return record("segment_sum", {x}, out, [g](const std::vector<Tensor>& gr) {
     return std::vector<Tensor>{segment_gather(gr[0], g)};
@@ -123,9 +135,19 @@ Tensor segment_mean(const Tensor& x, const Tensor& group, int64_t G) {
                                                                 ws.data<double>(), out.data<scalar_t>(),
                                                                 count.data<int64_t>());
                           },
-                          kernels::segment_mean_cuda<scalar_t>(x.data<scalar_t>(), g.data<int64_t>(), r.N, r.C, G,
-                                                               out.data<scalar_t>(), count.data<int64_t>(),
-                                                               current_stream(dev)));
+                          {
+                            if (deterministic()) {
+                              Tensor ws = byte_workspace(kernels::segment_sorted_cuda_workspace_bytes(r.N, G), dev);
+                              kernels::segment_mean_sorted_cuda<scalar_t>(x.data<scalar_t>(), g.data<int64_t>(), r.N,
+                                                                          r.C, G, out.data<scalar_t>(),
+                                                                          count.data<int64_t>(), ws.data_ptr(),
+                                                                          ws.nbytes(), current_stream(dev));
+                            } else {
+                              kernels::segment_mean_cuda<scalar_t>(x.data<scalar_t>(), g.data<int64_t>(), r.N, r.C, G,
+                                                                   out.data<scalar_t>(), count.data<int64_t>(),
+                                                                   current_stream(dev));
+                            }
+                          });
   });
   const Shape xs = x.shape();
   return record("segment_mean", {x}, out, [g, count, xs, r, G](const std::vector<Tensor>& gr) {
@@ -207,8 +229,11 @@ VoteResult vote_mode(const Tensor& group, const Tensor& labels, int64_t G, int64
   };
   auto on_cuda = [&] {
 #if LESEG_WITH_CUDA
-    const VoteVariant v = variant.value_or(size_t(G * C) * 8 <= kernels::kVoteSharedBytes ? VoteVariant::SharedHistogram
-                                                                                         : VoteVariant::SortReduce);
+    // Deterministic mode: the sort-reduce variant (stable sort, reduce-by-key, integer atomicMax) instead of the
+    // shared histogram's double atomics.
+    const VoteVariant v = variant.value_or(
+        !deterministic() && size_t(G * C) * 8 <= kernels::kVoteSharedBytes ? VoteVariant::SharedHistogram
+                                                                            : VoteVariant::SortReduce);
     const size_t bytes = kernels::vote_mode_workspace_bytes(v, N, G, C);
     Tensor ws = Tensor::empty(Shape{int64_t(bytes / 8 + 1)}, DType::f64, dev);
     kernels::vote_mode_cuda(v, g.data<int64_t>(), y.data<int64_t>(), wp, N, G, C, ignore, ws.data_ptr(), ws.nbytes(),

@@ -7,6 +7,7 @@
 #include "engine/ops/autocast.h"
 #include "engine/ops/linalg.h"
 #include "kernels/concat/concat.h"
+#include "kernels/device_error/device_error.h"
 #include "kernels/index/index.h"
 
 namespace leseg {
@@ -62,10 +63,12 @@ void check_indices_typed(const char* op, const Tensor& idx, int64_t R) {
   const int64_t n = idx.numel();
   int64_t bad = n;
   Device d = idx.device();
+  // CUDA: no host read. The check records an offender in the device's error slot (the op, position and value), which
+  // check_device_errors reads once per step; the kernels treat the row as absent meanwhile (kernels/index/index.h).
   LESEG_DISPATCH_DEVICE(d, op, bad = kernels::index_first_bad_cpu<I>(idx.data<I>(), n, R), {
-    Tensor fb = Tensor::full(Shape{1}, double(n), DType::i64, d);
-    kernels::index_first_bad_cuda<I>(idx.data<I>(), n, R, fb.data<int64_t>(), current_stream(d));
-    bad = fb.item<int64_t>();
+    const auto code = std::string_view(op) == "index_add" ? kernels::DeviceErrorCode::IndexAdd
+                                                          : kernels::DeviceErrorCode::IndexSelect;
+    kernels::index_check_cuda<I>(idx.data<I>(), n, R, int32_t(code), current_stream(d));
   });
   if (bad < n) {
     const int64_t v = int64_t(idx.reshape(Shape{n}).narrow(bad, 1).to_vector<I>()[0]);

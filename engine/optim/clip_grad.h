@@ -10,6 +10,13 @@
 
 namespace leseg {
 
+// The total norm as a 0-d f64 tensor on the gradients' device, and the clip that never reads it on the host: one
+// partials launch per gradient into one workspace, one finish launch (kernels/clip_grad/), one scale launch per
+// gradient that reads the coefficient on the device. No host sync (engine/host_sync.h); the CUDA-graph-safe form.
+Tensor grad_norm_device(const std::vector<Tensor>& params, double norm_type = 2.0);
+Tensor clip_grad_norm_device_(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0);
+
+// The same, returning the norm on the host (one read: a sync on a GPU).
 double grad_norm(const std::vector<Tensor>& params, double norm_type = 2.0);
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0);
 

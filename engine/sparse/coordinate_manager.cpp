@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "engine/autograd.h"
+#include "engine/host_sync.h"
 #include "kernels/coord_hash/coord_hash.h"
 #include "kernels/kernel_map/kernel_map.h"
 #include "kernels/sparse_conv/sparse_conv_tc.h"
@@ -80,6 +81,8 @@ std::shared_ptr<CoordinateSet> CoordinateManager::build_set(const Tensor& coords
                                                 ws.data_ptr(), s);
         });
   });
+  // The host needs the per-batch counts to lay out the table: a structural sync (engine/host_sync.h).
+  if (host_sync_counting()) note_host_sync(HostSyncKind::Structure, d, "coord_hash_batch_counts (" + std::to_string(n) + " rows)");
   set->region_host.assign(size_t(2 * num_batches), 0);
   const int64_t cap = kernels::coord_hash_layout(set->batch_counts.data(), num_batches, set->region_host.data());
   set->keys = Tensor::empty(Shape{cap}, DType::i64, d);
@@ -100,6 +103,7 @@ std::shared_ptr<CoordinateSet> CoordinateManager::build_set(const Tensor& coords
                                                        unique_rows.data<int32_t>(), ws.data_ptr(), bytes, s);
         });
   });
+  if (host_sync_counting()) note_host_sync(HostSyncKind::Structure, d, "coord_hash_insert: unique count of " + std::to_string(n) + " rows");
   set->coords = coords;
   if (index_out) *index_out = index;
   if (unique_rows_out) *unique_rows_out = unique_rows.narrow(0, num_unique);
@@ -182,6 +186,7 @@ std::shared_ptr<const KernelMap> CoordinateManager::kernel_map(int32_t in_stride
                                          ws.data_ptr(), s);
         });
   });
+  if (host_sync_counting()) note_host_sync(HostSyncKind::Structure, d, "kernel_map_count: pair count (" + std::to_string(km->n_out) + " outputs)");
   const int64_t P = km->num_pairs();
   km->in_idx = Tensor::empty(Shape{P}, DType::i32, d);
   km->out_idx = Tensor::empty(Shape{P}, DType::i32, d);

@@ -19,6 +19,9 @@ enum class DeviceErrorCode : int32_t {
   SegmentGroup = 3,           // segment_*: group id >= G (negative ids mean "no group" and are valid)
   VoteGroup = 4,              // vote_mode: group id >= G
   VoteLabel = 5,              // vote_mode: label not in [0, C) and not the ignore index
+  IndexSelect = 6,            // index_select / embedding: index not in [0, R)
+  IndexAdd = 7,               // index_add: index not in [0, R)
+  PointVoxelIndex = 8,        // point_voxel_index: a point's voxel out of range, or a voxel without a coarser parent
 };
 
 // What a kernel recorded: the op's code, the element's index, its value and the bound it broke.

@@ -27,6 +27,16 @@ std::string describe_device_error(const DeviceErrorRecord& r) {
       os << "vote_mode (CUDA): label " << r.value << " at element " << r.index << " is not in [0, " << r.bound
          << ") and not the ignore index";
       break;
+    case DeviceErrorCode::IndexSelect:
+    case DeviceErrorCode::IndexAdd:
+      // The CPU twin's words (engine/ops/shape_ops.cpp check_indices), with "(CUDA)".
+      os << (r.code == int32_t(DeviceErrorCode::IndexSelect) ? "index_select" : "index_add") << " (CUDA): index "
+         << r.value << " at position " << r.index << " is out of range [0, " << r.bound << ")";
+      break;
+    case DeviceErrorCode::PointVoxelIndex:
+      os << "point_voxel_index (CUDA): point " << r.index << " has voxel index " << r.value << " outside [0, " << r.bound
+         << ") (an inverse entry out of range, or a voxel without a parent at the coarser stride)";
+      break;
     default:
       os << "unknown device error code " << r.code << " (index " << r.index << ", value " << r.value << ")";
   }

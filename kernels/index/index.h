@@ -31,6 +31,10 @@ void index_add_rows_cuda(T* out, int64_t R, int64_t D, const I* idx, int64_t n, 
 template <class T>
 void index_add_rows_csr_cuda(T* out, int64_t R, int64_t D, const int64_t* row_ptr, const int64_t* order,
                              const T* src, StreamHandle s);
+// Sync-free bounds check: records the first offender it meets (index, value, R) under `code`
+// (kernels/device_error/device_error.h: DeviceErrorCode) in the device's error slot, read once per step by
+// check_device_errors. The select/add CUDA kernels read an out-of-range row as 0 / skip it meanwhile.
+template <class I> void index_check_cuda(const I* idx, int64_t n, int64_t R, int32_t code, StreamHandle s);
 template <class I> void index_first_bad_cuda(const I* idx, int64_t n, int64_t R, int64_t* first_bad, StreamHandle s);
 
 }  // namespace leseg::kernels

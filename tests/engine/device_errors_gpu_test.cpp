@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "engine/device.h"
+#include "engine/host_sync.h"
+#include "engine/ops/shape_ops.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/losses.h"
 #include "engine/ops/segment.h"
@@ -145,4 +147,27 @@ TEST(DeviceGuardGpu, OpsOnSecondDeviceRunThere) {
   // Across devices: cuda:1 -> cuda:0 -> cpu.
   EXPECT_EQ(b.to(Device::cuda(0)).to_vector<float>(), (std::vector<float>{2, 8, 18, 32}));
 #endif
+}
+
+// index_select / index_add bounds checks do not read the host (issue 17): an out-of-range index is recorded on the
+// device and raised by the step's check with the CPU twin's facts; valid indices leave nothing behind.
+TEST(DeviceErrorsGpu, OutOfRangeIndexIsRecordedNotSynced) {
+  REQUIRE_CUDA();
+  SyncMode off(false);
+  const Device g = Device::cuda();
+  Tensor x = Tensor::randn(Shape{5, 3}, 2).to(g);
+  Tensor idx = Tensor::from_vector(std::vector<int64_t>{0, 4, 1, 7, 2}, Shape{5}).to(g);
+  HostSyncCounter c;
+  Tensor y;
+  {
+    SyncFreeRegion r("index_select");
+    y = index_select(x, 0, idx);
+  }
+  EXPECT_EQ(c.inside_regions(), 0) << c.report(true);
+  const std::string e = error_of([&] { check_device_errors(g); });
+  EXPECT_NE(e.find("index_select (CUDA): index 7 at position 3 is out of range [0, 5)"), std::string::npos) << e;
+  const auto rows = y.to_vector<float>();
+  for (int k = 0; k < 3; ++k) EXPECT_EQ(rows[size_t(3 * 3 + k)], 0.0f);  // the bad row reads as 0
+  Tensor ok = index_select(x, 0, Tensor::from_vector(std::vector<int64_t>{4, 0}, Shape{2}).to(g));
+  EXPECT_EQ(error_of([&] { check_device_errors(g); }), "");
 }

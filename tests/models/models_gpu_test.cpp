@@ -81,6 +81,29 @@ TEST(ModelsGpu, SPVCNNParity) {
     expect_close(grads[0][i].second, grads[1][i].second, 1e-3, 1e-2, "gradient of " + grads[0][i].first);
 }
 
+// point_voxel_index on CUDA is composed on the device from the cached maps (no host copy): the same indices as the
+// CPU spec at every stride.
+TEST(ModelsGpu, SPVCNNPointVoxelIndexOnTheDevice) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  SPVCNNConfig c;
+  c.in_channels = 4;
+  c.voxel_size = 0.1;
+  c.seed = 2;
+  leseg::testing::Points in = leseg::testing::tiny_points(90, 4, 0.1);
+  std::vector<std::vector<int64_t>> idx[2];
+  for (int d = 0; d < 2; ++d) {
+    const Device dev = d == 0 ? Device::cpu() : Device::cuda();
+    SPVCNN net(c);
+    net.to(dev);
+    Voxelized vox = voxelize(in.points.to(dev), in.batch.to(dev), in.feats.to(dev), 0.1, VoxelReduce::Mean);
+    net.forward(vox, in.points.to(dev), in.batch.to(dev));
+    for (int32_t s : {1, 2, 4, 8, 16})
+      idx[d].push_back(point_voxel_index(*vox.voxels.manager(), vox.inverse, s).to_vector<int64_t>());
+  }
+  EXPECT_EQ(idx[0], idx[1]);
+  leseg::check_device_errors(Device::cuda());
+}
+
 TEST(ModelsGpu, TransformerParity) {
   if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
   TransformerConfig c;

@@ -96,6 +96,27 @@ TEST(SPVCNN, PointVoxelIndexMatchesBruteForce) {
   EXPECT_THROW(point_voxel_index(mgr, vox.inverse, 32), Error);  // never down-sampled to 32
 }
 
+// The device formulation (no host copy of the maps: what CUDA runs) equals the host spec at every stride, and marks
+// an out-of-range inverse entry with -1 for the device check.
+TEST(SPVCNN, ComposedPointVoxelIndexMatchesTheSpec) {
+  const double vs = 0.1;
+  SPVCNN net(small_config());
+  Points in = tiny_points(80, 4, vs);
+  Voxelized vox = voxelize(in.points, in.batch, in.feats, vs, VoxelReduce::Mean);
+  net.forward(vox, in.points, in.batch);
+  CoordinateManager& mgr = *vox.voxels.manager();
+  for (int32_t s : {1, 2, 4, 8, 16})
+    EXPECT_EQ(point_voxel_index_composed(mgr, vox.inverse, s).to_vector<int64_t>(),
+              point_voxel_index(mgr, vox.inverse, s).to_vector<int64_t>())
+        << "stride " << s;
+  std::vector<int32_t> bad = vox.inverse.to_vector<int32_t>();
+  bad[3] = int32_t(mgr.find(1)->size());  // one past the last voxel
+  const auto got = point_voxel_index_composed(mgr, Tensor::from_vector(bad, Shape{int64_t(bad.size())}), 4)
+                       .to_vector<int64_t>();
+  EXPECT_EQ(got[3], -1);
+  EXPECT_GE(got[4], 0);
+}
+
 TEST(SPVCNN, VoxelisedOverloadAndDeterminism) {
   Points in = tiny_points(70, 4, 0.1);
   SPVCNN a(small_config()), b(small_config());

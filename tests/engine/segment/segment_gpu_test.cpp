@@ -6,6 +6,7 @@
 #include <random>
 
 #include "engine/autograd.h"
+#include "engine/determinism.h"
 #include "engine/ops/segment.h"
 
 using namespace leseg;
@@ -90,4 +91,46 @@ TEST(SegmentGpu, CompactionMatchesCpu) {
     EXPECT_EQ(got.unique.to_vector<int64_t>(), ref.unique.to_vector<int64_t>()) << n;
     EXPECT_EQ(got.compact.to_vector<int64_t>(), ref.compact.to_vector<int64_t>()) << n;
   }
+}
+
+// Deterministic mode (engine/determinism.h): segment_sum / segment_mean on CUDA sum sorted runs in the CPU twin's
+// order, so with non-dyadic data (where atomic order changes the bits) they equal the CPU twin bit for bit, and
+// repeats are identical. Includes no-group ids, empty groups, one huge group and N = 0.
+TEST(SegmentGpu, DeterministicSumAndMeanAreTheCpuTwinsBits) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  struct Det {
+    Det() : before(deterministic()) { set_deterministic(true); }
+    ~Det() { set_deterministic(before); }
+    bool before;
+  } det;
+  for (Case c : {Case{1000, 37, 7}, Case{20000, 4000, 3}, Case{50000, 1, 5}, Case{7, 30, 2}, Case{0, 5, 3}}) {
+    auto gv = rand_ids(c.N, -1, c.G, 4);
+    Tensor g = Tensor::from_vector(gv, Shape{c.N});
+    for (DType dt : {DType::f32, DType::f64}) {
+      Tensor x = Tensor::randn(Shape{c.N, c.C}, 9, 0, dt);
+      const Tensor gg = g.to(Device::cuda()), xg = x.to(Device::cuda());
+      Tensor s_cpu = segment_sum(x, g, c.G), m_cpu = segment_mean(x, g, c.G);
+      Tensor s1 = segment_sum(xg, gg, c.G), s2 = segment_sum(xg, gg, c.G);
+      Tensor m1 = segment_mean(xg, gg, c.G);
+      const auto a = s_cpu.to(DType::f64).to_vector<double>();
+      EXPECT_EQ(s1.to(Device::cpu()).to(DType::f64).to_vector<double>(), a) << c.N << " " << c.G;
+      EXPECT_EQ(s2.to(Device::cpu()).to(DType::f64).to_vector<double>(), a) << "repeat";
+      EXPECT_EQ(m1.to(Device::cpu()).to(DType::f64).to_vector<double>(), m_cpu.to(DType::f64).to_vector<double>());
+    }
+  }
+  check_device_errors(Device::cuda());
+}
+
+// Deterministic mode picks the sort-reduce vote (no double atomics): repeats give identical modes.
+TEST(SegmentGpu, DeterministicVoteRepeats) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  set_deterministic(true);
+  auto gv = rand_ids(30000, -1, 500, 5), yv = rand_ids(30000, -1, 20, 6);
+  Tensor g = Tensor::from_vector(gv, Shape{30000}).to(Device::cuda());
+  Tensor y = Tensor::from_vector(yv, Shape{30000}).to(Device::cuda());
+  Tensor w = Tensor::rand(Shape{30000}, 7).to(Device::cuda());
+  VoteResult a = vote_mode(g, y, 500, 20, -1, w), b = vote_mode(g, y, 500, 20, -1, w);
+  set_deterministic(false);
+  EXPECT_EQ(a.group_mode.to_vector<int64_t>(), b.group_mode.to_vector<int64_t>());
+  EXPECT_EQ(a.point_mode.to_vector<int64_t>(), b.point_mode.to_vector<int64_t>());
 }

@@ -3,11 +3,13 @@
 // empty groups, elements in no group (id -1), ties (max → first row, vote → smallest class), weighted votes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <vector>
 
 #include "kernels/segment/segment.h"
+#include "kernels/segment/segment_sorted_math.h"
 
 using namespace leseg::kernels;
 
@@ -133,4 +135,38 @@ TEST(CompactKernel, ArbitraryIdsToDenseAndBack) {
   for (int64_t i = 0; i < N; ++i) EXPECT_EQ(uniq[size_t(comp[size_t(i)])], ids[size_t(i)]);
   segment_compact_cpu(nullptr, 0, nullptr, nullptr, nullptr, &G);
   EXPECT_EQ(G, 0);
+}
+
+// The deterministic CUDA schedule (segment_sorted.h), replayed on the host with its index math: a stable sort of
+// (segment_sort_key, position), run starts by sorted_lower_bound, each run summed in double in order. It gives the
+// CPU twin's bits on non-dyadic data (the argument the CUDA kernel relies on), and keys beyond G sort last.
+TEST(SegmentSorted, ScheduleReproducesTheCpuTwinBitForBit) {
+  std::mt19937 r(12);
+  for (int64_t G : {1, 5, 300}) {
+    const int64_t N = 4000, C = 3;
+    std::vector<int64_t> group(N);
+    for (auto& g : group) g = int64_t(r() % uint32_t(G + 1)) - 1;  // -1: no group
+    std::vector<float> x(size_t(N * C));
+    std::normal_distribution<float> nd;
+    for (auto& v : x) v = nd(r);
+    std::vector<double> ws(size_t(G * C));
+    std::vector<float> want(size_t(G * C));
+    segment_sum_cpu(x.data(), group.data(), N, C, G, ws.data(), want.data());
+    std::vector<std::pair<uint64_t, int64_t>> kp(static_cast<size_t>(N));
+    for (int64_t i = 0; i < N; ++i) kp[size_t(i)] = {segment_sort_key(group[size_t(i)], G), i};
+    std::stable_sort(kp.begin(), kp.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    std::vector<uint64_t> keys(static_cast<size_t>(N));
+    for (int64_t i = 0; i < N; ++i) keys[size_t(i)] = kp[size_t(i)].first;
+    ASSERT_LT(uint64_t(G), uint64_t(1) << segment_sort_bits(G));
+    for (int64_t g = 0; g < G; ++g) {
+      const int64_t b = sorted_lower_bound(keys.data(), N, uint64_t(g)), e = sorted_lower_bound(keys.data(), N, uint64_t(g + 1));
+      for (int64_t c = 0; c < C; ++c) {
+        double acc = 0.0;
+        for (int64_t p = b; p < e; ++p) acc += double(x[size_t(kp[size_t(p)].second * C + c)]);
+        ASSERT_EQ(float(acc), want[size_t(g * C + c)]) << "G " << G << " group " << g;
+      }
+    }
+    EXPECT_EQ(sorted_lower_bound(keys.data(), N, uint64_t(G)),
+              N - std::count(group.begin(), group.end(), int64_t(-1)));  // no-group ids form the tail
+  }
 }
