@@ -18,6 +18,7 @@
 #include "engine/distributed/comm.h"
 #include "engine/error.h"
 #include "io/check.h"
+#include "kernels/common/isa.h"
 #include "io/convert.h"
 #include "io/datasets/scene_io.h"
 #include "io/synthetic/calibration.h"
@@ -192,6 +193,10 @@ int run_cli(const std::vector<std::string>& args_in) {
   CLI::App app{"leseg: label-efficient 3D point-cloud segmentation (train, evaluate, infer, data tools)", "leseg"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every subcommand");
+  app.set_version_flag("--version",
+                       std::string("leseg (CUDA backend ") + (LESEG_WITH_CUDA ? "compiled" : "not compiled") + ")\n" +
+                           kernels::cpu_isa_summary(),
+                       "Build and the chosen CPU kernel path (LESEG_ISA=baseline|x86-64-v3|auto), then exit");
 
   std::string config, resume, out, checkpoint, scene;
   std::vector<std::string> overrides;
