@@ -17,6 +17,7 @@
 
 #include "engine/distributed/comm.h"
 #include "engine/error.h"
+#include "engine/profiler.h"
 #include "io/check.h"
 #include "kernels/common/isa.h"
 #include "io/convert.h"
@@ -50,6 +51,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 int cmd_train(const std::string& config, const std::vector<std::string>& overrides, const std::string& resume,
               const std::string& out, const std::vector<std::string>& argv, bool quiet) {
   Config cfg = load_config(config, overrides);
+  const bool profile = cfg.get<bool>("train.profile", false);  // per-op table (engine/profiler.h)
   Job job = build_job(cfg, JobKind::Train, out);
   job.trainer.verbose = !quiet;
   const bool json = log_format() == LogFormat::Json;
@@ -84,7 +86,13 @@ int cmd_train(const std::string& config, const std::vector<std::string>& overrid
   std::fflush(stdout);
   install_stop_handlers();
   Trainer trainer(*job.regime, *job.train, job.val.get(), job.trainer);
+  if (profile) profiler::enable(true);
   TrainResult r = trainer.run();
+  if (profile && rank0 && !std::getenv("LESEG_PROFILE")) {  // (LESEG_PROFILE prints at exit by itself)
+    const std::string t = profiler::table();
+    std::fprintf(stderr, "%s", t.c_str());
+    std::ofstream(fs::path(job.trainer.out_dir) / "profile.txt") << t;
+  }
   if (json) {
     if (rank0) {
       nlohmann::json j = {{"type", "done"}, {"stopped_by_signal", r.stopped_by_signal}, {"steps", r.steps}, {"seconds", r.seconds},
