@@ -4,7 +4,7 @@
 // in namespace isa_x86v3. Preconditions are checked by the entry points in sparse_conv_cpu.cpp (nothing here
 // may instantiate an inline template shared with the other copy, see isa.h).
 //
-// Per offset k, the pair rows are cut into chunks of kRowChunk; each chunk gathers its input rows,
+// Forward: per offset k, the pair rows are cut into chunks of kRowChunk; each chunk gathers its input rows,
 // multiplies them by W_k (Eigen GEMM on the chunk) and scatter-adds into its output rows. Within one offset
 // every destination row is distinct, so chunks run in parallel without races; offsets run in order k = 0..V-1,
 // and each output element is accumulated in the same order every run (deterministic). One OpenMP region per
@@ -26,6 +26,7 @@ namespace leseg::kernels::LESEG_ISA_NS::sparse_conv {
 
 
 constexpr int64_t kRowChunk = 256;
+constexpr int64_t kGradChunk = 1024;
 constexpr int64_t kParallelWork = int64_t(1) << 18;  // multiply-adds of one offset below which we stay serial
 constexpr int64_t kSerialGemmWork = 49152;            // per-GEMM multiply-adds on the serial path (Eigen stays serial)
 
@@ -75,39 +76,51 @@ void gemm_chunks(const T* src, const int32_t* idx_in, const int32_t* idx_out, in
   }
 }
 
-// gW_k = sum over pairs x[in]^T gy[out]: each thread sums its static share of row chunks into its partial,
-// partials are added in thread order (fixed for a given thread count).
+// One offset of the backward, both gradients from one gather of each operand: for each chunk of the offset's
+// pairs, X = x[in rows], G = gy[out rows]; the thread's partial += X^T G (weight gradient), and gx[in rows] +=
+// G W_k^T (input gradient; within one offset the input rows are distinct, so chunks scatter without races).
+// Chunks are dealt to threads round-robin (chunk c -> thread c mod nt), partials are added in thread order:
+// the same bits for a given thread count. kGradChunk rows per chunk: the weight-gradient GEMM's inner
+// dimension (larger than the forward's chunks: X^T G is a reduction over rows, and longer is faster).
 template <class T>
-void weight_grad(const T* x, const T* gy, const int32_t* in_idx, const int32_t* out_idx, int64_t P, int64_t c_in,
-                 int64_t c_out, T* ws, T* partials, int nthreads, T* gwk) {
+void backward_offset(const T* x, const T* gy, const T* wk, const int32_t* in_idx, const int32_t* out_idx, int64_t P,
+                     int64_t c_in, int64_t c_out, T* ws, T* partials, int nthreads, T* gwk, T* gx) {
   const bool par = P > kRowChunk && P * c_in * c_out > kParallelWork;
-  const int64_t chunk = par ? kRowChunk : serial_rows(c_in, c_out);
+  const int64_t chunk = par ? kGradChunk : serial_rows(c_in, c_out);
   const int64_t chunks = (P + chunk - 1) / chunk;
   const int used = par ? std::min<int>(nthreads, int(chunks)) : 1;
 #pragma omp parallel num_threads(used) if (par)
   {
     const int t = omp_get_thread_num();
-    MapM<T> part(partials + int64_t(t) * c_in * c_out, c_in, c_out);
-    part.setZero();
-    T* xg = ws + int64_t(t) * kRowChunk * (c_in + c_out);
-    T* gg = xg + kRowChunk * c_in;
     const int nt = omp_get_num_threads();
+    T* xg = ws + int64_t(t) * kGradChunk * (c_in + c_out) * 2;
+    T* gg = xg + kGradChunk * c_in;
+    T* prod = gg + kGradChunk * c_out;  // (rows, c_in) products for the input gradient
+    T* part_ptr = partials + int64_t(t) * c_in * c_out;
+    MapM<T> part(part_ptr, c_in, c_out);
+    if (gwk) part.setZero();
     for (int64_t c = t; c < chunks; c += nt) {
       const int64_t r0 = c * chunk, rows = std::min(chunk, P - r0);
-      gather_rows(x, in_idx + r0, rows, c_in, xg);
       gather_rows(gy, out_idx + r0, rows, c_out, gg);
-      part.noalias() += MapC<T>(xg, rows, c_in).transpose() * MapC<T>(gg, rows, c_out);
+      if (gwk) {
+        gather_rows(x, in_idx + r0, rows, c_in, xg);
+        part.noalias() += MapC<T>(xg, rows, c_in).transpose() * MapC<T>(gg, rows, c_out);
+      }
+      if (gx) {
+        MapM<T>(prod, rows, c_in).noalias() = MapC<T>(gg, rows, c_out) * MapC<T>(wk, c_in, c_out).transpose();
+        scatter_add_rows(prod, in_idx + r0, rows, c_in, gx);
+      }
     }
   }
+  if (!gwk) return;
   MapM<T> out(gwk, c_in, c_out);
   out = MapC<T>(partials, c_in, c_out);
   for (int t = 1; t < used; ++t) out += MapC<T>(partials + int64_t(t) * c_in * c_out, c_in, c_out);
 }
 
-
 inline int64_t workspace_elems(const ConvMap& m, int64_t c_in, int64_t c_out) {
   const int64_t t = std::max(1, omp_get_max_threads());
-  return t * (kRowChunk * (c_in + c_out) + c_in * c_out);
+  return t * (kGradChunk * (c_in + c_out) * 2 + c_in * c_out);
 }
 
 template <class T>
@@ -137,15 +150,12 @@ void backward(const T* x, const T* w, const T* gy, const ConvMap& m, int64_t n_i
   }
   if (c_in == 0 || c_out == 0 || (!gx && !gw)) return;
   const int nthreads = std::max(1, omp_get_max_threads());
-  T* partials = ws + int64_t(nthreads) * kRowChunk * (c_in + c_out);
+  T* partials = ws + int64_t(nthreads) * kGradChunk * (c_in + c_out) * 2;
   for (int64_t k = 0; k < m.volume; ++k) {
     const int64_t b = m.offsets[k], P = m.offsets[k + 1] - b;
     if (P == 0) continue;
-    const T* wk = w + k * c_in * c_out;
-    if (gw)
-      weight_grad(x, gy, m.in_idx + b, m.out_idx + b, P, c_in, c_out, ws, partials, nthreads, gw + k * c_in * c_out);
-    // gX[in] += G_k W_k^T
-    if (gx) gemm_chunks(gy, m.out_idx + b, m.in_idx + b, P, c_out, c_in, wk, true, ws, gx);
+    backward_offset(x, gy, w + k * c_in * c_out, m.in_idx + b, m.out_idx + b, P, c_in, c_out, ws, partials, nthreads,
+                    gw ? gw + k * c_in * c_out : nullptr, gx);
   }
 }
 

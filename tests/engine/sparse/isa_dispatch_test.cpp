@@ -86,8 +86,8 @@ ConvOut<T> run_conv(CpuIsa isa, const RandomMap& rm, int64_t V, int64_t n_in, in
   return o;
 }
 
-template <class T>
-double max_rel(const std::vector<T>& a, const std::vector<T>& b) {
+template <class A, class B>
+double max_rel(const std::vector<A>& a, const std::vector<B>& b) {
   double e = 0, s = 0;
   for (size_t i = 0; i < a.size(); ++i) {
     e = std::max(e, std::fabs(double(a[i]) - double(b[i])));
