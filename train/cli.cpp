@@ -201,9 +201,16 @@ int run_cli(const std::vector<std::string>& args_in) {
   CLI::App app{"leseg: label-efficient 3D point-cloud segmentation (train, evaluate, infer, data tools)", "leseg"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every subcommand");
+  std::string isa_line;
+  try {
+    isa_line = kernels::cpu_isa_summary();
+  } catch (const std::exception& e) {  // a bad LESEG_ISA: say so, before anything runs
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
   app.set_version_flag("--version",
                        std::string("leseg (CUDA backend ") + (LESEG_WITH_CUDA ? "compiled" : "not compiled") + ")\n" +
-                           kernels::cpu_isa_summary(),
+                           isa_line,
                        "Build and the chosen CPU kernel path (LESEG_ISA=baseline|x86-64-v3|auto), then exit");
 
   std::string config, resume, out, checkpoint, scene;
