@@ -24,6 +24,23 @@ function(leseg_common_options target)
   endif()
 endfunction()
 
+# Run-time ISA dispatch (kernels/common/isa.h): every *_x86v3.cpp of a library is compiled with -march=x86-64-v3
+# (AVX2, FMA, BMI2, F16C) and Eigen renamed (no shared inline symbols with the baseline copy), and the library
+# says LESEG_ISA_X86V3=1 so that the entry points can call it. Off with -DLESEG_ISA_DISPATCH=OFF or where the
+# compiler or target cannot (non-x86-64): those files then compile to nothing and the baseline copy runs.
+function(leseg_isa_variants target srcs)
+  set(_v3 ${srcs})
+  list(FILTER _v3 INCLUDE REGEX "_x86v3\\.cpp$")
+  set(_on 0)
+  if(_v3 AND LESEG_ISA_DISPATCH AND LESEG_HAVE_X86V3_FLAG)
+    set(_on 1)
+    set_source_files_properties(${_v3} PROPERTIES
+      COMPILE_OPTIONS "-march=x86-64-v3;-mtune=generic"
+      COMPILE_DEFINITIONS "Eigen=leseg_eigen_x86v3")
+  endif()
+  target_compile_definitions(${target} PRIVATE LESEG_ISA_X86V3=${_on})
+endfunction()
+
 function(leseg_layer_library name dir)
   file(GLOB_RECURSE _srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/${dir}/*.cpp)
   list(FILTER _srcs EXCLUDE REGEX "/main\\.cpp$")
@@ -38,6 +55,7 @@ function(leseg_layer_library name dir)
   endif()
   add_library(${name} STATIC ${_srcs})
   leseg_common_options(${name})
+  leseg_isa_variants(${name} "${_srcs}")
   if(LESEG_CUDA)
     set_target_properties(${name} PROPERTIES CUDA_SEPARABLE_COMPILATION OFF CUDA_RESOLVE_DEVICE_SYMBOLS ON)
   endif()

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/allocator.h"
+#include "engine/profiler.h"
 
 #include <string>
 
@@ -43,6 +44,7 @@ CpuPool& cpu_pool() {
 void* cpu_alloc(size_t nbytes) {
   size_t n = (nbytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
   if (n == 0) n = kCpuAlignment;
+  if (profiler::enabled()) profiler::note_alloc(n);
   void* p = std::aligned_alloc(kCpuAlignment, n);
   auto& pool = cpu_pool();
   std::lock_guard<std::mutex> lk(pool.mu);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/autograd.h"
+#include "engine/profiler.h"
 
 #include <atomic>
 #include <queue>
@@ -45,6 +46,7 @@ bool any_needs_grad(const std::vector<Tensor>& inputs) {
 
 Tensor record(const char* name, const std::vector<Tensor>& inputs, std::vector<Tensor> outputs, BackwardFn fn) {
   LESEG_CHECK(!outputs.empty(), "record(", name, "): no outputs");
+  if (profiler::enabled()) profiler::mark_op(name);
   if (!any_needs_grad(inputs)) return outputs[0];
   auto node = std::make_shared<Node>();
   node->name = name;
@@ -182,7 +184,14 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     for (size_t i = 0; i < buf.size(); ++i)
       if (!buf[i].defined()) buf[i] = Tensor::zeros(n->output_shapes[i], n->output_dtypes[i], n->device);
     LESEG_CHECK(n->fn, "backward: node `", n->name, "` has no backward function (released?)");
-    std::vector<Tensor> in_grads = n->fn(buf);
+    std::vector<Tensor> in_grads;
+    if (profiler::enabled()) {
+      const std::string pname = "bwd:" + n->name;
+      profiler::Scope ps(pname.c_str());
+      in_grads = n->fn(buf);
+    } else {
+      in_grads = n->fn(buf);
+    }
     buffers.erase(n);
     LESEG_CHECK(in_grads.size() == n->next.size(), "backward of `", n->name, "` returned ", in_grads.size(),
                 " gradients for ", n->next.size(), " inputs");

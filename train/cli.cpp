@@ -17,7 +17,9 @@
 
 #include "engine/distributed/comm.h"
 #include "engine/error.h"
+#include "engine/profiler.h"
 #include "io/check.h"
+#include "kernels/common/isa.h"
 #include "io/convert.h"
 #include "io/datasets/scene_io.h"
 #include "io/synthetic/calibration.h"
@@ -49,6 +51,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 int cmd_train(const std::string& config, const std::vector<std::string>& overrides, const std::string& resume,
               const std::string& out, const std::vector<std::string>& argv, bool quiet) {
   Config cfg = load_config(config, overrides);
+  const bool profile = cfg.get<bool>("train.profile", false);  // per-op table (engine/profiler.h)
   Job job = build_job(cfg, JobKind::Train, out);
   job.trainer.verbose = !quiet;
   const bool json = log_format() == LogFormat::Json;
@@ -83,7 +86,13 @@ int cmd_train(const std::string& config, const std::vector<std::string>& overrid
   std::fflush(stdout);
   install_stop_handlers();
   Trainer trainer(*job.regime, *job.train, job.val.get(), job.trainer);
+  if (profile) profiler::enable(true);
   TrainResult r = trainer.run();
+  if (profile && rank0 && !std::getenv("LESEG_PROFILE")) {  // (LESEG_PROFILE prints at exit by itself)
+    const std::string t = profiler::table();
+    std::fprintf(stderr, "%s", t.c_str());
+    std::ofstream(fs::path(job.trainer.out_dir) / "profile.txt") << t;
+  }
   if (json) {
     if (rank0) {
       nlohmann::json j = {{"type", "done"}, {"stopped_by_signal", r.stopped_by_signal}, {"steps", r.steps}, {"seconds", r.seconds},
@@ -192,6 +201,17 @@ int run_cli(const std::vector<std::string>& args_in) {
   CLI::App app{"leseg: label-efficient 3D point-cloud segmentation (train, evaluate, infer, data tools)", "leseg"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every subcommand");
+  std::string isa_line;
+  try {
+    isa_line = kernels::cpu_isa_summary();
+  } catch (const std::exception& e) {  // a bad LESEG_ISA: say so, before anything runs
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  app.set_version_flag("--version",
+                       std::string("leseg (CUDA backend ") + (LESEG_WITH_CUDA ? "compiled" : "not compiled") + ")\n" +
+                           isa_line,
+                       "Build and the chosen CPU kernel path (LESEG_ISA=baseline|x86-64-v3|auto), then exit");
 
   std::string config, resume, out, checkpoint, scene;
   std::vector<std::string> overrides;

@@ -26,15 +26,18 @@ void kernel_map_neighbors_cpu(const coord::TableView& t, const int32_t* out_coor
       1 << 10);
 }
 
+// One parallel region for all offsets (was one per offset: 27 fork/joins for K = 3, each waiting for descheduled
+// threads on a busy machine); each offset's row is counted by one thread, the prefix sum is serial: exact.
 void kernel_map_count_cpu(const int32_t* nbr, int64_t n_out, int64_t volume, int64_t* offsets) {
   offsets[0] = 0;
+#pragma omp parallel for schedule(dynamic, 1) if (volume * n_out > (1 << 15))
   for (int64_t k = 0; k < volume; ++k) {
     const int32_t* row = nbr + k * n_out;
     int64_t c = 0;
-#pragma omp parallel for reduction(+ : c) schedule(static) if (n_out > (1 << 15))
     for (int64_t j = 0; j < n_out; ++j) c += row[j] >= 0;
-    offsets[k + 1] = offsets[k] + c;
+    offsets[k + 1] = c;
   }
+  for (int64_t k = 0; k < volume; ++k) offsets[k + 1] += offsets[k];
 }
 
 void kernel_map_fill_cpu(const int32_t* nbr, int64_t n_out, int64_t volume, const int64_t* offsets,
@@ -54,9 +57,13 @@ void kernel_map_fill_cpu(const int32_t* nbr, int64_t n_out, int64_t volume, cons
 
 void kernel_map_invert_cpu(const int32_t* in_idx, const int32_t* out_idx, const int64_t* offsets, int64_t volume,
                            int64_t n_in, int32_t* nbr_t) {
-  std::fill(nbr_t, nbr_t + volume * n_in, -1);
-  for (int64_t k = 0; k < volume; ++k)
-    for (int64_t p = offsets[k]; p < offsets[k + 1]; ++p) nbr_t[k * n_in + in_idx[p]] = out_idx[p];
+  // offset k writes only row k of nbr_t: offsets in parallel, race-free
+#pragma omp parallel for schedule(dynamic, 1) if (volume * n_in > (1 << 15))
+  for (int64_t k = 0; k < volume; ++k) {
+    int32_t* row = nbr_t + k * n_in;
+    std::fill(row, row + n_in, -1);
+    for (int64_t p = offsets[k]; p < offsets[k + 1]; ++p) row[in_idx[p]] = out_idx[p];
+  }
 }
 
 void downsample_coords_cpu(const int32_t* coords, int64_t n, int32_t out_stride, int32_t* out) {

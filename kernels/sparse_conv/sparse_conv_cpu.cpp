@@ -1,152 +1,63 @@
 // SPDX-License-Identifier: Apache-2.0
-// CPU twin: per offset k, the pair rows are cut into chunks of kRowChunk; each chunk gathers its input rows,
-// multiplies them by W_k (Eigen GEMM on the chunk) and scatter-adds into its output rows. Within one offset
-// every destination row is distinct, so chunks run in parallel without races; offsets run in order k = 0..V-1,
-// and each output element is accumulated in the same order every run (deterministic). One OpenMP region per
-// offset, and none for small offsets (a busy machine makes every region costly). Eigen must not open its own
-// (spin-waiting) parallel GEMM: inside our regions it sees an active team and stays serial; on the serial path
-// each GEMM is kept below Eigen's threading threshold (~50k multiply-adds per thread) by smaller chunks.
-#include <Eigen/Core>
+// CPU twin of the sparse conv: the entry points check their arguments and call the copy of the body
+// (sparse_conv_cpu_impl.h) built for the instruction set cpu_isa() picks (kernels/common/isa.h).
 #include <omp.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include "kernels/common/check.h"
+#include "kernels/common/isa.h"
 #include "kernels/sparse_conv/sparse_conv.h"
+
+#define LESEG_ISA_NS isa_baseline
+#include "kernels/sparse_conv/sparse_conv_cpu_impl.h"
+#undef LESEG_ISA_NS
+
+#if LESEG_ISA_X86V3
+namespace leseg::kernels::isa_x86v3::sparse_conv {
+template <class T>
+void forward(const T* x, const T* w, const T* bias, const ConvMap& m, int64_t n_in, int64_t n_out, int64_t c_in,
+             int64_t c_out, T* y, T* ws);
+template <class T>
+void backward(const T* x, const T* w, const T* gy, const ConvMap& m, int64_t n_in, int64_t n_out, int64_t c_in,
+              int64_t c_out, T* gx, T* gw, T* gb, T* ws);
+}  // namespace leseg::kernels::isa_x86v3::sparse_conv
+#endif
 
 namespace leseg::kernels {
 namespace {
-
-constexpr int64_t kRowChunk = 256;
-constexpr int64_t kParallelWork = int64_t(1) << 18;  // multiply-adds of one offset below which we stay serial
-constexpr int64_t kSerialGemmWork = 49152;            // per-GEMM multiply-adds on the serial path (Eigen stays serial)
-
-int64_t serial_rows(int64_t c_a, int64_t c_b) {
-  return std::clamp<int64_t>(kSerialGemmWork / std::max<int64_t>(1, c_a * c_b), 1, kRowChunk);
-}
-
-template <class T>
-using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <class T>
-using MapC = Eigen::Map<const RowMat<T>>;
-template <class T>
-using MapM = Eigen::Map<RowMat<T>>;
-
-template <class T>
-void gather_rows(const T* src, const int32_t* idx, int64_t P, int64_t C, T* dst) {
-  for (int64_t p = 0; p < P; ++p) std::memcpy(dst + p * C, src + int64_t(idx[p]) * C, size_t(C) * sizeof(T));
-}
-template <class T>
-void scatter_add_rows(const T* src, const int32_t* idx, int64_t P, int64_t C, T* dst) {
-  for (int64_t p = 0; p < P; ++p) {
-    T* d = dst + int64_t(idx[p]) * C;
-    const T* s = src + p * C;
-    for (int64_t c = 0; c < C; ++c) d[c] += s[c];
-  }
-}
-
-// For the chunks of one offset: dst[idx_out[p]] += src[idx_in[p]] * B, B (c_a, c_b) row-major or its transpose.
-// Each thread uses its own slice of the workspace: kRowChunk * (c_a + c_b) elements.
-template <class T>
-void gemm_chunks(const T* src, const int32_t* idx_in, const int32_t* idx_out, int64_t P, int64_t c_a, int64_t c_b,
-                 const T* B, bool transpose_b, T* ws, T* dst) {
-  const bool par = P > kRowChunk && P * c_a * c_b > kParallelWork;
-  const int64_t chunk = par ? kRowChunk : serial_rows(c_a, c_b);
-  const int64_t chunks = (P + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) if (par)
-  for (int64_t c = 0; c < chunks; ++c) {
-    T* ga = ws + int64_t(omp_get_thread_num()) * kRowChunk * (c_a + c_b);
-    T* gb = ga + kRowChunk * c_a;
-    const int64_t r0 = c * chunk, rows = std::min(chunk, P - r0);
-    gather_rows(src, idx_in + r0, rows, c_a, ga);
-    if (transpose_b)
-      MapM<T>(gb, rows, c_b).noalias() = MapC<T>(ga, rows, c_a) * MapC<T>(B, c_b, c_a).transpose();
-    else
-      MapM<T>(gb, rows, c_b).noalias() = MapC<T>(ga, rows, c_a) * MapC<T>(B, c_a, c_b);
-    scatter_add_rows(gb, idx_out + r0, rows, c_b, dst);
-  }
-}
-
-// gW_k = sum over pairs x[in]^T gy[out]: each thread sums its static share of row chunks into its partial,
-// partials are added in thread order (fixed for a given thread count).
-template <class T>
-void weight_grad(const T* x, const T* gy, const int32_t* in_idx, const int32_t* out_idx, int64_t P, int64_t c_in,
-                 int64_t c_out, T* ws, T* partials, int nthreads, T* gwk) {
-  const bool par = P > kRowChunk && P * c_in * c_out > kParallelWork;
-  const int64_t chunk = par ? kRowChunk : serial_rows(c_in, c_out);
-  const int64_t chunks = (P + chunk - 1) / chunk;
-  const int used = par ? std::min<int>(nthreads, int(chunks)) : 1;
-#pragma omp parallel num_threads(used) if (par)
-  {
-    const int t = omp_get_thread_num();
-    MapM<T> part(partials + int64_t(t) * c_in * c_out, c_in, c_out);
-    part.setZero();
-    T* xg = ws + int64_t(t) * kRowChunk * (c_in + c_out);
-    T* gg = xg + kRowChunk * c_in;
-    const int nt = omp_get_num_threads();
-    for (int64_t c = t; c < chunks; c += nt) {
-      const int64_t r0 = c * chunk, rows = std::min(chunk, P - r0);
-      gather_rows(x, in_idx + r0, rows, c_in, xg);
-      gather_rows(gy, out_idx + r0, rows, c_out, gg);
-      part.noalias() += MapC<T>(xg, rows, c_in).transpose() * MapC<T>(gg, rows, c_out);
-    }
-  }
-  MapM<T> out(gwk, c_in, c_out);
-  out = MapC<T>(partials, c_in, c_out);
-  for (int t = 1; t < used; ++t) out += MapC<T>(partials + int64_t(t) * c_in * c_out, c_in, c_out);
-}
-
-void check_map(const ConvMap& m) {
+void check_map(const ConvMap& m, int64_t n_in, int64_t n_out, int64_t c_in, int64_t c_out) {
   LESEG_KCHECK(m.offsets != nullptr && m.volume >= 1, "sparse_conv: kernel map without offsets");
+  LESEG_KCHECK(n_in >= 0 && n_out >= 0 && c_in >= 0 && c_out >= 0, "sparse_conv: negative size (n_in ", n_in,
+               ", n_out ", n_out, ", c_in ", c_in, ", c_out ", c_out, ")");
 }
-
 }  // namespace
 
 int64_t sparse_conv_cpu_workspace_elems(const ConvMap& m, int64_t c_in, int64_t c_out) {
-  const int64_t t = std::max(1, omp_get_max_threads());
-  return t * (kRowChunk * (c_in + c_out) + c_in * c_out);
+  // the same for every copy (both are built from one body)
+  return isa_baseline::sparse_conv::workspace_elems(m, c_in, c_out);
 }
 
 template <class T>
 void sparse_conv_forward_cpu(const T* x, const T* w, const T* bias, const ConvMap& m, int64_t n_in, int64_t n_out,
                              int64_t c_in, int64_t c_out, T* y, T* ws) {
-  check_map(m);
-  for (int64_t j = 0; j < n_out; ++j)
-    for (int64_t c = 0; c < c_out; ++c) y[j * c_out + c] = bias ? bias[c] : T(0);
-  if (c_in == 0 || c_out == 0) return;
-  for (int64_t k = 0; k < m.volume; ++k) {
-    const int64_t b = m.offsets[k], P = m.offsets[k + 1] - b;
-    if (P > 0) gemm_chunks(x, m.in_idx + b, m.out_idx + b, P, c_in, c_out, w + k * c_in * c_out, false, ws, y);
-  }
+  check_map(m, n_in, n_out, c_in, c_out);
+#if LESEG_ISA_X86V3
+  if (cpu_isa() == CpuIsa::X86V3)
+    return isa_x86v3::sparse_conv::forward<T>(x, w, bias, m, n_in, n_out, c_in, c_out, y, ws);
+#endif
+  isa_baseline::sparse_conv::forward<T>(x, w, bias, m, n_in, n_out, c_in, c_out, y, ws);
 }
 
 template <class T>
 void sparse_conv_backward_cpu(const T* x, const T* w, const T* gy, const ConvMap& m, int64_t n_in, int64_t n_out,
                               int64_t c_in, int64_t c_out, T* gx, T* gw, T* gb, T* ws) {
-  check_map(m);
-  if (gx) std::fill(gx, gx + n_in * c_in, T(0));
-  if (gw) std::fill(gw, gw + m.volume * c_in * c_out, T(0));
-  if (gb) {
-#pragma omp parallel for schedule(static) if (n_out * c_out > kParallelWork)
-    for (int64_t c = 0; c < c_out; ++c) {
-      double s = 0;
-      for (int64_t j = 0; j < n_out; ++j) s += double(gy[j * c_out + c]);
-      gb[c] = T(s);
-    }
-  }
-  if (c_in == 0 || c_out == 0 || (!gx && !gw)) return;
-  const int nthreads = std::max(1, omp_get_max_threads());
-  T* partials = ws + int64_t(nthreads) * kRowChunk * (c_in + c_out);
-  for (int64_t k = 0; k < m.volume; ++k) {
-    const int64_t b = m.offsets[k], P = m.offsets[k + 1] - b;
-    if (P == 0) continue;
-    const T* wk = w + k * c_in * c_out;
-    if (gw)
-      weight_grad(x, gy, m.in_idx + b, m.out_idx + b, P, c_in, c_out, ws, partials, nthreads, gw + k * c_in * c_out);
-    // gX[in] += G_k W_k^T
-    if (gx) gemm_chunks(gy, m.out_idx + b, m.in_idx + b, P, c_out, c_in, wk, true, ws, gx);
-  }
+  check_map(m, n_in, n_out, c_in, c_out);
+#if LESEG_ISA_X86V3
+  if (cpu_isa() == CpuIsa::X86V3)
+    return isa_x86v3::sparse_conv::backward<T>(x, w, gy, m, n_in, n_out, c_in, c_out, gx, gw, gb, ws);
+#endif
+  isa_baseline::sparse_conv::backward<T>(x, w, gy, m, n_in, n_out, c_in, c_out, gx, gw, gb, ws);
 }
 
 #define LESEG_INST(T)                                                                                          \
