@@ -115,6 +115,16 @@ Tensor shuffle_labels(const Tensor& labels, uint64_t seed) {
   return Tensor::from_vector(v, labels.shape());
 }
 
+Tensor random_labels(const Tensor& labels, int64_t C, uint64_t seed) {
+  LESEG_CHECK(C > 0, "cns::random_labels: num_classes must be > 0, got ", C);
+  std::vector<int64_t> v = host_labels(labels);
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int64_t> cls(0, C - 1);
+  for (auto& x : v)
+    if (x >= 0) x = cls(rng);
+  return Tensor::from_vector(v, labels.shape());
+}
+
 const char* label_source_name(LabelSource s) {
   switch (s) {
     case LabelSource::clip_2d: return "clip_2d";

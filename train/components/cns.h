@@ -66,6 +66,9 @@ Tensor point_target(LabelSource s, const SourceMaps& src, const PairIndex& pairs
 // Negative control: the labelled entries (>= 0) of `labels` permuted among themselves by a permutation drawn from
 // `seed` (class frequencies kept, any link to the input removed); -1 entries stay -1. i64 of the same shape.
 Tensor shuffle_labels(const Tensor& labels, uint64_t seed);
+// Negative control (issue 19's `shuffled`): every labelled entry (>= 0) replaced by a class drawn uniformly from
+// [0, num_classes) with a generator seeded by `seed`; -1 entries stay -1. i64 of the same shape.
+Tensor random_labels(const Tensor& labels, int64_t num_classes, uint64_t seed);
 
 struct LatentConsistencyOptions {
   int64_t dim_2d = 256, dim_3d = 96, dim_target = 256, latent = 64;

@@ -34,8 +34,9 @@
 //               the paper's "Baseline" = projected CLIP labels with data.pseudo_labels: project, and "w/o CNS" =
 //               SAM-refined labels with vote_then_project), on the same validation points. Points without a
 //               label get all-zero logits, i.e. class 0 (`leseg data inspect` counts them as misses instead).
-// cns.control: none | gt (positive control: both nets on ground truth) | shuffled (negative control: the drawn
-// targets permuted among their labelled entries). Mechanism statistics (eval_metrics): every source's and network's
+// data.label_source (issue 19's controls, docs/evidence.md): pseudo | gt (positive control: both nets on ground
+// truth) | shuffled (negative control: each labelled entry of the drawn targets becomes a uniformly drawn class) |
+// permuted (negative control: the drawn targets' labelled entries permuted among themselves). Mechanism statistics (eval_metrics): every source's and network's
 // mIoU / accuracy on the training points since the previous evaluation (miou_train_clip_2d, ... miou_train_net_3d).
 // Loss terms (each already weighted): ce_2d = w_2d·CE(z_2D over all crop pixels, target), ce_3d =
 // w_3d·CE(z_3D at points, target) (means over labelled rows; the paper writes sums), and latent-space
@@ -151,9 +152,9 @@ class CnsRegime : public Regime {
     // Controls (issue 19's protocol): gt (positive) trains both networks on the ground truth of the same points and
     // pixels (Batch::labels, Batch::view_gt_labels) instead of the drawn source; shuffled (negative) permutes the
     // drawn targets' labelled entries among themselves (cns::shuffle_labels), per network and batch.
-    control_ = cfg.get<std::string>("cns.control", "none");
-    LESEG_CHECK(control_ == "none" || control_ == "gt" || control_ == "shuffled",
-                "config: key 'cns.control' must be none, gt or shuffled, got '", control_, "'");
+    control_ = cfg.get<std::string>("data.label_source", "pseudo");
+    LESEG_CHECK(control_ == "pseudo" || control_ == "gt" || control_ == "shuffled" || control_ == "permuted",
+                "config: key 'data.label_source' must be pseudo, gt, shuffled or permuted, got '", control_, "'");
     control_seed_ = ctx.seed;
     // Stage 0 (ours, not the paper's; issue 20): the first cns.stage0_epochs epochs train the 2D network alone on
     // P*_2D (the SAM-voted CLIP-like labels of its crops: label-free), standing in for the ImageNet initialisation
@@ -239,14 +240,15 @@ class CnsRegime : public Regime {
     src.pred3 = refine3d(raw3, b);
     Tensor t2 = cns::pixel_target(s2, src, v.pairs, C_), t3 = cns::point_target(s3, src, v.pairs, C_);
     if (control_ == "gt") {
-      LESEG_CHECK(b.labels.defined() && b.view_gt_labels.defined(), "cns: cns.control = gt needs the batch's point "
+      LESEG_CHECK(b.labels.defined() && b.view_gt_labels.defined(), "cns: data.label_source = gt needs the batch's point "
                   "labels and view label images (scene ", b.scene_names.empty() ? "" : b.scene_names[0], ")");
       t2 = b.view_gt_labels.to(Device::cpu()).to(DType::i64).reshape(Shape{v.V * v.H * v.W});
       t3 = b.labels.to(Device::cpu()).to(DType::i64);
-    } else if (control_ == "shuffled") {
+    } else if (control_ == "shuffled" || control_ == "permuted") {
       const uint64_t k = control_seed_ * 0x9E3779B97F4A7C15ULL ^ (uint64_t(epoch_in_run) << 32) ^ uint64_t(it);
-      t2 = cns::shuffle_labels(t2, k ^ 0x2d);
-      t3 = cns::shuffle_labels(t3, k ^ 0x3d);
+      const bool perm = control_ == "permuted";
+      t2 = perm ? cns::shuffle_labels(t2, k ^ 0x2d) : cns::random_labels(t2, C_, k ^ 0x2e);
+      t3 = perm ? cns::shuffle_labels(t3, k ^ 0x3d) : cns::random_labels(t3, C_, k ^ 0x3e);
     }
     stats_ = point_target_stats(t3, z3p, b);
     if (net2d_->is_training()) record_mechanism(b, src, v, t3, raw2.reshape(Shape{v.V * v.H * v.W}), raw3);
@@ -521,7 +523,7 @@ class CnsRegime : public Regime {
   cns::LabelSourceSampler sampler2d_, sampler3d_;
   Generator sampler_gen_;
   int warmup_ = 10;
-  std::string switch_ = "full", refine_ = "train", lsc_mode_ = "sam", eval_source_ = "model", control_ = "none";
+  std::string switch_ = "full", refine_ = "train", lsc_mode_ = "sam", eval_source_ = "model", control_ = "pseudo";
   int stage0_ = 0;
   uint64_t control_seed_ = 0;
   bool refine_train_ = true, refine_post_ = false, loader_voted_ = false;

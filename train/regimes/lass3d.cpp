@@ -119,14 +119,17 @@ class Lass3dRegime : public Regime {
     LESEG_CHECK(kd_dir == "text_to_backbone" || kd_dir == "to_teacher",
                 "config: key 'lass3d.kd_direction' must be text_to_backbone or to_teacher, got '", kd_dir, "'");
     kd_to_teacher_ = kd_dir == "to_teacher";
-    // Controls (issue 19's protocol). shuffled (negative control): each unlabelled point gets the teacher logits of
-    // another, randomly chosen unlabelled point of the batch (a permutation), so the pseudo-labels and their
-    // reliability keep their distribution but carry no information about the point. The positive control is the
-    // row with every scene labelled (data.labelled_fraction=1: ground truth for the same points).
-    control_ = cfg.get<std::string>("lass3d.control", "none");
-    LESEG_CHECK(control_ == "none" || control_ == "shuffled",
-                "config: key 'lass3d.control' must be none or shuffled (the positive control is data.labelled_fraction=1), got '",
-                control_, "'");
+    // Controls (issue 19's protocol, docs/evidence.md: data.label_source), applied to the teacher's pseudo-labels on
+    // the unlabelled points. shuffled (negative control): each row's pseudo-label becomes a uniformly drawn class —
+    // the teacher's logit columns of its argmax and of the drawn class are swapped, so the confidence (and with it
+    // the reliable / unreliable split) is kept. permuted (a second negative control): each unlabelled point gets the
+    // teacher logits of another unlabelled point of the batch (a random permutation: label frequencies and
+    // confidences kept, the link to the point removed). gt is refused: the unlabelled scenes carry no point labels
+    // in the batch; the positive control is every scene labelled (data.labelled_fraction=1).
+    control_ = cfg.get<std::string>("data.label_source", "pseudo");
+    LESEG_CHECK(control_ == "pseudo" || control_ == "shuffled" || control_ == "permuted",
+                "config: key 'data.label_source' must be pseudo, shuffled or permuted for lass3d (the positive control is "
+                "data.labelled_fraction=1), got '", control_, "'");
     control_seed_ = ctx.seed;
     ce_.ignore_index = cfg.get<int64_t>("loss.ignore_index", -1);
     w_ce_ = cfg.get<double>("loss.ce_weight", 1.0);
@@ -232,7 +235,8 @@ class Lass3dRegime : public Regime {
     Tensor rows = unlabelled_rows(b);
     Tensor zs_u = rows.defined() ? index_select(zs, 0, rows) : zs;
     Tensor zt_u = rows.defined() ? index_select(zt, 0, rows) : zt;
-    if (control_ == "shuffled") zt_u = index_select(zt_u, 0, shuffled_rows(zt_u.size(0), epoch, it));
+    if (control_ == "permuted") zt_u = index_select(zt_u, 0, shuffled_rows(zt_u.size(0), epoch, it));
+    if (control_ == "shuffled") zt_u = random_argmax(zt_u, epoch, it);
     const double tau = tau_at(epoch, it);
     lass3d::UnlabelledLoss ul = lass3d::unlabelled_loss(zs_u, zt_u, tau, use_nl_);
     if (student_.module->is_training()) mechanism_.add(ul, unlabelled_gt(b, rows), argmax(zs_u.detach(), 1));
@@ -344,6 +348,19 @@ class Lass3dRegime : public Regime {
     for (int64_t i = n - 1; i > 0; --i) std::swap(p[size_t(i)], p[size_t(std::uniform_int_distribution<int64_t>(0, i)(rng))]);
     return Tensor::from_vector(p, Shape{n}, device_);
   }
+  // (R, C) logits with each row's argmax column swapped with a uniformly drawn class (seeded like shuffled_rows).
+  Tensor random_argmax(const Tensor& z, int64_t epoch, int64_t it) const {
+    const int64_t R = z.size(0), C = z.size(1);
+    std::vector<float> v = z.to(Device::cpu()).to(DType::f32).to_vector<float>();
+    std::mt19937_64 rng(control_seed_ * 0x9E3779B97F4A7C15ULL ^ (uint64_t(epoch) << 32) ^ uint64_t(it) ^ 0x5a2fULL);
+    std::uniform_int_distribution<int64_t> cls(0, C - 1);
+    for (int64_t r = 0; r < R; ++r) {
+      float* row = v.data() + r * C;
+      const int64_t a = int64_t(std::max_element(row, row + C) - row), c = cls(rng);
+      std::swap(row[a], row[c]);
+    }
+    return Tensor::from_vector(v, Shape{R, C}, device_).to(z.dtype());
+  }
   // Ground truth of the unlabelled rows for the mechanism statistics only (never a loss): an unlabelled scene's
   // point labels are -1 in the batch, so the class is read from the view label image at the pixel a view pairs
   // the point with (the depth test keeps only visible points, whose pixel shows them); -1 where no view pairs it.
@@ -400,7 +417,7 @@ class Lass3dRegime : public Regime {
   int64_t epochs_ = 1, batches_per_epoch_ = 1;
   bool use_saaf_ = true, use_nl_ = true, use_kd_ = true, scene_only_ = false, teacher_bn_train_ = true;
   bool kd_to_teacher_ = false;
-  std::string control_ = "none";
+  std::string control_ = "pseudo";
   uint64_t control_seed_ = 0;
   lass3d::PseudoLabelMechanism mechanism_;
   int64_t num_classes_ = 0;

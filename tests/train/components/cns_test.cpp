@@ -181,3 +181,15 @@ TEST(CnsSources, ShuffleKeepsTheLabelMultisetAndTheHoles) {
   for (uint64_t seed = 0; seed < 4; ++seed) differs += shuffle_labels(l, seed).to_vector<int64_t>() != l.to_vector<int64_t>();
   EXPECT_GT(differs, 0) << "the permutation is not the identity";
 }
+
+TEST(CnsSources, RandomLabelsKeepTheHolesAndStayInRange) {
+  Tensor l = Tensor::from_vector<int64_t>({3, -1, 0, 0, 5, -1, 2, 7, 1, 4}, Shape{10});
+  std::vector<int64_t> a = random_labels(l, 8, 3).to_vector<int64_t>();
+  EXPECT_EQ(a, random_labels(l, 8, 3).to_vector<int64_t>());
+  EXPECT_NE(a, random_labels(l, 8, 4).to_vector<int64_t>());
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (i == 1 || i == 5) EXPECT_EQ(a[i], -1);
+    else EXPECT_TRUE(a[i] >= 0 && a[i] < 8) << a[i];
+  }
+  EXPECT_THROW(random_labels(l, 0, 3), Error);
+}

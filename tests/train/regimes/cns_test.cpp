@@ -311,11 +311,12 @@ TEST(CnsRegime, TrainerEvalRecordCarriesBothMious) {
   EXPECT_EQ(res.last_eval["iou_2d"].size(), 20u);
 }
 
-// Controls (issue 19's protocol): gt trains the 3D network on the points' ground truth; shuffled permutes the drawn
-// target's labelled entries (here the warm-up target, by the regime's (seed, epoch, batch) permutation).
+// Controls (issue 19's protocol, data.label_source): gt trains the 3D network on the points' ground truth; permuted
+// permutes the drawn target's labelled entries, shuffled draws uniform classes for them (here the warm-up target,
+// by the regime's (seed, epoch, batch) generator).
 TEST(CnsRegime, ControlsReplaceTheTargets) {
   {
-    CnsRun s = make({"cns.control=gt", "cns.lsc=none"});
+    CnsRun s = make({"data.label_source=gt", "cns.lsc=none"});
     Regime& r = *s.job.regime;
     const Batch& b = s.b0;
     ASSERT_TRUE(b.labels.defined());
@@ -335,7 +336,7 @@ TEST(CnsRegime, ControlsReplaceTheTargets) {
     EXPECT_FALSE(r.eval_metrics().contains("miou_train_target_3d")) << "each evaluation reports the steps since the last";
   }
   {
-    CnsRun s = make({"cns.control=shuffled", "cns.lsc=none"});
+    CnsRun s = make({"data.label_source=permuted", "cns.lsc=none"});
     Regime& r = *s.job.regime;
     const Batch& b = s.b0;
     Tensor z3p = index_select(r.logits(b), 0, b.inverse);
@@ -351,7 +352,16 @@ TEST(CnsRegime, ControlsReplaceTheTargets) {
     EXPECT_LT(m["miou_train_target_3d"].get<double>(), m["miou_train_clip_3d"].get<double>())
         << "shuffled targets are worse than the labels they came from";
   }
-  EXPECT_THROW(make({"cns.control=oracle"}), Error);
+  {  // shuffled: uniform random classes where the target labels a point
+    CnsRun s = make({"data.label_source=shuffled", "cns.lsc=none"});
+    Regime& r = *s.job.regime;
+    const Batch& b = s.b0;
+    Tensor z3p = index_select(r.logits(b), 0, b.inverse);
+    Tensor clip = cns::refine_by_masks(b.pseudo_labels, b.point_sam_ids, 20);
+    const double expect = cross_entropy(z3p, cns::random_labels(clip, 20, 5ULL * 0x9E3779B97F4A7C15ULL ^ 0x3e)).item<float>();
+    EXPECT_NEAR(term_values(r.step(b, 0, 0))["ce_3d"], expect, 1e-5 * std::abs(expect));
+  }
+  EXPECT_THROW(make({"data.label_source=oracle"}), Error);
 }
 
 // Stage 0 (the 2D network's pre-training on P*_2D): only the 2D term in its epochs; stage 1 starts after it.

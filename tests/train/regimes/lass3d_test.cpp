@@ -273,15 +273,20 @@ TEST(Lass3dRegime, EvalModelRoutesToTheNamedNetwork) {
   }
 }
 
-// Negative control: the teacher's logits are permuted among the unlabelled points (pseudo-CE changes, the labelled
-// CE does not), and the mechanism statistics of the training steps reach the next evaluation record once.
+// Negative controls: the pseudo-labels become random classes (shuffled) or the teacher's logits are permuted among the
+// unlabelled points (permuted): the pseudo terms change, the labelled CE does not, and the mechanism statistics of the training steps reach the next evaluation record once.
 TEST(Lass3dRegime, ShuffledControlAndMechanismRecord) {
-  auto a = make(tiny_config("lass3d.control=none")), s = make(tiny_config("lass3d.control=shuffled"));
+  auto a = make(tiny_config("data.label_source=pseudo")), s = make(tiny_config("data.label_source=shuffled"));
   a->set_training(true);
   s->set_training(true);
   auto va = term_values(a->step(tiny_batch(), 1, 0)), vs = term_values(s->step(tiny_batch(), 1, 0));
   EXPECT_DOUBLE_EQ(va["ce"], vs["ce"]);
   EXPECT_NE(va["pseudo_ce"] + va["neg"], vs["pseudo_ce"] + vs["neg"]);
+  auto p = make(tiny_config("data.label_source=permuted"));
+  p->set_training(true);
+  auto vp = term_values(p->step(tiny_batch(), 1, 0));
+  EXPECT_DOUBLE_EQ(va["ce"], vp["ce"]);
+  EXPECT_NE(va["pseudo_ce"] + va["neg"], vp["pseudo_ce"] + vp["neg"]);
   a->set_training(false);
   a->begin_eval();
   nlohmann::json m = a->eval_metrics();
@@ -290,7 +295,7 @@ TEST(Lass3dRegime, ShuffledControlAndMechanismRecord) {
     EXPECT_TRUE(m.contains(k)) << k << " in " << m.dump();
   EXPECT_GT(m["gt_coverage"].get<double>(), 0.2) << "views pair a good share of the unlabelled points";
   EXPECT_FALSE(a->eval_metrics().contains("reliable_fraction")) << "reported once";
-  EXPECT_THROW(make(tiny_config("lass3d.control=gt")), Error);
+  EXPECT_THROW(make(tiny_config("data.label_source=gt")), Error);
 }
 
 TEST(Lass3dRegime, SwitchesRemoveTermsAndModules) {
