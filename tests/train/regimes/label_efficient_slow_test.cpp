@@ -81,6 +81,7 @@ TEST(LabelEfficientSlow, Lass3dBeatsItsNegativeControl) {
   std::printf("lass3d: val mIoU %.1f (accuracy %.1f) vs shuffled control %.1f (%.1f); pseudo-label accuracy %.1f vs %.1f\n",
               100 * a.last_miou, 100 * acc_a, 100 * s.last_miou, 100 * acc_s,
               100 * a.last_eval.value("pseudo_accuracy", 0.0), 100 * s.last_eval.value("pseudo_accuracy", 0.0));
+  // measured (2026-12-06, 2-core machine): mIoU 9.9 vs 8.2, accuracy 65.4 vs 58.3, pseudo-label accuracy 54.1 vs 5.0
   EXPECT_GT(a.last_miou, s.last_miou + 0.01);
   EXPECT_GT(acc_a, acc_s + 0.05);
   EXPECT_GT(a.last_eval.value("pseudo_accuracy", 0.0), s.last_eval.value("pseudo_accuracy", 0.0) + 0.05);
@@ -96,6 +97,7 @@ TEST(LabelEfficientSlow, CnsBeatsItsNegativeControl) {
               100 * a.last_miou, 100 * acc_a, 100 * s.last_miou, 100 * acc_s, 100 * a.last_eval.value("miou_2d", 0.0),
               100 * s.last_eval.value("miou_2d", 0.0), 100 * a.last_eval.value("miou_train_net_3d", 0.0),
               100 * s.last_eval.value("miou_train_net_3d", 0.0));
+  // measured (2026-12-06): 3D mIoU 3.3 vs 0.9, accuracy 43.3 vs 5.3, 3D net on its training points 4.5 vs 1.0
   EXPECT_GT(a.last_miou, s.last_miou + 0.01);
   EXPECT_GT(acc_a, acc_s + 0.05);
 }
