@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "train/components/cns.h"
 
+#include <random>
+
 #include "engine/autograd.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/losses.h"
@@ -37,6 +39,90 @@ Tensor refine_by_masks(const Tensor& labels, const Tensor& mask_ids, int64_t C) 
 
 Tensor to_points(int64_t num_points, const std::vector<Tensor>& pairs, const std::vector<Tensor>& refined, int64_t C) {
   return project_pixel_labels(num_points, pairs, refined, C, ViewReduce::mode);
+}
+
+namespace {
+std::vector<int64_t> host_labels(const Tensor& t) {
+  return (t.dtype() == DType::i64 ? t : t.to(DType::i64)).to(Device::cpu()).to_vector<int64_t>();
+}
+}  // namespace
+
+Tensor pixels_to_points(const Tensor& pix, const PairIndex& p, int64_t C) {
+  const int64_t hw = p.H * p.W;
+  LESEG_CHECK(pix.defined() && pix.numel() == p.V * hw, "cns::pixels_to_points: pixel map of ",
+              pix.defined() ? pix.numel() : 0, " entries for ", p.V, " views of ", p.H, "x", p.W);
+  const std::vector<int64_t> all = host_labels(pix);
+  std::vector<std::vector<int64_t>> per(size_t(p.V));
+  for (size_t i = 0; i < p.point.size(); ++i) {
+    per[size_t(p.view[i])].push_back(p.point[i]);
+    per[size_t(p.view[i])].push_back(p.pixel[i]);
+  }
+  std::vector<Tensor> pairs, maps;
+  for (int64_t k = 0; k < p.V; ++k) {
+    pairs.push_back(Tensor::from_vector(per[size_t(k)], Shape{int64_t(per[size_t(k)].size() / 2), 2}));
+    maps.push_back(Tensor::from_vector(std::vector<int64_t>(all.begin() + k * hw, all.begin() + (k + 1) * hw), Shape{hw}));
+  }
+  return to_points(p.N, pairs, maps, C);
+}
+
+Tensor points_to_pixels(const Tensor& pts, const PairIndex& p) {
+  LESEG_CHECK(pts.defined() && pts.numel() == p.N, "cns::points_to_pixels: ", pts.defined() ? pts.numel() : 0,
+              " point labels for ", p.N, " points");
+  const std::vector<int64_t> lab = host_labels(pts);
+  std::vector<int64_t> out(size_t(p.V * p.H * p.W), -1);
+  for (size_t i = 0; i < p.point.size(); ++i) {
+    int64_t& o = out[size_t(p.view[i] * p.H * p.W + p.pixel[i])];
+    if (o < 0) o = lab[size_t(p.point[i])];
+  }
+  return Tensor::from_vector(out, Shape{p.V * p.H * p.W});
+}
+
+namespace {
+const Tensor& source_map(LabelSource s, const SourceMaps& src) {
+  const Tensor& t = s == LabelSource::clip_2d ? src.clip2
+                    : s == LabelSource::pred_2d ? src.pred2
+                    : s == LabelSource::clip_3d ? src.clip3
+                                                : src.pred3;
+  LESEG_CHECK(t.defined(), "cns: label source ", label_source_name(s), " was not computed for this batch");
+  return t;
+}
+}  // namespace
+
+Tensor pixel_target(LabelSource s, const SourceMaps& src, const PairIndex& p, int64_t) {
+  const Tensor& t = source_map(s, src);
+  if (s == LabelSource::clip_2d || s == LabelSource::pred_2d)
+    return (t.dtype() == DType::i64 ? t : t.to(DType::i64)).to(Device::cpu()).reshape(Shape{p.V * p.H * p.W});
+  return points_to_pixels(t, p);
+}
+
+Tensor point_target(LabelSource s, const SourceMaps& src, const PairIndex& p, int64_t C) {
+  const Tensor& t = source_map(s, src);
+  if (s == LabelSource::clip_3d || s == LabelSource::pred_3d)
+    return (t.dtype() == DType::i64 ? t : t.to(DType::i64)).to(Device::cpu()).reshape(Shape{p.N});
+  return pixels_to_points(t, p, C);
+}
+
+Tensor shuffle_labels(const Tensor& labels, uint64_t seed) {
+  std::vector<int64_t> v = host_labels(labels);
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < v.size(); ++i)
+    if (v[i] >= 0) idx.push_back(i);
+  std::mt19937_64 rng(seed);
+  for (size_t i = idx.size(); i > 1; --i) {
+    const size_t j = size_t(std::uniform_int_distribution<uint64_t>(0, i - 1)(rng));
+    std::swap(v[idx[i - 1]], v[idx[j]]);
+  }
+  return Tensor::from_vector(v, labels.shape());
+}
+
+Tensor random_labels(const Tensor& labels, int64_t C, uint64_t seed) {
+  LESEG_CHECK(C > 0, "cns::random_labels: num_classes must be > 0, got ", C);
+  std::vector<int64_t> v = host_labels(labels);
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int64_t> cls(0, C - 1);
+  for (auto& x : v)
+    if (x >= 0) x = cls(rng);
+  return Tensor::from_vector(v, labels.shape());
 }
 
 const char* label_source_name(LabelSource s) {

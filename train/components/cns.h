@@ -44,6 +44,32 @@ struct LabelSourceSampler {
   LabelSource draw(int epoch, bool for_3d, Generator& gen) const;
 };
 
+// The (point, pixel, view) pairs of one batch: N points, V views of H×W crops (pixel = y·W + x).
+struct PairIndex {
+  int64_t N = 0, V = 0, H = 0, W = 0;
+  std::vector<int64_t> point, pixel, view;
+};
+// The four label sources of eq. 6 in their own domains: clip2 / pred2 (V·H·W) i64 pixel maps, clip3 / pred3 (N,) i64
+// point labels (-1 = none). A source not computed stays undefined.
+struct SourceMaps {
+  Tensor clip2, pred2, clip3, pred3;
+};
+// A pixel map -> per point: the mode over the views that pair the point (ties -> smallest class; -1 unpaired or
+// unlabelled). Point labels -> pixels: the point's label at the pixels it pairs (a pixel paired with several points
+// takes the first pair's), other pixels -1 [reading].
+Tensor pixels_to_points(const Tensor& pixel_labels, const PairIndex& pairs, int64_t num_classes);
+Tensor points_to_pixels(const Tensor& point_labels, const PairIndex& pairs);
+// The target of the 2D network (V·H·W,) and of the 3D network (N,) for source s: a source in the other domain is
+// handed over through the pairs (the two functions above). Throws when s's map is undefined.
+Tensor pixel_target(LabelSource s, const SourceMaps& src, const PairIndex& pairs, int64_t num_classes);
+Tensor point_target(LabelSource s, const SourceMaps& src, const PairIndex& pairs, int64_t num_classes);
+// Negative control: the labelled entries (>= 0) of `labels` permuted among themselves by a permutation drawn from
+// `seed` (class frequencies kept, any link to the input removed); -1 entries stay -1. i64 of the same shape.
+Tensor shuffle_labels(const Tensor& labels, uint64_t seed);
+// Negative control (issue 19's `shuffled`): every labelled entry (>= 0) replaced by a class drawn uniformly from
+// [0, num_classes) with a generator seeded by `seed`; -1 entries stay -1. i64 of the same shape.
+Tensor random_labels(const Tensor& labels, int64_t num_classes, uint64_t seed);
+
 struct LatentConsistencyOptions {
   int64_t dim_2d = 256, dim_3d = 96, dim_target = 256, latent = 64;
   bool train_target_head = false;

@@ -58,6 +58,45 @@ UnlabelledLoss unlabelled_loss(const Tensor& student_logits, const Tensor& teach
   return out;
 }
 
+void PseudoLabelMechanism::add(const UnlabelledLoss& split, const std::vector<int32_t>& gt, const Tensor& student_pred) {
+  if (!split.reliable.defined()) return;
+  const std::vector<uint8_t> rel = split.reliable.to(Device::cpu()).to_vector<uint8_t>();
+  const std::vector<int64_t> pl = split.pseudo_labels.to(Device::cpu()).to(DType::i64).to_vector<int64_t>();
+  const std::vector<int64_t> sp = student_pred.to(Device::cpu()).to(DType::i64).to_vector<int64_t>();
+  LESEG_CHECK(pl.size() == rel.size() && gt.size() == rel.size() && sp.size() == rel.size(),
+              "PseudoLabelMechanism: ", rel.size(), " rows, but ", pl.size(), " pseudo-labels, ", gt.size(),
+              " ground-truth labels and ", sp.size(), " student predictions");
+  for (size_t i = 0; i < rel.size(); ++i) {
+    ++rows;
+    reliable += rel[i] != 0;
+    if (gt[i] < 0) continue;
+    ++gt_rows;
+    teacher_correct += pl[i] == gt[i];
+    student_correct += sp[i] == gt[i];
+    if (rel[i]) {
+      ++reliable_gt;
+      reliable_correct += pl[i] == gt[i];
+    } else {
+      ++unreliable_gt;
+      negative_hits += pl[i] == gt[i];
+    }
+  }
+}
+
+nlohmann::json PseudoLabelMechanism::record() const {
+  nlohmann::json j = nlohmann::json::object();
+  auto ratio = [&](const char* k, int64_t a, int64_t b) {
+    if (b > 0) j[k] = double(a) / double(b);
+  };
+  ratio("reliable_fraction", reliable, rows);
+  ratio("gt_coverage", gt_rows, rows);
+  ratio("reliable_pseudo_accuracy", reliable_correct, reliable_gt);
+  ratio("negative_hits_true", negative_hits, unreliable_gt);
+  ratio("pseudo_accuracy", teacher_correct, gt_rows);
+  ratio("student_accuracy_unlabelled", student_correct, gt_rows);
+  return j;
+}
+
 SaafKeys build_saaf_keys(int64_t N, const Tensor& class_text, const Tensor& scene_captions, const Tensor& scene_links,
                          const Tensor& object_captions, const Tensor& object_links, bool scene_only) {
   LESEG_CHECK(N >= 0, "build_saaf_keys: num_points ", N, " < 0");

@@ -23,6 +23,7 @@
 #include "engine/nn/module.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
+#include <nlohmann/json.hpp>
 
 namespace leseg::train::lass3d {
 
@@ -47,6 +48,20 @@ struct UnlabelledLoss {
 // the unreliable rows contribute nothing (nl = 0, no gradient).
 UnlabelledLoss unlabelled_loss(const Tensor& student_logits, const Tensor& teacher_logits, double tau,
                                bool use_negative_learning = true);
+
+// Mechanism statistics of the unlabelled terms over training steps (diagnostics, never a loss), accumulated by the
+// regime and written into the next evaluation record: reliable_fraction (reliable rows / unlabelled rows), and on the
+// rows whose ground truth is known (gt >= 0): reliable_pseudo_accuracy (teacher argmax == gt on reliable rows),
+// negative_hits_true (unreliable rows whose negative label — the teacher argmax that NL pushes away — IS the true
+// class; counted whether NL is on or not), pseudo_accuracy (teacher argmax on all such rows), student_accuracy_unlabelled
+// (the student's argmax), gt_coverage (rows with a known class / unlabelled rows).
+struct PseudoLabelMechanism {
+  int64_t rows = 0, reliable = 0, gt_rows = 0, reliable_gt = 0, reliable_correct = 0, unreliable_gt = 0,
+          negative_hits = 0, teacher_correct = 0, student_correct = 0;
+  // split: the unlabelled_loss of the rows; gt (rows,) with -1 = unknown; student_pred (rows,) i64 argmax.
+  void add(const UnlabelledLoss& split, const std::vector<int32_t>& gt, const Tensor& student_pred);
+  nlohmann::json record() const;  // empty when nothing was added; a ratio is left out when its denominator is 0
+};
 
 // Per-point key sets over a text bank = [class embeddings (C) ; scene captions (S) ; object captions (O)].
 struct SaafKeys {

@@ -16,6 +16,8 @@
 // A source is handed to the other domain through the pairs: pixel map -> points = mode over the views that
 // pair the point (cns::to_points over the crops' pairs); point map -> pixels = the point's label at the pixels
 // it pairs (other pixels -1; a pixel paired with several points takes the first pair's) [reading].
+// Stage 0 (ours; cns.stage0_epochs, default 0 = off): the 2D net alone on P*_2D, standing in for the ImageNet
+// initialisation (model2d.init loads torchvision weights where a user has them). The stages below count after it.
 // Stage 1 (epochs < cns.warmup_epochs, 0-based): 2D net <- P*_2D, 3D net <- P*_3D (paper eq. 5).
 // Stage 2: per batch, one source is drawn for each network, uniformly over its enabled set (eq. 6), through
 // cns::LabelSourceSampler on the regime's generator (2D draw first, then 3D):
@@ -32,6 +34,10 @@
 //               the paper's "Baseline" = projected CLIP labels with data.pseudo_labels: project, and "w/o CNS" =
 //               SAM-refined labels with vote_then_project), on the same validation points. Points without a
 //               label get all-zero logits, i.e. class 0 (`leseg data inspect` counts them as misses instead).
+// data.label_source (issue 19's controls, docs/evidence.md): pseudo | gt (positive control: both nets on ground
+// truth) | shuffled (negative control: each labelled entry of the drawn targets becomes a uniformly drawn class) |
+// permuted (negative control: the drawn targets' labelled entries permuted among themselves). Mechanism statistics (eval_metrics): every source's and network's
+// mIoU / accuracy on the training points since the previous evaluation (miou_train_clip_2d, ... miou_train_net_3d).
 // Loss terms (each already weighted): ce_2d = w_2d·CE(z_2D over all crop pixels, target), ce_3d =
 // w_3d·CE(z_3D at points, target) (means over labelled rows; the paper writes sums), and latent-space
 // consistency (eq. 7) at the P (point, pixel) pairs: lsc_2d / lsc_3d = w_f·mean(1 − cos(θ(x), φ(s)/‖φ(s)‖)),
@@ -55,6 +61,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -142,6 +149,19 @@ class CnsRegime : public Regime {
     eval_source_ = cfg.get<std::string>("cns.eval_source", "model");
     LESEG_CHECK(eval_source_ == "model" || eval_source_ == "labels",
                 "config: key 'cns.eval_source' must be model or labels, got '", eval_source_, "'");
+    // Controls (issue 19's protocol): gt (positive) trains both networks on the ground truth of the same points and
+    // pixels (Batch::labels, Batch::view_gt_labels) instead of the drawn source; shuffled (negative) permutes the
+    // drawn targets' labelled entries among themselves (cns::shuffle_labels), per network and batch.
+    control_ = cfg.get<std::string>("data.label_source", "pseudo");
+    LESEG_CHECK(control_ == "pseudo" || control_ == "gt" || control_ == "shuffled" || control_ == "permuted",
+                "config: key 'data.label_source' must be pseudo, gt, shuffled or permuted, got '", control_, "'");
+    control_seed_ = ctx.seed;
+    // Stage 0 (ours, not the paper's; issue 20): the first cns.stage0_epochs epochs train the 2D network alone on
+    // P*_2D (the SAM-voted CLIP-like labels of its crops: label-free), standing in for the ImageNet initialisation
+    // that cannot be downloaded here; the 3D network waits (no loss term; its optimizer steps without gradients).
+    // Stages 1 and 2 (cns.warmup_epochs) are counted after stage 0. 0 = off (the paper's schedule).
+    stage0_ = cfg.get<int>("cns.stage0_epochs", 0);
+    LESEG_CHECK(stage0_ >= 0, "config: key 'cns.stage0_epochs' must be >= 0, got ", stage0_);
     lsc_mode_ = cfg.get<std::string>("cns.lsc", "sam");
     LESEG_CHECK(lsc_mode_ == "sam" || lsc_mode_ == "clip" || lsc_mode_ == "sam_clip" || lsc_mode_ == "none",
                 "config: key 'cns.lsc' must be sam, clip, sam_clip or none, got '", lsc_mode_, "'");
@@ -190,9 +210,11 @@ class CnsRegime : public Regime {
     optimizers_.push_back(build_optimizer_slot("model2d", cfg, "optim2d", p2, ctx));
   }
 
-  LossTerms step(const Batch& b, int64_t epoch, int64_t) override {
+  LossTerms step(const Batch& b, int64_t epoch_in_run, int64_t it) override {
     check_views(b, "step");
     Views v = views(b);
+    const bool stage0 = epoch_in_run < stage0_;
+    const int64_t epoch = epoch_in_run - stage0_;  // the paper's stages count from the end of stage 0
     // 3D network: voxel features -> points.
     Tensor inv = b.inverse.to(device_);
     Tensor f3v = backbone_.minkunet->forward(to_device(b.input)).feats();  // (M, F3)
@@ -206,24 +228,37 @@ class CnsRegime : public Regime {
     Tensor z2 = pixel_logits(low_rows, v.V, h, w, v.H, v.W);  // (V·H·W, C)
 
     // Label sources (CPU bookkeeping).
-    const LabelSource s2 = sampler2d_.draw(int(epoch), false, sampler_gen_);
-    const LabelSource s3 = sampler3d_.draw(int(epoch), true, sampler_gen_);
-    const bool need_pred2 = s2 == LabelSource::pred_2d || s3 == LabelSource::pred_2d;
-    const bool need_pred3 = s2 == LabelSource::pred_3d || s3 == LabelSource::pred_3d;
-    Sources src;
-    src.clip2 = refine2d(b.view_clip_labels, b);
+    const LabelSource s2 = stage0 ? LabelSource::clip_2d : sampler2d_.draw(int(epoch), false, sampler_gen_);
+    const LabelSource s3 = stage0 ? LabelSource::clip_3d : sampler3d_.draw(int(epoch), true, sampler_gen_);
+    // Every source is computed (the mechanism statistics score all four each step); the draws decide the targets.
+    cns::SourceMaps src;
+    Tensor raw2 = argmax(z2.detach(), 1).reshape(Shape{v.V, v.H, v.W}), raw3 = argmax(z3p.detach(), 1);
+    src.clip2 = refine2d(b.view_clip_labels, b).reshape(Shape{v.V * v.H * v.W});
     // P*_3D: already voted in 2D by the loader (vote_then_project), else voted among points here (variant).
     src.clip3 = loader_voted_ ? b.pseudo_labels.to(DType::i64) : refine3d(b.pseudo_labels, b);
-    if (need_pred2) src.pred2 = refine2d(argmax(z2.detach(), 1).reshape(Shape{v.V, v.H, v.W}), b);
-    if (need_pred3) src.pred3 = refine3d(argmax(z3p.detach(), 1), b);
-    Tensor t2 = pixel_target(s2, src, v, b), t3 = point_target(s3, src, v, b);
+    src.pred2 = refine2d(raw2, b).reshape(Shape{v.V * v.H * v.W});
+    src.pred3 = refine3d(raw3, b);
+    Tensor t2 = cns::pixel_target(s2, src, v.pairs, C_), t3 = cns::point_target(s3, src, v.pairs, C_);
+    if (control_ == "gt") {
+      LESEG_CHECK(b.labels.defined() && b.view_gt_labels.defined(), "cns: data.label_source = gt needs the batch's point "
+                  "labels and view label images (scene ", b.scene_names.empty() ? "" : b.scene_names[0], ")");
+      t2 = b.view_gt_labels.to(Device::cpu()).to(DType::i64).reshape(Shape{v.V * v.H * v.W});
+      t3 = b.labels.to(Device::cpu()).to(DType::i64);
+    } else if (control_ == "shuffled" || control_ == "permuted") {
+      const uint64_t k = control_seed_ * 0x9E3779B97F4A7C15ULL ^ (uint64_t(epoch_in_run) << 32) ^ uint64_t(it);
+      const bool perm = control_ == "permuted";
+      t2 = perm ? cns::shuffle_labels(t2, k ^ 0x2d) : cns::random_labels(t2, C_, k ^ 0x2e);
+      t3 = perm ? cns::shuffle_labels(t3, k ^ 0x3d) : cns::random_labels(t3, C_, k ^ 0x3e);
+    }
     stats_ = point_target_stats(t3, z3p, b);
+    if (net2d_->is_training()) record_mechanism(b, src, v, t3, raw2.reshape(Shape{v.V * v.H * v.W}), raw3);
 
     LossTerms terms;
     CrossEntropyOptions ce;
     ce.ignore_index = -1;
     Tensor ce2 = cross_entropy(z2, t2.to(device_), ce), ce3 = cross_entropy(z3p, t3.to(device_), ce);
     terms.add("ce_2d", w_ce2d_ == 1.0 ? ce2 : ce2 * w_ce2d_);
+    if (stage0) return terms;  // stage 0: the 2D network alone
     terms.add("ce_3d", w_ce3d_ == 1.0 ? ce3 : ce3 * w_ce3d_);
     if (lsc_mode_ != "none") {
       if (v.P == 0) {
@@ -275,7 +310,23 @@ class CnsRegime : public Regime {
   }
 
   void begin_eval() override { cm2d_.reset(); }
-  nlohmann::json eval_metrics() override { return cm2d_ ? cm2d_->record("_2d") : nlohmann::json::object(); }
+  // The 2D network's validation metrics, and the mechanism of the training steps since the previous evaluation:
+  // on the training points (ground truth from Batch::labels, used for nothing else), the mIoU / accuracy / coverage
+  // of each label source handed to points (train_clip_2d = P*_2D, train_clip_3d = P*_3D, train_pred_2d = P̂*_2D,
+  // train_pred_3d = P̂*_3D, train_target_3d = the 3D target actually used) and of each network's own argmax
+  // (train_net_3d; train_net_2d = the 2D argmax handed to points, unrefined). Keys miou_<name>, accuracy_<name>,
+  // coverage_<name>; accuracy and mIoU count only the points a source labels.
+  nlohmann::json eval_metrics() override {
+    nlohmann::json j = cm2d_ ? cm2d_->record("_2d") : nlohmann::json::object();
+    for (auto& [name, m] : mech_) {
+      if (m.cm.total() == 0) continue;
+      j["miou_" + name] = m.cm.miou();
+      j["accuracy_" + name] = m.cm.accuracy();
+      j["coverage_" + name] = double(m.cm.total()) / double(std::max<int64_t>(m.points, 1));
+    }
+    mech_.clear();
+    return j;
+  }
   nlohmann::json step_stats() const override { return stats_; }
 
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules() override {
@@ -309,12 +360,40 @@ class CnsRegime : public Regime {
   struct Views {
     int64_t V = 0, H = 0, W = 0, P = 0, N = 0;
     std::vector<int64_t> pair_point, pair_pix, pair_view;
-    std::vector<Tensor> pairs_per_view;  // (P_v, 2) i64 (point, pixel)
+    cns::PairIndex pairs;
   };
-  struct Sources {
-    Tensor clip2, pred2;  // (V, H, W) i64
-    Tensor clip3, pred3;  // (N,) i64
+  struct Mechanism {
+    ConfusionMatrix cm;
+    int64_t points = 0;  // points with ground truth seen (the coverage denominator)
+    explicit Mechanism(int c) : cm(c, -1) {}
   };
+  void record_mechanism(const Batch& b, const cns::SourceMaps& src, const Views& v, const Tensor& t3,
+                        const Tensor& net2_pixels, const Tensor& net3_points) {
+    if (!b.labels.defined() || b.labels.numel() != v.N) return;
+    const std::vector<int32_t> g = b.labels.to(Device::cpu()).to(DType::i32).to_vector<int32_t>();
+    auto add = [&](const std::string& name, const Tensor& pts) {
+      auto it = mech_.find(name);
+      if (it == mech_.end()) it = mech_.emplace(name, Mechanism(int(C_))).first;
+      const std::vector<int64_t> p = to_i64(pts);
+      std::vector<int32_t> pp, gg;
+      for (size_t i = 0; i < g.size(); ++i) {
+        if (g[i] < 0) continue;
+        ++it->second.points;
+        if (p[i] < 0) continue;
+        pp.push_back(int32_t(p[i]));
+        gg.push_back(g[i]);
+      }
+      it->second.cm.update(pp.data(), gg.data(), int64_t(pp.size()));
+    };
+    add("train_clip_2d", cns::pixels_to_points(src.clip2, v.pairs, C_));
+    add("train_clip_3d", src.clip3);
+    add("train_pred_2d", cns::pixels_to_points(src.pred2, v.pairs, C_));
+    add("train_pred_3d", src.pred3);
+    add("train_target_3d", t3);
+    add("train_net_3d", net3_points);
+    add("train_net_2d", cns::pixels_to_points(net2_pixels, v.pairs, C_));
+  }
+  std::map<std::string, Mechanism> mech_;
 
   void set_samplers(const std::string& mode) {
     cns::LabelSourceSampler a, b;
@@ -364,16 +443,14 @@ class CnsRegime : public Regime {
     std::vector<int64_t> pr = to_i64(b.pairs);
     v.P = int64_t(pr.size() / 3);
     v.pair_point.resize(size_t(v.P)), v.pair_pix.resize(size_t(v.P)), v.pair_view.resize(size_t(v.P));
-    std::vector<std::vector<int64_t>> per(size_t(v.V));
     for (int64_t i = 0; i < v.P; ++i) {
       const int64_t pt = pr[size_t(3 * i)], px = pr[size_t(3 * i + 1)], vw = pr[size_t(3 * i + 2)];
       LESEG_CHECK(vw >= 0 && vw < v.V && px >= 0 && px < v.H * v.W && pt >= 0 && pt < v.N, "cns: pair ", i, " (",
                   pt, ", ", px, ", ", vw, ") outside the batch (", v.N, " points, ", v.V, " views of ", v.H, "x", v.W, ")");
       v.pair_point[size_t(i)] = pt, v.pair_pix[size_t(i)] = px, v.pair_view[size_t(i)] = vw;
-      per[size_t(vw)].push_back(pt);
-      per[size_t(vw)].push_back(px);
     }
-    for (auto& p : per) v.pairs_per_view.push_back(Tensor::from_vector(p, Shape{int64_t(p.size() / 2), 2}));
+    v.pairs.N = v.N, v.pairs.V = v.V, v.pairs.H = v.H, v.pairs.W = v.W;
+    v.pairs.point = v.pair_point, v.pairs.pixel = v.pair_pix, v.pairs.view = v.pair_view;
     return v;
   }
 
@@ -395,41 +472,6 @@ class CnsRegime : public Regime {
   Tensor refine3d(const Tensor& labels, const Batch& b) const {
     if (!refine_train_) return labels.to(Device::cpu()).to(DType::i64);
     return refine_by_masks_always(labels, b.point_sam_ids);
-  }
-
-  Tensor pixels_to_points(const Tensor& pix, const Views& v) const {
-    std::vector<int64_t> all = to_i64(pix);
-    const int64_t hw = v.H * v.W;
-    std::vector<Tensor> per;
-    for (int64_t k = 0; k < v.V; ++k)
-      per.push_back(Tensor::from_vector(std::vector<int64_t>(all.begin() + k * hw, all.begin() + (k + 1) * hw), Shape{hw}));
-    return cns::to_points(v.N, v.pairs_per_view, per, C_);
-  }
-  Tensor points_to_pixels(const Tensor& pts, const Views& v) const {
-    std::vector<int64_t> lab = to_i64(pts), out(size_t(v.V * v.H * v.W), -1);
-    for (int64_t i = 0; i < v.P; ++i) {
-      int64_t& o = out[size_t(v.pair_view[size_t(i)] * v.H * v.W + v.pair_pix[size_t(i)])];
-      if (o < 0) o = lab[size_t(v.pair_point[size_t(i)])];
-    }
-    return Tensor::from_vector(out, Shape{v.V * v.H * v.W});
-  }
-  Tensor pixel_target(LabelSource s, const Sources& src, const Views& v, const Batch&) const {
-    switch (s) {
-      case LabelSource::clip_2d: return src.clip2.reshape(Shape{v.V * v.H * v.W});
-      case LabelSource::pred_2d: return src.pred2.reshape(Shape{v.V * v.H * v.W});
-      case LabelSource::clip_3d: return points_to_pixels(src.clip3, v);
-      case LabelSource::pred_3d: return points_to_pixels(src.pred3, v);
-    }
-    return Tensor();
-  }
-  Tensor point_target(LabelSource s, const Sources& src, const Views& v, const Batch&) const {
-    switch (s) {
-      case LabelSource::clip_3d: return src.clip3;
-      case LabelSource::pred_3d: return src.pred3;
-      case LabelSource::clip_2d: return pixels_to_points(src.clip2, v);
-      case LabelSource::pred_2d: return pixels_to_points(src.pred2, v);
-    }
-    return Tensor();
   }
 
   // Frozen target features s at the pairs: (P, Fs).
@@ -481,7 +523,9 @@ class CnsRegime : public Regime {
   cns::LabelSourceSampler sampler2d_, sampler3d_;
   Generator sampler_gen_;
   int warmup_ = 10;
-  std::string switch_ = "full", refine_ = "train", lsc_mode_ = "sam", eval_source_ = "model";
+  std::string switch_ = "full", refine_ = "train", lsc_mode_ = "sam", eval_source_ = "model", control_ = "pseudo";
+  int stage0_ = 0;
+  uint64_t control_seed_ = 0;
   bool refine_train_ = true, refine_post_ = false, loader_voted_ = false;
   double w_ce2d_ = 1.0, w_ce3d_ = 1.0, w_lsc_ = 1.0;
   std::unique_ptr<ConfusionMatrix> cm2d_;

@@ -31,6 +31,7 @@
 // nothing here draws random numbers, so resume is bit-identical.
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -118,6 +119,18 @@ class Lass3dRegime : public Regime {
     LESEG_CHECK(kd_dir == "text_to_backbone" || kd_dir == "to_teacher",
                 "config: key 'lass3d.kd_direction' must be text_to_backbone or to_teacher, got '", kd_dir, "'");
     kd_to_teacher_ = kd_dir == "to_teacher";
+    // Controls (issue 19's protocol, docs/evidence.md: data.label_source), applied to the teacher's pseudo-labels on
+    // the unlabelled points. shuffled (negative control): each row's pseudo-label becomes a uniformly drawn class —
+    // the teacher's logit columns of its argmax and of the drawn class are swapped, so the confidence (and with it
+    // the reliable / unreliable split) is kept. permuted (a second negative control): each unlabelled point gets the
+    // teacher logits of another unlabelled point of the batch (a random permutation: label frequencies and
+    // confidences kept, the link to the point removed). gt is refused: the unlabelled scenes carry no point labels
+    // in the batch; the positive control is every scene labelled (data.labelled_fraction=1).
+    control_ = cfg.get<std::string>("data.label_source", "pseudo");
+    LESEG_CHECK(control_ == "pseudo" || control_ == "shuffled" || control_ == "permuted",
+                "config: key 'data.label_source' must be pseudo, shuffled or permuted for lass3d (the positive control is "
+                "data.labelled_fraction=1), got '", control_, "'");
+    control_seed_ = ctx.seed;
     ce_.ignore_index = cfg.get<int64_t>("loss.ignore_index", -1);
     w_ce_ = cfg.get<double>("loss.ce_weight", 1.0);
     w_pseudo_ = cfg.get<double>("loss.pseudo_weight", 1.0);
@@ -222,8 +235,11 @@ class Lass3dRegime : public Regime {
     Tensor rows = unlabelled_rows(b);
     Tensor zs_u = rows.defined() ? index_select(zs, 0, rows) : zs;
     Tensor zt_u = rows.defined() ? index_select(zt, 0, rows) : zt;
+    if (control_ == "permuted") zt_u = index_select(zt_u, 0, shuffled_rows(zt_u.size(0), epoch, it));
+    if (control_ == "shuffled") zt_u = random_argmax(zt_u, epoch, it);
     const double tau = tau_at(epoch, it);
     lass3d::UnlabelledLoss ul = lass3d::unlabelled_loss(zs_u, zt_u, tau, use_nl_);
+    if (student_.module->is_training()) mechanism_.add(ul, unlabelled_gt(b, rows), argmax(zs_u.detach(), 1));
     {  // mechanism statistics (leseg report): share of unlabelled points whose teacher confidence passes tau
       const std::vector<uint8_t> rel = ul.reliable.defined() ? ul.reliable.to_vector<uint8_t>() : std::vector<uint8_t>();
       int64_t k = 0;
@@ -262,7 +278,12 @@ class Lass3dRegime : public Regime {
   }
   void begin_eval() override { cm_other_.reset(); }
   nlohmann::json eval_metrics() override {
-    return cm_other_ ? cm_other_->record(eval_model_ == "teacher" ? "_student" : "_teacher") : nlohmann::json::object();
+    nlohmann::json j =
+        cm_other_ ? cm_other_->record(eval_model_ == "teacher" ? "_student" : "_teacher") : nlohmann::json::object();
+    const nlohmann::json mech = mechanism_.record();  // named: items() of a temporary would dangle in the loop
+    for (auto& [k, v] : mech.items()) j[k] = v;
+    mechanism_ = lass3d::PseudoLabelMechanism();  // each evaluation reports the training steps since the previous one
+    return j;
   }
 
   Tensor teacher_logits(const Batch& b) {
@@ -316,8 +337,54 @@ class Lass3dRegime : public Regime {
   }
 
   nlohmann::json step_stats() const override { return stats_; }
+  const lass3d::PseudoLabelMechanism& mechanism() const { return mechanism_; }
 
  private:
+  // A permutation of n rows, drawn from (run seed, epoch, batch) so that resume stays bit-identical.
+  Tensor shuffled_rows(int64_t n, int64_t epoch, int64_t it) const {
+    std::vector<int64_t> p(static_cast<size_t>(n), 0);
+    for (int64_t i = 0; i < n; ++i) p[size_t(i)] = i;
+    std::mt19937_64 rng(control_seed_ * 0x9E3779B97F4A7C15ULL ^ (uint64_t(epoch) << 32) ^ uint64_t(it) ^ 0x5a1fULL);
+    for (int64_t i = n - 1; i > 0; --i) std::swap(p[size_t(i)], p[size_t(std::uniform_int_distribution<int64_t>(0, i)(rng))]);
+    return Tensor::from_vector(p, Shape{n}, device_);
+  }
+  // (R, C) logits with each row's argmax column swapped with a uniformly drawn class (seeded like shuffled_rows).
+  Tensor random_argmax(const Tensor& z, int64_t epoch, int64_t it) const {
+    const int64_t R = z.size(0), C = z.size(1);
+    std::vector<float> v = z.to(Device::cpu()).to(DType::f32).to_vector<float>();
+    std::mt19937_64 rng(control_seed_ * 0x9E3779B97F4A7C15ULL ^ (uint64_t(epoch) << 32) ^ uint64_t(it) ^ 0x5a2fULL);
+    std::uniform_int_distribution<int64_t> cls(0, C - 1);
+    for (int64_t r = 0; r < R; ++r) {
+      float* row = v.data() + r * C;
+      const int64_t a = int64_t(std::max_element(row, row + C) - row), c = cls(rng);
+      std::swap(row[a], row[c]);
+    }
+    return Tensor::from_vector(v, Shape{R, C}, device_).to(z.dtype());
+  }
+  // Ground truth of the unlabelled rows for the mechanism statistics only (never a loss): an unlabelled scene's
+  // point labels are -1 in the batch, so the class is read from the view label image at the pixel a view pairs
+  // the point with (the depth test keeps only visible points, whose pixel shows them); -1 where no view pairs it.
+  std::vector<int32_t> unlabelled_gt(const Batch& b, const Tensor& rows) const {
+    const int64_t n = rows.defined() ? rows.size(0) : b.num_points();
+    std::vector<int32_t> gt(size_t(n), -1);
+    if (!b.pairs.defined() || !b.view_gt_labels.defined() || b.pairs.size(0) == 0) return gt;
+    std::vector<int64_t> pos(size_t(b.num_points()), -1);
+    if (rows.defined()) {
+      const std::vector<int64_t> r = host_i64(rows);
+      for (size_t k = 0; k < r.size(); ++k) pos[size_t(r[k])] = int64_t(k);
+    } else {
+      for (int64_t i = 0; i < n; ++i) pos[size_t(i)] = i;
+    }
+    const std::vector<int64_t> pr = host_i64(b.pairs);
+    const std::vector<int32_t> g = b.view_gt_labels.to(Device::cpu()).to(DType::i32).to_vector<int32_t>();
+    const int64_t hw = b.view_gt_labels.size(1) * b.view_gt_labels.size(2);
+    for (size_t i = 0; i + 2 < pr.size(); i += 3) {
+      const int64_t k = pos[size_t(pr[i])];
+      if (k >= 0 && gt[size_t(k)] < 0) gt[size_t(k)] = g[size_t(pr[i + 2] * hw + pr[i + 1])];
+    }
+    return gt;
+  }
+
   nlohmann::json stats_ = nlohmann::json::object();
   SparseTensor on_device(const SparseTensor& x) const {
     if (x.device() == device_) return x;
@@ -350,6 +417,9 @@ class Lass3dRegime : public Regime {
   int64_t epochs_ = 1, batches_per_epoch_ = 1;
   bool use_saaf_ = true, use_nl_ = true, use_kd_ = true, scene_only_ = false, teacher_bn_train_ = true;
   bool kd_to_teacher_ = false;
+  std::string control_ = "pseudo";
+  uint64_t control_seed_ = 0;
+  lass3d::PseudoLabelMechanism mechanism_;
   int64_t num_classes_ = 0;
   std::unique_ptr<ConfusionMatrix> cm_other_;
 };

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <map>
 
 #include "engine/ops/elementwise.h"
@@ -129,4 +130,66 @@ TEST(CnsLatent, ValueGradientsAndFrozenTarget) {
   EXPECT_TRUE(lc2.phi_target->weight.grad().defined());
   EXPECT_EQ(lc2.trainable_parameters().size(), 6u);
   EXPECT_FALSE(s.grad().defined());
+}
+
+// The label-source switch -> target mapping (issue 20) on hand-made maps: 4 points, 2 views of 1x3 pixels.
+// Pairs (point, pixel, view): (0,0,0) (1,1,0) (2,1,0) (2,0,1) (0,2,1); point 3 is unpaired; pixel (view 0, 1) is
+// paired with points 1 and 2 and takes the first pair's (point 1's) label.
+TEST(CnsSources, EachSourceMapsToBothNetworksTargets) {
+  PairIndex p;
+  p.N = 4, p.V = 2, p.H = 1, p.W = 3;
+  p.point = {0, 1, 2, 2, 0};
+  p.pixel = {0, 1, 1, 0, 2};
+  p.view = {0, 0, 0, 1, 1};
+  SourceMaps s;
+  s.clip2 = Tensor::from_vector<int64_t>({4, 5, 6, 7, 8, 9}, Shape{6});
+  s.pred2 = Tensor::from_vector<int64_t>({1, -1, 2, 3, 3, 0}, Shape{6});
+  s.clip3 = Tensor::from_vector<int64_t>({2, 3, -1, 1}, Shape{4});
+  s.pred3 = Tensor::from_vector<int64_t>({0, 1, 2, 3}, Shape{4});
+  const int64_t C = 10;
+  using V = std::vector<int64_t>;
+  // 3D network's targets. Pixel sources: the mode over the views pairing the point, ties -> the smaller class.
+  EXPECT_EQ(point_target(LabelSource::clip_3d, s, p, C).to_vector<int64_t>(), (V{2, 3, -1, 1}));
+  EXPECT_EQ(point_target(LabelSource::pred_3d, s, p, C).to_vector<int64_t>(), (V{0, 1, 2, 3}));
+  EXPECT_EQ(point_target(LabelSource::clip_2d, s, p, C).to_vector<int64_t>(), (V{4, 5, 5, -1}));  // p0: 4|9, p2: 5|7
+  EXPECT_EQ(point_target(LabelSource::pred_2d, s, p, C).to_vector<int64_t>(), (V{0, -1, 3, -1}));  // p0: 1|0; p1: none
+  // 2D network's targets. Point sources: the point's label at the pixels it pairs, -1 elsewhere.
+  EXPECT_EQ(pixel_target(LabelSource::clip_2d, s, p, C).to_vector<int64_t>(), (V{4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(pixel_target(LabelSource::pred_2d, s, p, C).to_vector<int64_t>(), (V{1, -1, 2, 3, 3, 0}));
+  EXPECT_EQ(pixel_target(LabelSource::clip_3d, s, p, C).to_vector<int64_t>(), (V{2, 3, -1, -1, -1, 2}));
+  EXPECT_EQ(pixel_target(LabelSource::pred_3d, s, p, C).to_vector<int64_t>(), (V{0, 1, -1, 2, -1, 0}));
+  // A source that was not computed is an error naming it.
+  SourceMaps partial;
+  partial.clip3 = s.clip3;
+  EXPECT_THROW(point_target(LabelSource::pred_3d, partial, p, C), Error);
+  EXPECT_THROW(points_to_pixels(Tensor::from_vector<int64_t>({1, 2}, Shape{2}), p), Error);  // 2 labels for 4 points
+}
+
+// Negative control: labelled entries permuted among themselves, -1 kept, deterministic per seed.
+TEST(CnsSources, ShuffleKeepsTheLabelMultisetAndTheHoles) {
+  Tensor l = Tensor::from_vector<int64_t>({3, -1, 0, 0, 5, -1, 2, 7, 1, 4}, Shape{2, 5});
+  Tensor a = shuffle_labels(l, 11), b = shuffle_labels(l, 11);
+  EXPECT_EQ(a.shape(), l.shape());
+  EXPECT_EQ(a.to_vector<int64_t>(), b.to_vector<int64_t>());
+  std::vector<int64_t> x = a.to_vector<int64_t>(), y = l.to_vector<int64_t>();
+  EXPECT_EQ(x[1], -1);
+  EXPECT_EQ(x[5], -1);
+  std::sort(x.begin(), x.end());
+  std::sort(y.begin(), y.end());
+  EXPECT_EQ(x, y);
+  int differs = 0;
+  for (uint64_t seed = 0; seed < 4; ++seed) differs += shuffle_labels(l, seed).to_vector<int64_t>() != l.to_vector<int64_t>();
+  EXPECT_GT(differs, 0) << "the permutation is not the identity";
+}
+
+TEST(CnsSources, RandomLabelsKeepTheHolesAndStayInRange) {
+  Tensor l = Tensor::from_vector<int64_t>({3, -1, 0, 0, 5, -1, 2, 7, 1, 4}, Shape{10});
+  std::vector<int64_t> a = random_labels(l, 8, 3).to_vector<int64_t>();
+  EXPECT_EQ(a, random_labels(l, 8, 3).to_vector<int64_t>());
+  EXPECT_NE(a, random_labels(l, 8, 4).to_vector<int64_t>());
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (i == 1 || i == 5) EXPECT_EQ(a[i], -1);
+    else EXPECT_TRUE(a[i] >= 0 && a[i] < 8) << a[i];
+  }
+  EXPECT_THROW(random_labels(l, 0, 3), Error);
 }

@@ -245,3 +245,25 @@ TEST(Lass3dFeatureKD, MseAndKlThroughHeadTeacherDetached) {
   EXPECT_NEAR(kl.loss(s, t).item_double(), ref, 1e-10);
   EXPECT_GT(ref, 0.0);
 }
+
+// Mechanism statistics on hand-made rows: 5 unlabelled rows, 2 reliable; ground truth known for 4 of them.
+TEST(Lass3dMechanism, CountsByHand) {
+  UnlabelledLoss u;
+  u.reliable = Tensor::from_vector<uint8_t>({1, 1, 0, 0, 0}, Shape{5});
+  u.pseudo_labels = Tensor::from_vector<int64_t>({2, 3, 1, 4, 0}, Shape{5});
+  PseudoLabelMechanism m;
+  EXPECT_TRUE(m.record().empty());
+  m.add(u, {2, 0, 1, -1, 3}, Tensor::from_vector<int64_t>({2, 2, 2, 2, 3}, Shape{5}));
+  nlohmann::json j = m.record();
+  EXPECT_DOUBLE_EQ(j["reliable_fraction"].get<double>(), 2.0 / 5.0);
+  EXPECT_DOUBLE_EQ(j["gt_coverage"].get<double>(), 4.0 / 5.0);
+  EXPECT_DOUBLE_EQ(j["reliable_pseudo_accuracy"].get<double>(), 1.0 / 2.0);  // row 0 right, row 1 wrong
+  EXPECT_DOUBLE_EQ(j["negative_hits_true"].get<double>(), 1.0 / 2.0);        // row 2's negative label is its class
+  EXPECT_DOUBLE_EQ(j["pseudo_accuracy"].get<double>(), 2.0 / 4.0);
+  EXPECT_DOUBLE_EQ(j["student_accuracy_unlabelled"].get<double>(), 2.0 / 4.0);  // rows 0 and 4
+  // A second batch accumulates; a length mismatch is an error.
+  m.add(u, {-1, -1, -1, -1, -1}, Tensor::from_vector<int64_t>({0, 0, 0, 0, 0}, Shape{5}));
+  EXPECT_DOUBLE_EQ(m.record()["reliable_fraction"].get<double>(), 4.0 / 10.0);
+  EXPECT_DOUBLE_EQ(m.record()["gt_coverage"].get<double>(), 4.0 / 10.0);
+  EXPECT_THROW(m.add(u, {1, 2}, Tensor::from_vector<int64_t>({0, 0, 0, 0, 0}, Shape{5})), Error);
+}

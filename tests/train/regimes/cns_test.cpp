@@ -310,3 +310,86 @@ TEST(CnsRegime, TrainerEvalRecordCarriesBothMious) {
   EXPECT_TRUE(res.last_eval["miou_2d"].is_number());
   EXPECT_EQ(res.last_eval["iou_2d"].size(), 20u);
 }
+
+// Controls (issue 19's protocol, data.label_source): gt trains the 3D network on the points' ground truth; permuted
+// permutes the drawn target's labelled entries, shuffled draws uniform classes for them (here the warm-up target,
+// by the regime's (seed, epoch, batch) generator).
+TEST(CnsRegime, ControlsReplaceTheTargets) {
+  {
+    CnsRun s = make({"data.label_source=gt", "cns.lsc=none"});
+    Regime& r = *s.job.regime;
+    const Batch& b = s.b0;
+    ASSERT_TRUE(b.labels.defined());
+    Tensor z3p = index_select(r.logits(b), 0, b.inverse);
+    const double expect = cross_entropy(z3p, b.labels.to(DType::i64)).item<float>();
+    auto v = term_values(r.step(b, 0, 0));
+    EXPECT_NEAR(v["ce_3d"], expect, 1e-5 * std::abs(expect));
+    // the mechanism record: the target used is the ground truth (mIoU 1), the CLIP label is not
+    nlohmann::json m = r.eval_metrics();
+    ASSERT_TRUE(m.contains("miou_train_target_3d")) << m.dump();
+    EXPECT_DOUBLE_EQ(m["miou_train_target_3d"].get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(m["accuracy_train_target_3d"].get<double>(), 1.0);
+    for (const char* k : {"miou_train_clip_2d", "miou_train_clip_3d", "miou_train_pred_2d", "miou_train_pred_3d",
+                          "miou_train_net_2d", "miou_train_net_3d", "coverage_train_clip_3d"})
+      EXPECT_TRUE(m.contains(k)) << k;
+    EXPECT_LT(m["miou_train_clip_3d"].get<double>(), 1.0);
+    EXPECT_FALSE(r.eval_metrics().contains("miou_train_target_3d")) << "each evaluation reports the steps since the last";
+  }
+  {
+    CnsRun s = make({"data.label_source=permuted", "cns.lsc=none"});
+    Regime& r = *s.job.regime;
+    const Batch& b = s.b0;
+    Tensor z3p = index_select(r.logits(b), 0, b.inverse);
+    Tensor clip = cns::refine_by_masks(b.pseudo_labels, b.point_sam_ids, 20);
+    const uint64_t k = 5ULL * 0x9E3779B97F4A7C15ULL;  // run seed 5, epoch 0, batch 0
+    Tensor shuffled = cns::shuffle_labels(clip, k ^ 0x3d);
+    const double expect = cross_entropy(z3p, shuffled).item<float>();
+    const double unshuffled = cross_entropy(z3p, clip).item<float>();
+    auto v = term_values(r.step(b, 0, 0));
+    EXPECT_NEAR(v["ce_3d"], expect, 1e-5 * std::abs(expect));
+    EXPECT_GT(std::abs(v["ce_3d"] - unshuffled), 1e-4);
+    nlohmann::json m = r.eval_metrics();
+    EXPECT_LT(m["miou_train_target_3d"].get<double>(), m["miou_train_clip_3d"].get<double>())
+        << "shuffled targets are worse than the labels they came from";
+  }
+  {  // shuffled: uniform random classes where the target labels a point
+    CnsRun s = make({"data.label_source=shuffled", "cns.lsc=none"});
+    Regime& r = *s.job.regime;
+    const Batch& b = s.b0;
+    Tensor z3p = index_select(r.logits(b), 0, b.inverse);
+    Tensor clip = cns::refine_by_masks(b.pseudo_labels, b.point_sam_ids, 20);
+    const double expect = cross_entropy(z3p, cns::random_labels(clip, 20, 5ULL * 0x9E3779B97F4A7C15ULL ^ 0x3e)).item<float>();
+    EXPECT_NEAR(term_values(r.step(b, 0, 0))["ce_3d"], expect, 1e-5 * std::abs(expect));
+  }
+  EXPECT_THROW(make({"data.label_source=oracle"}), Error);
+}
+
+// Stage 0 (the 2D network's pre-training on P*_2D): only the 2D term in its epochs; stage 1 starts after it.
+TEST(CnsRegime, StageZeroTrainsTheTwoDimensionalNetworkAlone) {
+  CnsRun s = make({"cns.stage0_epochs=1", "cns.lsc=sam"});
+  Regime& r = *s.job.regime;
+  const Batch& b = s.b0;
+  Generator* g = generator(r, "label_switch");
+  const uint64_t off0 = g->offset();
+  LossTerms t = r.step(b, 0, 0);
+  auto v = term_values(t);
+  EXPECT_EQ(v.size(), 1u);
+  ASSERT_TRUE(v.count("ce_2d"));
+  auto before = parameter_snapshot(r);
+  optimizer_step(r, t);
+  auto after = parameter_snapshot(r);
+  for (auto& [k, a] : before)
+    if (k.rfind("backbone3d.", 0) == 0 || k.rfind("head3d.", 0) == 0) EXPECT_EQ(a, after[k]) << k << " waits in stage 0";
+  int moved2 = 0;
+  for (auto& [k, a] : before) moved2 += k.rfind("net2d.", 0) == 0 && a != after[k];
+  EXPECT_GT(moved2, 0);
+  // epoch 1 = the paper's stage 1 (warm-up, no draw): the 3D term is back, against the refined CLIP labels
+  Tensor z3p = index_select(r.logits(b), 0, b.inverse);
+  const double expect = cross_entropy(z3p, cns::refine_by_masks(b.pseudo_labels, b.point_sam_ids, 20)).item<float>();
+  auto v1 = term_values(r.step(b, 1, 0));
+  EXPECT_NEAR(v1["ce_3d"], expect, 1e-5 * std::abs(expect));
+  EXPECT_EQ(g->offset(), off0) << "stage 0 and stage 1 draw no label source";
+  r.step(b, 2, 0);
+  EXPECT_GT(g->offset(), off0) << "stage 2 from epoch warmup + stage0";
+  EXPECT_THROW(make({"cns.stage0_epochs=-1"}), Error);
+}

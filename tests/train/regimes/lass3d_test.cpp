@@ -13,6 +13,7 @@
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/ops/reduce.h"
 #include "io/loader/loader.h"
 #include "io/synthetic/dataset.h"
 #include "train/regime.h"
@@ -238,6 +239,63 @@ TEST(Lass3dRegime, EvaluationReportsTheOtherNetworkToo) {
     r->logits(b);
     EXPECT_TRUE(r->eval_metrics().empty()) << "training-mode logits are not scored";
   }
+}
+
+// eval.model routes evaluation to the named network: a classifier rigged to always answer class 7 decides the logits
+// when (and only when) its network is the evaluated one.
+TEST(Lass3dRegime, EvalModelRoutesToTheNamedNetwork) {
+  auto rig = [](Regime& r, const std::string& module) {
+    for (auto& [n, m] : r.modules())
+      if (n == module)
+        for (auto& [pn, p] : m->named_parameters()) {
+          float* d = p.data<float>();
+          for (int64_t i = 0; i < p.numel(); ++i) d[i] = 0.0f;
+          if (p.ndim() == 1) d[7] = 10.0f;  // the bias
+        }
+  };
+  auto classes = [](const Tensor& z) {
+    std::set<int64_t> s;
+    for (int64_t c : argmax(z, 1).to_vector<int64_t>()) s.insert(c);
+    return s;
+  };
+  const Batch& b = tiny_batch();
+  for (const char* model : {"teacher", "student"}) {
+    SCOPED_TRACE(model);
+    const bool teacher = std::string(model) == "teacher";
+    auto r = make(tiny_config(std::string("eval.model=") + model));
+    r->set_training(false);
+    Tensor z0 = r->logits(b);
+    rig(*r, teacher ? "classifier" : "teacher_classifier");  // the other network: no effect
+    EXPECT_EQ(r->logits(b).to_vector<float>(), z0.to_vector<float>());
+    EXPECT_GT(classes(z0).size(), 1u) << "untrained logits already constant: the check below would be vacuous";
+    rig(*r, teacher ? "teacher_classifier" : "classifier");
+    EXPECT_EQ(classes(r->logits(b)), std::set<int64_t>{7});
+  }
+}
+
+// Negative controls: the pseudo-labels become random classes (shuffled) or the teacher's logits are permuted among the
+// unlabelled points (permuted): the pseudo terms change, the labelled CE does not, and the mechanism statistics of the training steps reach the next evaluation record once.
+TEST(Lass3dRegime, ShuffledControlAndMechanismRecord) {
+  auto a = make(tiny_config("data.label_source=pseudo")), s = make(tiny_config("data.label_source=shuffled"));
+  a->set_training(true);
+  s->set_training(true);
+  auto va = term_values(a->step(tiny_batch(), 1, 0)), vs = term_values(s->step(tiny_batch(), 1, 0));
+  EXPECT_DOUBLE_EQ(va["ce"], vs["ce"]);
+  EXPECT_NE(va["pseudo_ce"] + va["neg"], vs["pseudo_ce"] + vs["neg"]);
+  auto p = make(tiny_config("data.label_source=permuted"));
+  p->set_training(true);
+  auto vp = term_values(p->step(tiny_batch(), 1, 0));
+  EXPECT_DOUBLE_EQ(va["ce"], vp["ce"]);
+  EXPECT_NE(va["pseudo_ce"] + va["neg"], vp["pseudo_ce"] + vp["neg"]);
+  a->set_training(false);
+  a->begin_eval();
+  nlohmann::json m = a->eval_metrics();
+  for (const char* k : {"reliable_fraction", "gt_coverage", "negative_hits_true", "pseudo_accuracy",
+                        "student_accuracy_unlabelled"})
+    EXPECT_TRUE(m.contains(k)) << k << " in " << m.dump();
+  EXPECT_GT(m["gt_coverage"].get<double>(), 0.2) << "views pair a good share of the unlabelled points";
+  EXPECT_FALSE(a->eval_metrics().contains("reliable_fraction")) << "reported once";
+  EXPECT_THROW(make(tiny_config("data.label_source=gt")), Error);
 }
 
 TEST(Lass3dRegime, SwitchesRemoveTermsAndModules) {
