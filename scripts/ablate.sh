@@ -48,11 +48,11 @@ if [ -n "$DATA" ] && [ "${LESEG_ABLATE_MAKE_DATA:-0}" = "1" ]; then
 fi
 
 # value of a flat numeric key in the last "type":"eval" line of a metrics.jsonl
-last_eval() { grep '"type":"eval"' "$1" | tail -1 | grep -o "\"$2\":[-0-9.eE+]*" | head -1 | cut -d: -f2; }
+last_eval() { { grep '"type":"eval"' "$1" | tail -1 | grep -o "\"$2\":[-0-9.eE+]*" | head -1 | cut -d: -f2; } || true; }
 # mean of a stats key over the last $TAIL train records that carry it
-tail_stat() {
-  grep '"type":"train"' "$1" | grep -o "\"$2\":[-0-9.eE+]*" | cut -d: -f2 | tail -n "$TAIL" |
-    awk '{ s += $1; n++ } END { if (n) printf "%.6g", s / n }'
+tail_stat() {  # (a key the run never logged is no error: that row has no such mechanism)
+  { grep '"type":"train"' "$1" | grep -o "\"$2\":[-0-9.eE+]*" | cut -d: -f2 | tail -n "$TAIL" |
+      awk '{ s += $1; n++ } END { if (n) printf "%.6g", s / n }'; } || true
 }
 
 selected() {  # is row $1 selected by LESEG_ABLATE_ROWS?
