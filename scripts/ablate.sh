@@ -13,7 +13,8 @@
 # data.label_source=shuffled). The table prints the headroom check: positive_control − baseline against the
 # baseline's seed spread.
 # Every row runs with the same seeds (LESEG_ABLATE_SEEDS, default "0 1 2") and budget (the config's, plus the
-# extra k=v given here, applied to every row). Paired seeds: each row's Δ = row − baseline with the same seed,
+# extra k=v given here, applied to every row before the row's own overrides, so a row's key wins: e.g. a
+# budget data.weak_labels=20pts for every row and a positive_control row's data.weak_labels=100%). Paired seeds: each row's Δ = row − baseline with the same seed,
 # reported as mean [min, max] over seeds; absolute values as mean ± sample std (n − 1). LESEG_ABLATE_ROWS="a b"
 # runs only those rows (plus the baseline); LESEG_ABLATE_RESUME=1 keeps runs whose metrics.jsonl already has an
 # eval record (reruns only the missing ones).
@@ -76,7 +77,7 @@ while IFS=$'\t' read -r row config overrides; do
     else
       echo "== ablate $METHOD: $row (seed $s) -> $run"
       # shellcheck disable=SC2086
-      "$BIN" train "$config" seed="$s" $overrides "$@" --out "$run"
+      "$BIN" train "$config" seed="$s" "$@" $overrides --out "$run"
     fi
     for m in $METRICS; do
       v=$(last_eval "$run/metrics.jsonl" "$m")
