@@ -17,7 +17,8 @@
 # budget data.weak_labels=20pts for every row and a positive_control row's data.weak_labels=100%). Paired seeds: each row's Δ = row − baseline with the same seed,
 # reported as mean [min, max] over seeds; absolute values as mean ± sample std (n − 1). LESEG_ABLATE_ROWS="a b"
 # runs only those rows (plus the baseline); LESEG_ABLATE_RESUME=1 keeps runs whose metrics.jsonl already has an
-# eval record (reruns only the missing ones).
+# eval record (reruns only the missing ones); LESEG_ABLATE_TABULATE=1 runs nothing and tabulates the finished
+# runs (seeds without one are left out of that row; Δ pairs only seeds both rows have).
 # Output: runs/ablate/METHOD/<row>/seed<S>/ (each a normal run folder), runs/ablate/METHOD/values.tsv (one line
 # per row, seed, key, value) and runs/ablate/METHOD/table.md. Each row's seeds are overlaid in one report
 # (`leseg report`, <row>/report/report.html) that the row name links to; LESEG_ABLATE_REPORT=0 skips them.
@@ -72,8 +73,12 @@ while IFS=$'\t' read -r row config overrides; do
   order+=("$row")
   for s in $SEEDS; do
     run="$OUT/$row/seed$s"
-    if [ "${LESEG_ABLATE_RESUME:-0}" = "1" ] && [ -f "$run/metrics.jsonl" ] && grep -q '"type":"eval"' "$run/metrics.jsonl"; then
+    if [ -f "$run/metrics.jsonl" ] && grep -q '"type":"eval"' "$run/metrics.jsonl" &&
+       [ "${LESEG_ABLATE_RESUME:-0}${LESEG_ABLATE_TABULATE:-0}" != "00" ]; then
       echo "== ablate $METHOD: $row (seed $s): kept $run"
+    elif [ "${LESEG_ABLATE_TABULATE:-0}" = "1" ]; then
+      echo "== ablate $METHOD: $row (seed $s): no finished run, left out of the table" >&2
+      continue
     else
       echo "== ablate $METHOD: $row (seed $s) -> $run"
       # shellcheck disable=SC2086
