@@ -126,9 +126,10 @@ table="$OUT/table.md"
         $3 == m && $1 == r { v[$2] = $4; n++; s += $4; seeds[n] = $2 }
         $3 == m && $1 == b { base[$2] = $4 }
         END {
+          if (n == 0) { printf " — |"; if (r != b) printf " — |"; exit }
           mu = s / n; ss = 0; for (i = 1; i <= n; i++) ss += (v[seeds[i]] - mu) ^ 2
           sd = n > 1 ? sqrt(ss / (n - 1)) : 0
-          printf " %.1f ± %.1f |", 100 * mu, 100 * sd
+          printf " %.1f ± %.1f (n=%d) |", 100 * mu, 100 * sd, n
           if (r == b) { printf " — |"; exit }
           k = 0; ds = 0
           for (i = 1; i <= n; i++) if (seeds[i] in base) {
@@ -152,6 +153,7 @@ table="$OUT/table.md"
       END {
         mu = s / n; ss = 0; for (i = 1; i <= n; i++) ss += (x[i] - mu) ^ 2; sd = n > 1 ? sqrt(ss / (n - 1)) : 0
         k = 0; for (sd_ in p) if (sd_ in q) { d = p[sd_] - q[sd_]; ds += d; k++; if (k == 1 || d < lo) lo = d }
+        if (k < 2 || n < 2) { printf "\nHeadroom (%s): fewer than 2 paired seeds, not judged\n", m; exit }
         printf "\nHeadroom (%s): positive_control − %s = %+.1f (smallest paired %+.1f) against the %s sample std %.1f: %s\n",
           m, b, 100 * ds / k, 100 * lo, b, 100 * sd,
           (lo > 2 * sd ? "open (every paired Δ > 2 std)" : "NOT open: change the budget or the label amount before reading component rows")
