@@ -28,7 +28,18 @@ void check_offsets(const Tensor& offsets, int64_t T, const char* what) {
 }
 }  // namespace
 
-TransformerBlock::TransformerBlock(const TransformerConfig& c, Generator& gen) : heads_(c.heads), dropout_(c.dropout) {
+TransformerBlock::TransformerBlock(const TransformerConfig& c, Generator& gen)
+    : heads_(c.heads), dropout_(c.dropout), kind_(c.block) {
+  if (kind_ == TransformerBlockKind::Eq3) {
+    qkv_ = register_module("qkv", std::make_shared<Linear>(c.dim, 3 * c.dim, true, gen, c.dtype));
+    proj_ = register_module("proj", std::make_shared<Linear>(c.dim, c.dim, true, gen, c.dtype));
+    linear_ = register_module("linear", std::make_shared<Linear>(c.dim, c.dim, true, gen, c.dtype));
+    for (auto* l : {proj_.get(), linear_.get()}) {  // identity at initialisation
+      l->weight.zero_();
+      if (l->bias.defined()) l->bias.zero_();
+    }
+    return;
+  }
   norm1_ = register_module("norm1", std::make_shared<LayerNorm>(c.dim, 1e-5, true, c.dtype));
   qkv_ = register_module("qkv", std::make_shared<Linear>(c.dim, 3 * c.dim, true, gen, c.dtype));
   proj_ = register_module("proj", std::make_shared<Linear>(c.dim, c.dim, true, gen, c.dtype));
@@ -41,6 +52,12 @@ TransformerBlock::TransformerBlock(const TransformerConfig& c, Generator& gen) :
 
 Tensor TransformerBlock::forward(const Tensor& x, const Tensor& offsets) {
   const int64_t d = x.size(1);
+  if (kind_ == TransformerBlockKind::Eq3) {
+    std::vector<Tensor> qkv = split((*qkv_)(x), {d, d, d}, 1);
+    Tensor a = (*proj_)(multi_head_attention(qkv[0], qkv[1], qkv[2], offsets, offsets, heads_));
+    Tensor h = add(x, dropout(a, dropout_, is_training()));
+    return add(h, dropout((*linear_)(h), dropout_, is_training()));
+  }
   std::vector<Tensor> qkv = split((*qkv_)((*norm1_)(x)), {d, d, d}, 1);
   Tensor a = (*proj_)(multi_head_attention(qkv[0], qkv[1], qkv[2], offsets, offsets, heads_));
   Tensor h = add(x, dropout(a, dropout_, is_training()));
@@ -55,7 +72,8 @@ TransformerEncoder::TransformerEncoder(const TransformerConfig& c) : cfg_(c) {
               ", mlp_ratio ", c.mlp_ratio, ", pos_hidden ", c.pos_hidden, " out of range");
   LESEG_CHECK(c.dropout >= 0 && c.dropout < 1, "TransformerEncoder: dropout ", c.dropout, " not in [0, 1)");
   Generator gen(c.seed);
-  if (c.pos_hidden > 0) {
+  const bool eq3 = c.block == TransformerBlockKind::Eq3;
+  if (c.pos_hidden > 0 && !eq3) {
     MLPOptions mo;
     mo.dtype = c.dtype;
     pos_mlp_ = register_module("pos_mlp", std::make_shared<MLP>(std::vector<int64_t>{3, c.pos_hidden, c.dim}, gen, mo));
@@ -66,7 +84,7 @@ TransformerEncoder::TransformerEncoder(const TransformerConfig& c) : cfg_(c) {
     layers->add(std::to_string(i), blocks_.back());
   }
   register_module("layers", layers);
-  if (c.final_norm) norm_ = register_module("norm", std::make_shared<LayerNorm>(c.dim, 1e-5, true, c.dtype));
+  if (c.final_norm && !eq3) norm_ = register_module("norm", std::make_shared<LayerNorm>(c.dim, 1e-5, true, c.dtype));
 }
 
 Tensor TransformerEncoder::forward(const Tensor& x, const Tensor& xyz, const Tensor& offsets) {

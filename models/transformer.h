@@ -8,6 +8,11 @@
 //                                                          to the tokens of its own set
 //                          h = h + W_2 · GELU(W_1 · LN2(h))  (d -> 4d -> d)
 //   out = LN_final(h)  (final_norm, default on) -> (T, d)
+// block = Eq3 (HICL Eq. 3, residual all the way; TransformerConfig::block): no position term, no norms, no final LN;
+//   per layer:  h~ = h + W_o · MHA(h)   h = h~ + W_l · h~   with W_o and W_l (and their biases) zero at
+//   initialisation, so that at initialisation out = x exactly (the transformer's logits equal the 3D model's)
+//   and training moves it away from identity. Parameter names: "layers.0.qkv.weight", "layers.0.proj.weight",
+//   "layers.0.linear.weight". block = PreNorm is the block above (a stated variant).
 // Parameter names: "pos_mlp.0.weight", "layers.0.norm1.weight", "layers.0.qkv.weight", "layers.0.proj.weight",
 // "layers.0.mlp.0.weight", "layers.0.mlp.2.weight", "norm.weight".
 #pragma once
@@ -18,7 +23,10 @@
 
 namespace leseg::models {
 
+enum class TransformerBlockKind { PreNorm, Eq3 };
+
 struct TransformerConfig {
+  TransformerBlockKind block = TransformerBlockKind::PreNorm;
   int64_t dim = 512;
   int64_t heads = 8;
   int64_t layers = 3;
@@ -40,8 +48,9 @@ class TransformerBlock : public Module {
  private:
   int64_t heads_;
   double dropout_;
+  TransformerBlockKind kind_;
   std::shared_ptr<LayerNorm> norm1_, norm2_;
-  std::shared_ptr<Linear> qkv_, proj_;
+  std::shared_ptr<Linear> qkv_, proj_, linear_;
   std::shared_ptr<MLP> mlp_;
 };
 

@@ -183,7 +183,7 @@ Scene Loader::load_scene(int64_t i) const {
                   ") is missing from the weak label table");
       s.labels = apply_weak_labels(s.labels, it->second);
     } else {
-      s.labels = apply_weak_labels(s.labels, weak_label_indices(s.labels, s.name, *lp.weak_spec));
+      s.labels = apply_weak_labels(s.labels, weak_label_indices(s.labels, s.name, *lp.weak_spec, s.coords));
     }
   }
   if (lp.weak_view_spec)

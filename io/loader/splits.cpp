@@ -5,8 +5,10 @@
 #include <cmath>
 #include <fstream>
 #include <iomanip>
+#include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "io/datasets/scene_io.h"
 #include "io/synthetic/random.h"
@@ -70,6 +72,18 @@ WeakLabelSpec WeakLabelSpec::parse(const std::string& text, uint64_t seed) {
   WeakLabelSpec s;
   s.seed = seed;
   std::string t = text;
+  if (const size_t at = t.find('@'); at != std::string::npos) {
+    const std::string g = t.substr(at + 1);
+    try {
+      size_t used = 0;
+      s.grid = std::stod(g, &used);
+      LESEG_CHECK(used == g.size() || g.substr(used) == "m", "bad grid");
+    } catch (const std::exception&) {
+      LESEG_FAIL("weak labels: cannot parse the grid size '", g, "' in '", text, "' (expected e.g. 20pts@0.04)");
+    }
+    LESEG_CHECK(s.grid > 0, "weak labels: grid size in '", text, "' must be > 0");
+    t = t.substr(0, at);
+  }
   auto ends_with = [&](const std::string& suf) {
     return t.size() > suf.size() && t.compare(t.size() - suf.size(), suf.size(), suf) == 0;
   };
@@ -101,14 +115,29 @@ std::string WeakLabelSpec::str() const {
     os << points_per_scene << " points per scene";
   else
     os << "ratio " << std::setprecision(17) << ratio << " per class";
+  if (grid > 0) os << " on the " << grid << " m grid-subsampled cloud";
   os << ", seed " << seed;
   return os.str();
 }
 
-std::vector<int64_t> weak_label_indices(const Tensor& labels, const std::string& scene_name, const WeakLabelSpec& spec) {
+std::vector<int64_t> weak_label_indices(const Tensor& labels, const std::string& scene_name, const WeakLabelSpec& spec,
+                                        const Tensor& coords) {
   LESEG_CHECK(labels.defined() && labels.ndim() == 1 && labels.dtype() == DType::i32, "weak labels: scene '",
               scene_name, "': labels must be (N,) i32, got ", labels.defined() ? labels.str() : "undefined");
   std::vector<int32_t> lab = labels.to_vector<int32_t>();
+  if (spec.grid > 0) {  // ERDA: labels are drawn on the grid-subsampled cloud: one candidate per occupied cell
+    LESEG_CHECK(coords.defined() && coords.ndim() == 2 && coords.size(0) == labels.numel() && coords.size(1) == 3,
+                "weak labels: scene '", scene_name, "': a grid (", spec.grid, " m) needs the (N, 3) coordinates, got ",
+                coords.defined() ? coords.str() : "undefined");
+    std::vector<float> xyz = coords.to(DType::f32).to_vector<float>();
+    std::map<std::tuple<int64_t, int64_t, int64_t>, bool> seen;
+    for (size_t i = 0; i < lab.size(); ++i) {
+      const auto cell = std::make_tuple(int64_t(std::floor(xyz[3 * i] / spec.grid)),
+                                        int64_t(std::floor(xyz[3 * i + 1] / spec.grid)),
+                                        int64_t(std::floor(xyz[3 * i + 2] / spec.grid)));
+      if (!seen.emplace(cell, true).second) lab[i] = -1;  // not its cell's representative: never drawn
+    }
+  }
   const uint64_t base = synth::hash_combine(spec.seed, fnv1a64(scene_name));
   std::vector<int64_t> keep;
   auto draw = [&](std::vector<int64_t>& pool, int64_t k, uint64_t stream) {
@@ -211,7 +240,7 @@ WeakLabelTable make_weak_label_file(const std::string& root, const std::string& 
   for (const std::string& name : read_split(root, split)) {
     const Scene s = read_scene(root + "/scenes/" + name, ro);
     LESEG_CHECK(s.labels.defined(), "weak labels: scene '", name, "' in ", root, " has no labels");
-    t[name] = weak_label_indices(s.labels, name, spec);
+    t[name] = weak_label_indices(s.labels, name, spec, s.coords);
   }
   write_weak_labels(out_path, t, spec);
   return t;

@@ -34,13 +34,17 @@ struct WeakLabelSpec {
   double ratio = 0.01;           // per class: max(floor(ratio * n_c), 1); used when points_per_scene < 0
   int64_t points_per_scene = -1; // > 0: N points per scene instead
   uint64_t seed = 0;
-  // "0.01", "1%", "0.1%", "20pts" / "20points"
+  double grid = 0.0;             // > 0: draw only among one point per grid cell of this size in metres (ERDA's
+                                 // 0.04 m grid-subsampled cloud; the ratio counts that cloud), suffix "@0.04"
+  // "0.01", "1%", "0.1%", "20pts" / "20points", each optionally followed by "@<grid metres>" (e.g. "20pts@0.04")
   static WeakLabelSpec parse(const std::string& text, uint64_t seed = 0);
   std::string str() const;
 };
 
 // labels (N,) i32 (-1 ignore) -> the kept point indices, ascending.
-std::vector<int64_t> weak_label_indices(const Tensor& labels, const std::string& scene_name, const WeakLabelSpec& spec);
+// coords (N, 3) f32: needed when spec.grid > 0 (the candidates are the first point of each occupied grid cell).
+std::vector<int64_t> weak_label_indices(const Tensor& labels, const std::string& scene_name, const WeakLabelSpec& spec,
+                                        const Tensor& coords = Tensor());
 // labels with every point outside `keep` set to -1.
 Tensor apply_weak_labels(const Tensor& labels, const std::vector<int64_t>& keep);
 

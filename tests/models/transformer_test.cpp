@@ -169,3 +169,39 @@ TEST(Transformer, InputChecks) {
 
 }  // namespace
 }  // namespace leseg::models
+
+namespace leseg::models {
+namespace {
+
+// HICL Eq. 3 block: residual attention + linear, identity at initialisation (out == tokens, so the transformer's
+// logits equal the 3D model's), no positional / norm parameters; after a change of its zero-initialised output
+// weights it is no longer the identity and its sets stay independent.
+TEST(Transformer, Eq3BlockIsIdentityAtInit) {
+  TransformerConfig c = small();
+  c.block = TransformerBlockKind::Eq3;
+  TransformerEncoder enc(c);
+  std::set<std::string> names;
+  for (auto& [n, p] : enc.named_parameters()) names.insert(n);
+  EXPECT_TRUE(names.count("layers.0.qkv.weight") && names.count("layers.0.proj.weight") &&
+              names.count("layers.1.linear.weight"));
+  for (auto& n : names) {
+    EXPECT_EQ(n.find("norm"), std::string::npos) << n;
+    EXPECT_EQ(n.find("pos_mlp"), std::string::npos) << n;
+  }
+  Tensor x = Tensor::randn(Shape{9, 16}, 1), xyz = Tensor::randn(Shape{9, 3}, 2);
+  Tensor off = offsets_of({0, 4, 9});
+  EXPECT_EQ(max_abs(sub(enc.forward(x, xyz, off), x)), 0.0);
+  for (auto& [n, p] : enc.named_parameters())
+    if (n.find("proj.weight") != std::string::npos) p.fill_(0.05);
+  Tensor y = enc.forward(x, xyz, off);
+  EXPECT_GT(max_abs(sub(y, x)), 1e-3);
+  // set independence still holds: perturb set 1 (rows 4..8), set 0 unchanged
+  auto xv = x.to_vector<float>();
+  for (int64_t i = 4 * 16; i < 9 * 16; ++i) xv[size_t(i)] += 2.0f;
+  Tensor y2 = enc.forward(Tensor::from_vector(xv, x.shape()), xyz, off);
+  auto a = y.to_vector<float>(), b = y2.to_vector<float>();
+  for (int64_t i = 0; i < 4 * 16; ++i) ASSERT_NEAR(a[size_t(i)], b[size_t(i)], 1e-6);
+}
+
+}  // namespace
+}  // namespace leseg::models

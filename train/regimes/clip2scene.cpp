@@ -19,7 +19,8 @@ class Clip2SceneRegime : public label_free::LabelFreeRegime {
 
   LossTerms step(const Batch& b, int64_t epoch, int64_t) override {
     label_free::Forward fw = forward(b);
-    label_free::PairTargets pt = pair_targets(b);
+    label_free::PairTargets pt = training_pairs(b);
+    record_target_stats(b, fw, pt, pt.labels);
     const bool own = switch_.use_prediction(int(epoch), switch_gen_);
     LossTerms t;
     Tensor ce = pair_ce(fw, pt, pt.labels, own);

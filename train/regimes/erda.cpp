@@ -16,6 +16,10 @@
 //                         or "da" (KL(p‖q) only). erda.coadapt: gradient into p (true, ERDA's default) or a
 //                         fixed target (false, the "stop-gradient into p" ablation).
 //   Evaluation: argmax of the classifier logits per voxel (the trainer maps them to the points).
+// Controls (docs/evidence.md): data.label_source: shuffled replaces the weak labels by random classes (negative
+// control); gt is refused (the weak labels are GT: the positive control is every point labelled, data.weak_labels=).
+// Stats (metrics.jsonl): labelled_fit (network accuracy on its labelled rows), labelled_fraction, p_max and
+// p_entropy (mean max p and H(p) of the pseudo-label distribution on the unlabelled rows).
 // The ERDA head is built only when erda.enabled (the CE-only baseline has no mlp2 / prototypes; the classifier
 // is initialised before them, so the baseline and ERDA runs start from identical backbone + classifier weights).
 // Config keys (defaults = ERDA's head string `pseudo-fout-pmlp2-mom-Gavg-normdot-w.1`):
@@ -30,6 +34,9 @@
 // CE). The 2D query-based variant is its own regime, `regime: erda2d` (train/regimes/erda2d.cpp); erda.variant
 // query2d here is an error pointing there.
 
+#include <algorithm>
+#include <cmath>
+
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops/elementwise.h"
@@ -37,6 +44,9 @@
 #include "engine/ops/shape_ops.h"
 #include "models/heads.h"
 #include "models/registry.h"
+#include "engine/ops/nn_functional.h"
+#include "engine/ops/reduce.h"
+#include "train/components/controls.h"
 #include "train/components/erda.h"
 #include "train/regime.h"
 
@@ -87,6 +97,11 @@ class ErdaRegime : public Regime {
     const std::string rows = cfg.get<std::string>("erda.rows", "unlabelled");
     LESEG_CHECK(rows == "unlabelled" || rows == "all", "config: key 'erda.rows' must be unlabelled or all, got '", rows, "'");
     all_rows_ = rows == "all";
+    label_source_ = controls::label_source_from_config(cfg);
+    LESEG_CHECK(label_source_ != controls::LabelSource::Gt, "config: key 'data.label_source' = gt: regime erda trains "
+                "on ground-truth weak labels already; its positive control is every point labelled "
+                "(data.weak_labels= with an empty value), see docs/evidence.md");
+    control_gen_ = Generator(ctx.seed, 0xc0a7);
     if (enabled_) {
       proj_ = std::make_shared<erda::ProjectionMLP2>(d, gen, act == "lrelu");
       protos_ = std::make_shared<erda::PrototypeMemory>(po, gen);
@@ -119,6 +134,10 @@ class ErdaRegime : public Regime {
     } else {
       labels = b.voxel_labels;
     }
+    if (label_source_ == controls::LabelSource::Shuffled)  // negative control: weak labels -> random classes
+      labels = controls::apply(labels.to(Device::cpu()).to(DType::i64), Tensor(), label_source_, z.size(1), control_gen_)
+                   .to(labels.dtype());
+    record_stats(labels, z);
     LossTerms t;
     Tensor ce = cross_entropy(z, labels.to(device_), ce_);
     t.add("ce", ce_weight_ == 1.0 ? ce : mul(ce, ce_weight_));
@@ -126,10 +145,14 @@ class ErdaRegime : public Regime {
       Tensor lab = labels.to(Device::cpu()).to(DType::i64);
       Tensor s = protos_->step(h, lab);  // pseudo-label logits (rows, C); P updated (EMA)
       Tensor r = all_rows_ ? Tensor() : erda::unlabelled_rows(lab);
+      record_pseudo_stats(s, erda::unlabelled_rows(lab));
       t.add(erda::term_name(lo_.term), erda::erda_loss(z, s, r, lo_));
     }
     return t;
   }
+
+  std::vector<std::pair<std::string, Generator*>> generators() override { return {{"controls", &control_gen_}}; }
+  nlohmann::json step_stats() const override { return stats_; }
 
   Tensor logits(const Batch& b) override {
     NoGradGuard ng;
@@ -162,6 +185,44 @@ class ErdaRegime : public Regime {
   std::string resolution_ = "point";
   bool enabled_ = true, all_rows_ = false;
   erda::ErdaLossOptions lo_;
+  controls::LabelSource label_source_ = controls::LabelSource::Pseudo;
+  Generator control_gen_;
+  nlohmann::json stats_ = nlohmann::json::object();
+
+  // Labelled rows: the network's accuracy on its (weak, possibly shuffled) training labels ("labelled_fit":
+  // watch it approach 1 as the labelled CE overfits) and the CE-free share of the batch.
+  void record_stats(const Tensor& labels, const Tensor& z) {
+    stats_ = nlohmann::json::object();
+    NoGradGuard ng;
+    std::vector<int64_t> lab = labels.to(Device::cpu()).to(DType::i64).to_vector<int64_t>();
+    std::vector<int64_t> pred = controls::argmax_rows(z).to_vector<int64_t>();
+    int64_t n = 0, ok = 0;
+    for (size_t i = 0; i < lab.size(); ++i)
+      if (lab[i] >= 0) ++n, ok += pred[i] == lab[i];
+    if (n) stats_["labelled_fit"] = double(ok) / double(n);
+    stats_["labelled_fraction"] = lab.empty() ? 0.0 : double(n) / double(lab.size());
+  }
+  // ERDA mechanism on the unlabelled rows: mean max p and mean H(p) of the pseudo-label distribution p.
+  void record_pseudo_stats(const Tensor& pseudo_logits, const Tensor& rows) {
+    NoGradGuard ng;
+    if (rows.defined() && rows.numel() == 0) return;
+    Tensor s = pseudo_logits.detach();
+    if (rows.defined()) s = index_select(s, 0, rows.to(s.device()));
+    std::vector<float> p = softmax(s, 1).to(Device::cpu()).to(DType::f32).to_vector<float>();
+    const int64_t R = s.size(0), C = s.size(1);
+    double pm = 0.0, H = 0.0;
+    for (int64_t r = 0; r < R; ++r) {
+      float m = 0.f;
+      for (int64_t c = 0; c < C; ++c) {
+        const float v = p[size_t(r * C + c)];
+        m = std::max(m, v);
+        if (v > 0.f) H -= double(v) * std::log(double(v));
+      }
+      pm += m;
+    }
+    stats_["p_max"] = pm / double(std::max<int64_t>(R, 1));
+    stats_["p_entropy"] = H / double(std::max<int64_t>(R, 1));
+  }
 };
 
 }  // namespace

@@ -22,6 +22,11 @@
 //                          KL(p‖q)), "er" (H(p)) or "da" (KL(p‖q)); erda.coadapt false stops the gradient into p.
 //   erda.enabled false: the CE-only baseline (no mlp2 / queries; the classifier is initialised first, so the
 //   baseline and ERDA runs start from identical DeepLabV3 + classifier weights).
+// Controls (docs/evidence.md): data.label_source: shuffled (weak labels -> random classes); gt refused (positive
+// control: data.weak_pixel_labels=100%). erda.weak_to_strong (false): p from the crops as loaded (weak view), z and
+// the labelled CE from a strongly augmented copy (contrast / brightness / noise / cutout), ERDA Fig. 3.
+// erda.image_split (0 = off): semi-supervised image split, that fraction of the views keeps its labels (use with
+// data.weak_pixel_labels=100%), the rest none. Stats: labelled_fit, labelled_fraction, p_max, p_entropy.
 // Evaluation: in eval mode logits() runs the 2D network on the batch's views and accumulates a 2D confusion matrix
 // over the views' labelled pixels (Batch::view_gt_labels, full labels: the weak policy is a training-time one),
 // reported by eval_metrics() as miou_2d / accuracy_2d / valid_classes_2d / iou_2d. The Trainer's 3D record
@@ -36,6 +41,7 @@
 // all), erda.activation (relu | lrelu), erda.temperature (1), erda.proto_weight (1), erda.attend (image | batch),
 // erda.attn_dim (64), erda.heads (4); optim.* (train/regime.h). The views come from data.views: true.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -50,7 +56,9 @@
 #include "io/loader/splits.h"
 #include "models/deeplabv3.h"
 #include "models/heads.h"
+#include "engine/ops/nn_functional.h"
 #include "train/components/common.h"
+#include "train/components/controls.h"
 #include "train/components/erda.h"
 #include "train/metrics.h"
 #include "train/regime.h"
@@ -107,6 +115,17 @@ class Erda2dRegime : public Regime {
     LESEG_CHECK(attend == "image" || attend == "batch", "config: key 'erda.attend' must be image or batch, got '",
                 attend, "'");
     per_image_ = attend == "image";
+    label_source_ = controls::label_source_from_config(cfg);
+    LESEG_CHECK(label_source_ != controls::LabelSource::Gt, "config: key 'data.label_source' = gt: regime erda2d trains "
+                "on ground-truth weak pixel labels already; its positive control is every pixel labelled "
+                "(data.weak_pixel_labels=100%), see docs/evidence.md");
+    control_gen_ = Generator(ctx.seed, 0xc0a7);
+    weak_to_strong_ = cfg.get<bool>("erda.weak_to_strong", false);
+    strong_gen_ = Generator(ctx.seed, 0x57a0);
+    image_split_ = cfg.get<double>("erda.image_split", 0.0);
+    LESEG_CHECK(image_split_ >= 0.0 && image_split_ <= 1.0, "config: key 'erda.image_split' must be in [0, 1] (0: off), "
+                "got ", image_split_);
+    split_seed_ = ctx.seed;
     erda::QueryPrototypeOptions qo;
     qo.attn_dim = cfg.get<int64_t>("erda.attn_dim", 64);
     qo.heads = cfg.get<int64_t>("erda.heads", 4);
@@ -140,19 +159,27 @@ class Erda2dRegime : public Regime {
     LESEG_CHECK(b.view_labels_weak, "erda2d step: the batch's view labels are not weak (batch of scene ",
                 b.scene_names.empty() ? "" : b.scene_names[0], "): train through a job with data.weak_pixel_labels");
     Tensor y = b.view_gt_labels.reshape(Shape{V * H * W}).to(DType::i64);
-    Tensor x = pixel_rows(b);  // (V·h·w, F)
+    if (image_split_ > 0.0) y = split_images(b, y, V, H * W);
+    if (label_source_ == controls::LabelSource::Shuffled)  // negative control: weak labels -> random classes
+      y = controls::apply(y, Tensor(), label_source_, C_, control_gen_);
+    // Weak-to-strong (ERDA Fig. 3): the pseudo-labels p come from the weakly augmented view (the batch's crops),
+    // the network's predictions q (and the labelled CE) from a strongly augmented copy of the same crops.
+    Tensor x_weak = pixel_rows(b.images.to(device_));  // (V·h·w, F)
+    Tensor x = weak_to_strong_ ? pixel_rows(strong_augment(b.images.to(device_))) : x_weak;
     Tensor z = upsample_rows(head_->forward(x), V, h_, w_, H, W);  // (V·H·W, C)
+    record_stats(y, z);
     const Tensor yd = y.to(device_);
     LossTerms t;
     Tensor ce = cross_entropy(z, yd, ce_);
     t.add("ce", ce_weight_ == 1.0 ? ce : mul(ce, ce_weight_));
     if (enabled_) {
-      Tensor s = upsample_rows(pseudo_logits(x, V), V, h_, w_, H, W);  // (V·H·W, C), p = softmax(s)
+      Tensor s = upsample_rows(pseudo_logits(x_weak, V), V, h_, w_, H, W);  // (V·H·W, C), p = softmax(s)
       if (proto_weight_ > 0.0) {
         Tensor pc = cross_entropy(s, yd, ce_);
         t.add("proto", proto_weight_ == 1.0 ? pc : mul(pc, proto_weight_));
       }
       Tensor r = all_rows_ ? Tensor() : erda::unlabelled_rows(y);
+      record_pseudo_stats(s, erda::unlabelled_rows(y));
       t.add(erda::term_name(lo_.term), erda::erda_loss(z, s, r, lo_));
     }
     return t;
@@ -164,7 +191,7 @@ class Erda2dRegime : public Regime {
     NoGradGuard ng;
     check_views(b, "logits");
     const int64_t V = b.view_gt_labels.size(0), H = b.view_gt_labels.size(1), W = b.view_gt_labels.size(2);
-    Tensor x = pixel_rows(b);  // sets h_, w_
+    Tensor x = pixel_rows(b.images.to(device_));  // sets h_, w_
     Tensor z = upsample_rows(head_->forward(x), V, h_, w_, H, W);
     std::vector<int64_t> pred = to_i64(argmax(z, 1));  // (V·H·W)
     if (!net2d_->is_training()) {
@@ -207,8 +234,9 @@ class Erda2dRegime : public Regime {
     return m;
   }
   std::vector<std::pair<std::string, Generator*>> generators() override {
-    return {{"net2d_dropout", &net2d_->dropout_generator()}};
+    return {{"net2d_dropout", &net2d_->dropout_generator()}, {"controls", &control_gen_}, {"strong", &strong_gen_}};
   }
+  nlohmann::json step_stats() const override { return stats_; }
 
  private:
   void check_views(const Batch& b, const char* what) const {
@@ -223,8 +251,8 @@ class Erda2dRegime : public Regime {
   }
 
   // ASPP features as pixel rows (V·h·w, F); sets h_, w_.
-  Tensor pixel_rows(const Batch& b) {
-    Tensor low = net2d_->run(b.images.to(device_)).features_lowres;  // (V, F, h, w)
+  Tensor pixel_rows(const Tensor& images) {
+    Tensor low = net2d_->run(images).features_lowres;  // (V, F, h, w)
     const int64_t V = low.size(0), F = low.size(1);
     h_ = low.size(2), w_ = low.size(3);
     return permute(low, {0, 2, 3, 1}).reshape(Shape{V * h_ * w_, F});
@@ -255,6 +283,86 @@ class Erda2dRegime : public Regime {
   bool enabled_ = true, all_rows_ = false, per_image_ = true;
   erda::ErdaLossOptions lo_;
   std::unique_ptr<ConfusionMatrix> cm2d_;
+  controls::LabelSource label_source_ = controls::LabelSource::Pseudo;
+  Generator control_gen_, strong_gen_;
+  bool weak_to_strong_ = false;
+  double image_split_ = 0.0;
+  uint64_t split_seed_ = 0;
+  nlohmann::json stats_ = nlohmann::json::object();
+
+  // Semi-supervised image split (ERDA's 2D protocol): a fixed fraction erda.image_split of the views keeps all its
+  // (loader-made, e.g. 100%) pixel labels, the others none. A view is labelled when a hash of (run seed, scene,
+  // view index in the scene) falls below the fraction: the same views in every epoch.
+  Tensor split_images(const Batch& b, const Tensor& y, int64_t V, int64_t hw) const {
+    std::vector<int64_t> lab = y.to_vector<int64_t>();
+    std::vector<int32_t> vs = b.view_scene.to(Device::cpu()).to(DType::i32).to_vector<int32_t>(),
+                         src = b.view_source.to(Device::cpu()).to(DType::i32).to_vector<int32_t>();
+    for (int64_t v = 0; v < V; ++v) {
+      uint64_t hsh = 1469598103934665603ULL ^ split_seed_;
+      for (char c : b.scene_names.at(size_t(vs[size_t(v)])) + "/view" + std::to_string(src[size_t(v)]))
+        hsh = (hsh ^ uint64_t(uint8_t(c))) * 1099511628211ULL;
+      hsh ^= hsh >> 29;
+      hsh *= 0xbf58476d1ce4e5b9ULL;
+      hsh ^= hsh >> 32;
+      if (double(hsh >> 11) / double(1ULL << 53) < image_split_) continue;
+      std::fill(lab.begin() + v * hw, lab.begin() + (v + 1) * hw, int64_t(-1));
+    }
+    return Tensor::from_vector(lab, y.shape());
+  }
+
+  // Strong photometric augmentation of the (normalised) crops: per image contrast x[0.6, 1.4], brightness
+  // +[-0.4, 0.4], per-pixel Gaussian noise sigma 0.2, and one cutout square of a quarter of the crop's side set to 0.
+  Tensor strong_augment(const Tensor& images) {
+    NoGradGuard ng;
+    const int64_t V = images.size(0), Ch = images.size(1), H = images.size(2), W = images.size(3);
+    std::vector<float> im = images.to(Device::cpu()).to(DType::f32).to_vector<float>();
+    std::vector<double> r = uniform(Shape{V * 4}, 0.0, 1.0, strong_gen_, DType::f64).to_vector<double>();
+    std::vector<float> nz = randn(Shape{V * Ch * H * W}, strong_gen_).to_vector<float>();
+    const int64_t side = std::max<int64_t>(1, std::min(H, W) / 4);
+    for (int64_t v = 0; v < V; ++v) {
+      const double contrast = 0.6 + 0.8 * r[size_t(4 * v)], bright = -0.4 + 0.8 * r[size_t(4 * v + 1)];
+      const int64_t cy = int64_t(r[size_t(4 * v + 2)] * double(H - side)), cx = int64_t(r[size_t(4 * v + 3)] * double(W - side));
+      for (int64_t c = 0; c < Ch; ++c)
+        for (int64_t y = 0; y < H; ++y)
+          for (int64_t x = 0; x < W; ++x) {
+            const size_t i = size_t(((v * Ch + c) * H + y) * W + x);
+            const bool cut = y >= cy && y < cy + side && x >= cx && x < cx + side;
+            im[i] = cut ? 0.f : float(contrast * im[i] + bright + 0.2 * nz[i]);
+          }
+    }
+    return Tensor::from_vector(im, images.shape(), device_);
+  }
+
+  void record_stats(const Tensor& y, const Tensor& z) {
+    stats_ = nlohmann::json::object();
+    NoGradGuard ng;
+    std::vector<int64_t> lab = y.to(Device::cpu()).to_vector<int64_t>(), pred = controls::argmax_rows(z).to_vector<int64_t>();
+    int64_t n = 0, ok = 0;
+    for (size_t i = 0; i < lab.size(); ++i)
+      if (lab[i] >= 0) ++n, ok += pred[i] == lab[i];
+    if (n) stats_["labelled_fit"] = double(ok) / double(n);
+    stats_["labelled_fraction"] = lab.empty() ? 0.0 : double(n) / double(lab.size());
+  }
+  void record_pseudo_stats(const Tensor& pseudo_logits, const Tensor& rows) {
+    NoGradGuard ng;
+    if (rows.defined() && rows.numel() == 0) return;
+    Tensor s = pseudo_logits.detach();
+    if (rows.defined()) s = index_select(s, 0, rows.to(s.device()));
+    std::vector<float> p = softmax(s, 1).to(Device::cpu()).to(DType::f32).to_vector<float>();
+    const int64_t R = s.size(0), C = s.size(1);
+    double pm = 0.0, H = 0.0;
+    for (int64_t i = 0; i < R; ++i) {
+      float m = 0.f;
+      for (int64_t c = 0; c < C; ++c) {
+        const float v = p[size_t(i * C + c)];
+        m = std::max(m, v);
+        if (v > 0.f) H -= double(v) * std::log(double(v));
+      }
+      pm += m;
+    }
+    stats_["p_max"] = pm / double(std::max<int64_t>(R, 1));
+    stats_["p_entropy"] = H / double(std::max<int64_t>(R, 1));
+  }
 };
 
 }  // namespace

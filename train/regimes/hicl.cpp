@@ -3,7 +3,9 @@
 // correlation learning on top of the CLIP2Scene objective (train/regimes/label_free.h).
 //   (1) intra-set refinement (hicl.intra_set): the pair labels of every geometric consistency set
 //       (Batch::segments: the dataset's segments, else the loader's over-segmentation) are replaced by the
-//       set's mode (hicl::refine_by_sets over pairs: each paired pixel label is one vote); pairs of points in
+//       set's mode (hicl::refine_by_sets over pairs: each paired pixel label is one vote), per image
+//       (hicl.vote: per_view, HICL §3.2: a set votes separately in each view) or pooled over all views of the
+//       batch (hicl.vote: pooled, a stated variant); pairs of points in
 //       no set keep their label. Per-point refined label = mode over the point's pairs (-1 when unpaired).
 //   (2) intra-scene transformer (hicl.intra_scene): M = hicl.samples points per scene with a refined label,
 //       per set proportionally (hicl::sample_batch); tokens = the 3D model's text-space features f at those
@@ -11,8 +13,14 @@
 //       the Batch's xyz; outputs classified against T (same TextLogitHead), CE to the refined labels.
 //   (3) inter-scene transformer (hicl.inter_scene): one sequence over all sampled points of the batch; its
 //       input is the intra-scene output when (2) is on, else f [reading: the hierarchy stacks them].
-//   (4) feedback (hicl.feedback): KL(teacher ‖ student)·T²/S with teacher = mean of the transformer logits
+//   (4) feedback (hicl.feedback): KL(teacher ‖ student)·T²/S with teacher = the final output (the inter-scene
+//       logits when (3) is on, else the intra-scene ones; hicl.feedback_teacher: mean = mean of both, a variant)
 //       (detached), student = z of the 3D model at the sampled points (hicl::feedback_kl, DistillKL [code]).
+//   Transformer block (transformer.block): eq3 (HICL Eq. 3, identity at init, models/transformer.h) | prenorm.
+//   Controls and mechanism: data.label_source and target stats as label_free.h; plus model_miou_sampled /
+//   intra_miou_sampled / inter_miou_sampled (GT mIoU of argmax at the sampled points).
+//   Loss weighting: loss.average divides every active term by their count; loss.average_ce: false keeps the
+//   3D CE at weight loss.ce_weight (only the transformer / KL terms are averaged).
 //   Schedule (0-based epochs): "ce" always; the transformer terms from hicl.intra_from (paper: epoch 11 = 10);
 //   "kl" from hicl.kl_from (paper: epoch 20 = 19). With loss.average: true (paper: "losses averaged") each
 //   active term among ce / intra_ce / inter_ce / kl is divided by their count [reading].
@@ -55,11 +63,24 @@ class HiclRegime : public label_free::LabelFreeRegime {
     detach_tokens_ = cfg.get<bool>("hicl.detach_tokens", false);
     kl_temperature_ = cfg.get<double>("hicl.kl_temperature", 1.0);
     average_ = cfg.get<bool>("loss.average", true);
+    average_ce_ = cfg.get<bool>("loss.average_ce", true);
+    const std::string vote = cfg.get<std::string>("hicl.vote", "per_view");
+    LESEG_CHECK(vote == "per_view" || vote == "pooled", "config: key 'hicl.vote' must be per_view or pooled, got '",
+                vote, "'");
+    vote_per_view_ = vote == "per_view";
+    const std::string teacher = cfg.get<std::string>("hicl.feedback_teacher", "final");
+    LESEG_CHECK(teacher == "final" || teacher == "mean", "config: key 'hicl.feedback_teacher' must be final or mean, "
+                "got '", teacher, "'");
+    teacher_mean_ = teacher == "mean";
     w_intra_ = cfg.get<double>("loss.intra_weight", 1.0);
     w_inter_ = cfg.get<double>("loss.inter_weight", 1.0);
     w_kl_ = cfg.get<double>("loss.kl_weight", 1.0);
 
     models::TransformerConfig tc;
+    const std::string block = cfg.get<std::string>("transformer.block", "eq3");
+    LESEG_CHECK(block == "eq3" || block == "prenorm", "config: key 'transformer.block' must be eq3 or prenorm, got '",
+                block, "'");
+    tc.block = block == "eq3" ? models::TransformerBlockKind::Eq3 : models::TransformerBlockKind::PreNorm;
     tc.dim = text_->text_embeddings().size(1);
     tc.heads = cfg.get<int64_t>("transformer.heads", 8);
     tc.layers = cfg.get<int64_t>("transformer.layers", 3);
@@ -117,6 +138,13 @@ class HiclRegime : public label_free::LabelFreeRegime {
       LESEG_CHECK(b.segments.defined(), "hicl: hicl.intra_set needs geometric segments in the batch (the scenes "
                   "have none: generate them, or set hicl.intra_set: false)");
       Tensor sets = index_select(b.segments.to(Device::cpu()).to(DType::i64), 0, pt.points);
+      if (vote_per_view_) {  // HICL §3.2: one vote per projected set in each image: key (set, view)
+        std::vector<int64_t> sv = sets.to_vector<int64_t>(), vw = pt.views.to_vector<int64_t>();
+        const int64_t V = std::max<int64_t>(1, b.num_views());
+        for (size_t i = 0; i < sv.size(); ++i)
+          if (sv[i] >= 0) sv[i] = sv[i] * V + vw[i];
+        sets = Tensor::from_vector(sv, sets.shape());
+      }
       t.pair_labels = hicl::refine_by_sets(pt.labels, sets, num_classes());
     }
     // Per point: mode over its pairs (the same label for every pair of a point in a set).
@@ -130,8 +158,9 @@ class HiclRegime : public label_free::LabelFreeRegime {
 
   LossTerms step(const Batch& b, int64_t epoch, int64_t) override {
     label_free::Forward fw = forward(b);
-    label_free::PairTargets pt = pair_targets(b);
+    label_free::PairTargets pt = training_pairs(b);
     Targets tg = refined_targets(b, pt);
+    record_target_stats(b, fw, pt, tg.pair_labels);
     const bool own = switch_.use_prediction(int(epoch), switch_gen_);
     const hicl::Stage st = sched_.at(int(epoch));
     const int active = 1 + int(st.intra) + int(st.inter) + int(st.kl);
@@ -139,7 +168,7 @@ class HiclRegime : public label_free::LabelFreeRegime {
 
     LossTerms t;
     Tensor ce = pair_ce(fw, pt, tg.pair_labels, own);
-    t.add("ce", ce * (ce_weight_ * avg));
+    t.add("ce", ce * (ce_weight_ * (average_ce_ ? avg : 1.0)));
     if (spatial_) t.add("spatial", spatial_loss(b, fw, pt) * spatial_weight_);
     if (!st.transformers()) return t;
 
@@ -172,8 +201,12 @@ class HiclRegime : public label_free::LabelFreeRegime {
       z_inter = text_->forward(h2);
       t.add("inter_ce", cross_entropy(z_inter, y) * (w_inter_ * avg));
     }
+    record_sample_stats(b, fw, rows, ps.index, z_intra, z_inter);
     if (st.kl) {
-      Tensor teacher = hicl::aggregate_logits(z_intra, z_inter);
+      // Teacher: the final (last active, inter-scene) output [paper Eq. 8 "final aggregated feature"];
+      // hicl.feedback_teacher: mean = the mean of both transformer outputs (a stated variant).
+      Tensor teacher = teacher_mean_ ? hicl::aggregate_logits(z_intra, z_inter)
+                                     : (z_inter.defined() ? z_inter.detach() : z_intra.detach());
       Tensor student = index_select(fw.z, 0, rows);
       t.add("kl", hicl::feedback_kl(student, teacher, kl_temperature_) * (w_kl_ * avg));
     }
@@ -182,8 +215,25 @@ class HiclRegime : public label_free::LabelFreeRegime {
 
   const hicl::StageSchedule& schedule() const { return sched_; }
 
+  // HICL mechanism: mIoU (vs GT) of the transformers' and of the 3D model's argmax at the sampled points.
+  void record_sample_stats(const Batch& b, const label_free::Forward& fw, const Tensor& rows, const Tensor& index,
+                           const Tensor& z_intra, const Tensor& z_inter) {
+    if (!b.labels.defined()) return;
+    NoGradGuard ng;
+    std::vector<int32_t> gt = b.labels.to(Device::cpu()).to(DType::i32).to_vector<int32_t>();
+    std::vector<int64_t> idx = index.to(Device::cpu()).to(DType::i64).to_vector<int64_t>(), g(idx.size());
+    for (size_t i = 0; i < idx.size(); ++i) g[i] = gt[size_t(idx[i])];
+    const Tensor gg = Tensor::from_vector(g, Shape{int64_t(g.size())});
+    const int64_t C = num_classes();
+    stats_["model_miou_sampled"] =
+        controls::agreement(controls::argmax_rows(index_select(fw.z.detach(), 0, rows)), gg, C).miou;
+    if (z_intra.defined()) stats_["intra_miou_sampled"] = controls::agreement(controls::argmax_rows(z_intra), gg, C).miou;
+    if (z_inter.defined()) stats_["inter_miou_sampled"] = controls::agreement(controls::argmax_rows(z_inter), gg, C).miou;
+  }
+
  private:
-  bool intra_set_ = true, detach_tokens_ = false, average_ = true;
+  bool intra_set_ = true, detach_tokens_ = false, average_ = true, average_ce_ = true, vote_per_view_ = true,
+       teacher_mean_ = false;
   hicl::StageSchedule sched_;
   int64_t samples_ = 1024;
   double kl_temperature_ = 1.0, w_intra_ = 1.0, w_inter_ = 1.0, w_kl_ = 1.0;

@@ -43,6 +43,8 @@ void LabelFreeRegime::build_base(const Config& cfg, const BuildContext& ctx) {
   switch_.probability = cfg.get<double>("self_training.p", 0.5);
   LESEG_CHECK(switch_.probability >= 0.0 && switch_.probability <= 1.0, "config: key 'self_training.p' must be in [0, 1]");
   switch_gen_ = Generator(ctx.seed, 0x5e1f);
+  label_source_ = controls::label_source_from_config(cfg);
+  control_gen_ = Generator(ctx.seed, 0xc0a7);
 
   for (auto& [n, m] : modules()) m->to(device_);
   model_params_.clear();
@@ -61,7 +63,7 @@ std::vector<std::pair<std::string, std::shared_ptr<Module>>> LabelFreeRegime::mo
 }
 
 std::vector<std::pair<std::string, Generator*>> LabelFreeRegime::generators() {
-  return {{"self_training", &switch_gen_}};
+  return {{"self_training", &switch_gen_}, {"controls", &control_gen_}};
 }
 
 Forward LabelFreeRegime::forward(const Batch& b) {
@@ -125,6 +127,53 @@ PairTargets LabelFreeRegime::pair_targets(const Batch& b) const {
   t.views = Tensor::from_vector(vws, s);
   t.rows = rows_of_points(b, t.points);
   return t;
+}
+
+Tensor LabelFreeRegime::pair_gt(const Batch& b, const PairTargets& pt) const {
+  const int64_t P = pt.points.numel();
+  if (!b.labels.defined()) return Tensor::full(Shape{P}, -1.0, DType::i64);
+  std::vector<int32_t> gt = b.labels.to(Device::cpu()).to(DType::i32).to_vector<int32_t>();
+  std::vector<int64_t> p = pt.points.to_vector<int64_t>(), g(p.size());
+  for (size_t i = 0; i < p.size(); ++i) g[i] = gt[size_t(p[i])];
+  return Tensor::from_vector(g, Shape{P});
+}
+
+PairTargets LabelFreeRegime::training_pairs(const Batch& b) {
+  PairTargets pt = pair_targets(b);
+  if (label_source_ == controls::LabelSource::Pseudo) return pt;
+  const Tensor gt = pair_gt(b, pt);
+  LESEG_CHECK(label_source_ != controls::LabelSource::Gt || b.labels.defined(), name(),
+              ": data.label_source=gt but the training batch carries no GT labels (scenes ",
+              b.scene_names.empty() ? std::string("?") : b.scene_names[0], " ...)");
+  std::vector<int64_t> lab = controls::apply(pt.labels, gt, label_source_, num_classes(), control_gen_).to_vector<int64_t>();
+  const std::vector<int64_t> pts = pt.points.to_vector<int64_t>(), pix = pt.pixels.to_vector<int64_t>(),
+                             vws = pt.views.to_vector<int64_t>(), rws = pt.rows.to_vector<int64_t>();
+  std::vector<int64_t> o_lab, o_pts, o_pix, o_vws, o_rws;
+  for (size_t i = 0; i < lab.size(); ++i) {
+    if (lab[i] < 0) continue;
+    o_lab.push_back(lab[i]);
+    o_pts.push_back(pts[i]);
+    o_pix.push_back(pix[i]);
+    o_vws.push_back(vws[i]);
+    o_rws.push_back(rws[i]);
+  }
+  const Shape s{int64_t(o_lab.size())};
+  PairTargets out;
+  out.labels = Tensor::from_vector(o_lab, s);
+  out.points = Tensor::from_vector(o_pts, s);
+  out.pixels = Tensor::from_vector(o_pix, s);
+  out.views = Tensor::from_vector(o_vws, s);
+  out.rows = Tensor::from_vector(o_rws, s);
+  return out;
+}
+
+void LabelFreeRegime::record_target_stats(const Batch& b, const Forward& fw, const PairTargets& pt,
+                                          const Tensor& targets) {
+  stats_ = nlohmann::json::object();
+  if (!b.labels.defined() || pt.points.numel() == 0) return;
+  NoGradGuard ng;
+  Tensor zp = index_select(fw.z.detach(), 0, on_device(pt.rows));
+  controls::add_target_stats(stats_, targets.to(Device::cpu()).to(DType::i64), pair_gt(b, pt), zp, num_classes());
 }
 
 Tensor LabelFreeRegime::pair_ce(const Forward& fw, const PairTargets& pt, const Tensor& target, bool use_prediction) {

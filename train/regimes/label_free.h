@@ -16,6 +16,11 @@
 //              pixel feature — a stand-in for CLIP2Scene's frozen image_mapping_local, not the paper's target.
 //   switch     CLIP2Scene's switchable self-training: from epoch self_training.start (0-based; 10 = "epoch >=
 //              10" [code]) with probability self_training.p once per batch the CE target is argmax z (detached).
+//   controls   data.label_source: pseudo (default) | gt | shuffled (train/components/controls.h): the pair labels
+//              are replaced by the GT label of the pair's point (pairs of unlabelled points dropped) or by a
+//              uniformly random class, before any regime-specific refinement (the regime runs unchanged on them).
+//   stats      target_acc / target_miou of the CE targets actually used (after refinement) and net_acc / net_miou
+//              of argmax z on the same pairs, against the batch's GT (diagnostics only; metrics.jsonl "stats").
 //   logits()   z per voxel (MinkUNet) or per point (SPVCNN): label-free evaluation, class = argmax z.
 #pragma once
 #include <memory>
@@ -27,6 +32,7 @@
 #include "models/heads.h"
 #include "models/registry.h"
 #include "train/components/common.h"
+#include "train/components/controls.h"
 #include "train/regime.h"
 
 namespace leseg::train::label_free {
@@ -54,6 +60,9 @@ class LabelFreeRegime : public Regime {
 
   // Exposed for tests.
   PairTargets pair_targets(const Batch& b) const;
+  // pair_targets with data.label_source applied (what step() trains on).
+  PairTargets training_pairs(const Batch& b);
+  nlohmann::json step_stats() const override { return stats_; }
   Forward forward(const Batch& b);
   int64_t num_classes() const { return text_->num_classes(); }
   bool point_rows() const { return backbone_.family == models::ModelFamily::SPVCNN; }
@@ -69,6 +78,10 @@ class LabelFreeRegime : public Regime {
   // Map point rows (CPU i64) to output rows (CPU i64).
   Tensor rows_of_points(const Batch& b, const Tensor& points) const;
   Tensor on_device(const Tensor& t) const { return t.device() == device_ ? t : t.to(device_); }
+  // GT label of each pair's point (i64 CPU; -1 where the batch has no labels).
+  Tensor pair_gt(const Batch& b, const PairTargets& pt) const;
+  // stats_ = mechanism statistics of `targets` (per pair, CPU) and of z at the pairs.
+  void record_target_stats(const Batch& b, const Forward& fw, const PairTargets& pt, const Tensor& targets);
 
   Device device_ = Device::cpu();
   models::Backbone backbone_;
@@ -77,7 +90,9 @@ class LabelFreeRegime : public Regime {
   bool spatial_ = false;
   double spatial_weight_ = 1.0, ce_weight_ = 1.0;
   SelfTrainingSwitch switch_;
-  Generator switch_gen_;
+  Generator switch_gen_, control_gen_;
+  controls::LabelSource label_source_ = controls::LabelSource::Pseudo;
+  nlohmann::json stats_ = nlohmann::json::object();
   std::vector<std::pair<std::string, Tensor>> model_params_;  // "backbone.*", "final.*", "local.*"
 };
 

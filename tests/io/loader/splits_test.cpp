@@ -145,3 +145,36 @@ TEST(WeakLabels, TableRoundTripAndDatasetEntryPoint) {
 
 }  // namespace
 }  // namespace leseg::io::loader
+
+namespace leseg::io::loader {
+namespace {
+
+// ERDA: weak labels drawn on the 0.04 m grid-subsampled cloud ("20pts@0.04"): at most one labelled point per
+// occupied cell, the count as requested, deterministic; a grid without coordinates is a clear error.
+TEST(WeakLabels, GridSubsampledCloud) {
+  // 400 points: 4 cells of 0.04 m (100 points each, jittered inside), labels alternate 0 / 1.
+  std::vector<float> xyz;
+  std::vector<int32_t> lab;
+  for (int c = 0; c < 4; ++c)
+    for (int i = 0; i < 100; ++i) {
+      xyz.insert(xyz.end(), {0.04f * float(c) + 0.0003f * float(i % 97) + 0.001f, 0.01f, 0.01f});
+      lab.push_back(i % 2);
+    }
+  const Tensor coords = Tensor::from_vector(xyz, Shape{400, 3}), labels = Tensor::from_vector(lab, Shape{400});
+  const WeakLabelSpec spec = WeakLabelSpec::parse("20pts@0.04", 3);
+  EXPECT_DOUBLE_EQ(spec.grid, 0.04);
+  EXPECT_EQ(spec.points_per_scene, 20);
+  const std::vector<int64_t> keep = weak_label_indices(labels, "room", spec, coords);
+  ASSERT_EQ(keep.size(), 4u);  // only 4 cells: 4 candidates
+  std::set<int64_t> cells;
+  for (int64_t i : keep) cells.insert(i / 100);
+  EXPECT_EQ(cells.size(), 4u);
+  EXPECT_EQ(keep, weak_label_indices(labels, "room", spec, coords));
+  EXPECT_EQ(weak_label_indices(labels, "room", WeakLabelSpec::parse("20pts", 3)).size(), 20u);  // raw points
+  EXPECT_THROW(weak_label_indices(labels, "room", spec), Error);
+  EXPECT_THROW(WeakLabelSpec::parse("20pts@x", 3), Error);
+  EXPECT_NE(spec.str().find("grid"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace leseg::io::loader

@@ -192,9 +192,9 @@ TEST(Erda2dRegime, StateRoundTripReproducesNextStep) {
   Regime& rb = *b.job.regime;
   rb.load(sd);
   auto ga = ra.generators(), gb = rb.generators();
-  ASSERT_EQ(ga.size(), 1u);
-  ASSERT_EQ(gb.size(), 1u);
-  *gb[0].second = *ga[0].second;
+  ASSERT_EQ(ga.size(), 3u);  // net2d_dropout, controls, strong
+  ASSERT_EQ(gb.size(), 3u);
+  for (size_t i = 0; i < ga.size(); ++i) *gb[i].second = *ga[i].second;
   auto ta = term_values(ra.step(a.b0, 0, 1)), tb = term_values(rb.step(b.b0, 0, 1));
   ASSERT_EQ(ta.size(), 3u);
   for (auto& [n, v] : ta) EXPECT_EQ(v, tb.at(n)) << n;

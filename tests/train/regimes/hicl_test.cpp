@@ -201,7 +201,14 @@ TEST(Hicl, OneStepEveryTermPresentAndAllModelsUpdate) {
   auto v = train_step(*r, b, 0);
   for (const char* n : {"ce", "intra_ce", "inter_ce", "kl"}) EXPECT_TRUE(v.count(n)) << n;
   EXPECT_EQ(v.size(), 4u);
-  EXPECT_GT(v["kl"], 0.0);
+  // Eq. 3 block (default): identity at initialisation, so the teacher's logits equal the 3D model's: KL = 0.
+  EXPECT_NEAR(v["kl"], 0.0, 1e-6);
+  {
+    std::string cfg = kHiclAll;
+    cfg.replace(cfg.find("{heads: 2}"), 10, "{heads: 2, block: prenorm}");
+    auto pre = make("hicl", cfg);
+    EXPECT_GT(train_step(*pre, b, 0)["kl"], 0.0);  // the pre-norm variant starts as a random function of f
+  }
   EXPECT_GT(changed(before, *r, "backbone."), 10);
   EXPECT_GT(changed(before, *r, "intra."), 10);
   EXPECT_GT(changed(before, *r, "inter."), 10);
@@ -212,7 +219,8 @@ TEST(Hicl, IntraSetRefinementMakesTargetsConstantPerSet) {
   Batch b = tiny_batch();
   ASSERT_TRUE(b.segments.defined());
   for (bool refine : {false, true}) {
-    auto r = make("hicl", std::string("hicl: {intra_set: ") + (refine ? "true" : "false") + "}\n");
+    // pooled: one vote per set over all views (the reference below); per_view is tested in components
+    auto r = make("hicl", std::string("hicl: {vote: pooled, intra_set: ") + (refine ? "true" : "false") + "}\n");
     Tensor zero_grad_probe;
     // Read the targets through one step at epoch 0 (ce only) and the public pair targets.
     auto& lf = dynamic_cast<label_free::LabelFreeRegime&>(*r);
@@ -308,7 +316,7 @@ TEST(Hicl, StateLoadRestoresTheRegime) {
   EXPECT_GT(max(abs(z)).item<double>(), 0.0);
   std::set<std::string> gens;
   for (auto& [n, g] : r->generators()) gens.insert(n);
-  EXPECT_EQ(gens, (std::set<std::string>{"self_training", "sampling"}));
+  EXPECT_EQ(gens, (std::set<std::string>{"self_training", "sampling", "controls"}));
 }
 
 TEST(Hicl, ClearErrors) {
