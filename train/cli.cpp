@@ -77,7 +77,8 @@ int cmd_train(const std::string& config, const std::vector<std::string>& overrid
     std::printf("%s\n", nlohmann::json{{"type", "start"}, {"regime", job.regime->name()}, {"train_scenes", job.train->num_scenes()},
                                        {"val_scenes", job.val->num_scenes()}, {"batches_per_epoch", job.train->batches_per_epoch()},
                                        {"epochs", job.trainer.epochs}, {"run", job.trainer.out_dir},
-                                       {"ranks", dist::world().size()}}.dump().c_str());
+                                       {"ranks", dist::world().size()},
+                                       {"precision", precision_name(job.trainer.precision)}}.dump().c_str());
   else if (rank0 && !quiet)
     std::printf("leseg train: regime %s, %zu train / %zu val scenes, %lld batches per epoch, %lld epochs, run folder %s\n",
                 job.regime->name().c_str(), size_t(job.train->num_scenes()), size_t(job.val->num_scenes()),

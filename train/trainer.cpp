@@ -168,7 +168,7 @@ TrainResult Trainer::run() {
   if (!opt_.resume.empty()) res.last_checkpoint = restore(opt_.resume);
   if (files) remove_stale_temporaries();
   dp.start(opt_.config, train_.batches_per_epoch());
-  if (opt_.verbose && dp.rank() == 0) {
+  if (opt_.verbose && dp.rank() == 0 && log_format() != LogFormat::Json) {  // JSON: in the CLI's "start" record
     if (opt_.precision == Precision::f16)
       std::printf("precision: f16 (autocast; f32 master weights; dynamic loss scale %g, growth every %lld clean steps)\n",
                   scaler_.scale_value(), static_cast<long long>(opt_.loss_scaler.growth_interval));

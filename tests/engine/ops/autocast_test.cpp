@@ -189,18 +189,22 @@ TEST_P(AutocastLowp, AttentionCastsQkvAndReturnsTheLowDtype) {
   const DType dt = GetParam();
   Tensor q = leaf(Shape{6, 2, 8}, 40), k = leaf(Shape{9, 2, 8}, 41), v = leaf(Shape{9, 2, 8}, 42);
   Tensor cq = Tensor::from_vector<int64_t>({0, 2, 6}, Shape{3}), ck = Tensor::from_vector<int64_t>({0, 4, 9}, Shape{3});
+  // The reference (scalar) variant: its half path rounds only the inputs and the output, so the f32 comparison
+  // below holds elementwise. The tensor-core variant also rounds P and dS (tests/engine/attention cover it).
+  AttentionOptions o;
+  o.variant = AttentionVariant::reference;
   Tensor y;
   {
     PrecisionScope ps(precision());
-    y = attention(q, k, v, cq, ck, AttentionOptions{});
+    y = attention(q, k, v, cq, ck, o);
     EXPECT_EQ(y.dtype(), dt);
     sum(y).backward();
   }
   // the same as the half kernel on the cast inputs, called outside autocast
-  expect_bits(vals(y), vals(attention(q.detach().to(dt), k.detach().to(dt), v.detach().to(dt), cq, ck, AttentionOptions{})),
+  expect_bits(vals(y), vals(attention(q.detach().to(dt), k.detach().to(dt), v.detach().to(dt), cq, ck, o)),
               "attention");
   // and close to the f32 attention on the rounded inputs (one rounding of the output)
-  std::vector<float> r = vals(attention(rounded(q, dt), rounded(k, dt), rounded(v, dt), cq, ck, AttentionOptions{}));
+  std::vector<float> r = vals(attention(rounded(q, dt), rounded(k, dt), rounded(v, dt), cq, ck, o));
   std::vector<float> got = vals(y);
   for (size_t i = 0; i < r.size(); ++i) EXPECT_NEAR(got[i], r[i], std::abs(r[i]) * (dt == DType::bf16 ? 8e-3 : 1e-3) + 1e-6);
   EXPECT_EQ(q.grad().dtype(), DType::f32);
