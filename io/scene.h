@@ -16,6 +16,10 @@
 //                        views/<k>/color.png (H, W, 3) · depth.png u16 millimetres (0 = invalid)
 //                                 intrinsic.txt 3×3 · pose.txt 4×4 camera-to-world (row-major)
 //                                 clip_label.png u16 class id per pixel (65535 = none)
+//                                 clip_logits.npy (h, w, C) f2/f4 dense CLIP logits at patch resolution (optional;
+//                                 when present the loader labels each crop pixel by the argmax of the logits
+//                                 bilinearly resized to the crop, as CLIP2Scene does; clip_label.png still feeds
+//                                 the points' projected labels)
 //                                 sam_mask.npy (H, W) i4 mask id per pixel (-1 = none)
 //                                 sam_feat.npy (h, w, F) f4 (optional)    label.png u16 GT (optional)
 //                                 caption_scene.npy (D,) f4 (optional)
@@ -37,6 +41,7 @@ struct View {
   Tensor intrinsics;      // (3, 3) f32
   Tensor cam_to_world;    // (4, 4) f32 (for LiDAR datasets: lidar-to-camera inverse, see pairing)
   Tensor clip_labels;     // (H, W) i32, -1 = none        (CLIP / MaskCLIP pixel pseudo-labels)
+  Tensor clip_logits;     // (h, w, C) f32, optional      (dense CLIP logits at patch resolution)
   Tensor sam_masks;       // (H, W) i32, -1 = none        (SAM mask id per pixel)
   Tensor sam_features;    // (h, w, F) f32, optional
   Tensor gt_labels;       // (H, W) i32, -1 = ignore, optional (2D evaluation)

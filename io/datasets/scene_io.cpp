@@ -92,6 +92,7 @@ void write_view(const std::string& dir, const View& v) {
   if (v.intrinsics.defined()) write_matrix_txt(join(dir, "intrinsic.txt"), v.intrinsics);
   if (v.cam_to_world.defined()) write_matrix_txt(join(dir, "pose.txt"), v.cam_to_world);
   if (v.clip_labels.defined()) write_png_u16(join(dir, "clip_label.png"), labels_to_u16_png(v.clip_labels, dir + " clip_labels"));
+  if (v.clip_logits.defined()) write_npy(join(dir, "clip_logits.npy"), v.clip_logits);
   if (v.gt_labels.defined()) write_png_u16(join(dir, "label.png"), labels_to_u16_png(v.gt_labels, dir + " gt_labels"));
   if (v.sam_masks.defined()) write_npy(join(dir, "sam_mask.npy"), v.sam_masks);
   if (v.sam_features.defined()) write_npy(join(dir, "sam_feat.npy"), v.sam_features);
@@ -115,6 +116,12 @@ View read_view(const std::string& dir, const std::string& name, const SceneReadO
   if (fs::exists(p = join(dir, "intrinsic.txt"))) v.intrinsics = read_matrix_txt(p, 3, 3);
   if (fs::exists(p = join(dir, "pose.txt"))) v.cam_to_world = read_matrix_txt(p, 4, 4);
   if (fs::exists(p = join(dir, "clip_label.png"))) v.clip_labels = u16_png_to_labels(read_image_u16(p));
+  if (fs::exists(p = join(dir, "clip_logits.npy"))) {
+    v.clip_logits = to_f32(read_npy(p), p);
+    LESEG_CHECK(v.clip_logits.ndim() == 3 && v.clip_logits.size(0) > 0 && v.clip_logits.size(1) > 0 &&
+                    v.clip_logits.size(2) > 0,
+                p, ": expected (h, w, C) logits with h, w, C >= 1, got ", v.clip_logits.shape().str());
+  }
   if (fs::exists(p = join(dir, "sam_mask.npy"))) v.sam_masks = to_i32(read_npy(p), p);
   if (opt.view_extras) {
     if (fs::exists(p = join(dir, "label.png"))) v.gt_labels = u16_png_to_labels(read_image_u16(p));

@@ -2,6 +2,7 @@
 #include "io/loader/batch.h"
 
 #include <algorithm>
+#include <limits>
 #include <cmath>
 #include <cstring>
 
@@ -74,6 +75,47 @@ std::vector<int32_t> crop_nearest_i32(const Tensor& map, const Crop& c, int H, i
     for (int xo = 0; xo < c.ow; ++xo) {
       const int xs = nearest_src(c.flip ? c.ow - 1 - xo : xo, c.ow, c.w, c.left);
       out[size_t(yo) * c.ow + xo] = m[int64_t(ys) * W + xs];
+    }
+  }
+  return out;
+}
+
+// Dense CLIP logits (h, w, C) at patch resolution -> the class of every output pixel of the crop, as CLIP2Scene does
+// (resize the logits to the crop, then argmax): each output pixel's centre is mapped into the full view the way the
+// image crop maps it (crop window, resize, flip), then into the logit grid with half-pixel centres (align_corners
+// false, clamped at the border); the four neighbouring logit vectors are blended bilinearly; the first maximum wins.
+std::vector<int32_t> crop_logits_argmax(const Tensor& lg, const Crop& c, int H, int W) {
+  const int hl = int(lg.size(0)), wl = int(lg.size(1));
+  const int64_t C = lg.size(2);
+  const float* L = lg.data<float>();
+  std::vector<int32_t> out(size_t(c.oh) * c.ow);
+  std::vector<float> acc(size_t(C));
+  auto grid = [](double full, int n_full, int n_grid, int& i0, int& i1, double& f) {
+    const double g = std::clamp(full * double(n_grid) / double(n_full) - 0.5, 0.0, double(n_grid - 1));
+    i0 = int(g);
+    i1 = std::min(i0 + 1, n_grid - 1);
+    f = g - i0;
+  };
+  for (int yo = 0; yo < c.oh; ++yo) {
+    int y0, y1;
+    double fy;
+    grid(c.top + (yo + 0.5) * double(c.h) / double(c.oh), H, hl, y0, y1, fy);
+    for (int xo = 0; xo < c.ow; ++xo) {
+      const int xi = c.flip ? c.ow - 1 - xo : xo;
+      int x0, x1;
+      double fx;
+      grid(c.left + (xi + 0.5) * double(c.w) / double(c.ow), W, wl, x0, x1, fx);
+      const float* a = L + (int64_t(y0) * wl + x0) * C;
+      const float* b = L + (int64_t(y0) * wl + x1) * C;
+      const float* d = L + (int64_t(y1) * wl + x0) * C;
+      const float* e = L + (int64_t(y1) * wl + x1) * C;
+      int32_t best = 0;
+      double best_v = -std::numeric_limits<double>::infinity();
+      for (int64_t k = 0; k < C; ++k) {
+        const double v = (1 - fy) * ((1 - fx) * a[k] + fx * b[k]) + fy * ((1 - fx) * d[k] + fx * e[k]);
+        if (v > best_v) best_v = v, best = int32_t(k);
+      }
+      out[size_t(yo) * c.ow + xo] = best;
     }
   }
   return out;
@@ -282,7 +324,12 @@ SceneOut prepare_scene(const BatchItem& item, int32_t scene_row, const BatchOpti
       v.image = crop_image(view.image, c, W, vo);
       v.has_image = true;
     }
-    if (vo.clip_labels && has_clip) {
+    if (vo.clip_labels && view.clip_logits.defined()) {
+      LESEG_CHECK(view.clip_logits.ndim() == 3 && view.clip_logits.dtype() == DType::f32, "loader: scene '", name,
+                  "' view '", view.name, "': CLIP logits must be (h, w, C) f32, got ", view.clip_logits.str());
+      v.clip = crop_logits_argmax(view.clip_logits, c, H, W);
+      v.has_clip = true;
+    } else if (vo.clip_labels && has_clip) {
       v.clip = crop_nearest_i32(view.clip_labels, c, H, W);
       v.has_clip = true;
     }

@@ -7,6 +7,10 @@
 #include <map>
 #include <set>
 
+#include <filesystem>
+#include <unistd.h>
+
+#include "io/datasets/scene_io.h"
 #include "io/geometry/pairing.h"
 #include "io/loader/batch.h"
 #include "loader_fixtures.h"
@@ -349,6 +353,71 @@ TEST(Batch, NormalsFeaturesAndToDevice) {
   Batch c = b.to(Device::cpu());
   std::string what;
   EXPECT_TRUE(leseg::testing::same_batch(b, c, &what)) << what;
+}
+
+}  // namespace
+}  // namespace leseg::io::loader
+
+namespace leseg::io::loader {
+namespace {
+
+// clip_logits.npy (dense CLIP logits at patch resolution): the crop's pixel labels are the argmax of the logits
+// resized to the crop (CLIP2Scene), not clip_label.png; the points' projected labels still come from clip_label.png.
+// A 2x2 logit grid over the 8x8 view: cell (0,0) says class 2, (0,1) and (1,1) class 1, (1,0) class 0.
+TEST(Batch, ClipLogitsArgmaxAfterResizingToTheCrop) {
+  Scene s = hand_scene("hand_logits");
+  std::vector<int32_t> clip(64, 5), sam(64, -1);
+  s.views.push_back(hand_view("0", clip, sam));
+  std::vector<float> lg(2 * 2 * 3, 0.f);
+  auto at = [&](int y, int x, int k) -> float& { return lg[size_t((y * 2 + x) * 3 + k)]; };
+  at(0, 0, 2) = 10, at(0, 1, 1) = 10, at(1, 0, 0) = 10, at(1, 1, 1) = 10;
+  // through the scene layout as the exporter writes it: f16 on disk, read back as f32
+  const auto dir = std::filesystem::temp_directory_path() / ("leseg_clip_logits_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  s.views[0].clip_logits = Tensor::from_vector(lg, Shape{2, 2, 3}).to(DType::f16);
+  write_scene(dir.string(), s);
+  Scene back = read_scene(dir.string());
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(back.views.size(), 1u);
+  ASSERT_TRUE(back.views[0].clip_logits.defined());
+  EXPECT_EQ(back.views[0].clip_logits.dtype(), DType::f32);
+  EXPECT_EQ(back.views[0].clip_logits.shape(), (Shape{2, 2, 3}));
+  back.views[0].cam_to_world = s.views[0].cam_to_world;
+  BatchOptions o;
+  o.views.crop = false;
+  o.views.hflip = 0;
+  o.voxel_size = 0.5;
+  Batch b = make_batch({{&back, true, 1}}, o);
+  const std::vector<int32_t> m = b.view_clip_labels.to_vector<int32_t>();
+  ASSERT_EQ(m.size(), 64u);
+  auto px = [&](int y, int x) { return m[size_t(y * 8 + x)]; };
+  EXPECT_EQ(px(0, 0), 2);  // corners: one cell each (clamped)
+  EXPECT_EQ(px(0, 7), 1);
+  EXPECT_EQ(px(7, 0), 0);
+  EXPECT_EQ(px(7, 7), 1);
+  // pixel (3,3): grid coordinate 3.5/4 - 0.5 = 0.375 in both axes: class 2 gets 0.625^2 * 10 = 3.91, class 1
+  // (0.625 * 0.375 + 0.375^2) * 10 = 3.75 -> 2; pixel (4,4): 0.625: class 2 1.41, class 1 6.25 -> 1
+  EXPECT_EQ(px(3, 3), 2);
+  EXPECT_EQ(px(4, 4), 1);
+  for (int32_t c : m) EXPECT_NE(c, 5);  // never clip_label.png's class
+  // the points' labels still come from clip_label.png (class 5 at every pixel)
+  EXPECT_EQ(b.pseudo_labels.to_vector<int32_t>(), (std::vector<int32_t>{5, 5, 5, -1}));
+}
+
+TEST(Batch, ClipLogitsOfTheWrongRankAreAClearError) {
+  const auto dir = std::filesystem::temp_directory_path() / ("leseg_clip_logits_bad_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  Scene s = hand_scene("hand_bad");
+  s.views.push_back(hand_view("0", std::vector<int32_t>(64, 1), std::vector<int32_t>(64, -1)));
+  s.views[0].clip_logits = Tensor::zeros(Shape{4, 3}, DType::f32);
+  write_scene(dir.string(), s);
+  try {
+    read_scene(dir.string());
+    FAIL() << "2-D logits accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("clip_logits.npy: expected (h, w, C)"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
