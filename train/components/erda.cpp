@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "train/components/erda.h"
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -14,6 +16,7 @@
 #include "engine/ops/nn_functional.h"
 #include "engine/ops/segment.h"
 #include "engine/ops/shape_ops.h"
+#include "train/components/controls.h"
 
 namespace leseg::train::erda {
 namespace {
@@ -198,6 +201,38 @@ const char* term_name(ErdaTerm t) {
     case ErdaTerm::da: return "da";
   }
   return "erda";
+}
+
+void labelled_fit_stats(const Tensor& labels, const Tensor& logits, nlohmann::json& out) {
+  NoGradGuard ng;
+  const std::vector<int64_t> lab = labels.to(Device::cpu()).to(DType::i64).to_vector<int64_t>();
+  const std::vector<int64_t> pred = controls::argmax_rows(logits).to_vector<int64_t>();
+  int64_t n = 0, ok = 0;
+  for (size_t i = 0; i < lab.size(); ++i)
+    if (lab[i] >= 0) ++n, ok += pred[i] == lab[i];
+  if (n) out["labelled_fit"] = double(ok) / double(n);
+  out["labelled_fraction"] = lab.empty() ? 0.0 : double(n) / double(lab.size());
+}
+
+void pseudo_distribution_stats(const Tensor& pseudo_logits, const Tensor& rows, nlohmann::json& out) {
+  NoGradGuard ng;
+  if (rows.defined() && rows.numel() == 0) return;
+  Tensor s = pseudo_logits.detach();
+  if (rows.defined()) s = index_select(s, 0, rows.to(s.device()));
+  const std::vector<float> p = softmax(s, 1).to(Device::cpu()).to(DType::f32).to_vector<float>();
+  const int64_t R = s.size(0), C = s.size(1);
+  double pm = 0.0, H = 0.0;
+  for (int64_t r = 0; r < R; ++r) {
+    float m = 0.f;
+    for (int64_t c = 0; c < C; ++c) {
+      const float v = p[size_t(r * C + c)];
+      m = std::max(m, v);
+      if (v > 0.f) H -= double(v) * std::log(double(v));
+    }
+    pm += m;
+  }
+  out["p_max"] = pm / double(std::max<int64_t>(R, 1));
+  out["p_entropy"] = H / double(std::max<int64_t>(R, 1));
 }
 
 }  // namespace leseg::train::erda

@@ -27,6 +27,7 @@
 #include "engine/nn/module.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
+#include <nlohmann/json.hpp>
 
 namespace leseg::train::erda {
 
@@ -100,5 +101,13 @@ class QueryPrototypes : public Module {
   std::shared_ptr<Linear> q_proj, k_proj, v_proj, o_proj;
 };
 
+// The mechanism statistics both ERDA regimes (3D and 2D) log with every training record (docs/evidence.md):
+//   labelled_fit_stats: over rows whose label is >= 0, the share the logits' argmax gets right ("labelled_fit":
+//     it approaches 1 as the labelled CE overfits) and the share of rows that are labelled ("labelled_fraction");
+//   pseudo_distribution_stats: mean max p and mean entropy H(p) of softmax(pseudo_logits) over `rows` (all rows
+//     when undefined; nothing is written when `rows` is empty) -> "p_max", "p_entropy".
+// Both read the host (statistics only, no gradient).
+void labelled_fit_stats(const Tensor& labels, const Tensor& logits, nlohmann::json& out);
+void pseudo_distribution_stats(const Tensor& pseudo_logits, const Tensor& rows, nlohmann::json& out);
 
 }  // namespace leseg::train::erda

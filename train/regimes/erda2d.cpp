@@ -333,35 +333,13 @@ class Erda2dRegime : public Regime {
     return Tensor::from_vector(im, images.shape(), device_);
   }
 
-  void record_stats(const Tensor& y, const Tensor& z) {
+  void record_stats(const Tensor& labels, const Tensor& z) {
     stats_ = nlohmann::json::object();
-    NoGradGuard ng;
-    std::vector<int64_t> lab = y.to(Device::cpu()).to_vector<int64_t>(), pred = controls::argmax_rows(z).to_vector<int64_t>();
-    int64_t n = 0, ok = 0;
-    for (size_t i = 0; i < lab.size(); ++i)
-      if (lab[i] >= 0) ++n, ok += pred[i] == lab[i];
-    if (n) stats_["labelled_fit"] = double(ok) / double(n);
-    stats_["labelled_fraction"] = lab.empty() ? 0.0 : double(n) / double(lab.size());
+    erda::labelled_fit_stats(labels, z, stats_);
   }
+  // ERDA mechanism on the unlabelled rows: mean max p and mean H(p) of the pseudo-label distribution p.
   void record_pseudo_stats(const Tensor& pseudo_logits, const Tensor& rows) {
-    NoGradGuard ng;
-    if (rows.defined() && rows.numel() == 0) return;
-    Tensor s = pseudo_logits.detach();
-    if (rows.defined()) s = index_select(s, 0, rows.to(s.device()));
-    std::vector<float> p = softmax(s, 1).to(Device::cpu()).to(DType::f32).to_vector<float>();
-    const int64_t R = s.size(0), C = s.size(1);
-    double pm = 0.0, H = 0.0;
-    for (int64_t i = 0; i < R; ++i) {
-      float m = 0.f;
-      for (int64_t c = 0; c < C; ++c) {
-        const float v = p[size_t(i * C + c)];
-        m = std::max(m, v);
-        if (v > 0.f) H -= double(v) * std::log(double(v));
-      }
-      pm += m;
-    }
-    stats_["p_max"] = pm / double(std::max<int64_t>(R, 1));
-    stats_["p_entropy"] = H / double(std::max<int64_t>(R, 1));
+    erda::pseudo_distribution_stats(pseudo_logits, rows, stats_);
   }
 };
 

@@ -215,3 +215,27 @@ TEST(ErdaTerms, ParseAndNameRoundTrip) {
     EXPECT_NE(std::string(e.what()).find("erda.term"), std::string::npos) << e.what();
   }
 }
+
+// The mechanism statistics of both ERDA regimes, on hand-made rows.
+TEST(ErdaMechanismStats, LabelledFitAndPseudoDistribution) {
+  // 4 rows, 3 classes: argmax 0, 1, 2, 2; labels 0, 2, -1, 2 -> 3 labelled, 2 right
+  Tensor z = Tensor::from_vector(std::vector<float>{5, 0, 0, 0, 5, 0, 0, 0, 5, 1, 2, 3}, Shape{4, 3});
+  Tensor y = Tensor::from_vector(std::vector<int64_t>{0, 2, -1, 2}, Shape{4});
+  nlohmann::json j = nlohmann::json::object();
+  labelled_fit_stats(y, z, j);
+  EXPECT_DOUBLE_EQ(j["labelled_fit"].get<double>(), 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(j["labelled_fraction"].get<double>(), 0.75);
+  // uniform logits on row 0, one-hot-ish on row 1; rows {0} only: max p 1/3, H = ln 3
+  Tensor p = Tensor::from_vector(std::vector<float>{0, 0, 0, 100, 0, 0}, Shape{2, 3});
+  pseudo_distribution_stats(p, Tensor::from_vector(std::vector<int64_t>{0}, Shape{1}), j);
+  EXPECT_NEAR(j["p_max"].get<double>(), 1.0 / 3.0, 1e-6);
+  EXPECT_NEAR(j["p_entropy"].get<double>(), std::log(3.0), 1e-6);
+  // all rows: max p (1/3 + 1) / 2, H (ln 3 + ~0) / 2
+  pseudo_distribution_stats(p, Tensor(), j);
+  EXPECT_NEAR(j["p_max"].get<double>(), (1.0 / 3.0 + 1.0) / 2.0, 1e-6);
+  EXPECT_NEAR(j["p_entropy"].get<double>(), std::log(3.0) / 2.0, 1e-6);
+  // an empty row set writes nothing
+  nlohmann::json e = nlohmann::json::object();
+  pseudo_distribution_stats(p, Tensor::from_vector(std::vector<int64_t>{}, Shape{0}), e);
+  EXPECT_TRUE(e.empty());
+}
