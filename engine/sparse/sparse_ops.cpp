@@ -17,6 +17,7 @@
 #include "kernels/sparse_conv/sparse_conv.h"
 #include "kernels/sparse_conv/sparse_conv_tc.h"
 #include "kernels/sparse_pool/sparse_pool.h"
+#include "kernels/voxelize/point_scatter_sorted.h"
 #include "kernels/voxelize/voxelize.h"
 
 namespace leseg {
@@ -328,6 +329,21 @@ Tensor pool_impl(const SparseTensor& x, bool is_max) {
   return y;
 }
 
+// CUDA point_scatter: the float-atomic kernel, or in deterministic mode the sorted one (the CPU twin's order and
+// bits, no atomics; kernels/voxelize/point_scatter_sorted.h).
+template <class T>
+[[maybe_unused]] void point_scatter_device(const T* g, const int32_t* idx, const T* w, int64_t n, int corners,
+                                           int64_t C, int64_t m, T* gx, Device d) {
+  if (deterministic()) {
+    const size_t bytes = kernels::point_scatter_sorted_workspace_bytes(n, corners, m);
+    Tensor ws = Tensor::empty(Shape{int64_t(bytes / 8 + 1)}, DType::f64, d);
+    kernels::point_scatter_sorted_cuda<T>(g, idx, w, n, corners, C, m, gx, ws.data_ptr(), ws.nbytes(),
+                                          current_stream(d));
+  } else {
+    kernels::point_scatter_cuda<T>(g, idx, w, n, corners, C, m, gx, current_stream(d));
+  }
+}
+
 // out (n, C) = sum_c w[i, c] x[idx[i, c]]; differentiable in x (m rows).
 Tensor point_gather(const Tensor& x, const Tensor& idx, const Tensor& w, int corners, const char* op) {
   const Device d = x.device();
@@ -348,8 +364,8 @@ Tensor point_gather(const Tensor& x, const Tensor& idx, const Tensor& w, int cor
       LESEG_DISPATCH_DEVICE(d, op,
           kernels::point_scatter_cpu<scalar_t>(g[0].data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C, m,
                                                gx.data<scalar_t>()),
-          kernels::point_scatter_cuda<scalar_t>(g[0].data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C, m,
-                                                gx.data<scalar_t>(), current_stream(d)));
+          point_scatter_device<scalar_t>(g[0].data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C, m,
+                                         gx.data<scalar_t>(), d));
     });
     return std::vector<Tensor>{gx};
   });
@@ -366,8 +382,8 @@ Tensor point_scatter(const Tensor& x, const Tensor& idx, const Tensor& w, int64_
     LESEG_DISPATCH_DEVICE(d, op,
         kernels::point_scatter_cpu<scalar_t>(x.data<scalar_t>(), idx.data<int32_t>(), pw, n, 1, C, m,
                                              out.data<scalar_t>()),
-        kernels::point_scatter_cuda<scalar_t>(x.data<scalar_t>(), idx.data<int32_t>(), pw, n, 1, C, m,
-                                              out.data<scalar_t>(), current_stream(d)));
+        point_scatter_device<scalar_t>(x.data<scalar_t>(), idx.data<int32_t>(), pw, n, 1, C, m,
+                                       out.data<scalar_t>(), d));
   });
   record(op, {x}, out, [=](const std::vector<Tensor>& g) {
     Tensor gx = Tensor::empty(Shape{n, C}, g[0].dtype(), d);

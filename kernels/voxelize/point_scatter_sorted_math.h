@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0
+// Index math and the summation step of the deterministic point_scatter (point_scatter_sorted.h), shared by the CUDA
+// kernels and their CPU test. The scatter's entries are e = i·corners + c (point i, corner c) with target voxel
+// j = idx[e]. Sorting the entries by key j with a STABLE sort keeps every voxel's run in increasing e, i.e. in
+// increasing (i, c): exactly the order in which point_scatter_cpu (the spec) adds them into gx[j]. Summing a run
+// in that order with the twin's expression acc = acc + w·g, rounded after the product and after the sum (no fused
+// multiply-add on either side), gives the twin's bits.
+#pragma once
+#include <cstdint>
+
+#include "kernels/common/hd.h"
+
+namespace leseg::kernels::scatter_sorted {
+
+// Sort key of entry idx value j for m voxels: j itself, or m ("skipped": j < 0, the absent corner, or j >= m)
+// which sorts after every voxel's run.
+LESEG_HD uint32_t key(int32_t j, int64_t m) { return j >= 0 && int64_t(j) < m ? uint32_t(j) : uint32_t(m); }
+
+// First p in [0, n) with keys[p] >= v (n when none): the start of voxel v's run (v = m: the end of the valid ones).
+LESEG_HD int64_t lower_bound(const uint32_t* keys, int64_t n, uint32_t v) {
+  int64_t lo = 0, hi = n;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (keys[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+// Bits the radix sort needs for keys in [0, m].
+LESEG_HD int key_bits(int64_t m) {
+  int b = 1;
+  while (b < 32 && (uint64_t(1) << b) <= uint64_t(m)) ++b;
+  return b;
+}
+
+// One term of a run: acc + w·g with the product and the sum each rounded: the CPU twin's `d[ch] += wc * gr[ch]`
+// as the default build compiles it (x86-64 baseline: no FMA instruction, so nothing to contract into; a
+// LESEG_NATIVE build on an FMA host may contract the twin, and then parity holds to rounding only). nvcc would
+// contract a plain expression into an fma, so the device side uses the round-to-nearest intrinsics, which are
+// never contracted.
+LESEG_HD float add_term(float acc, float w, float g) {
+#ifdef __CUDA_ARCH__
+  return __fadd_rn(acc, __fmul_rn(w, g));
+#else
+  return acc + w * g;
+#endif
+}
+LESEG_HD double add_term(double acc, double w, double g) {
+#ifdef __CUDA_ARCH__
+  return __dadd_rn(acc, __dmul_rn(w, g));
+#else
+  return acc + w * g;
+#endif
+}
+
+}  // namespace leseg::kernels::scatter_sorted
