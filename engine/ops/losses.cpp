@@ -7,6 +7,7 @@
 #include "engine/ops/losses.h"
 
 #include "engine/autograd.h"
+#include "engine/determinism.h"
 #include "kernels/losses/losses.h"
 
 namespace leseg {
@@ -40,6 +41,16 @@ Tensor check_labels(const Tensor& y, const Tensor& z, const char* op) {
   return y.dtype() == DType::i64 ? y : y.to(DType::i64);
 }
 
+// Deterministic mode (engine/determinism.h): the CUDA losses' fixed-order two-pass accumulation needs a partials
+// buffer (kernels/losses/losses.h); otherwise nullptr (one double atomic per block). The temporary lives until the
+// end of the kernel call's full expression; its block returns to the caching allocator stream-ordered.
+struct LossPartials {
+  Tensor t;
+  double* get() const { return t.defined() ? t.data<double>() : nullptr; }
+};
+[[maybe_unused]] LossPartials loss_partials(Device d) {
+  return deterministic() ? LossPartials{Tensor::empty(Shape{kernels::kLossPartials}, DType::f64, d)} : LossPartials{};
+}
 // Allocates d when `need`, else returns an undefined tensor (the kernel gets nullptr).
 Tensor grad_buffer(const Tensor& like, bool need) { return need ? empty_like(like) : Tensor(); }
 template <class T>
@@ -112,7 +123,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, const CrossEntr
                           kernels::cross_entropy_cuda<scalar_t>(logits.data<scalar_t>(), y.data<int64_t>(), wp, N, C,
                                                                 o.ignore_index, o.label_smoothing,
                                                                 ptr_or_null<scalar_t>(dz), acc.data<double>(),
-                                                                current_stream(dev)));
+                                                                current_stream(dev), kernels::LossVariant::Auto,
+                                                          loss_partials(dev).get()));
   });
   Tensor loss = finalize(acc, 0, 1, 1.0, logits.dtype(), dev);
   return record("cross_entropy", {logits}, loss, [dz, acc](const std::vector<Tensor>& g) {
@@ -136,7 +148,8 @@ Tensor soft_cross_entropy(const Tensor& logits, const Tensor& target, bool stop_
                           kernels::soft_cross_entropy_cuda<scalar_t>(logits.data<scalar_t>(), target.data<scalar_t>(),
                                                                      N, C, ptr_or_null<scalar_t>(dz),
                                                                      ptr_or_null<scalar_t>(dp), acc.data<double>(),
-                                                                     current_stream(dev)));
+                                                                     current_stream(dev), kernels::LossVariant::Auto,
+                                                          loss_partials(dev).get()));
   });
   Tensor loss = finalize(acc, 0, 1, 1.0, logits.dtype(), dev);
   std::vector<Tensor> ins{logits};
@@ -159,7 +172,8 @@ Tensor entropy(const Tensor& logits) {
                           kernels::entropy_cpu<scalar_t>(logits.data<scalar_t>(), N, C, ptr_or_null<scalar_t>(dz),
                                                          acc.data<double>()),
                           kernels::entropy_cuda<scalar_t>(logits.data<scalar_t>(), N, C, ptr_or_null<scalar_t>(dz),
-                                                          acc.data<double>(), current_stream(dev)));
+                                                          acc.data<double>(), current_stream(dev), kernels::LossVariant::Auto,
+                                                          loss_partials(dev).get()));
   });
   Tensor loss = finalize(acc, 0, 1, 1.0, logits.dtype(), dev);
   return record("entropy", {logits}, loss, [dz, acc](const std::vector<Tensor>& g) {
@@ -186,7 +200,8 @@ Tensor kl_div(const Tensor& logits_p, const Tensor& logits_q, double temperature
                                                         acc.data<double>()),
                           kernels::kl_div_cuda<scalar_t>(a.data<scalar_t>(), b.data<scalar_t>(), N, C, temperature,
                                                          ptr_or_null<scalar_t>(da), ptr_or_null<scalar_t>(db),
-                                                         acc.data<double>(), current_stream(dev)));
+                                                         acc.data<double>(), current_stream(dev), kernels::LossVariant::Auto,
+                                                          loss_partials(dev).get()));
   });
   // acc[0] / acc[1] = Σ/N; Sum multiplies back by N, Mean divides by C.
   const double scale = reduction == KLReduction::BatchMean ? 1.0
@@ -216,7 +231,8 @@ Tensor negative_learning(const Tensor& logits, const Tensor& labels, int64_t ign
                                                                    acc.data<double>()),
                           kernels::negative_learning_cuda<scalar_t>(logits.data<scalar_t>(), y.data<int64_t>(), N, C,
                                                                     ignore_index, ptr_or_null<scalar_t>(dz),
-                                                                    acc.data<double>(), current_stream(dev)));
+                                                                    acc.data<double>(), current_stream(dev), kernels::LossVariant::Auto,
+                                                          loss_partials(dev).get()));
   });
   Tensor loss = finalize(acc, 0, 1, 1.0, logits.dtype(), dev);
   return record("negative_learning", {logits}, loss, [dz, acc](const std::vector<Tensor>& g) {
@@ -241,7 +257,8 @@ ConfidenceSplit confidence_split(const Tensor& student, const Tensor& teacher, d
                           kernels::confidence_split_cuda<scalar_t>(student.data<scalar_t>(), teacher.data<scalar_t>(),
                                                                    N, C, tau, rel.data<uint8_t>(),
                                                                    pseudo.data<int64_t>(), ptr_or_null<scalar_t>(dz),
-                                                                   acc.data<double>(), current_stream(dev)));
+                                                                   acc.data<double>(), current_stream(dev), kernels::LossVariant::Auto,
+                                                          loss_partials(dev).get()));
   });
   ConfidenceSplit r;
   r.loss_ce = finalize(acc, 0, 1, 1.0, student.dtype(), dev);
@@ -284,7 +301,8 @@ Tensor cosine_embedding_loss(const Tensor& a, const Tensor& b) {
                           kernels::cosine_embedding_cuda<scalar_t>(a.data<scalar_t>(), b.data<scalar_t>(), N, D,
                                                                    ptr_or_null<scalar_t>(da),
                                                                    ptr_or_null<scalar_t>(db), acc.data<double>(),
-                                                                   current_stream(dev)));
+                                                                   current_stream(dev), kernels::LossVariant::Auto,
+                                                          loss_partials(dev).get()));
   });
   Tensor loss = finalize(acc, 0, 1, 1.0, a.dtype(), dev);
   return record("cosine_embedding_loss", {a, b}, loss, [da, db, acc](const std::vector<Tensor>& g) {
@@ -307,7 +325,7 @@ Tensor mse_loss(const Tensor& a, const Tensor& b) {
                                                      ptr_or_null<scalar_t>(da), acc.data<double>()),
                           kernels::mse_cuda<scalar_t>(a.data<scalar_t>(), b.data<scalar_t>(), a.numel(),
                                                       ptr_or_null<scalar_t>(da), acc.data<double>(),
-                                                      current_stream(dev)));
+                                                      current_stream(dev), loss_partials(dev).get()));
   });
   Tensor loss = finalize(acc, 0, 1, 1.0, a.dtype(), dev);
   const bool ga = wants_grad(a), gb = wants_grad(b);

@@ -16,14 +16,28 @@
 // Gradient outputs (nullable: nullptr skips the gradient) receive ∂(Σ_i ℓ_i)/∂input, NOT divided by
 // acc[1]; the autograd op scales them by (incoming grad)/acc[1] with loss_grad_scale. Ignored rows get 0.
 // On CUDA, acc is device memory and is zeroed by the kernel launcher (stream-ordered).
+// CUDA accumulation (the trailing `partials` argument of every CUDA loss):
+//   nullptr (default): each block adds its per-block sums to acc with one double atomicAdd per slot, so the
+//            order of the block sums varies run to run (ulp-level differences in acc).
+//   a device buffer of kLossPartials doubles: the fixed-order two-pass reduction used in deterministic mode
+//            (engine/determinism.h): at most kLossDetBlocks blocks each write their sums to partials[slot][block],
+//            then one block adds them in a fixed tree order (loss_reduce_math.h) into acc. The
+//            rows each block visits are fixed too, so acc repeats bit for bit. It is not the CPU twin's order
+//            (the twin sums rows sequentially in double, the GPU's row losses are f32): parity is to rounding.
+//            Order and grid: kernels/losses/loss_reduce_math.h.
 // Maths and derivations: kernels/losses/losses_math.h.
 #pragma once
 #include <cstdint>
 
 #include "kernels/common/half_math.h"
 #include "kernels/common/hd.h"
+#include "kernels/losses/loss_reduce_math.h"
 
 namespace leseg::kernels {
+
+// Deterministic-mode accumulation (see the header comment): grid cap and partials buffer size in doubles.
+constexpr int kLossDetBlocks = losses::kDetBlocks;
+constexpr int64_t kLossPartials = int64_t(4) * kLossDetBlocks;  // 4 slots (confidence_split) x blocks
 
 template <class T> struct loss_param { using type = T; };
 template <> struct loss_param<f16_t> { using type = float; };
@@ -91,27 +105,27 @@ void confidence_split_grad_cpu(const T* dz, const uint8_t* reliable, int64_t N, 
 // CUDA versions: same arguments (device pointers) plus the stream and, for the row losses, the variant.
 template <class T>
 void cross_entropy_cuda(const T* z, const int64_t* y, const loss_param_t<T>* w, int64_t N, int64_t C, int64_t ignore,
-                        double eps, T* dz, double* acc, StreamHandle s, LossVariant variant = LossVariant::Auto);
+                        double eps, T* dz, double* acc, StreamHandle s, LossVariant variant = LossVariant::Auto, double* partials = nullptr);
 template <class T>
 void soft_cross_entropy_cuda(const T* z, const T* p, int64_t N, int64_t C, T* dz, T* dp, double* acc, StreamHandle s,
-                             LossVariant variant = LossVariant::Auto);
+                             LossVariant variant = LossVariant::Auto, double* partials = nullptr);
 template <class T>
 void entropy_cuda(const T* z, int64_t N, int64_t C, T* dz, double* acc, StreamHandle s,
-                  LossVariant variant = LossVariant::Auto);
+                  LossVariant variant = LossVariant::Auto, double* partials = nullptr);
 template <class T>
 void kl_div_cuda(const T* zp, const T* zq, int64_t N, int64_t C, double t, T* dzp, T* dzq, double* acc, StreamHandle s,
-                 LossVariant variant = LossVariant::Auto);
+                 LossVariant variant = LossVariant::Auto, double* partials = nullptr);
 template <class T>
 void negative_learning_cuda(const T* z, const int64_t* y, int64_t N, int64_t C, int64_t ignore, T* dz, double* acc,
-                            StreamHandle s, LossVariant variant = LossVariant::Auto);
+                            StreamHandle s, LossVariant variant = LossVariant::Auto, double* partials = nullptr);
 template <class T>
 void confidence_split_cuda(const T* z, const T* tz, int64_t N, int64_t C, double tau, uint8_t* reliable,
-                           int64_t* pseudo, T* dz, double* acc, StreamHandle s, LossVariant variant = LossVariant::Auto);
+                           int64_t* pseudo, T* dz, double* acc, StreamHandle s, LossVariant variant = LossVariant::Auto, double* partials = nullptr);
 template <class T>
 void cosine_embedding_cuda(const T* a, const T* b, int64_t N, int64_t D, T* da, T* db, double* acc, StreamHandle s,
-                           LossVariant variant = LossVariant::Auto);
+                           LossVariant variant = LossVariant::Auto, double* partials = nullptr);
 template <class T>
-void mse_cuda(const T* a, const T* b, int64_t n, T* da, double* acc, StreamHandle s);
+void mse_cuda(const T* a, const T* b, int64_t n, T* da, double* acc, StreamHandle s, double* partials = nullptr);
 template <class P>
 void loss_finalize_cuda(const double* acc, int num, int den, double scale, P* loss, StreamHandle s);
 template <class T>

@@ -7,7 +7,8 @@
 //              every thread ends with bitwise the same statistics (branches on them stay block-uniform).
 // loss_variant_for(C) picks one (losses.h). Per-row losses are summed per block in shared memory, then one
 // double atomicAdd per block into acc (so the sum's order varies run to run at the ulp level; the CPU twin
-// is the deterministic reference). Storage type T (f32, f64, f16, bf16) is converted per element with
+// is the deterministic reference), or, given a partials buffer (deterministic mode), written to the block's
+// slot and summed by a second fixed-order pass (loss_reduce_math.h): bit-identical repeats. Storage type T (f32, f64, f16, bf16) is converted per element with
 // cvt<A>; inside a row the arithmetic type is A = loss_param_t<T> (f32 for f32/f16/bf16, f64 for f64);
 // gradients are stored back as T. Out-of-range labels are treated as ignored here and recorded in the device
 // error slot (kernels/device_error/device_error.h), which the engine turns into the CPU twin's error once per step.
@@ -104,10 +105,11 @@ struct BlockGroup {
   __device__ V uniform(V v) const { return v; }  // all_reduce results are already identical on every thread
 };
 
-// Sums the per-thread accumulators of a block (only rank-0 threads of a group hold non-zero ones) and adds
-// them to acc with one atomic per slot.
+// Sums the per-thread accumulators of a block (only rank-0 threads of a group hold non-zero ones) in a fixed
+// order, then either adds them to acc with one atomic per slot (partials == nullptr) or writes them to the block's
+// own slot partials[k · kLossDetBlocks + block] for the fixed-order pass 2 (finish_partials_kernel).
 template <int NACC>
-__device__ void block_accumulate(const double* local, double* acc) {
+__device__ void block_accumulate(const double* local, double* acc, double* partials) {
   __shared__ double sh[NACC][kWarps];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   __syncthreads();
@@ -117,44 +119,65 @@ __device__ void block_accumulate(const double* local, double* acc) {
   if (threadIdx.x < NACC) {
     double s = 0.0;
     for (int w = 0; w < kWarps; ++w) s += sh[threadIdx.x][w];
-    atomicAdd(&acc[threadIdx.x], s);
+    if (partials) partials[int64_t(threadIdx.x) * kLossDetBlocks + blockIdx.x] = s;
+    else atomicAdd(&acc[threadIdx.x], s);
   }
 }
 
+// Pass 2 of the deterministic reduction: block k sums slot k's `blocks` partials in loss_reduce_math.h's order.
+__global__ void __launch_bounds__(losses::kFinishThreads) finish_partials_kernel(const double* partials, int blocks,
+                                                                                 double* acc) {
+  __shared__ double sh[losses::kFinishThreads];
+  const int t = threadIdx.x;
+  sh[t] = losses::strided_partial(partials + int64_t(blockIdx.x) * kLossDetBlocks, blocks, t);
+  __syncthreads();
+  for (int stride = losses::kFinishThreads / 2; stride > 0; stride /= 2) {
+    if (t < stride) sh[t] += sh[t + stride];
+    __syncthreads();
+  }
+  if (t == 0) acc[blockIdx.x] = sh[0];
+}
+
 template <int NACC, class Op>
-__global__ void __launch_bounds__(kThreads) warp_rows_kernel(Op op, int64_t rows, double* acc) {
+__global__ void __launch_bounds__(kThreads) warp_rows_kernel(Op op, int64_t rows, double* acc, double* partials) {
   const int warp = threadIdx.x >> 5;
   double local[NACC];
   for (int k = 0; k < NACC; ++k) local[k] = 0.0;
   const WarpGroup g{int(threadIdx.x & 31)};
   for (int64_t r = int64_t(blockIdx.x) * kWarps + warp; r < rows; r += int64_t(gridDim.x) * kWarps) op(r, g, local);
-  block_accumulate<NACC>(local, acc);
+  block_accumulate<NACC>(local, acc, partials);
 }
 
 template <int NACC, class Op>
-__global__ void __launch_bounds__(kThreads) block_rows_kernel(Op op, int64_t rows, double* acc) {
+__global__ void __launch_bounds__(kThreads) block_rows_kernel(Op op, int64_t rows, double* acc, double* partials) {
   __shared__ alignas(16) unsigned char scratch[kWarps * 32];
   double local[NACC];
   for (int k = 0; k < NACC; ++k) local[k] = 0.0;
   const BlockGroup g{int(threadIdx.x), scratch};
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) op(r, g, local);  // block-uniform loop
-  block_accumulate<NACC>(local, acc);
+  block_accumulate<NACC>(local, acc, partials);
 }
 
 template <int NACC, class Op>
-void launch_rows(const Op& op, int64_t rows, int64_t width, LossVariant variant, double* acc, StreamHandle s,
-                 const char* name) {
+void launch_rows(const Op& op, int64_t rows, int64_t width, LossVariant variant, double* acc, double* partials,
+                 StreamHandle s, const char* name) {
   cuda::NvtxRange r(name);
-  LESEG_CUDA_CHECK(cudaMemsetAsync(acc, 0, NACC * sizeof(double), cuda::stream_of(s)));
+  // The atomic path adds into acc (zeroed first); pass 2 writes acc, so only an empty launch needs the zeros.
+  if (rows <= 0 || !partials) LESEG_CUDA_CHECK(cudaMemsetAsync(acc, 0, NACC * sizeof(double), cuda::stream_of(s)));
   if (rows <= 0) return;
-  if (loss_variant_for(width, variant) == LossVariant::BlockPerRow) {
-    const int64_t blocks = std::min<int64_t>(rows, int64_t(1) << 16);
-    block_rows_kernel<NACC><<<unsigned(blocks), kThreads, 0, cuda::stream_of(s)>>>(op, rows, acc);
-  } else {
-    const int64_t blocks = std::min<int64_t>((rows + kWarps - 1) / kWarps, int64_t(1) << 16);
-    warp_rows_kernel<NACC><<<unsigned(blocks), kThreads, 0, cuda::stream_of(s)>>>(op, rows, acc);
-  }
+  const bool block_rows = loss_variant_for(width, variant) == LossVariant::BlockPerRow;
+  int64_t blocks = block_rows ? std::min<int64_t>(rows, int64_t(1) << 16)
+                              : std::min<int64_t>((rows + kWarps - 1) / kWarps, int64_t(1) << 16);
+  if (partials) blocks = losses::det_grid(blocks);  // every block owns a partials slot
+  if (block_rows)
+    block_rows_kernel<NACC><<<unsigned(blocks), kThreads, 0, cuda::stream_of(s)>>>(op, rows, acc, partials);
+  else
+    warp_rows_kernel<NACC><<<unsigned(blocks), kThreads, 0, cuda::stream_of(s)>>>(op, rows, acc, partials);
   LESEG_CUDA_CHECK_LAUNCH(name);
+  if (partials) {
+    finish_partials_kernel<<<NACC, losses::kFinishThreads, 0, cuda::stream_of(s)>>>(partials, int(blocks), acc);
+    LESEG_CUDA_CHECK_LAUNCH("leseg::loss_finish_partials");
+  }
 }
 
 // CE row (weights w may be null). Returns ℓ_i (valid on every thread of the group).
@@ -384,51 +407,51 @@ struct MseOp {
 
 template <class T>
 void cross_entropy_cuda(const T* z, const int64_t* y, const loss_param_t<T>* w, int64_t N, int64_t C, int64_t ignore,
-                        double eps, T* dz, double* acc, StreamHandle s, LossVariant variant) {
+                        double eps, T* dz, double* acc, StreamHandle s, LossVariant variant, double* partials) {
   using A = loss_param_t<T>;
   LESEG_KCHECK(C >= 1, "cross_entropy: C = ", C);
   check_ids_cuda(y, N, 0, C, ignore, DeviceErrorCode::CrossEntropyLabel, s);
-  launch_rows<2>(CeOp<T>{z, y, w, C, ignore, A(eps), dz}, N, C, variant, acc, s, "leseg::cross_entropy");
+  launch_rows<2>(CeOp<T>{z, y, w, C, ignore, A(eps), dz}, N, C, variant, acc, partials, s, "leseg::cross_entropy");
 }
 template <class T>
 void soft_cross_entropy_cuda(const T* z, const T* p, int64_t N, int64_t C, T* dz, T* dp, double* acc, StreamHandle s,
-                             LossVariant variant) {
-  launch_rows<2>(SoftCeOp<T>{z, p, C, dz, dp}, N, C, variant, acc, s, "leseg::soft_cross_entropy");
+                             LossVariant variant, double* partials) {
+  launch_rows<2>(SoftCeOp<T>{z, p, C, dz, dp}, N, C, variant, acc, partials, s, "leseg::soft_cross_entropy");
 }
 template <class T>
-void entropy_cuda(const T* z, int64_t N, int64_t C, T* dz, double* acc, StreamHandle s, LossVariant variant) {
-  launch_rows<2>(EntropyOp<T>{z, C, dz}, N, C, variant, acc, s, "leseg::entropy");
+void entropy_cuda(const T* z, int64_t N, int64_t C, T* dz, double* acc, StreamHandle s, LossVariant variant, double* partials) {
+  launch_rows<2>(EntropyOp<T>{z, C, dz}, N, C, variant, acc, partials, s, "leseg::entropy");
 }
 template <class T>
 void kl_div_cuda(const T* zp, const T* zq, int64_t N, int64_t C, double t, T* dzp, T* dzq, double* acc, StreamHandle s,
-                 LossVariant variant) {
+                 LossVariant variant, double* partials) {
   using A = loss_param_t<T>;
   LESEG_KCHECK(t > 0, "kl_div: temperature ", t, " must be > 0");
-  launch_rows<2>(KlOp<T>{zp, zq, C, A(t), A(1.0 / t), dzp, dzq}, N, C, variant, acc, s, "leseg::kl_div");
+  launch_rows<2>(KlOp<T>{zp, zq, C, A(t), A(1.0 / t), dzp, dzq}, N, C, variant, acc, partials, s, "leseg::kl_div");
 }
 template <class T>
 void negative_learning_cuda(const T* z, const int64_t* y, int64_t N, int64_t C, int64_t ignore, T* dz, double* acc,
-                            StreamHandle s, LossVariant variant) {
+                            StreamHandle s, LossVariant variant, double* partials) {
   LESEG_KCHECK(C >= 2, "negative_learning: needs C >= 2 classes (got ", C, ")");
   check_ids_cuda(y, N, 0, C, ignore, DeviceErrorCode::NegativeLearningLabel, s);
-  launch_rows<2>(NlOp<T>{z, y, C, ignore, dz}, N, C, variant, acc, s, "leseg::negative_learning");
+  launch_rows<2>(NlOp<T>{z, y, C, ignore, dz}, N, C, variant, acc, partials, s, "leseg::negative_learning");
 }
 template <class T>
 void confidence_split_cuda(const T* z, const T* tz, int64_t N, int64_t C, double tau, uint8_t* reliable,
-                           int64_t* pseudo, T* dz, double* acc, StreamHandle s, LossVariant variant) {
+                           int64_t* pseudo, T* dz, double* acc, StreamHandle s, LossVariant variant, double* partials) {
   using A = loss_param_t<T>;
   LESEG_KCHECK(C >= 2, "confidence_split: needs C >= 2 classes (got ", C, ")");
-  launch_rows<4>(SplitOp<T>{z, tz, C, A(tau), reliable, pseudo, dz}, N, C, variant, acc, s,
+  launch_rows<4>(SplitOp<T>{z, tz, C, A(tau), reliable, pseudo, dz}, N, C, variant, acc, partials, s,
                  "leseg::confidence_split");
 }
 template <class T>
 void cosine_embedding_cuda(const T* a, const T* b, int64_t N, int64_t D, T* da, T* db, double* acc, StreamHandle s,
-                           LossVariant variant) {
-  launch_rows<2>(CosOp<T>{a, b, D, da, db}, N, D, variant, acc, s, "leseg::cosine_embedding");
+                           LossVariant variant, double* partials) {
+  launch_rows<2>(CosOp<T>{a, b, D, da, db}, N, D, variant, acc, partials, s, "leseg::cosine_embedding");
 }
 template <class T>
-void mse_cuda(const T* a, const T* b, int64_t n, T* da, double* acc, StreamHandle s) {
-  launch_rows<2>(MseOp<T>{a, b, n, da}, (n + kChunk - 1) / kChunk, kChunk, LossVariant::WarpPerRow, acc, s,
+void mse_cuda(const T* a, const T* b, int64_t n, T* da, double* acc, StreamHandle s, double* partials) {
+  launch_rows<2>(MseOp<T>{a, b, n, da}, (n + kChunk - 1) / kChunk, kChunk, LossVariant::WarpPerRow, acc, partials, s,
                  "leseg::mse");
 }
 template <class P>
@@ -465,19 +488,19 @@ void confidence_split_grad_cuda(const T* dz, const uint8_t* reliable, int64_t N,
 
 #define X(T)                                                                                                      \
   template void cross_entropy_cuda<T>(const T*, const int64_t*, const loss_param_t<T>*, int64_t, int64_t,         \
-                                      int64_t, double, T*, double*, StreamHandle, LossVariant);                   \
+                                      int64_t, double, T*, double*, StreamHandle, LossVariant, double*);                   \
   template void soft_cross_entropy_cuda<T>(const T*, const T*, int64_t, int64_t, T*, T*, double*, StreamHandle,   \
-                                           LossVariant);                                                          \
-  template void entropy_cuda<T>(const T*, int64_t, int64_t, T*, double*, StreamHandle, LossVariant);              \
+                                           LossVariant, double*);                                                          \
+  template void entropy_cuda<T>(const T*, int64_t, int64_t, T*, double*, StreamHandle, LossVariant, double*);              \
   template void kl_div_cuda<T>(const T*, const T*, int64_t, int64_t, double, T*, T*, double*, StreamHandle,       \
-                               LossVariant);                                                                      \
+                               LossVariant, double*);                                                                      \
   template void negative_learning_cuda<T>(const T*, const int64_t*, int64_t, int64_t, int64_t, T*, double*,       \
-                                          StreamHandle, LossVariant);                                             \
+                                          StreamHandle, LossVariant, double*);                                             \
   template void confidence_split_cuda<T>(const T*, const T*, int64_t, int64_t, double, uint8_t*, int64_t*, T*,    \
-                                         double*, StreamHandle, LossVariant);                                     \
+                                         double*, StreamHandle, LossVariant, double*);                                     \
   template void cosine_embedding_cuda<T>(const T*, const T*, int64_t, int64_t, T*, T*, double*, StreamHandle,     \
-                                         LossVariant);                                                            \
-  template void mse_cuda<T>(const T*, const T*, int64_t, T*, double*, StreamHandle);                              \
+                                         LossVariant, double*);                                                            \
+  template void mse_cuda<T>(const T*, const T*, int64_t, T*, double*, StreamHandle, double*);                              \
   template void loss_grad_scale_cuda<T>(const T*, int64_t, const loss_param_t<T>*, const double*, int, double,    \
                                         T*, StreamHandle);                                                        \
   template void confidence_split_grad_cuda<T>(const T*, const uint8_t*, int64_t, int64_t, const loss_param_t<T>*, \

@@ -6,6 +6,7 @@
 // compare as speed. CUDA variants are registered only when a device answers.
 #include <benchmark/benchmark.h>
 
+#include "engine/determinism.h"
 #include "engine/autograd.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/losses.h"
@@ -96,6 +97,14 @@ const int registered = [] {
       DType::f16);
   reg("cross_entropy/fused_bf16", 1, [](const Inputs& in, const Tensor& z, const Tensor&) { return cross_entropy(z, in.y); },
       DType::bf16);
+  // Deterministic mode: the fixed-order two-pass accumulation instead of one double atomic per block (compare with
+  // cross_entropy/fused in the same run to decide which should be the default).
+  reg("cross_entropy/fused_deterministic", 1, [](const Inputs& in, const Tensor& z, const Tensor&) {
+    set_deterministic(true);
+    Tensor l = cross_entropy(z, in.y);
+    set_deterministic(false);
+    return l;
+  });
   reg("cross_entropy/unfused", 1, [](const Inputs& in, const Tensor& z, const Tensor&) {
     return div(neg(sum(mul(in.onehot, log_softmax(z, 1)))), double(kN));
   });

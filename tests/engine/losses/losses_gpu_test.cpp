@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "engine/autograd.h"
+#include "engine/determinism.h"
 #include "engine/ops/losses.h"
 #include "engine/rng.h"
 
@@ -136,4 +138,29 @@ TEST(LossesGpu, HalfLogitsMatchCpuTwin) {
              tag + "nl", 1e-6, 1e-4 + 2 * ulp);
     }
   }
+}
+
+// Deterministic mode: every fused loss accumulates with the fixed-order two-pass reduction, so on the GPU the loss
+// values repeat bit for bit (and still equal the CPU twin to rounding: AllLossesMatchCpuTwin under the same mode).
+TEST(LossesGpu, DeterministicModeRepeatsBitForBit) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  const bool was = deterministic();
+  set_deterministic(true);
+  const int64_t N = 50000, C = 20;
+  Generator g{77};
+  Tensor z = randn(Shape{N, C}, g).to(Device::cuda()), t = randn(Shape{N, C}, g).to(Device::cuda());
+  Tensor y = labels_with_ignore(N, C, 78).to(Device::cuda());
+  auto losses = [&] {
+    ConfidenceSplit s = confidence_split(z, mul_by(t, 3.0), 0.6);
+    return std::vector<double>{cross_entropy(z, y).item_double(), entropy(z).item_double(),
+                               kl_div(z, t, 2.0).item_double(), negative_learning(z, y).item_double(),
+                               s.loss_ce.item_double(), s.loss_nl.item_double(),
+                               cosine_embedding_loss(z, t).item_double(), mse_loss(z, t).item_double()};
+  };
+  const std::vector<double> a = losses();
+  for (int rep = 0; rep < 3; ++rep) {
+    const std::vector<double> b = losses();
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(double)), 0) << "repeat " << rep;
+  }
+  set_deterministic(was);
 }

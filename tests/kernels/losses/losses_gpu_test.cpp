@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -176,6 +177,43 @@ TEST(LossKernelsGpu, AllIgnoredWideRowsGiveZeroAccumulatorsAndGradients) {
     EXPECT_EQ(download<double>(accd), (std::vector<double>{0.0, 0.0}));
     for (float x : download<float>(g)) ASSERT_EQ(x, 0.f);
   }
+}
+
+// Deterministic mode's accumulation (a partials buffer): acc repeats bit for bit, is the fixed-order sum of the
+// blocks' partials (replayed on the host), and equals the CPU twin to rounding, for both row mappings and more
+// blocks than the grid cap (N = 40000 rows of 20: 5000 warp-per-row blocks, 2048 slots).
+TEST(LossKernelsGpu, DeterministicAccumulationRepeatsAndIsTheFixedOrderSum) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  const int64_t N = 40000, C = 20;
+  const auto z = random_values<float>(size_t(N * C), 21, 3.0);
+  std::vector<int64_t> y(static_cast<size_t>(N));
+  std::mt19937 r(22);
+  for (auto& v : y) v = int64_t(r() % uint32_t(C + 1)) - 1;  // -1: ignored
+  double ref[2];
+  cross_entropy_cpu<float>(z.data(), y.data(), nullptr, N, C, -1, 0.0, nullptr, ref);
+  Tensor zd = upload(z), yd = upload(y), accd = Tensor::empty(Shape{2}, DType::f64, Device::cuda());
+  Tensor part = Tensor::empty(Shape{kLossPartials}, DType::f64, Device::cuda());
+  for (LossVariant v : {LossVariant::WarpPerRow, LossVariant::BlockPerRow}) {
+    const int64_t blocks = losses::det_grid(std::min<int64_t>(
+        v == LossVariant::WarpPerRow ? (N + 7) / 8 : N, int64_t(1) << 16));
+    std::vector<double> first;
+    for (int rep = 0; rep < 3; ++rep) {
+      cross_entropy_cuda<float>(dptr<float>(zd), dptr<int64_t>(yd), nullptr, N, C, -1, 0.0, nullptr,
+                                dptr<double>(accd), current_stream(Device::cuda()), v, dptr<double>(part));
+      const std::vector<double> acc = download<double>(accd), p = download<double>(part);
+      for (int k = 0; k < 2; ++k) {
+        const double host = losses::fixed_order_sum_host(p.data() + size_t(k) * kLossDetBlocks, blocks);
+        EXPECT_EQ(std::memcmp(&acc[size_t(k)], &host, 8), 0) << "slot " << k << " variant " << int(v);
+      }
+      if (rep == 0) first = acc;
+      else EXPECT_EQ(std::memcmp(acc.data(), first.data(), 16), 0) << "repeat " << rep << " variant " << int(v);
+    }
+    expect_acc(first, ref, 2, "deterministic cross_entropy");
+  }
+  // N = 0: the accumulators are zeroed, pass 2 is not run.
+  cross_entropy_cuda<float>(dptr<float>(zd), dptr<int64_t>(yd), nullptr, 0, C, -1, 0.0, nullptr, dptr<double>(accd),
+                            current_stream(Device::cuda()), LossVariant::Auto, dptr<double>(part));
+  EXPECT_EQ(download<double>(accd), (std::vector<double>{0.0, 0.0}));
 }
 
 }  // namespace
