@@ -199,6 +199,9 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir, dist::Commu
                 to.loss_scaler.growth_interval, " must be >= 1");
   }
   to.tensorboard = cfg.get<bool>("train.tensorboard", false);
+  to.device = job.device;
+  to.prefetch = cfg.get<bool>("train.prefetch", job.device.is_cuda());  // docs/execution.md
+  to.cuda_graph = cfg.get<bool>("train.cuda_graph", false);
   std::string default_out = "runs/" + fs::path(cfg.origin()).stem().string();
   const std::string cfg_out = cfg.get<std::string>("train.out", default_out);
   to.out_dir = out_dir.empty() ? cfg_out : out_dir;

@@ -17,6 +17,7 @@
 #include "engine/nvtx.h"
 #include "engine/ops/elementwise.h"
 #include "engine/optim/clip_grad.h"
+#include "train/prefetch.h"
 #include "train/progress.h"
 #include "train/report/tensorboard.h"
 
@@ -246,10 +247,15 @@ TrainResult Trainer::run() {
     }
   };
 
+  // train.prefetch: the batches come through the prefetcher, which stages batch N+1 once step N's backward is queued.
+  std::unique_ptr<PrefetchingBatchSource> prefetch;
+  if (opt_.prefetch) prefetch = std::make_unique<PrefetchingBatchSource>(train_, opt_.device);
+  BatchSource& source = prefetch ? static_cast<BatchSource&>(*prefetch) : train_;
+
   bool stop = false;
   int64_t epoch = start_epoch_;
   for (; epoch < opt_.epochs && !stop; ++epoch) {
-    train_.begin_epoch(epoch, epoch == start_epoch_ ? start_batch_ : 0);
+    source.begin_epoch(epoch, epoch == start_epoch_ ? start_batch_ : 0);
     int64_t batch = epoch == start_epoch_ ? start_batch_ : 0;
     regime_.set_training(true);
     int pending = 0;  // batches accumulated since the last optimizer step
@@ -258,7 +264,7 @@ TrainResult Trainer::run() {
     std::map<std::string, double> terms_sum;
     std::map<std::string, std::pair<double, int>> stats_sum;  // regime step_stats(): sum, count
     while (!stop) {
-      std::optional<Batch> b = train_.next();
+      std::optional<Batch> b = source.next();
       if (b) {
         PrecisionScope precision_scope(opt_.precision);  // forward and backward of this batch (engine/precision.h)
         dp.inject_fault(step_);
@@ -302,6 +308,7 @@ TrainResult Trainer::run() {
         try {
           scaled.backward();
           phase.reset();
+          if (prefetch) prefetch->stage_next();  // batch N+1's copies overlap this step's queued kernels
           // Out-of-range labels / group ids a CUDA kernel met in this batch (one host read per step; no-op on CPU).
           check_device_errors(total.device());
         } catch (const std::bad_alloc&) {

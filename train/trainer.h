@@ -48,6 +48,13 @@ struct TrainerOptions {
   nlohmann::json config = nlohmann::json::object();  // resolved config, stored in checkpoints
   bool verbose = true;
   bool tensorboard = false;     // also write the metrics records as TensorBoard scalars to <out_dir>/tensorboard
+  // train.prefetch (train/prefetch.h): batch N+1's host->device copies (pinned staging, a copy stream) overlap step
+  // N. `device` is where the regime computes (the prefetch's destination). Same batches, same results.
+  bool prefetch = false;
+  Device device = Device::cpu();
+  // train.cuda_graph (docs/execution.md): the optimizer phase (clipping, optimizer updates, zero_grad) captured once
+  // in a CUDA graph and replayed every step. Refused on a CPU device and where capture is impossible.
+  bool cuda_graph = false;
   // Data-parallel group (train/distributed.h, docs/distributed.md): with more than one rank, rank 0 alone writes
   // the run folder and prints; the loaders must be sharded (io/loader/loader.h).
   DistributedOptions distributed;
