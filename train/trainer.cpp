@@ -17,6 +17,7 @@
 #include "engine/nvtx.h"
 #include "engine/ops/elementwise.h"
 #include "engine/optim/clip_grad.h"
+#include "train/optimizer_graph.h"
 #include "train/prefetch.h"
 #include "train/progress.h"
 #include "train/report/tensorboard.h"
@@ -252,6 +253,11 @@ TrainResult Trainer::run() {
   if (opt_.prefetch) prefetch = std::make_unique<PrefetchingBatchSource>(train_, opt_.device);
   BatchSource& source = prefetch ? static_cast<BatchSource&>(*prefetch) : train_;
 
+  // train.cuda_graph: the optimizer phase through a captured graph (refused here, before any step, where impossible).
+  std::unique_ptr<OptimizerGraph> graph;
+  if (opt_.cuda_graph)
+    graph = std::make_unique<OptimizerGraph>(regime_.optimizers(), opt_.clip_grad_norm, opt_.device, opt_.precision);
+
   bool stop = false;
   int64_t epoch = start_epoch_;
   for (; epoch < opt_.epochs && !stop; ++epoch) {
@@ -364,12 +370,22 @@ TrainResult Trainer::run() {
                      "' (loss terms of the last batch: ", last_batch_terms, ")", last_batch_context, "; stopped, ",
                      last_good());
         }
-        double gnorm = opt_.clip_grad_norm > 0 && !skip_step ? clip_grad_norm_(all, opt_.clip_grad_norm) : 0.0;
-        for (auto& slot : regime_.optimizers()) {
-          if (skip_step) break;
-          slot.optimizer->step();
-          if (slot.scheduler && !slot.per_epoch) slot.scheduler->step();
-          slot.optimizer->zero_grad();
+        double gnorm = 0.0;
+        if (graph && !skip_step) {  // clip + every slot's update, replayed (train/optimizer_graph.h)
+          const Tensor n = graph->step();
+          if (opt_.clip_grad_norm > 0) gnorm = n.item<double>();
+          for (auto& slot : regime_.optimizers()) {
+            if (slot.scheduler && !slot.per_epoch) slot.scheduler->step();
+            slot.optimizer->zero_grad();
+          }
+        } else {
+          gnorm = opt_.clip_grad_norm > 0 && !skip_step ? clip_grad_norm_(all, opt_.clip_grad_norm) : 0.0;
+          for (auto& slot : regime_.optimizers()) {
+            if (skip_step) break;
+            slot.optimizer->step();
+            if (slot.scheduler && !slot.per_epoch) slot.scheduler->step();
+            slot.optimizer->zero_grad();
+          }
         }
         ++step_;
         regime_.after_optimizer_step(step_);

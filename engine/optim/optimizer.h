@@ -50,6 +50,11 @@ class Optimizer {
   const std::vector<ParamGroup>& param_groups() const { return groups_; }
   int64_t num_params() const { return int64_t(state_.size()); }
 
+  // Parameter i's state (by position over all groups): its step count and buffers, shared (not copies). For
+  // train/optimizer_graph.h, which replays the update in a CUDA graph and keeps this state as an eager step would.
+  int64_t& state_step(size_t i) { return state_.at(i).step; }
+  std::map<std::string, Tensor>& state_buffers(size_t i) { return state_.at(i).buffers; }
+
   StateDict state_dict() const;
   // Validates every key (unknown key, group/parameter counts, buffer shape and dtype) naming the key.
   void load_state_dict(const StateDict& sd);
