@@ -4,9 +4,11 @@
 //                  sorted CSR path instead of atomics, so repeated runs give identical bits (and the CPU
 //                  twin's summation order). Also segment_sum / segment_mean (sorted runs summed in the CPU twin's
 //                  order: bit-identical to it, kernels/segment/segment_sorted.h) and vote_mode (the sort-reduce
-//                  variant instead of the shared histogram's double atomics). Still atomic in this mode:
-//                  point_scatter (voxel mean, devoxelize backward) and the loss accumulators (docs/execution.md).
-//                  CPU paths are always deterministic.
+//                  variant instead of the shared histogram's double atomics), point_scatter (voxel mean,
+//                  devoxelize backward: sorted runs in the CPU twin's order, bit-identical to it,
+//                  kernels/voxelize/point_scatter_sorted.h) and the fused losses' accumulators (a fixed-order
+//                  two-pass reduction, kernels/losses/loss_reduce_math.h). docs/execution.md lists every float
+//                  atomic left on the GPU. CPU paths are always deterministic.
 // TF32 is no longer a process-wide switch: allow_tf32() is engine/precision.h's per-thread setting
 // (train.precision=tf32, set by the trainer with PrecisionScope).
 #pragma once

@@ -10,7 +10,8 @@
 //   point_gather:        out (n, C) = sum_c w[i, c] * x[idx[i, c]]             (w null -> 1; idx -1 skipped)
 //   point_scatter:       gx (m, C) = sum_{(i, c): idx[i, c] = j} w[i, c] * g[i]   (the adjoint of point_gather)
 // Gradient: d out / d x = point_scatter with the same (idx, w); voxel mean = point_scatter with w = 1/count.
-// point_scatter: CPU sequential over points (deterministic), CUDA float atomicAdd (order not fixed).
+// point_scatter: CPU sequential over points (deterministic), CUDA float atomicAdd (order not fixed); the
+// deterministic CUDA variant (sorted runs, the twin's bits) is point_scatter_sorted.h.
 #pragma once
 #include <cstdint>
 

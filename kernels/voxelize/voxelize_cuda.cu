@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // CUDA voxel <-> point transfers (same math as the CPU twin via voxelize_math.h). point_scatter uses float
-// atomicAdd (several points share a voxel): sums equal the twin up to rounding order.
+// atomicAdd (several points share a voxel): sums equal the twin up to rounding order. Deterministic mode uses
+// point_scatter_sorted_cuda.cu instead.
 #include <climits>
 #include <sstream>
 #include <stdexcept>
