@@ -2,6 +2,7 @@
 #include "train/prefetch.h"
 
 #include <cstring>
+#include <optional>
 
 #include "engine/allocator.h"
 #include "engine/autograd.h"
@@ -52,9 +53,10 @@ Tensor PrefetchingBatchSource::stage(const Tensor& t) {
   if (!t.defined()) return t;
   const Device d = model_.device();
   const size_t n = t.nbytes();
+  if (n == 0) return Tensor::empty(t.shape(), t.dtype(), d);  // nothing to copy (and no storage to record)
   Tensor host = t.device().is_cpu() ? t : t.to(Device::cpu());
   void* p = pool_.allocate(n);
-  if (n) std::memcpy(p, host.data_ptr(), n);
+  std::memcpy(p, host.data_ptr(), n);
   Tensor dst;
   {
     // Allocated on the copy stream: the block is ordered after that stream's earlier work, and record_stream on the
@@ -64,7 +66,8 @@ Tensor PrefetchingBatchSource::stage(const Tensor& t) {
   }
   record_stream(dst, model_.compute_stream());
   model_.copy_async(dst.data_ptr(), p, n, model_.copy_stream());
-  CudaDeviceGuard dg(d);
+  std::optional<CudaDeviceGuard> dg;
+  if (d.is_cuda()) dg.emplace(d);  // the pool records its event on the copy stream of d
   pool_.record_stream(p, model_.copy_stream());
   pool_.free(p);  // cached again once the copy queued above has run
   return dst;

@@ -40,6 +40,7 @@ Batch make(int k) {
   }
   b.points = Tensor::from_vector(pts, Shape{n, 3});
   b.labels = Tensor::from_vector(labels, Shape{n});
+  b.pairs = Tensor::empty(Shape{0, 3}, DType::i64);  // no views: an empty tensor goes through too
   b.input = SparseTensor(Tensor::from_vector(coords, Shape{m, 4}), Tensor::from_vector(feats, Shape{m, 3}), 1, 1);
   return b;
 }
@@ -85,6 +86,9 @@ TEST(Prefetch, CopiesRunOnlyWhenTheBatchIsHandedOutAndArriveIntact) {
   expect_bytes<int32_t>(b0->labels, ref0.labels, "labels");
   expect_bytes<int32_t>(b0->input.coords(), ref0.input.coords(), "coords");
   expect_bytes<float>(b0->input.feats(), ref0.input.feats(), "feats");
+  ASSERT_TRUE(b0->pairs.defined());
+  EXPECT_EQ(b0->pairs.shape(), (Shape{0, 3}));
+  EXPECT_FALSE(b0->view_scene.defined());  // undefined stays undefined
 
   pf.stage_next();  // what the Trainer does once step 0's backward is queued
   EXPECT_EQ(src.pulled, 2);
