@@ -8,6 +8,7 @@
 
 #include "dense_oracle.h"
 #include "engine/autograd.h"
+#include "engine/determinism.h"
 #include "engine/sparse/sparse_ops.h"
 
 using namespace leseg;
@@ -189,4 +190,35 @@ TEST(SparseGpu, VoxelizePoolsCatMatchCpu) {
   }
   const char* names[8] = {"voxel mean", "inverse", "trilinear", "avg", "max", "cat", "grad", "nearest"};
   for (int k = 0; k < 8; ++k) expect_close(r[1][k], r[0][k], 1e-5, 1e-4, names[k]);
+}
+
+// Deterministic mode: the voxel mean (point_scatter with 1/count weights, exact on both sides) takes the sorted path,
+// the CPU twin's order and rounding: bit-identical to the CPU on Gaussian features. The trilinear devoxelize's
+// backward (point_scatter over 8 corners) repeats bit for bit on the device; against the CPU it agrees to rounding
+// only, because the trilinear weights themselves may round differently (nvcc contracts their products into fmas).
+TEST(SparseGpu, DeterministicVoxelMeanAndDevoxelizeBackwardAreTheCpuTwinsBits) {
+  SKIP_WITHOUT_CUDA();
+  const bool was = deterministic();
+  set_deterministic(true);
+  const int64_t n = 5000;
+  Tensor p = Tensor::rand(Shape{n, 3}, 3), f = Tensor::randn(Shape{n, 6}, 4);
+  std::vector<int32_t> bv(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) bv[size_t(i)] = int32_t(i % 2);
+  Tensor b = Tensor::from_vector<int32_t>(bv, Shape{n});
+  auto run = [&](Device d) {
+    Tensor fd = f.to(d).detach().requires_grad_();
+    Voxelized v = voxelize(p.to(d), b.to(d), fd, 0.09);
+    Tensor tri = devoxelize_trilinear(v.voxels, p.to(d), b.to(d), 0.09);
+    tri.backward(Tensor::randn(tri.shape(), 5).to(d));
+    return std::make_pair(v.voxels.feats().to_vector<float>(), fd.grad().to_vector<float>());
+  };
+  const auto cpu = run(Device::cpu()), g1 = run(Device::cuda()), g2 = run(Device::cuda());
+  set_deterministic(was);
+  ASSERT_EQ(g1.first.size(), cpu.first.size());
+  ASSERT_EQ(g1.second.size(), cpu.second.size());
+  EXPECT_EQ(std::memcmp(g1.first.data(), cpu.first.data(), cpu.first.size() * 4), 0) << "voxel mean";
+  EXPECT_EQ(std::memcmp(g2.first.data(), g1.first.data(), cpu.first.size() * 4), 0) << "voxel mean repeat";
+  EXPECT_EQ(std::memcmp(g2.second.data(), g1.second.data(), cpu.second.size() * 4), 0) << "devoxelize backward repeat";
+  std::vector<double> a(g1.second.begin(), g1.second.end()), r(cpu.second.begin(), cpu.second.end());
+  expect_close(a, r, 1e-5, 1e-4, "devoxelize backward vs cpu");
 }
