@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <optional>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -40,10 +41,13 @@ Kind kind_of(const Optimizer& o) {
 }
 }  // namespace
 
-void check_optimizer_graph_supported(std::vector<OptimizerSlot>& slots, Device d, Precision precision) {
-  LESEG_CHECK(d.is_cuda(), "train.cuda_graph: needs a CUDA device, this run is on ", d.str(),
-              " (set train.cuda_graph=false)");
-  LESEG_CHECK(LESEG_WITH_CUDA, "train.cuda_graph: this build has no CUDA");
+void check_optimizer_graph_supported(std::vector<OptimizerSlot>& slots, Device d, Precision precision,
+                                     bool host_emulation) {
+  if (!(host_emulation && d.is_cpu())) {
+    LESEG_CHECK(d.is_cuda(), "train.cuda_graph: needs a CUDA device, this run is on ", d.str(),
+                " (set train.cuda_graph=false)");
+    LESEG_CHECK(LESEG_WITH_CUDA, "train.cuda_graph: this build has no CUDA");
+  }
   LESEG_CHECK(precision != Precision::f16, "train.cuda_graph: not with train.precision=f16: the loss scaler's finite "
                                            "check decides on the host whether the optimizer step runs");
   for (auto& slot : slots) {
@@ -55,13 +59,14 @@ void check_optimizer_graph_supported(std::vector<OptimizerSlot>& slots, Device d
   }
 }
 
-#if LESEG_WITH_CUDA
 namespace {
+#if LESEG_WITH_CUDA
 void cuda_ok(cudaError_t r, const char* what) {
   if (r == cudaSuccess) return;
   cudaGetLastError();
   LESEG_FAIL("train.cuda_graph: ", what, " failed: ", cudaGetErrorString(r));
 }
+#endif
 constexpr size_t kHpSlot = 64;  // bytes per group's hyper-parameters (SgdParams<float> / AdamParams<float>)
 static_assert(sizeof(kernels::SgdParams<float>) <= kHpSlot && sizeof(kernels::AdamParams<float>) <= kHpSlot);
 }  // namespace
@@ -90,6 +95,8 @@ struct OptimizerGraph::Impl {
   Tensor hp_dev, partials, clip_out;
   std::vector<unsigned char> hp_host;
   int64_t np = 0;
+  bool built = false;
+#if LESEG_WITH_CUDA
   cudaStream_t capture_stream = nullptr;
   cudaGraphExec_t exec = nullptr;
 
@@ -97,6 +104,7 @@ struct OptimizerGraph::Impl {
     if (exec) cudaGraphExecDestroy(exec);
     if (capture_stream) cudaStreamDestroy(capture_stream);
   }
+#endif
 
   Tensor& static_of(const Tensor& p) {
     auto it = static_grad.find(p.storage_id());
@@ -154,29 +162,40 @@ struct OptimizerGraph::Impl {
     clip_out = Tensor::empty(Shape{2}, DType::f64, d);
   }
 
-  // Everything captured, issued on `s` with fixed pointers only (no allocation, no host read).
-  void record(cudaStream_t s, double clip) {
+  // Everything captured, issued on `s` with fixed pointers only (no allocation, no host read). On the CPU (host
+  // emulation, tests) the same sequence runs at once through the CPU twins.
+  void record(kernels::StreamHandle s, double clip, Device d) {
     using kernels::NormKind;
+    const bool cpu = d.is_cpu();
     if (clip > 0) {
       int64_t off = 0;
       for (auto& c : clipped) {
-        kernels::norm_partials_cuda<float>(c.g.data<float>(), c.g.numel(), NormKind::L2, partials.data<double>() + off, s);
+        double* part = partials.data<double>() + off;
+        if (cpu) kernels::norm_partials_cpu<float>(c.g.data<float>(), c.g.numel(), NormKind::L2, part);
+        else kernels::norm_partials_cuda<float>(c.g.data<float>(), c.g.numel(), NormKind::L2, part, s);
         off += kernels::norm_partials_count(c.g.numel());
       }
-      kernels::clip_finish_cuda(partials.data<double>(), np, NormKind::L2, clip, clip_out.data<double>(), s);
-      for (auto& c : clipped) kernels::scale_by_cuda<float>(c.g.data<float>(), c.g.numel(), clip_out.data<double>(), s);
+      if (cpu) kernels::clip_finish_cpu(partials.data<double>(), np, NormKind::L2, clip, clip_out.data<double>());
+      else kernels::clip_finish_cuda(partials.data<double>(), np, NormKind::L2, clip, clip_out.data<double>(), s);
+      for (auto& c : clipped) {
+        if (cpu) kernels::scale_by_cpu<float>(c.g.data<float>(), c.g.numel(), clip_out.data<double>());
+        else kernels::scale_by_cuda<float>(c.g.data<float>(), c.g.numel(), clip_out.data<double>(), s);
+      }
     }
     auto* hp = static_cast<unsigned char*>(hp_dev.data_ptr());
     for (auto& u : updates) {
       const float* g = u.g.data<float>();
       float* p = u.p.data<float>();
       auto ptr = [](Tensor& t) { return t.defined() ? t.data<float>() : nullptr; };
-      if (kind_of(*u.opt) == Kind::Sgd)
-        kernels::sgd_step_hp_cuda<float>(p, g, ptr(u.a), u.p.numel(),
-                                         reinterpret_cast<const kernels::SgdParams<float>*>(hp + u.hp), s);
-      else
-        kernels::adam_step_hp_cuda<float>(p, g, ptr(u.a), ptr(u.b), ptr(u.c), u.p.numel(),
-                                          reinterpret_cast<const kernels::AdamParams<float>*>(hp + u.hp), s);
+      if (kind_of(*u.opt) == Kind::Sgd) {
+        const auto* h = reinterpret_cast<const kernels::SgdParams<float>*>(hp + u.hp);
+        if (cpu) kernels::sgd_step_hp_cpu<float>(p, g, ptr(u.a), u.p.numel(), h);
+        else kernels::sgd_step_hp_cuda<float>(p, g, ptr(u.a), u.p.numel(), h, s);
+      } else {
+        const auto* h = reinterpret_cast<const kernels::AdamParams<float>*>(hp + u.hp);
+        if (cpu) kernels::adam_step_hp_cpu<float>(p, g, ptr(u.a), ptr(u.b), ptr(u.c), u.p.numel(), h);
+        else kernels::adam_step_hp_cuda<float>(p, g, ptr(u.a), ptr(u.b), ptr(u.c), u.p.numel(), h, s);
+      }
     }
   }
 
@@ -202,14 +221,21 @@ struct OptimizerGraph::Impl {
   }
 };
 
-OptimizerGraph::OptimizerGraph(std::vector<OptimizerSlot>& slots, double clip_max_norm, Device d, Precision precision)
+OptimizerGraph::OptimizerGraph(std::vector<OptimizerSlot>& slots, double clip_max_norm, Device d, Precision precision,
+                               bool host_emulation)
     : slots_(slots), clip_(clip_max_norm), d_(d) {
-  check_optimizer_graph_supported(slots, d, precision);
+  check_optimizer_graph_supported(slots, d, precision, host_emulation);
   impl_ = std::make_unique<Impl>();
 }
 
 OptimizerGraph::~OptimizerGraph() = default;
-bool OptimizerGraph::captured() const { return impl_ && impl_->exec; }
+
+bool OptimizerGraph::captured() const {
+#if LESEG_WITH_CUDA
+  if (d_.is_cuda()) return impl_ && impl_->exec;
+#endif
+  return impl_ && impl_->built;
+}
 
 Tensor OptimizerGraph::step() {
   ++calls_;
@@ -221,51 +247,74 @@ Tensor OptimizerGraph::step() {
     return n;
   }
   Impl& m = *impl_;
-  CudaDeviceGuard dg(d_);
-  if (!m.exec) {
+  const bool cpu = d_.is_cpu();
+  std::optional<CudaDeviceGuard> dg;
+  if (!cpu) dg.emplace(d_);
+  if (!m.built) {
+    NoGradGuard ng;
     m.build(slots_, clip_, d_);
-    cuda_ok(cudaStreamCreateWithFlags(&m.capture_stream, cudaStreamNonBlocking), "creating the capture stream");
-    cudaGraph_t graph = nullptr;
-    cuda_ok(cudaStreamBeginCapture(m.capture_stream, cudaStreamCaptureModeThreadLocal), "beginning the capture");
-    try {
-      require_sync_free("train.cuda_graph (optimizer phase)", [&] { m.record(m.capture_stream, clip_); });
-    } catch (...) {
-      if (cudaStreamEndCapture(m.capture_stream, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
-      cudaGetLastError();
-      throw;
+    m.built = true;
+#if LESEG_WITH_CUDA
+    if (!cpu) {
+      cuda_ok(cudaStreamCreateWithFlags(&m.capture_stream, cudaStreamNonBlocking), "creating the capture stream");
+      cudaGraph_t graph = nullptr;
+      cuda_ok(cudaStreamBeginCapture(m.capture_stream, cudaStreamCaptureModeThreadLocal), "beginning the capture");
+      try {
+        require_sync_free("train.cuda_graph (optimizer phase)", [&] { m.record(m.capture_stream, clip_, d_); });
+      } catch (...) {
+        if (cudaStreamEndCapture(m.capture_stream, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
+        cudaGetLastError();
+        throw;
+      }
+      cuda_ok(cudaStreamEndCapture(m.capture_stream, &graph), "ending the capture");
+      const cudaError_t r = cudaGraphInstantiate(&m.exec, graph, 0);
+      cudaGraphDestroy(graph);
+      cuda_ok(r, "instantiating the graph");
     }
-    cuda_ok(cudaStreamEndCapture(m.capture_stream, &graph), "ending the capture");
-    const cudaError_t r = cudaGraphInstantiate(&m.exec, graph, 0);
-    cudaGraphDestroy(graph);
-    cuda_ok(r, "instantiating the graph");
+#endif
   }
-  const auto compute = static_cast<cudaStream_t>(current_stream(d_));
-  // Gradients into the static buffers (the backward allocated new ones).
+  // Gradients into the static buffers (the backward allocated new ones), each parameter once.
+  const kernels::StreamHandle compute = current_stream(d_);
   auto copy_grad = [&](const Tensor& p, Tensor& g) {
     const Tensor gr = p.grad();
     LESEG_CHECK(gr.defined() && gr.dtype() == DType::f32 && gr.numel() == p.numel() && gr.device() == d_,
                 "train.cuda_graph: parameter ", p.str(), " has no f32 gradient on ", d_.str(), " at step ", calls_,
                 "; the captured optimizer phase updates every parameter every step");
-    cuda_ok(cudaMemcpyAsync(g.data_ptr(), gr.data_ptr(), gr.nbytes(), cudaMemcpyDeviceToDevice, compute),
+    if (cpu) {
+      std::memcpy(g.data_ptr(), gr.data_ptr(), gr.nbytes());
+      return;
+    }
+#if LESEG_WITH_CUDA
+    cuda_ok(cudaMemcpyAsync(g.data_ptr(), gr.data_ptr(), gr.nbytes(), cudaMemcpyDeviceToDevice,
+                            static_cast<cudaStream_t>(compute)),
             "copying a gradient into its static buffer");
+#endif
   };
   std::map<const void*, bool> copied;
   for (auto& c : m.clipped)
     if (!copied[c.p.storage_id()]) copy_grad(c.p, c.g), copied[c.p.storage_id()] = true;
   for (auto& u : m.updates)
     if (!copied[u.p.storage_id()]) copy_grad(u.p, u.g), copied[u.p.storage_id()] = true;
-  // The step's hyper-parameters through a pinned block (reused only after this copy ran).
+  // The step's hyper-parameters (on a GPU through a pinned block, reused only after this copy ran).
   m.fill_hyper();
-  if (!m.hp_host.empty()) {
-    PinnedBlockPool& pool = pinned_pool();
-    void* pin = pool.allocate(m.hp_host.size());
-    std::memcpy(pin, m.hp_host.data(), m.hp_host.size());
-    cuda_ok(cudaMemcpyAsync(m.hp_dev.data_ptr(), pin, m.hp_host.size(), cudaMemcpyHostToDevice, compute),
-            "copying the hyper-parameters");
-    pool.record_stream(pin, compute);
-    pool.free(pin);
+  if (cpu) {
+    std::memcpy(m.hp_dev.data_ptr(), m.hp_host.data(), m.hp_host.size());
+    m.record(compute, clip_, d_);  // host emulation: the recorded sequence runs now
+  } else {
+#if LESEG_WITH_CUDA
+    const auto cs = static_cast<cudaStream_t>(compute);
+    if (!m.hp_host.empty()) {
+      PinnedBlockPool& pool = pinned_pool();
+      void* pin = pool.allocate(m.hp_host.size());
+      std::memcpy(pin, m.hp_host.data(), m.hp_host.size());
+      cuda_ok(cudaMemcpyAsync(m.hp_dev.data_ptr(), pin, m.hp_host.size(), cudaMemcpyHostToDevice, cs),
+              "copying the hyper-parameters");
+      pool.record_stream(pin, compute);
+      pool.free(pin);
+    }
+    cuda_ok(cudaGraphLaunch(m.exec, cs), "launching the graph");
+#endif
   }
-  cuda_ok(cudaGraphLaunch(m.exec, compute), "launching the graph");
   ++replays_;
   for (auto& u : m.updates) {  // the state an eager step leaves
     ++u.opt->state_step(u.state_index);
@@ -275,18 +324,5 @@ Tensor OptimizerGraph::step() {
   }
   return clip_ > 0 ? m.clip_out.narrow(0, 1).reshape(Shape{}) : Tensor();
 }
-
-#else  // no CUDA: the constructor refuses
-
-struct OptimizerGraph::Impl {};
-OptimizerGraph::OptimizerGraph(std::vector<OptimizerSlot>& slots, double clip_max_norm, Device d, Precision precision)
-    : slots_(slots), clip_(clip_max_norm), d_(d) {
-  check_optimizer_graph_supported(slots, d, precision);
-}
-OptimizerGraph::~OptimizerGraph() = default;
-bool OptimizerGraph::captured() const { return false; }
-Tensor OptimizerGraph::step() { LESEG_FAIL("train.cuda_graph: this build has no CUDA"); }
-
-#endif
 
 }  // namespace leseg::train

@@ -30,12 +30,19 @@ namespace leseg::train {
 // device read, a stream sync, a structure size): such a region cannot be captured in a CUDA graph.
 void require_sync_free(const std::string& what, const std::function<void()>& body);
 
-// Throws the reason when the optimizer phase of these slots cannot be captured on `d` with `precision`.
-void check_optimizer_graph_supported(std::vector<OptimizerSlot>& slots, Device d, Precision precision);
+// Throws the reason when the optimizer phase of these slots cannot be captured on `d` with `precision`
+// (host_emulation: a CPU device is accepted, for the tests' emulation below).
+void check_optimizer_graph_supported(std::vector<OptimizerSlot>& slots, Device d, Precision precision,
+                                     bool host_emulation = false);
 
 class OptimizerGraph {
  public:
-  OptimizerGraph(std::vector<OptimizerSlot>& slots, double clip_max_norm, Device d, Precision precision);
+  // host_emulation (tests only): on a CPU device, "capture" builds the same static buffers and "replay" runs the
+  // recorded sequence at once through the kernels' CPU twins, so the bookkeeping (static gradients, hyper-parameters
+  // read from memory, state steps, clip order) is tested bit for bit against eager steps without a GPU. The Trainer
+  // never sets it: train.cuda_graph on a CPU device is refused.
+  OptimizerGraph(std::vector<OptimizerSlot>& slots, double clip_max_norm, Device d, Precision precision,
+                 bool host_emulation = false);
   ~OptimizerGraph();
   OptimizerGraph(const OptimizerGraph&) = delete;
   OptimizerGraph& operator=(const OptimizerGraph&) = delete;
