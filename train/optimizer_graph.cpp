@@ -67,6 +67,13 @@ void cuda_ok(cudaError_t r, const char* what) {
   LESEG_FAIL("train.cuda_graph: ", what, " failed: ", cudaGetErrorString(r));
 }
 #endif
+// A CUDA kernel call, compiled only where the kernels exist (a CPU-only build never reaches it: the constructor
+// refuses a CUDA device there).
+#if LESEG_WITH_CUDA
+#define LESEG_OG_CUDA(stmt) stmt
+#else
+#define LESEG_OG_CUDA(stmt) LESEG_FAIL("train.cuda_graph: this build has no CUDA")
+#endif
 constexpr size_t kHpSlot = 64;  // bytes per group's hyper-parameters (SgdParams<float> / AdamParams<float>)
 static_assert(sizeof(kernels::SgdParams<float>) <= kHpSlot && sizeof(kernels::AdamParams<float>) <= kHpSlot);
 }  // namespace
@@ -172,14 +179,14 @@ struct OptimizerGraph::Impl {
       for (auto& c : clipped) {
         double* part = partials.data<double>() + off;
         if (cpu) kernels::norm_partials_cpu<float>(c.g.data<float>(), c.g.numel(), NormKind::L2, part);
-        else kernels::norm_partials_cuda<float>(c.g.data<float>(), c.g.numel(), NormKind::L2, part, s);
+        else LESEG_OG_CUDA(kernels::norm_partials_cuda<float>(c.g.data<float>(), c.g.numel(), NormKind::L2, part, s));
         off += kernels::norm_partials_count(c.g.numel());
       }
       if (cpu) kernels::clip_finish_cpu(partials.data<double>(), np, NormKind::L2, clip, clip_out.data<double>());
-      else kernels::clip_finish_cuda(partials.data<double>(), np, NormKind::L2, clip, clip_out.data<double>(), s);
+      else LESEG_OG_CUDA(kernels::clip_finish_cuda(partials.data<double>(), np, NormKind::L2, clip, clip_out.data<double>(), s));
       for (auto& c : clipped) {
         if (cpu) kernels::scale_by_cpu<float>(c.g.data<float>(), c.g.numel(), clip_out.data<double>());
-        else kernels::scale_by_cuda<float>(c.g.data<float>(), c.g.numel(), clip_out.data<double>(), s);
+        else LESEG_OG_CUDA(kernels::scale_by_cuda<float>(c.g.data<float>(), c.g.numel(), clip_out.data<double>(), s));
       }
     }
     auto* hp = static_cast<unsigned char*>(hp_dev.data_ptr());
@@ -190,11 +197,11 @@ struct OptimizerGraph::Impl {
       if (kind_of(*u.opt) == Kind::Sgd) {
         const auto* h = reinterpret_cast<const kernels::SgdParams<float>*>(hp + u.hp);
         if (cpu) kernels::sgd_step_hp_cpu<float>(p, g, ptr(u.a), u.p.numel(), h);
-        else kernels::sgd_step_hp_cuda<float>(p, g, ptr(u.a), u.p.numel(), h, s);
+        else LESEG_OG_CUDA(kernels::sgd_step_hp_cuda<float>(p, g, ptr(u.a), u.p.numel(), h, s));
       } else {
         const auto* h = reinterpret_cast<const kernels::AdamParams<float>*>(hp + u.hp);
         if (cpu) kernels::adam_step_hp_cpu<float>(p, g, ptr(u.a), ptr(u.b), ptr(u.c), u.p.numel(), h);
-        else kernels::adam_step_hp_cuda<float>(p, g, ptr(u.a), ptr(u.b), ptr(u.c), u.p.numel(), h, s);
+        else LESEG_OG_CUDA(kernels::adam_step_hp_cuda<float>(p, g, ptr(u.a), ptr(u.b), ptr(u.c), u.p.numel(), h, s));
       }
     }
   }
