@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // One supervised training step (forward + CE on a classifier head + backward + SGD step) for MinkUNet14A and
 // MinkUNet34C on a ScanNet-like synthetic room voxelised to ~100k (and ~200k) voxels. Reports the step time,
-// the voxel count and the engine's peak memory during the step (memory_stats of the device, in MiB).
+// the voxel count, the engine's peak memory during the step (memory_stats of the device, in MiB) and the process's
+// CPU time per step and per voxel. TrainStepScale/cpu/MinkUNet14A: 10k / 100k / 1M voxels (cost per voxel).
 // CPU always; CUDA variants only when a device answers. Few iterations: a CPU step takes seconds.
 #include <optional>
 #include <benchmark/benchmark.h>
+
+#include <time.h>
 
 #include <cmath>
 #include <map>
@@ -66,8 +69,14 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
   hyper.weight_decay = 1e-4;
   SGD opt(params, hyper);
   const Tensor coords = r.coords.to(dev), feats = r.feats.to(dev), labels = r.labels.to(dev);
-  double peak_mib = 0, loss = 0;
+  double peak_mib = 0, loss = 0, cpu_s = 0;
+  auto process_cpu_s = [] {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+  };
   for (auto _ : st) {
+    const double c0 = process_cpu_s();
     reset_peak_memory(dev);
     const size_t base = memory_stats(dev).in_use;
     NvtxScope step_range("leseg::train_step");
@@ -84,12 +93,17 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
     loss = l.item_double();
     synchronize(dev);
     peak_mib = std::max(peak_mib, double(memory_stats(dev).peak - base) / (1 << 20));
+    cpu_s += process_cpu_s() - c0;
   }
   st.counters["voxels"] = double(r.coords.size(0));
   st.counters["voxel_cm"] = r.voxel_size * 100;
   st.counters["peak_MiB"] = peak_mib;
   st.counters["params_M"] = double(models::parameter_count(*b.module)) / 1e6;
   st.counters["loss"] = loss;
+  // CPU time of the whole process (every thread) per step, and per voxel: does not depend on the machine's load
+  // the way wall time does (a descheduled thread costs wall time, not CPU time)
+  st.counters["cpu_s/step"] = cpu_s / double(std::max<int64_t>(1, st.iterations()));
+  st.counters["cpu_us/voxel"] = 1e6 * cpu_s / double(std::max<int64_t>(1, st.iterations())) / double(r.coords.size(0));
   st.counters["voxels/s"] = benchmark::Counter(double(r.coords.size(0)) * st.iterations(), benchmark::Counter::kIsRate);
 }
 
@@ -98,6 +112,12 @@ int register_all() {
     benchmark::RegisterBenchmark((std::string("TrainStep/cpu/") + name).c_str(),
                                  [name](benchmark::State& s) { BM_TrainStep(s, name, Device::cpu()); })
         ->Arg(100000)->Arg(200000)->ArgNames({"voxels"})->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+    // cost per voxel from 10k to 1M voxels (issue 18): cpu_us/voxel should stay flat
+    if (std::string(name) == "MinkUNet14A")
+      benchmark::RegisterBenchmark((std::string("TrainStepScale/cpu/") + name).c_str(),
+                                   [name](benchmark::State& s) { BM_TrainStep(s, name, Device::cpu()); })
+          ->Arg(10000)->Arg(100000)->Arg(1000000)->ArgNames({"voxels"})->Iterations(2)->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
     if (cuda_available())
       benchmark::RegisterBenchmark((std::string("TrainStep/cuda/") + name).c_str(),
                                    [name](benchmark::State& s) { BM_TrainStep(s, name, Device::cuda()); })

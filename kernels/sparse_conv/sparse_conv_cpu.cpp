@@ -21,10 +21,10 @@
 namespace leseg::kernels::isa_x86v3::sparse_conv {
 template <class T>
 void forward(const T* x, const T* w, const T* bias, const ConvMap& m, int64_t n_in, int64_t n_out, int64_t c_in,
-             int64_t c_out, T* y, T* ws, bool os);
+             int64_t c_out, T* y, T* ws, int64_t os_rows);
 template <class T>
 void backward(const T* x, const T* w, const T* gy, const ConvMap& m, int64_t n_in, int64_t n_out, int64_t c_in,
-              int64_t c_out, T* gx, T* gw, T* gb, T* ws, bool os);
+              int64_t c_out, T* gx, T* gw, T* gb, T* ws, int64_t os_rows);
 }  // namespace leseg::kernels::isa_x86v3::sparse_conv
 #endif
 
@@ -50,6 +50,20 @@ std::atomic<CpuConvForm>& form_setting() {
   return f;
 }
 }  // namespace
+
+// Output rows per block of the output-stationary form (0: gather-GEMM-scatter). LESEG_CPU_CONV_BLOCK overrides (tuning).
+static int64_t os_block_rows(int64_t c_in, int64_t c_out) {
+  if (sparse_conv_cpu_form(c_in, c_out) != CpuConvForm::OutputStationary) return 0;
+  static const int64_t forced = [] {
+    const char* e = std::getenv("LESEG_CPU_CONV_BLOCK");
+    return e ? std::clamp<int64_t>(std::atoll(e), 8, isa_baseline::sparse_conv::kMaxOsRows) : int64_t(0);
+  }();
+  if (forced) return forced;
+  // about 32k elements of a block's rows per operand (128 KiB in f32: the gathered rows, the products and the
+  // block's own output rows stay in L2); measured at 1 thread, C 32/64/128 at 100k voxels: 64-512 rows within
+  // noise of each other at C = 128, larger blocks 5-10% faster at C = 32/64 (docs/cpu-performance.md)
+  return std::clamp<int64_t>(32768 / std::max<int64_t>(1, std::max(c_in, c_out)), 128, 512);
+}
 
 const char* cpu_conv_form_name(CpuConvForm f) {
   switch (f) {
@@ -80,7 +94,7 @@ template <class T>
 void sparse_conv_forward_cpu(const T* x, const T* w, const T* bias, const ConvMap& m, int64_t n_in, int64_t n_out,
                              int64_t c_in, int64_t c_out, T* y, T* ws) {
   check_map(m, n_in, n_out, c_in, c_out);
-  const bool os = sparse_conv_cpu_form(c_in, c_out) == CpuConvForm::OutputStationary;
+  const int64_t os = os_block_rows(c_in, c_out);
 #if LESEG_ISA_X86V3
   if (cpu_isa() == CpuIsa::X86V3)
     return isa_x86v3::sparse_conv::forward<T>(x, w, bias, m, n_in, n_out, c_in, c_out, y, ws, os);
@@ -92,7 +106,7 @@ template <class T>
 void sparse_conv_backward_cpu(const T* x, const T* w, const T* gy, const ConvMap& m, int64_t n_in, int64_t n_out,
                               int64_t c_in, int64_t c_out, T* gx, T* gw, T* gb, T* ws) {
   check_map(m, n_in, n_out, c_in, c_out);
-  const bool os = sparse_conv_cpu_form(c_in, c_out) == CpuConvForm::OutputStationary;
+  const int64_t os = os_block_rows(c_in, c_out);
 #if LESEG_ISA_X86V3
   if (cpu_isa() == CpuIsa::X86V3)
     return isa_x86v3::sparse_conv::backward<T>(x, w, gy, m, n_in, n_out, c_in, c_out, gx, gw, gb, ws, os);

@@ -120,12 +120,12 @@ void backward_offset(const T* x, const T* gy, const T* wk, const int32_t* in_idx
 
 // ---------------------------------------------------------------- output-stationary form
 // Over the neighbour table nbr (V, n_dst): nbr[k][j] = the source row of destination row j at offset k, or -1.
-// Destination rows are cut into blocks of kOsRows (a fixed size: the cut does not depend on the thread count);
+// Destination rows are cut into blocks of `rows` (chosen from the channel counts by the entry point, never from the
+// thread count);
 // a block is owned by one thread, which for k = 0..V-1 gathers the block's present neighbours (compacted), multiplies
-// them by B_k (one GEMM of at most kOsRows rows) and adds the products into its own rows. No scatter into shared
+// them by B_k (one GEMM of at most `rows` rows) and adds the products into its own rows. No scatter into shared
 // rows, no partials: every destination element is bias + sum_k in the same order whatever the thread count or the
 // schedule, so the bits do not depend on either. One parallel region per conv (blocks dealt dynamically).
-constexpr int64_t kOsRows = 128;
 constexpr int64_t kMaxVolume = 125;  // K <= 5
 
 inline int64_t os_thread_elems(int64_t rows, int64_t c_a, int64_t c_b) { return rows * (c_a + c_b) + rows; }
@@ -175,14 +175,14 @@ inline bool os_team() { return omp_get_max_threads() > 1; }
 // dst (n_dst, c_b) = init (bias row or 0) + sum_k ... over blocks; per-thread slice stride ws_stride elements.
 template <class T>
 void os_conv(const T* src, const int32_t* nbr, int64_t n_dst, int64_t V, int64_t c_a, int64_t c_b,
-             const T* w, bool transpose_w, const T* bias, T* ws, int64_t ws_stride, T* dst) {
-  const int64_t blocks = (n_dst + kOsRows - 1) / kOsRows;
+             const T* w, bool transpose_w, const T* bias, T* ws, int64_t ws_stride, T* dst, int64_t block_rows) {
+  const int64_t blocks = (n_dst + block_rows - 1) / block_rows;
 #pragma omp parallel if (os_team())
   {
     T* wt = ws + int64_t(omp_get_thread_num()) * ws_stride;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t j0 = b * kOsRows, rows = std::min(kOsRows, n_dst - j0);
+      const int64_t j0 = b * block_rows, rows = std::min(block_rows, n_dst - j0);
       for (int64_t j = j0; j < j0 + rows; ++j)
         for (int64_t c = 0; c < c_b; ++c) dst[j * c_b + c] = bias ? bias[c] : T(0);
       os_block(src, nbr, n_dst, V, c_a, c_b, w, transpose_w, j0, rows, wt, dst);
@@ -233,12 +233,14 @@ inline int64_t workspace_elems(const ConvMap& m, int64_t c_in, int64_t c_out) {
 
 inline int64_t thread_slice(int64_t c_in, int64_t c_out) { return kGradChunk * (c_in + c_out) * 2; }
 
-// os: the output-stationary form over the neighbour tables (used only where the map carries them).
+// os_rows > 0: the output-stationary form over the neighbour tables with blocks of os_rows output rows (used only
+// where the map carries the tables; os_rows <= kMaxOsRows fits the workspace); 0: gather-GEMM-scatter.
+constexpr int64_t kMaxOsRows = 1024;
 template <class T>
 void forward(const T* x, const T* w, const T* bias, const ConvMap& m, int64_t n_in, int64_t n_out,
-                             int64_t c_in, int64_t c_out, T* y, T* ws, bool os) {
-  if (os && m.nbr_out && c_in > 0 && c_out > 0) {
-    os_conv(x, m.nbr_out, n_out, m.volume, c_in, c_out, w, false, bias, ws, thread_slice(c_in, c_out), y);
+                             int64_t c_in, int64_t c_out, T* y, T* ws, int64_t os_rows) {
+  if (os_rows > 0 && m.nbr_out && c_in > 0 && c_out > 0) {
+    os_conv(x, m.nbr_out, n_out, m.volume, c_in, c_out, w, false, bias, ws, thread_slice(c_in, c_out), y, os_rows);
     return;
   }
   for (int64_t j = 0; j < n_out; ++j)
@@ -252,7 +254,7 @@ void forward(const T* x, const T* w, const T* bias, const ConvMap& m, int64_t n_
 
 template <class T>
 void backward(const T* x, const T* w, const T* gy, const ConvMap& m, int64_t n_in, int64_t n_out,
-                              int64_t c_in, int64_t c_out, T* gx, T* gw, T* gb, T* ws, bool os) {
+                              int64_t c_in, int64_t c_out, T* gx, T* gw, T* gb, T* ws, int64_t os_rows) {
   if (gb) {
 #pragma omp parallel for schedule(static) if (n_out * c_out > kParallelWork)
     for (int64_t c = 0; c < c_out; ++c) {
@@ -261,9 +263,9 @@ void backward(const T* x, const T* w, const T* gy, const ConvMap& m, int64_t n_i
       gb[c] = T(s);
     }
   }
-  if (os && m.nbr_in && c_in > 0 && c_out > 0) {
+  if (os_rows > 0 && m.nbr_in && c_in > 0 && c_out > 0) {
     if (gx) os_conv(gy, m.nbr_in, n_in, m.volume, c_out, c_in, w, true, static_cast<const T*>(nullptr), ws,
-                    thread_slice(c_in, c_out), gx);
+                    thread_slice(c_in, c_out), gx, os_rows);
     if (gw) weight_grad_by_offset(x, gy, m, c_in, c_out, ws, thread_slice(c_in, c_out), gw);
     return;
   }
