@@ -93,7 +93,10 @@ void* cpu_alloc(size_t nbytes) {
   pool.stats.num_allocs++;
   if (pool.caching) {
     auto it = pool.free_blocks.lower_bound(n);
-    if (it != pool.free_blocks.end() && it->first <= 2 * n) {
+    // small blocks: at most twice the request; large ones: at most a quarter more (or one 2 MiB step), so that a
+    // step's peak stays close to what it asks for
+    const size_t limit = n < kCpuLarge ? 2 * n : std::max(n + n / 4, n + kCpuLargeRound);
+    if (it != pool.free_blocks.end() && it->first <= limit) {
       const size_t sz = it->first;
       void* p = it->second;
       pool.free_blocks.erase(it);

@@ -7,6 +7,7 @@
 #include <optional>
 #include <benchmark/benchmark.h>
 
+#include <sys/resource.h>
 #include <time.h>
 
 #include <cmath>
@@ -36,8 +37,14 @@ const Room& room(int64_t target) {
   static std::map<int64_t, Room> cache;
   auto it = cache.find(target);
   if (it != cache.end()) return it->second;
+  // as the baseline harness (benchmarks/baselines/main.cpp): a denser scene above 250k voxels; below 50k the
+  // search starts at 20 cm (5 cm already gives ~63k voxels)
   static const io::Scene scene = bench::dense_room_scene();
-  return cache.emplace(target, bench::voxelize_room(scene, target, 0.05)).first->second;
+  if (target > 250000) {
+    const io::Scene dense = bench::dense_room_scene(6000.0 * double(target) / 150000.0);
+    return cache.emplace(target, bench::voxelize_room(dense, target, 0.05)).first->second;
+  }
+  return cache.emplace(target, bench::voxelize_room(scene, target, target < 50000 ? 0.2 : 0.05)).first->second;
 }
 
 // prec / variant: the CUDA rows per training precision and sparse-conv variant (nullopt: per-layer autotune).
@@ -102,6 +109,10 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
   st.counters["loss"] = loss;
   // CPU time of the whole process (every thread) per step, and per voxel: does not depend on the machine's load
   // the way wall time does (a descheduled thread costs wall time, not CPU time)
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  st.counters["rss_peak_MiB"] = double(ru.ru_maxrss) / 1024.0;  // the process's peak so far (all rows before too)
+  st.counters["reserved_MiB"] = double(memory_stats(dev).reserved) / (1 << 20);
   st.counters["cpu_s/step"] = cpu_s / double(std::max<int64_t>(1, st.iterations()));
   st.counters["cpu_us/voxel"] = 1e6 * cpu_s / double(std::max<int64_t>(1, st.iterations())) / double(r.coords.size(0));
   st.counters["voxels/s"] = benchmark::Counter(double(r.coords.size(0)) * st.iterations(), benchmark::Counter::kIsRate);
