@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "engine/distributed/comm.h"
+#include "engine/nn/batch_norm_relu.h"
 #include "engine/nn/init.h"
 #include "engine/ops/autocast.h"
 #include "engine/ops/elementwise.h"
@@ -89,11 +91,26 @@ BasicBlock::BasicBlock(const BlockSpec& s, Generator& gen) {
   }
 }
 
+SparseTensor SparseBatchNorm::forward_relu(const SparseTensor& x, const Tensor& residual) {
+  const Tensor& f = x.feats();
+  const bool sync = is_training() && dist::sync_batch_norm_comm() != nullptr;
+  if (sync || !batch_norm_relu_fused(f) || (residual.defined() && residual.dtype() != f.dtype())) {
+    const Tensor z = BatchNorm1d::forward(f);
+    return x.with_feats(relu(residual.defined() ? add(z, residual) : z));
+  }
+  Tensor y = batch_norm_relu(f, running_mean, running_var, weight, bias, is_training(), momentum, eps, residual);
+  if (is_training()) {  // as BatchNorm1d::forward (the fused path runs on CPU only)
+    num_batches_tracked.data<int64_t>()[0] += 1;
+    num_batches_tracked.bump_version();
+  }
+  return x.with_feats(y);
+}
+
 SparseTensor BasicBlock::forward(const SparseTensor& x) {
-  SparseTensor h = sparse_relu((*norm1_)((*conv1_)(x)));
-  h = (*norm2_)((*conv2_)(h));
+  SparseTensor h = norm1_->forward_relu((*conv1_)(x));
+  h = (*conv2_)(h);
   const Tensor res = ds_conv_ ? (*ds_norm_)((*ds_conv_)(x)).feats() : x.feats();
-  return h.with_feats(relu(add(h.feats(), res)));
+  return norm2_->forward_relu(h, res);
 }
 
 void BlockSequence::push_back(std::shared_ptr<BasicBlock> b) {

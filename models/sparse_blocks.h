@@ -61,6 +61,8 @@ class SparseBatchNorm : public BatchNorm1d {
   using BatchNorm1d::forward;
   SparseTensor forward(const SparseTensor& x) { return x.with_feats(BatchNorm1d::forward(x.feats())); }
   SparseTensor operator()(const SparseTensor& x) { return forward(x); }
+  // relu(bn(x) [+ residual]): one fused op on CPU (engine/nn/batch_norm_relu.h), else the composition.
+  SparseTensor forward_relu(const SparseTensor& x, const Tensor& residual = Tensor());
 };
 
 inline SparseTensor sparse_relu(const SparseTensor& x) { return x.with_feats(relu(x.feats())); }

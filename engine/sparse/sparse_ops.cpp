@@ -15,6 +15,7 @@
 #include "engine/determinism.h"
 #include "kernels/coord_hash/coord_hash.h"
 #include "kernels/sparse_conv/sparse_conv.h"
+#include "kernels/sparse_conv/sparse_conv_cpu.h"
 #include "kernels/sparse_conv/sparse_conv_tc.h"
 #include "kernels/sparse_pool/sparse_pool.h"
 #include "kernels/voxelize/point_scatter_sorted.h"
@@ -252,7 +253,9 @@ SparseTensor sparse_conv3d(const SparseTensor& x, const Tensor& weight_in, const
     }
     need_tc = call.variant == ConvVariant::TensorCoreImplicitGemm;
   }
-  const bool need_nbr = dev.is_cuda() && (call.variant == ConvVariant::ImplicitGemm || need_tc);
+  // CPU: the output-stationary form reads the neighbour tables (built once per map, cached on it)
+  const bool need_nbr = dev.is_cuda() ? (call.variant == ConvVariant::ImplicitGemm || need_tc)
+                                      : kernels::sparse_conv_cpu_wants_nbr(weight.size(1), weight.size(2));
   m = km->conv_map(swap, need_nbr);
   if (need_tc) attach_tc_data(m, *km, swap, *out_set, *x.coordinate_set(), dev);
   Tensor y = conv_forward(f, weight, bias, m, n_out, call);

@@ -41,9 +41,21 @@ using MapC = Eigen::Map<const RowMat<T>>;
 template <class T>
 using MapM = Eigen::Map<RowMat<T>>;
 
+// One row copy. The common row sizes get a constant-size copy the compiler inlines as a few vector moves: a
+// library memcpy call per 128-byte row costs as much as the copy.
+inline void copy_row_bytes(void* dst, const void* src, size_t bytes) {
+  switch (bytes) {
+    case 64: std::memcpy(dst, src, 64); return;
+    case 128: std::memcpy(dst, src, 128); return;
+    case 256: std::memcpy(dst, src, 256); return;
+    case 512: std::memcpy(dst, src, 512); return;
+    default: std::memcpy(dst, src, bytes);
+  }
+}
 template <class T>
 void gather_rows(const T* src, const int32_t* idx, int64_t P, int64_t C, T* dst) {
-  for (int64_t p = 0; p < P; ++p) std::memcpy(dst + p * C, src + int64_t(idx[p]) * C, size_t(C) * sizeof(T));
+  const size_t bytes = size_t(C) * sizeof(T);
+  for (int64_t p = 0; p < P; ++p) copy_row_bytes(dst + p * C, src + int64_t(idx[p]) * C, bytes);
 }
 template <class T>
 void scatter_add_rows(const T* src, const int32_t* idx, int64_t P, int64_t C, T* dst) {
@@ -118,14 +130,131 @@ void backward_offset(const T* x, const T* gy, const T* wk, const int32_t* in_idx
   for (int t = 1; t < used; ++t) out += MapC<T>(partials + int64_t(t) * c_in * c_out, c_in, c_out);
 }
 
+// ---------------------------------------------------------------- output-stationary form
+// Over the neighbour table nbr (V, n_dst): nbr[k][j] = the source row of destination row j at offset k, or -1.
+// Destination rows are cut into blocks of `rows` (chosen from the channel counts by the entry point, never from the
+// thread count);
+// a block is owned by one thread, which for k = 0..V-1 gathers the block's present neighbours (compacted), multiplies
+// them by B_k (one GEMM of at most `rows` rows) and adds the products into its own rows. No scatter into shared
+// rows, no partials: every destination element is bias + sum_k in the same order whatever the thread count or the
+// schedule, so the bits do not depend on either. One parallel region per conv (blocks dealt dynamically).
+constexpr int64_t kMaxVolume = 125;  // K <= 5
+
+inline int64_t os_thread_elems(int64_t rows, int64_t c_a, int64_t c_b) { return rows * (c_a + c_b) + rows; }
+
+// dst[j0 .. j0 + rows) += sum_k src[nbr[k][j]] * B_k; B_k = W_k (c_a, c_b) or, transpose_w, W_k^T with W_k (c_b, c_a).
+template <class T>
+void os_block(const T* src, const int32_t* nbr, int64_t n_dst, int64_t V, int64_t c_a, int64_t c_b, const T* w,
+              bool transpose_w, int64_t j0, int64_t rows, T* ws, T* dst) {
+  T* A = ws;
+  T* P = A + rows * c_a;
+  int32_t* loc = reinterpret_cast<int32_t*>(P + rows * c_b);  // rows T-sized slots >= rows int32
+  MapM<T> D(dst + j0 * c_b, rows, c_b);
+  for (int64_t k = 0; k < V; ++k) {
+    const int32_t* nk = nbr + k * n_dst + j0;
+    int64_t m = 0;
+    for (int64_t r = 0; r < rows; ++r)
+      if (nk[r] >= 0) {
+        loc[m] = int32_t(r);
+        copy_row_bytes(A + m * c_a, src + int64_t(nk[r]) * c_a, size_t(c_a) * sizeof(T));
+        ++m;
+      }
+    if (m == 0) continue;
+    const T* wk = w + k * c_a * c_b;
+    if (m == rows) {  // every row present (the centre offset of a submanifold conv): accumulate in place
+      if (transpose_w)
+        D.noalias() += MapC<T>(A, m, c_a) * MapC<T>(wk, c_b, c_a).transpose();
+      else
+        D.noalias() += MapC<T>(A, m, c_a) * MapC<T>(wk, c_a, c_b);
+      continue;
+    }
+    if (transpose_w)
+      MapM<T>(P, m, c_b).noalias() = MapC<T>(A, m, c_a) * MapC<T>(wk, c_b, c_a).transpose();
+    else
+      MapM<T>(P, m, c_b).noalias() = MapC<T>(A, m, c_a) * MapC<T>(wk, c_a, c_b);
+    for (int64_t i = 0; i < m; ++i) {
+      T* d = dst + (j0 + loc[i]) * c_b;
+      const T* s = P + i * c_b;
+      for (int64_t c = 0; c < c_b; ++c) d[c] += s[c];
+    }
+  }
+}
+
+// With more than one OpenMP thread the team is always opened (one fork/join per conv, not per offset): inside an
+// active team Eigen keeps its GEMMs serial, which it would not do on a serial path (see the top of this file).
+inline bool os_team() { return omp_get_max_threads() > 1; }
+
+// dst (n_dst, c_b) = init (bias row or 0) + sum_k ... over blocks; per-thread slice stride ws_stride elements.
+template <class T>
+void os_conv(const T* src, const int32_t* nbr, int64_t n_dst, int64_t V, int64_t c_a, int64_t c_b,
+             const T* w, bool transpose_w, const T* bias, T* ws, int64_t ws_stride, T* dst, int64_t block_rows) {
+  const int64_t blocks = (n_dst + block_rows - 1) / block_rows;
+#pragma omp parallel if (os_team())
+  {
+    T* wt = ws + int64_t(omp_get_thread_num()) * ws_stride;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t j0 = b * block_rows, rows = std::min(block_rows, n_dst - j0);
+      for (int64_t j = j0; j < j0 + rows; ++j)
+        for (int64_t c = 0; c < c_b; ++c) dst[j * c_b + c] = bias ? bias[c] : T(0);
+      os_block(src, nbr, n_dst, V, c_a, c_b, w, transpose_w, j0, rows, wt, dst);
+    }
+  }
+}
+
+// gW_k = X_k^T G_k for every offset, each offset summed by one thread over its pair chunks in order (chunks of
+// kGradChunk rows, one gather of each operand): no partials, the same bits for any thread count. Offsets are
+// dealt dynamically, largest first (one fork/join per conv).
+template <class T>
+void weight_grad_by_offset(const T* x, const T* gy, const ConvMap& m, int64_t c_in, int64_t c_out, T* ws,
+                           int64_t ws_stride, T* gw) {
+  const int64_t V = m.volume;
+  // largest offset first (insertion sort, ties by k; V <= 125). No std:: containers or algorithms here: their
+  // out-of-line instantiations would be shared with the other copy (isa.h).
+  int64_t order[kMaxVolume];
+  for (int64_t k = 0; k < V; ++k) {
+    const int64_t pk = m.offsets[k + 1] - m.offsets[k];
+    int64_t i = k;
+    for (; i > 0 && m.offsets[order[i - 1] + 1] - m.offsets[order[i - 1]] < pk; --i) order[i] = order[i - 1];
+    order[i] = k;
+  }
+  const int64_t chunk = kGradChunk;
+#pragma omp parallel if (os_team())
+  {
+    T* xg = ws + int64_t(omp_get_thread_num()) * ws_stride;
+    T* gg = xg + kGradChunk * c_in;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < V; ++i) {
+      const int64_t k = order[i], b = m.offsets[k], P = m.offsets[k + 1] - b;
+      MapM<T> gwk(gw + k * c_in * c_out, c_in, c_out);
+      gwk.setZero();
+      for (int64_t r0 = 0; r0 < P; r0 += chunk) {
+        const int64_t rows = std::min(chunk, P - r0);
+        gather_rows(x, m.in_idx + b + r0, rows, c_in, xg);
+        gather_rows(gy, m.out_idx + b + r0, rows, c_out, gg);
+        gwk.noalias() += MapC<T>(xg, rows, c_in).transpose() * MapC<T>(gg, rows, c_out);
+      }
+    }
+  }
+}
+
 inline int64_t workspace_elems(const ConvMap& m, int64_t c_in, int64_t c_out) {
   const int64_t t = std::max(1, omp_get_max_threads());
   return t * (kGradChunk * (c_in + c_out) * 2 + c_in * c_out);
 }
 
+inline int64_t thread_slice(int64_t c_in, int64_t c_out) { return kGradChunk * (c_in + c_out) * 2; }
+
+// os_rows > 0: the output-stationary form over the neighbour tables with blocks of os_rows output rows (used only
+// where the map carries the tables; os_rows <= kMaxOsRows fits the workspace); 0: gather-GEMM-scatter.
+constexpr int64_t kMaxOsRows = 1024;
 template <class T>
 void forward(const T* x, const T* w, const T* bias, const ConvMap& m, int64_t n_in, int64_t n_out,
-                             int64_t c_in, int64_t c_out, T* y, T* ws) {
+                             int64_t c_in, int64_t c_out, T* y, T* ws, int64_t os_rows) {
+  if (os_rows > 0 && m.nbr_out && c_in > 0 && c_out > 0) {
+    os_conv(x, m.nbr_out, n_out, m.volume, c_in, c_out, w, false, bias, ws, thread_slice(c_in, c_out), y, os_rows);
+    return;
+  }
   for (int64_t j = 0; j < n_out; ++j)
     for (int64_t c = 0; c < c_out; ++c) y[j * c_out + c] = bias ? bias[c] : T(0);
   if (c_in == 0 || c_out == 0) return;
@@ -137,9 +266,7 @@ void forward(const T* x, const T* w, const T* bias, const ConvMap& m, int64_t n_
 
 template <class T>
 void backward(const T* x, const T* w, const T* gy, const ConvMap& m, int64_t n_in, int64_t n_out,
-                              int64_t c_in, int64_t c_out, T* gx, T* gw, T* gb, T* ws) {
-  if (gx) std::fill(gx, gx + n_in * c_in, T(0));
-  if (gw) std::fill(gw, gw + m.volume * c_in * c_out, T(0));
+                              int64_t c_in, int64_t c_out, T* gx, T* gw, T* gb, T* ws, int64_t os_rows) {
   if (gb) {
 #pragma omp parallel for schedule(static) if (n_out * c_out > kParallelWork)
     for (int64_t c = 0; c < c_out; ++c) {
@@ -148,9 +275,17 @@ void backward(const T* x, const T* w, const T* gy, const ConvMap& m, int64_t n_i
       gb[c] = T(s);
     }
   }
+  if (os_rows > 0 && m.nbr_in && c_in > 0 && c_out > 0) {
+    if (gx) os_conv(gy, m.nbr_in, n_in, m.volume, c_out, c_in, w, true, static_cast<const T*>(nullptr), ws,
+                    thread_slice(c_in, c_out), gx, os_rows);
+    if (gw) weight_grad_by_offset(x, gy, m, c_in, c_out, ws, thread_slice(c_in, c_out), gw);
+    return;
+  }
+  if (gx) std::fill(gx, gx + n_in * c_in, T(0));
+  if (gw) std::fill(gw, gw + m.volume * c_in * c_out, T(0));
   if (c_in == 0 || c_out == 0 || (!gx && !gw)) return;
   const int nthreads = std::max(1, omp_get_max_threads());
-  T* partials = ws + int64_t(nthreads) * kGradChunk * (c_in + c_out) * 2;
+  T* partials = ws + int64_t(nthreads) * thread_slice(c_in, c_out);
   for (int64_t k = 0; k < m.volume; ++k) {
     const int64_t b = m.offsets[k], P = m.offsets[k + 1] - b;
     if (P == 0) continue;

@@ -8,9 +8,9 @@
 namespace leseg::kernels::isa_x86v3::sparse_conv {
 #define LESEG_INST(T)                                                                                             \
   template void forward<T>(const T*, const T*, const T*, const ConvMap&, int64_t, int64_t, int64_t, int64_t, T*, \
-                           T*);                                                                                  \
+                           T*, int64_t);                                                                                  \
   template void backward<T>(const T*, const T*, const T*, const ConvMap&, int64_t, int64_t, int64_t, int64_t, T*, \
-                            T*, T*, T*);
+                            T*, T*, T*, int64_t);
 LESEG_INST(float)
 LESEG_INST(double)
 #undef LESEG_INST
