@@ -54,12 +54,10 @@ SparseTensor SparseConv3d::forward(const SparseTensor& x) {
   o.transposed = spec_.transposed;
   o.variant = variant;
   // Autocast (train.precision bf16/f16) happens inside sparse_conv3d (engine/sparse/sparse_ops.cpp): features,
-  // kernel and bias cast to autocast_dtype(), f32 accumulation, output in that dtype. The sparse structure ops
-  // between convs (sparse_cat, pooling, devoxelisation) take f32/f64 only so far, so the output goes back to f32
-  // storage here (its values stay bf16/f16-rounded; the cast's backward rounds the gradient the same way): the
-  // numerics of a half activation, the memory of an f32 one.
+  // kernel and bias cast to autocast_dtype(), f32 accumulation, output stored in that dtype. The activations stay
+  // in it up to the next conv: batch norm, ReLU, the residual add and the sparse structure ops (sparse_cat, pooling,
+  // voxel <-> point transfers) all take bf16/f16.
   SparseTensor y = sparse_conv3d(x, kernel, bias, o);
-  if (is_half_dtype(y.feats().dtype()) && x.feats().dtype() == DType::f32) return y.with_feats(y.feats().to(DType::f32));
   return y;
 }
 

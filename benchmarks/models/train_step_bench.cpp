@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// One supervised training step (forward + CE on a classifier head + backward + SGD step) for MinkUNet14A and
-// MinkUNet34C on a ScanNet-like synthetic room voxelised to ~100k (and ~200k) voxels. Reports the step time,
-// the voxel count and the engine's peak memory during the step (memory_stats of the device, in MiB).
-// CPU always; CUDA variants only when a device answers. Few iterations: a CPU step takes seconds.
+// One supervised training step (forward + CE on a classifier head + backward + SGD step) for MinkUNet14A,
+// MinkUNet34C and SPVCNN on a ScanNet-like synthetic room voxelised to ~100k (and ~200k) voxels. Reports the step
+// time, the voxel count and the engine's peak memory during the step (memory_stats of the device, in MiB).
+// SPVCNN's points are the voxel centres (one point per voxel, voxelised again by the model at the room's voxel size,
+// so it sees the same voxels as MinkUNet; a real scan has several points per voxel, which makes its point branch
+// dearer). CPU rows: f32 (TrainStep/cpu/<model>) and every precision (TrainStepPrecision/cpu/<model>/<precision>:
+// bf16/f16/tf32 are the CPU's emulation, slower than f32; the rows exist for the peak memory and to show the path
+// runs). CUDA rows per precision and conv variant only when a device answers. Few iterations: a CPU step takes
+// seconds.
 #include <optional>
 #include <benchmark/benchmark.h>
 
@@ -53,6 +58,7 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
   } restore{set_variant};
   const Room& r = room(st.range(0));
   models::ModelOptions o;
+  o.voxel_size = r.voxel_size;  // SPVCNN: voxelise the voxel centres back to the room's voxels
   models::Backbone b = models::create_backbone(name, o);
   Generator gen(1);
   auto head = std::make_shared<models::ProjectionHead>(b.out_channels, 20, true, gen);
@@ -66,14 +72,32 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
   hyper.weight_decay = 1e-4;
   SGD opt(params, hyper);
   const Tensor coords = r.coords.to(dev), feats = r.feats.to(dev), labels = r.labels.to(dev);
+  Tensor points, batch;  // SPVCNN: the voxel centres (M, 3) f32 in metres and their batch index
+  if (b.spvcnn) {
+    const int64_t m = r.coords.size(0);
+    const auto c = r.coords.to_vector<int32_t>();
+    std::vector<float> pv(size_t(3 * m));
+    std::vector<int32_t> bv(size_t(m));
+    for (int64_t i = 0; i < m; ++i) {
+      bv[size_t(i)] = c[size_t(4 * i)];
+      for (int d = 0; d < 3; ++d) pv[size_t(3 * i + d)] = float((double(c[size_t(4 * i + 1 + d)]) + 0.5) * r.voxel_size);
+    }
+    points = Tensor::from_vector<float>(pv, Shape{m, 3}).to(dev);
+    batch = Tensor::from_vector<int32_t>(bv, Shape{m}).to(dev);
+  }
   double peak_mib = 0, loss = 0;
   for (auto _ : st) {
     reset_peak_memory(dev);
     const size_t base = memory_stats(dev).in_use;
     NvtxScope step_range("leseg::train_step");
     std::optional<NvtxScope> phase(std::in_place, "leseg::forward");
-    SparseTensor x(coords, feats);  // a fresh manager per step, as the loader gives
-    Tensor logits = head->forward(b.minkunet->forward(x).feats());
+    Tensor logits;
+    if (b.spvcnn) {
+      logits = head->forward(b.spvcnn->forward(points, batch, feats));  // voxelised inside: a fresh manager per step
+    } else {
+      SparseTensor x(coords, feats);  // a fresh manager per step, as the loader gives
+      logits = head->forward(b.minkunet->forward(x).feats());
+    }
     Tensor l = cross_entropy(logits, labels);
     opt.zero_grad();
     phase.emplace("leseg::backward");
@@ -94,10 +118,15 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
 }
 
 int register_all() {
-  for (const char* name : {"MinkUNet14A", "MinkUNet34C"}) {
+  for (const char* name : {"MinkUNet14A", "MinkUNet34C", "SPVCNN"}) {
     benchmark::RegisterBenchmark((std::string("TrainStep/cpu/") + name).c_str(),
                                  [name](benchmark::State& s) { BM_TrainStep(s, name, Device::cpu()); })
         ->Arg(100000)->Arg(200000)->ArgNames({"voxels"})->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+    // every precision on the CPU (emulated roundings: the peak memory and the path, not the speed)
+    for (Precision p : {Precision::f32, Precision::tf32, Precision::bf16, Precision::f16})
+      benchmark::RegisterBenchmark((std::string("TrainStepPrecision/cpu/") + name + "/" + precision_name(p)).c_str(),
+                                   [name, p](benchmark::State& s) { BM_TrainStep(s, name, Device::cpu(), p); })
+          ->Arg(100000)->ArgNames({"voxels"})->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
     if (cuda_available())
       benchmark::RegisterBenchmark((std::string("TrainStep/cuda/") + name).c_str(),
                                    [name](benchmark::State& s) { BM_TrainStep(s, name, Device::cuda()); })

@@ -66,6 +66,8 @@ TEST_P(ModelPrecision, MinkUNet14AForwardNearF32AndF32Gradients) {
     Tensor y = b.minkunet->forward(tiny_scene()).feats();
     sum(mul(y, Tensor::randn(y.shape(), 11, 0, y.dtype()))).backward();
   }
+  // the activations stay half from the first conv on (no cast back to f32 storage between convs)
+  EXPECT_EQ(ye.dtype(), c.p == Precision::bf16 ? DType::bf16 : DType::f16);
   const double err = rel_l2(ye, ref);
   std::printf("MinkUNet14A %s forward: relative L2 error %.3g (tolerance %.3g)\n", precision_name(c.p), err, c.tol);
   EXPECT_LT(err, c.tol);
@@ -74,6 +76,74 @@ TEST_P(ModelPrecision, MinkUNet14AForwardNearF32AndF32Gradients) {
     ASSERT_TRUE(p.grad().defined()) << name;
     EXPECT_EQ(p.grad().dtype(), DType::f32) << name;
     EXPECT_TRUE(all_finite(p.grad())) << name;
+  }
+}
+
+// MinkUNet34C and SPVCNN (the other sparse backbones) under bf16 / f16: forward near f32 (same tolerance as
+// MinkUNet14A), the activations stay half between the convs (the backbone's output features are in the autocast
+// dtype: sparse_cat, pooling and the voxel <-> point transfers take half), every parameter gets a finite f32
+// gradient.
+TEST_P(ModelPrecision, MinkUNet34CAndSPVCNNHalfActivationsForwardBackward) {
+  const Case c = GetParam();
+  const DType half = c.p == Precision::bf16 ? DType::bf16 : DType::f16;
+  {
+    ModelOptions o;
+    o.seed = 6;
+    Backbone b = create_backbone("MinkUNet34C", o);
+    b.module->eval();
+    Tensor ref = b.minkunet->forward(tiny_scene()).feats();
+    Tensor ye;
+    {
+      PrecisionScope ps(c.p);
+      ye = b.minkunet->forward(tiny_scene()).feats();
+    }
+    EXPECT_EQ(ye.dtype(), half);
+    const double err = rel_l2(ye, ref);
+    std::printf("MinkUNet34C %s forward: relative L2 error %.3g (tolerance %.3g)\n", precision_name(c.p), err, c.tol);
+    EXPECT_LT(err, c.tol);
+    EXPECT_GT(err, 0.0);
+    b.module->train();
+    {
+      PrecisionScope ps(c.p);
+      Tensor y = b.minkunet->forward(tiny_scene()).feats();
+      sum(mul(y, Tensor::randn(y.shape(), 11, 0, y.dtype()))).backward();
+    }
+    for (const auto& [name, p] : b.module->named_parameters()) {
+      ASSERT_TRUE(p.grad().defined()) << name;
+      EXPECT_EQ(p.grad().dtype(), DType::f32) << name;
+      EXPECT_TRUE(all_finite(p.grad())) << name;
+    }
+  }
+  {
+    ModelOptions o;
+    o.seed = 7;
+    o.in_channels = 4;
+    o.voxel_size = 0.1;
+    Backbone b = create_backbone("SPVCNN", o);
+    leseg::testing::Points in = leseg::testing::tiny_points(90, 4, 0.1);
+    b.module->eval();
+    Tensor ref = b.spvcnn->forward(in.points, in.batch, in.feats);
+    Tensor ye;
+    {
+      PrecisionScope ps(c.p);
+      ye = b.spvcnn->forward(in.points, in.batch, in.feats);
+    }
+    EXPECT_EQ(ye.dtype(), half);
+    const double err = rel_l2(ye, ref);
+    std::printf("SPVCNN %s forward: relative L2 error %.3g (tolerance %.3g)\n", precision_name(c.p), err, c.tol);
+    EXPECT_LT(err, c.tol);
+    EXPECT_GT(err, 0.0);
+    b.module->train();
+    {
+      PrecisionScope ps(c.p);
+      Tensor y = b.spvcnn->forward(in.points, in.batch, in.feats);
+      sum(mul(y, Tensor::randn(y.shape(), 12, 0, y.dtype()))).backward();
+    }
+    for (const auto& [name, p] : b.module->named_parameters()) {
+      ASSERT_TRUE(p.grad().defined()) << name;
+      EXPECT_EQ(p.grad().dtype(), DType::f32) << name;
+      EXPECT_TRUE(all_finite(p.grad())) << name;
+    }
   }
 }
 
