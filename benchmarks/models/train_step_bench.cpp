@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // One supervised training step (forward + CE on a classifier head + backward + SGD step) for MinkUNet14A,
 // MinkUNet34C and SPVCNN on a ScanNet-like synthetic room voxelised to ~100k (and ~200k) voxels. Reports the step
-// time, the voxel count and the engine's peak memory during the step (memory_stats of the device, in MiB).
+// time, the voxel count, the engine's peak memory during the step and the memory held at the end of the forward
+// (fwd_kept_MiB: what the backward will read, mostly activations) above the step's start (memory_stats, MiB).
 // SPVCNN's points are the voxel centres (one point per voxel, voxelised again by the model at the room's voxel size,
 // so it sees the same voxels as MinkUNet; a real scan has several points per voxel, which makes its point branch
 // dearer). CPU rows: f32 (TrainStep/cpu/<model>) and every precision (TrainStepPrecision/cpu/<model>/<precision>:
@@ -76,8 +77,8 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
   if (b.spvcnn) {
     const int64_t m = r.coords.size(0);
     const auto c = r.coords.to_vector<int32_t>();
-    std::vector<float> pv(size_t(3 * m));
-    std::vector<int32_t> bv(size_t(m));
+    std::vector<float> pv(static_cast<size_t>(3 * m));
+    std::vector<int32_t> bv(static_cast<size_t>(m));
     for (int64_t i = 0; i < m; ++i) {
       bv[size_t(i)] = c[size_t(4 * i)];
       for (int d = 0; d < 3; ++d) pv[size_t(3 * i + d)] = float((double(c[size_t(4 * i + 1 + d)]) + 0.5) * r.voxel_size);
@@ -85,7 +86,7 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
     points = Tensor::from_vector<float>(pv, Shape{m, 3}).to(dev);
     batch = Tensor::from_vector<int32_t>(bv, Shape{m}).to(dev);
   }
-  double peak_mib = 0, loss = 0;
+  double peak_mib = 0, fwd_mib = 0, loss = 0;
   for (auto _ : st) {
     reset_peak_memory(dev);
     const size_t base = memory_stats(dev).in_use;
@@ -99,6 +100,8 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
       logits = head->forward(b.minkunet->forward(x).feats());
     }
     Tensor l = cross_entropy(logits, labels);
+    // what the forward keeps for the backward (activations, kernel maps, autocast weight copies) on top of `base`
+    fwd_mib = std::max(fwd_mib, double(memory_stats(dev).in_use - base) / (1 << 20));
     opt.zero_grad();
     phase.emplace("leseg::backward");
     l.backward();
@@ -112,6 +115,7 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
   st.counters["voxels"] = double(r.coords.size(0));
   st.counters["voxel_cm"] = r.voxel_size * 100;
   st.counters["peak_MiB"] = peak_mib;
+  st.counters["fwd_kept_MiB"] = fwd_mib;
   st.counters["params_M"] = double(models::parameter_count(*b.module)) / 1e6;
   st.counters["loss"] = loss;
   st.counters["voxels/s"] = benchmark::Counter(double(r.coords.size(0)) * st.iterations(), benchmark::Counter::kIsRate);
