@@ -11,7 +11,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
+#include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/nn/layers.h"
 #include "engine/ops/elementwise.h"
@@ -225,6 +227,54 @@ TEST(ModelPrecisionTraining, Bf16StepsDecreaseTheLoss) {
   std::printf("bf16 training losses: first %.4f, last %.4f\n", losses.front(), losses.back());
   for (double l : losses) ASSERT_TRUE(std::isfinite(l));
   EXPECT_LT(losses.back(), 0.7 * losses.front());
+}
+
+
+// SparseBatchNorm on bf16/f16 features in training keeps only the half input for its backward (recomputing the batch
+// statistics there) and gives the bits of the generic half batch_norm (an f32 copy of the input kept): output,
+// input / weight / bias gradients, running buffers and the batch counter.
+TEST(ModelPrecisionTraining, SparseBatchNormHalfKeepsHalfInputSameBits) {
+  auto bits = [](const Tensor& t) {
+    std::vector<uint8_t> b(size_t(t.numel()) * dtype_size(t.dtype()));
+    std::memcpy(b.data(), t.data_ptr(), b.size());
+    return b;
+  };
+  for (DType hd : {DType::bf16, DType::f16}) {
+    SCOPED_TRACE(dtype_name(hd));
+    const int64_t N = 3000, C = 24;
+    SparseBatchNorm lean(C, 0.1, DType::f32), ref(C, 0.1, DType::f32);
+    for (SparseBatchNorm* m : {&lean, &ref}) {  // non-trivial affine parameters and running buffers
+      m->weight.detach().copy_(Tensor::randn(Shape{C}, 1));
+      m->bias.detach().copy_(Tensor::randn(Shape{C}, 2));
+      m->running_mean.detach().copy_(Tensor::randn(Shape{C}, 3));
+    }
+    const Tensor x0 = Tensor::randn(Shape{N, C}, 4).to(hd);
+    const Tensor g = Tensor::randn(Shape{N, C}, 5).to(hd);
+    Tensor xa = x0.detach().requires_grad_(), xb = x0.detach().requires_grad_();
+    const size_t base = memory_stats(Device::cpu()).in_use;
+    Tensor ya = lean.forward_feats(xa);
+    const size_t kept_lean = memory_stats(Device::cpu()).in_use - base;
+    Tensor yb = ref.BatchNorm1d::forward(xb);
+    const size_t kept_ref = memory_stats(Device::cpu()).in_use - base - kept_lean;
+    ASSERT_EQ(ya.dtype(), hd);
+    ASSERT_EQ(yb.dtype(), hd);
+    EXPECT_EQ(bits(ya), bits(yb));
+    ya.backward(g);
+    yb.backward(g);
+    ASSERT_EQ(xa.grad().dtype(), hd);
+    EXPECT_EQ(bits(xa.grad()), bits(xb.grad()));
+    EXPECT_EQ(bits(lean.weight.grad()), bits(ref.weight.grad()));
+    EXPECT_EQ(bits(lean.bias.grad()), bits(ref.bias.grad()));
+    EXPECT_EQ(bits(lean.running_mean), bits(ref.running_mean));
+    EXPECT_EQ(bits(lean.running_var), bits(ref.running_var));
+    EXPECT_EQ(lean.num_batches_tracked.item_double(), ref.num_batches_tracked.item_double());
+    // the generic path keeps the half output and an f32 copy of the input (3 half activations' bytes); the lean one
+    // the half output only (its input is the caller's)
+    std::printf("SparseBatchNorm %s forward kept: lean %zu bytes, generic %zu bytes (activation %lld bytes)\n",
+                dtype_name(hd), kept_lean, kept_ref, (long long)(N * C * 2));
+    EXPECT_LT(kept_lean, kept_ref);
+    EXPECT_LE(2 * kept_lean, kept_ref);
+  }
 }
 
 }  // namespace
