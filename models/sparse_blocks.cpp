@@ -3,11 +3,13 @@
 
 #include <cmath>
 
+#include "engine/autograd.h"
 #include "engine/distributed/comm.h"
 #include "engine/nn/batch_norm_relu.h"
 #include "engine/nn/init.h"
 #include "engine/ops/autocast.h"
 #include "engine/ops/elementwise.h"
+#include "kernels/batch_norm/batch_norm.h"
 
 namespace leseg::models {
 
@@ -56,13 +58,65 @@ SparseTensor SparseConv3d::forward(const SparseTensor& x) {
   o.transposed = spec_.transposed;
   o.variant = variant;
   // Autocast (train.precision bf16/f16) happens inside sparse_conv3d (engine/sparse/sparse_ops.cpp): features,
-  // kernel and bias cast to autocast_dtype(), f32 accumulation, output in that dtype. The sparse structure ops
-  // between convs (sparse_cat, pooling, devoxelisation) take f32/f64 only so far, so the output goes back to f32
-  // storage here (its values stay bf16/f16-rounded; the cast's backward rounds the gradient the same way): the
-  // numerics of a half activation, the memory of an f32 one.
+  // kernel and bias cast to autocast_dtype(), f32 accumulation, output stored in that dtype. The activations stay
+  // in it up to the next conv: batch norm, ReLU, the residual add and the sparse structure ops (sparse_cat, pooling,
+  // voxel <-> point transfers) all take bf16/f16.
   SparseTensor y = sparse_conv3d(x, kernel, bias, o);
-  if (is_half_dtype(y.feats().dtype()) && x.feats().dtype() == DType::f32) return y.with_feats(y.feats().to(DType::f32));
   return y;
+}
+
+Tensor SparseBatchNorm::forward_feats(const Tensor& f) {
+  if (!f.defined() || !is_half_dtype(f.dtype()) || !is_training() || f.ndim() != 2 || f.size(0) < 2 || !weight.defined() ||
+      dist::sync_batch_norm_comm() != nullptr || !any_needs_grad({f, weight, bias}) ||
+      weight.dtype() != DType::f32 || (bias.defined() && bias.dtype() != DType::f32))
+    return BatchNorm1d::forward(f);
+  const DType hd = f.dtype();
+  Tensor y;
+  {
+    NoGradGuard ng;  // BatchNorm1d's own numbers and buffer updates; nothing of it is kept for the backward
+    y = BatchNorm1d::forward(upcast(f)).to(hd);
+  }
+  const double e = eps;
+  const Tensor w = weight;
+  const bool want_w = needs_grad(weight), want_b = bias.defined() && needs_grad(bias), want_x = needs_grad(f);
+  SavedTensor sx(f);
+  return record("sparse_batch_norm", {f, weight, bias}, y, [sx, w, e, hd, want_x, want_w, want_b](const std::vector<Tensor>& g) {
+    const Tensor& xh = sx.get("sparse_batch_norm");
+    const Device d = xh.device();
+    const int64_t N = xh.size(0), C = xh.size(1);
+    // as the composite: the incoming gradient is rounded to the output's dtype, then widened
+    const Tensor gf = (g[0].dtype() == hd ? g[0] : g[0].to(hd)).to(DType::f32);
+    const Tensor xf = xh.to(DType::f32);
+    Tensor mean = Tensor::empty(Shape{C}, DType::f32, d), var = Tensor::empty(Shape{C}, DType::f32, d);
+    Tensor rstd = Tensor::empty(Shape{C}, DType::f32, d);
+    Tensor dx = want_x ? Tensor::empty(Shape{N, C}, DType::f32, d) : Tensor();
+    Tensor dw = want_w ? Tensor::empty(Shape{C}, DType::f32, d) : Tensor();
+    Tensor db = want_b ? Tensor::empty(Shape{C}, DType::f32, d) : Tensor();
+    float* pdx = want_x ? dx.data<float>() : nullptr;
+    float* pdw = want_w ? dw.data<float>() : nullptr;
+    float* pdb = want_b ? db.data<float>() : nullptr;
+    LESEG_DISPATCH_DEVICE(
+        d, "sparse_batch_norm",
+        {
+          kernels::batch_norm_stats_cpu<float>(xf.data<float>(), N, C, 1, mean.data<float>(), var.data<float>());
+          kernels::batch_norm_finalize_cpu<float>(mean.data<float>(), var.data<float>(), C, N, e, 0.0, nullptr,
+                                                  nullptr, rstd.data<float>());
+          kernels::batch_norm_backward_cpu<float>(gf.data<float>(), xf.data<float>(), mean.data<float>(),
+                                                  rstd.data<float>(), w.data<float>(), N, C, 1, true, pdx, pdw, pdb);
+        },
+        {
+          Tensor ws = Tensor::empty(Shape{int64_t(std::max<size_t>(1, kernels::batch_norm_workspace_bytes(N, C, 1)))},
+                                    DType::u8, d);
+          kernels::batch_norm_stats_cuda<float>(xf.data<float>(), N, C, 1, mean.data<float>(), var.data<float>(),
+                                                ws.data_ptr(), current_stream(d));
+          kernels::batch_norm_finalize_cuda<float>(mean.data<float>(), var.data<float>(), C, N, e, 0.0, nullptr,
+                                                   nullptr, rstd.data<float>(), current_stream(d));
+          kernels::batch_norm_backward_cuda<float>(gf.data<float>(), xf.data<float>(), mean.data<float>(),
+                                                   rstd.data<float>(), w.data<float>(), N, C, 1, true, pdx, pdw, pdb,
+                                                   ws.data_ptr(), current_stream(d));
+        });
+    return std::vector<Tensor>{want_x ? dx.to(hd) : Tensor(), dw, db};
+  });
 }
 
 BasicBlock::BasicBlock(const BlockSpec& s, Generator& gen) {
@@ -95,7 +149,7 @@ SparseTensor SparseBatchNorm::forward_relu(const SparseTensor& x, const Tensor& 
   const Tensor& f = x.feats();
   const bool sync = is_training() && dist::sync_batch_norm_comm() != nullptr;
   if (sync || !batch_norm_relu_fused(f) || (residual.defined() && residual.dtype() != f.dtype())) {
-    const Tensor z = BatchNorm1d::forward(f);
+    const Tensor z = forward_feats(f);  // half features: the memory-saving half path above
     return x.with_feats(relu(residual.defined() ? add(z, residual) : z));
   }
   Tensor y = batch_norm_relu(f, running_mean, running_var, weight, bias, is_training(), momentum, eps, residual);

@@ -59,7 +59,12 @@ class SparseBatchNorm : public BatchNorm1d {
   SparseBatchNorm(int64_t channels, double momentum, DType dtype) : BatchNorm1d(channels, 1e-5, momentum, true, dtype) {}
   std::string type_name() const override { return "SparseBatchNorm"; }
   using BatchNorm1d::forward;
-  SparseTensor forward(const SparseTensor& x) { return x.with_feats(BatchNorm1d::forward(x.feats())); }
+  // bf16/f16 features in training: the numbers of BatchNorm1d (statistics, running buffers and the affine map in
+  // f32, the output rounded once to the features' dtype; the same bits), but only the half input is kept for the
+  // backward, which recomputes the batch statistics from it (the generic half batch_norm keeps an f32 copy of its
+  // input: twice the bytes of the activation). Other dtypes, eval mode and synchronised BN: BatchNorm1d.
+  SparseTensor forward(const SparseTensor& x) { return x.with_feats(forward_feats(x.feats())); }
+  Tensor forward_feats(const Tensor& f);
   SparseTensor operator()(const SparseTensor& x) { return forward(x); }
   // relu(bn(x) [+ residual]): one fused op on CPU (engine/nn/batch_norm_relu.h), else the composition.
   SparseTensor forward_relu(const SparseTensor& x, const Tensor& residual = Tensor());

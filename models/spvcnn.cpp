@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "models/spvcnn.h"
 
+#include "engine/ops/autocast.h"
 #include "engine/ops/segment.h"
 #include "engine/ops/shape_ops.h"
 
@@ -180,6 +181,8 @@ Tensor SPVCNN::forward(const Voxelized& vox, const Tensor& points, const Tensor&
   auto to_voxels = [&](const Tensor& z, const SparseTensor& like) {
     const int64_t n = like.size();
     Tensor idx = like.stride() == 1 ? vox.inverse.to(DType::i64) : point_voxel_index(mgr, vox.inverse, like.stride());
+    // segment_mean takes f32/f64: a half z (bf16/f16 autocast) is averaged in f32 and stored back in its dtype
+    if (is_half_dtype(z.dtype())) return like.with_feats(store_as(segment_mean(upcast(z), idx, n), z.dtype()));
     return like.with_feats(segment_mean(z, idx, n));
   };
   // stem

@@ -198,6 +198,8 @@ Job build_job(Config& cfg, JobKind kind, const std::string& out_dir, dist::Commu
     LESEG_CHECK(to.loss_scaler.growth_interval >= 1, "train.loss_scale_growth_interval: ",
                 to.loss_scaler.growth_interval, " must be >= 1");
   }
+  // train.conv_variant / train.conv_autotune (train/config.h): the sparse-conv variant of every conv layer
+  apply_conv_settings(read_conv_settings(cfg, to.precision, job.device.is_cuda()));
   to.tensorboard = cfg.get<bool>("train.tensorboard", false);
   to.device = job.device;
   to.prefetch = cfg.get<bool>("train.prefetch", job.device.is_cuda());  // docs/execution.md

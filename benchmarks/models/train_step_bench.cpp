@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// One supervised training step (forward + CE on a classifier head + backward + SGD step) for MinkUNet14A and
-// MinkUNet34C on a ScanNet-like synthetic room voxelised to ~100k (and ~200k) voxels. Reports the step time,
-// the voxel count, the engine's peak memory during the step (memory_stats of the device, in MiB) and the process's
-// CPU time per step and per voxel. TrainStepScale/cpu/MinkUNet14A: 10k / 100k / 1M voxels (cost per voxel).
-// One untimed warm-up step first. CPU always; CUDA variants only when a device answers. Few iterations: a CPU
-// step takes seconds.
+// One supervised training step (forward + CE on a classifier head + backward + SGD step) for MinkUNet14A,
+// MinkUNet34C and SPVCNN on a ScanNet-like synthetic room voxelised to ~100k (and ~200k) voxels. Reports the step
+// time, the voxel count, the engine's peak memory during the step and the memory held at the end of the forward
+// (fwd_kept_MiB: what the backward will read, mostly activations) above the step's start (memory_stats, MiB).
+// SPVCNN's points are the voxel centres (one point per voxel, voxelised again by the model at the room's voxel size,
+// so it sees the same voxels as MinkUNet; a real scan has several points per voxel, which makes its point branch
+// dearer). CPU rows: f32 (TrainStep/cpu/<model>) and every precision (TrainStepPrecision/cpu/<model>/<precision>:
+// bf16/f16/tf32 are the CPU's emulation, slower than f32; the rows exist for the peak memory and to show the path
+// runs). Also the process's CPU time per step and per voxel (load-insensitive); TrainStepScale/cpu/MinkUNet14A:
+// 10k / 100k / 1M voxels (cost per voxel). One untimed warm-up step first. CUDA rows per precision and conv variant
+// only when a device answers. Few iterations: a CPU step takes seconds.
 #include <optional>
 #include <benchmark/benchmark.h>
 
@@ -64,6 +69,7 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
   } restore{set_variant};
   const Room& r = room(st.range(0));
   models::ModelOptions o;
+  o.voxel_size = r.voxel_size;  // SPVCNN: voxelise the voxel centres back to the room's voxels
   models::Backbone b = models::create_backbone(name, o);
   Generator gen(1);
   auto head = std::make_shared<models::ProjectionHead>(b.out_channels, 20, true, gen);
@@ -77,34 +83,52 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
   hyper.weight_decay = 1e-4;
   SGD opt(params, hyper);
   const Tensor coords = r.coords.to(dev), feats = r.feats.to(dev), labels = r.labels.to(dev);
-  double peak_mib = 0, loss = 0, cpu_s = 0;
+  Tensor points, batch;  // SPVCNN: the voxel centres (M, 3) f32 in metres and their batch index
+  if (b.spvcnn) {
+    const int64_t m = r.coords.size(0);
+    const auto c = r.coords.to_vector<int32_t>();
+    std::vector<float> pv(static_cast<size_t>(3 * m));
+    std::vector<int32_t> bv(static_cast<size_t>(m));
+    for (int64_t i = 0; i < m; ++i) {
+      bv[size_t(i)] = c[size_t(4 * i)];
+      for (int d = 0; d < 3; ++d) pv[size_t(3 * i + d)] = float((double(c[size_t(4 * i + 1 + d)]) + 0.5) * r.voxel_size);
+    }
+    points = Tensor::from_vector<float>(pv, Shape{m, 3}).to(dev);
+    batch = Tensor::from_vector<int32_t>(bv, Shape{m}).to(dev);
+  }
+  double peak_mib = 0, fwd_mib = 0, loss = 0, cpu_s = 0;
   auto process_cpu_s = [] {
     timespec t{};
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
   };
-  auto step = [&] {
-    SparseTensor x(coords, feats);  // a fresh manager per step, as the loader gives
-    Tensor logits = head->forward(b.minkunet->forward(x).feats());
-    Tensor l = cross_entropy(logits, labels);
+  auto forward_loss = [&] {
+    Tensor logits;
+    if (b.spvcnn) {
+      logits = head->forward(b.spvcnn->forward(points, batch, feats));  // voxelised inside: a fresh manager per step
+    } else {
+      SparseTensor x(coords, feats);  // a fresh manager per step, as the loader gives
+      logits = head->forward(b.minkunet->forward(x).feats());
+    }
+    return cross_entropy(logits, labels);
+  };
+  {  // one untimed warm-up step (as the baseline harness): first-touch page faults, the allocator's cache, the
+     // autotuner's first calls are not what a training run pays per step
+    Tensor l = forward_loss();
     opt.zero_grad();
     l.backward();
     opt.step();
-    loss = l.item_double();
     synchronize(dev);
-  };
-  // one untimed warm-up step (as the baseline harness): first-touch page faults, the allocator's cache, the
-  // autotuner's first calls are not what a training run pays per step
-  step();
+  }
   for (auto _ : st) {
     const double c0 = process_cpu_s();
     reset_peak_memory(dev);
     const size_t base = memory_stats(dev).in_use;
     NvtxScope step_range("leseg::train_step");
     std::optional<NvtxScope> phase(std::in_place, "leseg::forward");
-    SparseTensor x(coords, feats);  // a fresh manager per step, as the loader gives
-    Tensor logits = head->forward(b.minkunet->forward(x).feats());
-    Tensor l = cross_entropy(logits, labels);
+    Tensor l = forward_loss();
+    // what the forward keeps for the backward (activations, kernel maps, autocast weight copies) on top of `base`
+    fwd_mib = std::max(fwd_mib, double(memory_stats(dev).in_use - base) / (1 << 20));
     opt.zero_grad();
     phase.emplace("leseg::backward");
     l.backward();
@@ -119,6 +143,7 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
   st.counters["voxels"] = double(r.coords.size(0));
   st.counters["voxel_cm"] = r.voxel_size * 100;
   st.counters["peak_MiB"] = peak_mib;
+  st.counters["fwd_kept_MiB"] = fwd_mib;
   st.counters["params_M"] = double(models::parameter_count(*b.module)) / 1e6;
   st.counters["loss"] = loss;
   // CPU time of the whole process (every thread) per step, and per voxel: does not depend on the machine's load
@@ -133,7 +158,7 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
 }
 
 int register_all() {
-  for (const char* name : {"MinkUNet14A", "MinkUNet34C"}) {
+  for (const char* name : {"MinkUNet14A", "MinkUNet34C", "SPVCNN"}) {
     benchmark::RegisterBenchmark((std::string("TrainStep/cpu/") + name).c_str(),
                                  [name](benchmark::State& s) { BM_TrainStep(s, name, Device::cpu()); })
         ->Arg(100000)->Arg(200000)->ArgNames({"voxels"})->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -144,6 +169,11 @@ int register_all() {
                                    [name](benchmark::State& s) { BM_TrainStep(s, name, Device::cpu()); })
           ->Arg(10000)->Arg(100000)->Arg(1000000)->ArgNames({"voxels"})->Iterations(1)->Unit(benchmark::kMillisecond)
           ->UseRealTime();
+    // every precision on the CPU (emulated roundings: the peak memory and the path, not the speed)
+    for (Precision p : {Precision::f32, Precision::tf32, Precision::bf16, Precision::f16})
+      benchmark::RegisterBenchmark((std::string("TrainStepPrecision/cpu/") + name + "/" + precision_name(p)).c_str(),
+                                   [name, p](benchmark::State& s) { BM_TrainStep(s, name, Device::cpu(), p); })
+          ->Arg(100000)->ArgNames({"voxels"})->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
     if (cuda_available())
       benchmark::RegisterBenchmark((std::string("TrainStep/cuda/") + name).c_str(),
                                    [name](benchmark::State& s) { BM_TrainStep(s, name, Device::cuda()); })

@@ -29,9 +29,18 @@ namespace {
 Tensor scratch(size_t bytes, Device d) { return Tensor::empty(Shape{int64_t(bytes > 0 ? bytes : 1)}, DType::u8, d); }
 
 void check_float_feats(const Tensor& f, const char* op) {
-  LESEG_CHECK(f.dtype() == DType::f32 || f.dtype() == DType::f64, op, ": features must be f32 or f64, got ",
+  LESEG_CHECK(f.dtype() == DType::f32 || f.dtype() == DType::f64, op, ": must be f32 or f64, got ",
               dtype_name(f.dtype()));
 }
+// Features of the sparse structure ops: f32, f64 or the half storage types (f16/bf16: f32 arithmetic inside, one
+// rounding at the store; engine/precision.h).
+void check_feats(const Tensor& f, const char* op) {
+  LESEG_CHECK(f.defined() && is_floating(f.dtype()), op, ": features must be f32, f64, bf16 or f16, got ",
+              f.defined() ? dtype_name(f.dtype()) : "undefined");
+}
+bool is_half(DType t) { return t == DType::f16 || t == DType::bf16; }
+// The gradient arriving at an op in the dtype of its output (autograd may hand an f32 gradient to a half output).
+Tensor grad_as(const Tensor& g, DType dt) { return g.dtype() == dt ? g : g.to(dt); }
 
 // The math of one conv call (engine/precision.h): the compute dtype is the tensors' dtype (already cast under
 // autocast); TF32 only for f32 tensors in tf32 mode.
@@ -287,13 +296,14 @@ namespace {
 Tensor pool_impl(const SparseTensor& x, bool is_max) {
   LESEG_CHECK(x.defined(), "global_pool: undefined input");
   const Tensor& f = x.feats();
-  check_float_feats(f, is_max ? "global_max_pool" : "global_avg_pool");
+  check_feats(f, is_max ? "global_max_pool" : "global_avg_pool");
   const Device d = f.device();
   const int64_t n = f.size(0), C = f.size(1), B = x.num_batches();
+  const DType fdt = f.dtype();
   const int32_t* coords = x.coords().data<int32_t>();
   Tensor y = Tensor::empty(Shape{B, C}, f.dtype(), d);
   Tensor argmax = is_max ? Tensor::empty(Shape{B, C}, DType::i32, d) : Tensor();
-  LESEG_DISPATCH_FLOAT(f.dtype(), "global_pool", {
+  LESEG_DISPATCH_FLOAT_HALF(f.dtype(), "global_pool", {
     if (is_max) {
       LESEG_DISPATCH_DEVICE(d, "global_max_pool",
           kernels::global_max_pool_forward_cpu<scalar_t>(f.data<scalar_t>(), coords, n, C, B, y.data<scalar_t>(),
@@ -310,10 +320,11 @@ Tensor pool_impl(const SparseTensor& x, bool is_max) {
   Tensor coords_t = x.coords();
   record(is_max ? "global_max_pool" : "global_avg_pool", {f}, y,
          [=](const std::vector<Tensor>& g) {
-           Tensor gx = Tensor::empty(Shape{n, C}, g[0].dtype(), d);
+           const Tensor g0 = grad_as(g[0], fdt);
+           Tensor gx = Tensor::empty(Shape{n, C}, g0.dtype(), d);
            const int32_t* cp = coords_t.data<int32_t>();
-           LESEG_DISPATCH_FLOAT(g[0].dtype(), "global_pool_backward", {
-             const scalar_t* gy = g[0].data<scalar_t>();
+           LESEG_DISPATCH_FLOAT_HALF(g0.dtype(), "global_pool_backward", {
+             const scalar_t* gy = g0.data<scalar_t>();
              if (is_max) {
                LESEG_DISPATCH_DEVICE(d, "global_max_pool",
                    kernels::global_max_pool_backward_cpu<scalar_t>(gy, argmax.data<int32_t>(), n, C, B,
@@ -347,29 +358,73 @@ template <class T>
   }
 }
 
-// out (n, C) = sum_c w[i, c] x[idx[i, c]]; differentiable in x (m rows).
-Tensor point_gather(const Tensor& x, const Tensor& idx, const Tensor& w, int corners, const char* op) {
+// Raw kernels of the voxel <-> point transfers, by dtype: f32/f64 features take weights of their own dtype; half
+// features (f16/bf16) take f32 weights (f32 accumulation, one rounding at the store: kernels/voxelize/voxelize.h).
+void gather_raw(const Tensor& x, const Tensor& idx, const Tensor& w, int64_t n, int corners, Tensor& out) {
   const Device d = x.device();
-  const int64_t n = idx.numel() / corners, C = x.size(1), m = x.size(0);
-  Tensor out = Tensor::empty(Shape{n, C}, x.dtype(), d);
-  LESEG_DISPATCH_FLOAT(x.dtype(), op, {
+  const int64_t C = x.size(1);
+  if (is_half(x.dtype())) {
+    const float* pw = w.defined() ? w.data<float>() : nullptr;
+    LESEG_DISPATCH_FLOAT_HALF(x.dtype(), "point_gather", {
+      if constexpr (std::is_same_v<scalar_t, f16_t> || std::is_same_v<scalar_t, bf16_t>) {
+        LESEG_DISPATCH_DEVICE(d, "point_gather",
+            kernels::point_gather_lowp_cpu<scalar_t>(x.data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C,
+                                                     out.data<scalar_t>()),
+            kernels::point_gather_lowp_cuda<scalar_t>(x.data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C,
+                                                      out.data<scalar_t>(), current_stream(d)));
+      }
+    });
+    return;
+  }
+  LESEG_DISPATCH_FLOAT(x.dtype(), "point_gather", {
     const scalar_t* pw = w.defined() ? w.data<scalar_t>() : nullptr;
-    LESEG_DISPATCH_DEVICE(d, op,
+    LESEG_DISPATCH_DEVICE(d, "point_gather",
         kernels::point_gather_cpu<scalar_t>(x.data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C,
                                             out.data<scalar_t>()),
         kernels::point_gather_cuda<scalar_t>(x.data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C,
                                              out.data<scalar_t>(), current_stream(d)));
   });
-  record(op, {x}, out, [=](const std::vector<Tensor>& g) {
-    Tensor gx = Tensor::empty(Shape{m, C}, g[0].dtype(), d);
-    LESEG_DISPATCH_FLOAT(g[0].dtype(), op, {
-      const scalar_t* pw = w.defined() ? w.data<scalar_t>() : nullptr;
-      LESEG_DISPATCH_DEVICE(d, op,
-          kernels::point_scatter_cpu<scalar_t>(g[0].data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C, m,
-                                               gx.data<scalar_t>()),
-          point_scatter_device<scalar_t>(g[0].data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C, m,
-                                         gx.data<scalar_t>(), d));
+}
+void scatter_raw(const Tensor& g, const Tensor& idx, const Tensor& w, int64_t n, int corners, int64_t m, Tensor& out) {
+  const Device d = g.device();
+  const int64_t C = g.size(1);
+  if (is_half(g.dtype())) {
+    const float* pw = w.defined() ? w.data<float>() : nullptr;
+    Tensor acc = Tensor::empty(Shape{std::max<int64_t>(1, m * C)}, DType::f32, d);
+    LESEG_DISPATCH_FLOAT_HALF(g.dtype(), "point_scatter", {
+      if constexpr (std::is_same_v<scalar_t, f16_t> || std::is_same_v<scalar_t, bf16_t>) {
+        LESEG_DISPATCH_DEVICE(d, "point_scatter",
+            kernels::point_scatter_lowp_cpu<scalar_t>(g.data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C, m,
+                                                      acc.data<float>(), out.data<scalar_t>()),
+            kernels::point_scatter_lowp_cuda<scalar_t>(g.data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C, m,
+                                                       acc.data<float>(), out.data<scalar_t>(), current_stream(d)));
+      }
     });
+    return;
+  }
+  LESEG_DISPATCH_FLOAT(g.dtype(), "point_scatter", {
+    const scalar_t* pw = w.defined() ? w.data<scalar_t>() : nullptr;
+    LESEG_DISPATCH_DEVICE(d, "point_scatter",
+        kernels::point_scatter_cpu<scalar_t>(g.data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C, m,
+                                             out.data<scalar_t>()),
+        point_scatter_device<scalar_t>(g.data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C, m,
+                                       out.data<scalar_t>(), d));
+  });
+}
+// The weights' dtype for features of dtype t: f32 for half features, t otherwise.
+DType weight_dtype(DType t) { return is_half(t) ? DType::f32 : t; }
+
+// out (n, C) = sum_c w[i, c] x[idx[i, c]]; differentiable in x (m rows).
+Tensor point_gather(const Tensor& x, const Tensor& idx, const Tensor& w, int corners, const char* op) {
+  const Device d = x.device();
+  const DType xdt = x.dtype();
+  const int64_t n = idx.numel() / corners, C = x.size(1), m = x.size(0);
+  Tensor out = Tensor::empty(Shape{n, C}, xdt, d);
+  gather_raw(x, idx, w, n, corners, out);
+  record(op, {x}, out, [=](const std::vector<Tensor>& g) {
+    const Tensor g0 = grad_as(g[0], xdt);
+    Tensor gx = Tensor::empty(Shape{m, C}, xdt, d);
+    scatter_raw(g0, idx, w, n, corners, m, gx);
     return std::vector<Tensor>{gx};
   });
   return out;
@@ -378,26 +433,14 @@ Tensor point_gather(const Tensor& x, const Tensor& idx, const Tensor& w, int cor
 // out (m, C) = sum_{i: idx[i] = j} w[i] x[i]; differentiable in x (n rows). The adjoint of point_gather.
 Tensor point_scatter(const Tensor& x, const Tensor& idx, const Tensor& w, int64_t m, const char* op) {
   const Device d = x.device();
+  const DType xdt = x.dtype();
   const int64_t n = x.size(0), C = x.size(1);
-  Tensor out = Tensor::empty(Shape{m, C}, x.dtype(), d);
-  LESEG_DISPATCH_FLOAT(x.dtype(), op, {
-    const scalar_t* pw = w.defined() ? w.data<scalar_t>() : nullptr;
-    LESEG_DISPATCH_DEVICE(d, op,
-        kernels::point_scatter_cpu<scalar_t>(x.data<scalar_t>(), idx.data<int32_t>(), pw, n, 1, C, m,
-                                             out.data<scalar_t>()),
-        point_scatter_device<scalar_t>(x.data<scalar_t>(), idx.data<int32_t>(), pw, n, 1, C, m,
-                                       out.data<scalar_t>(), d));
-  });
+  Tensor out = Tensor::empty(Shape{m, C}, xdt, d);
+  scatter_raw(x, idx, w, n, 1, m, out);
   record(op, {x}, out, [=](const std::vector<Tensor>& g) {
-    Tensor gx = Tensor::empty(Shape{n, C}, g[0].dtype(), d);
-    LESEG_DISPATCH_FLOAT(g[0].dtype(), op, {
-      const scalar_t* pw = w.defined() ? w.data<scalar_t>() : nullptr;
-      LESEG_DISPATCH_DEVICE(d, op,
-          kernels::point_gather_cpu<scalar_t>(g[0].data<scalar_t>(), idx.data<int32_t>(), pw, n, 1, C,
-                                              gx.data<scalar_t>()),
-          kernels::point_gather_cuda<scalar_t>(g[0].data<scalar_t>(), idx.data<int32_t>(), pw, n, 1, C,
-                                               gx.data<scalar_t>(), current_stream(d)));
-    });
+    const Tensor g0 = grad_as(g[0], xdt);
+    Tensor gx = Tensor::empty(Shape{n, C}, xdt, d);
+    gather_raw(g0, idx, w, n, 1, gx);
     return std::vector<Tensor>{gx};
   });
   return out;
@@ -413,25 +456,27 @@ SparseTensor sparse_cat(const SparseTensor& a, const SparseTensor& b) {
   LESEG_CHECK(a.coordinate_set() == b.coordinate_set(), "sparse_cat: inputs must share one coordinate set (strides ",
               a.stride(), " and ", b.stride(), ", ", a.size(), " and ", b.size(), " rows)");
   const Tensor &fa = a.feats(), &fb = b.feats();
-  check_float_feats(fa, "sparse_cat");
+  check_feats(fa, "sparse_cat");
   LESEG_CHECK(fa.dtype() == fb.dtype(), "sparse_cat: dtypes ", dtype_name(fa.dtype()), " and ", dtype_name(fb.dtype()));
   const int64_t n = fa.size(0), ca = fa.size(1), cb = fb.size(1), C = ca + cb;
   const Device d = fa.device();
   Tensor out = Tensor::empty(Shape{n, C}, fa.dtype(), d);
-  LESEG_DISPATCH_FLOAT(fa.dtype(), "sparse_cat", {
+  const DType dt = fa.dtype();
+  LESEG_DISPATCH_FLOAT_HALF(dt, "sparse_cat", {
     LESEG_DISPATCH_DEVICE(d, "sparse_cat",
         kernels::column_concat_cpu<scalar_t>(fa.data<scalar_t>(), fb.data<scalar_t>(), n, ca, cb, out.data<scalar_t>()),
         kernels::column_concat_cuda<scalar_t>(fa.data<scalar_t>(), fb.data<scalar_t>(), n, ca, cb,
                                               out.data<scalar_t>(), current_stream(d)));
   });
   record("sparse_cat", {fa, fb}, out, [=](const std::vector<Tensor>& g) {
-    Tensor ga = Tensor::empty(Shape{n, ca}, g[0].dtype(), d);
-    Tensor gb = Tensor::empty(Shape{n, cb}, g[0].dtype(), d);
-    LESEG_DISPATCH_FLOAT(g[0].dtype(), "sparse_cat", {
+    const Tensor g0 = grad_as(g[0], dt);
+    Tensor ga = Tensor::empty(Shape{n, ca}, dt, d);
+    Tensor gb = Tensor::empty(Shape{n, cb}, dt, d);
+    LESEG_DISPATCH_FLOAT_HALF(dt, "sparse_cat", {
       LESEG_DISPATCH_DEVICE(d, "sparse_cat",
-          kernels::column_split_cpu<scalar_t>(g[0].data<scalar_t>(), n, ca, cb, ga.data<scalar_t>(),
+          kernels::column_split_cpu<scalar_t>(g0.data<scalar_t>(), n, ca, cb, ga.data<scalar_t>(),
                                               gb.data<scalar_t>()),
-          kernels::column_split_cuda<scalar_t>(g[0].data<scalar_t>(), n, ca, cb, ga.data<scalar_t>(),
+          kernels::column_split_cuda<scalar_t>(g0.data<scalar_t>(), n, ca, cb, ga.data<scalar_t>(),
                                                gb.data<scalar_t>(), current_stream(d)));
     });
     return std::vector<Tensor>{ga, gb};
@@ -453,7 +498,7 @@ Voxelized voxelize(const Tensor& points, const Tensor& batch, const Tensor& feat
   LESEG_CHECK(feats.defined() && feats.ndim() == 2 && feats.size(0) == n && feats.device() == d,
               "voxelize: feats must be (N = ", n, ", C) on ", d.str(), ", got ",
               feats.defined() ? feats.str() : std::string("undefined"));
-  check_float_feats(feats, "voxelize");
+  check_feats(feats, "voxelize");
   LESEG_CHECK(voxel_size > 0 && std::isfinite(voxel_size), "voxelize: voxel size ", voxel_size, " must be > 0");
   const double inv = 1.0 / voxel_size;
   Tensor coords = Tensor::empty(Shape{n, 4}, DType::i32, d);
@@ -487,8 +532,8 @@ Voxelized voxelize(const Tensor& points, const Tensor& batch, const Tensor& feat
       kernels::voxel_counts_cuda(inverse.data<int32_t>(), n, m, counts.data<int32_t>(), current_stream(d)));
   Tensor vfeats;
   if (reduce == VoxelReduce::Mean) {
-    Tensor w = Tensor::empty(Shape{n}, feats.dtype(), d);
-    LESEG_DISPATCH_FLOAT(feats.dtype(), "voxelize", {
+    Tensor w = Tensor::empty(Shape{n}, weight_dtype(feats.dtype()), d);
+    LESEG_DISPATCH_FLOAT(w.dtype(), "voxelize", {
       LESEG_DISPATCH_DEVICE(d, "voxelize",
           kernels::mean_weights_cpu<scalar_t>(inverse.data<int32_t>(), counts.data<int32_t>(), n, w.data<scalar_t>()),
           kernels::mean_weights_cuda<scalar_t>(inverse.data<int32_t>(), counts.data<int32_t>(), n, w.data<scalar_t>(),
@@ -504,7 +549,7 @@ Voxelized voxelize(const Tensor& points, const Tensor& batch, const Tensor& feat
 
 Tensor devoxelize_nearest(const SparseTensor& x, const Tensor& inverse) {
   LESEG_CHECK(x.defined(), "devoxelize_nearest: undefined input");
-  check_float_feats(x.feats(), "devoxelize_nearest");
+  check_feats(x.feats(), "devoxelize_nearest");
   LESEG_CHECK(inverse.defined() && inverse.dtype() == DType::i32 && inverse.ndim() == 1 &&
                   inverse.device() == x.device(),
               "devoxelize_nearest: inverse must be (N,) i32 on ", x.device().str());
@@ -514,20 +559,21 @@ Tensor devoxelize_nearest(const SparseTensor& x, const Tensor& inverse) {
 Tensor devoxelize_trilinear(const SparseTensor& x, const Tensor& points, const Tensor& batch, double voxel_size) {
   LESEG_CHECK(x.defined(), "devoxelize_trilinear: undefined input");
   const Tensor& f = x.feats();
-  check_float_feats(f, "devoxelize_trilinear");
-  LESEG_CHECK(points.defined() && points.ndim() == 2 && points.size(1) == 3 && points.dtype() == f.dtype() &&
+  check_feats(f, "devoxelize_trilinear");
+  const DType wdt = weight_dtype(f.dtype());
+  LESEG_CHECK(points.defined() && points.ndim() == 2 && points.size(1) == 3 && points.dtype() == wdt &&
                   points.device() == f.device(),
-              "devoxelize_trilinear: points must be (N, 3) with the features' dtype and device, got ",
-              points.defined() ? points.str() : std::string("undefined"));
+              "devoxelize_trilinear: points must be (N, 3) ", dtype_name(wdt), " on the features' device (features ",
+              f.str(), "), got ", points.defined() ? points.str() : std::string("undefined"));
   const int64_t n = points.size(0);
   LESEG_CHECK(batch.defined() && batch.dtype() == DType::i32 && batch.numel() == n && batch.device() == f.device(),
               "devoxelize_trilinear: batch must be (N = ", n, ",) i32");
   LESEG_CHECK(voxel_size > 0 && std::isfinite(voxel_size), "devoxelize_trilinear: voxel size ", voxel_size);
   const Device d = f.device();
   Tensor idx = Tensor::empty(Shape{n, 8}, DType::i32, d);
-  Tensor w = Tensor::empty(Shape{n, 8}, f.dtype(), d);
+  Tensor w = Tensor::empty(Shape{n, 8}, wdt, d);
   const auto t = x.coordinate_set()->table();
-  LESEG_DISPATCH_FLOAT(f.dtype(), "devoxelize_trilinear", {
+  LESEG_DISPATCH_FLOAT(wdt, "devoxelize_trilinear", {
     LESEG_DISPATCH_DEVICE(d, "devoxelize_trilinear",
         kernels::trilinear_weights_cpu<scalar_t>(t, points.data<scalar_t>(), batch.data<int32_t>(), n,
                                                  1.0 / voxel_size, x.stride(), idx.data<int32_t>(),

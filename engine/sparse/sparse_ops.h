@@ -32,6 +32,10 @@ struct SparseConvOptions {
 SparseTensor sparse_conv3d(const SparseTensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
                            const SparseConvOptions& opt = {});
 
+// Dtypes of the structure ops below (pools, sparse_cat, voxelize, devoxelize_*): features f32, f64, bf16 or f16,
+// the output in the features' dtype. Half features compute in f32 (pool averages in double) with one rounding at
+// the store (copies and maxima exact); the transfers' weights, and so the points, are f32 for half features.
+
 // Per batch element over the active sites: (B, C). avg divides by the number of sites (0 rows -> 0);
 // max takes the first maximal row (ties -> lowest row) and returns 0 for an empty batch element.
 Tensor global_avg_pool(const SparseTensor& x);

@@ -8,6 +8,9 @@
 // Cost O(B * n * C): meant for the bottleneck of a network (small n), not for the full-resolution input.
 // Also here: column_concat / column_split (skip-connection concat of feature matrices with equal rows):
 //   out (n, ca + cb) = [a | b];  split: ga = g[:, :ca], gb = g[:, ca:] (its adjoint).
+// Types: float, double, f16_t, bf16_t. Half inputs are widened exactly, the average accumulates in double and is
+// rounded once at the store (avg backward: f32 division, one rounding); max, concat and split copy bits. CPU and
+// CUDA give the same bits for every type.
 #pragma once
 #include <cstdint>
 

@@ -18,7 +18,7 @@ void global_avg_pool_backward_cpu(const T* gy, const int32_t* coords, int64_t n,
   for (int64_t i = 0; i < n; ++i) ++cnt[size_t(coords[4 * i])];
   cpu::for_each(n, [&](int64_t i) {
     const int32_t b = coords[4 * i];
-    for (int64_t c = 0; c < C; ++c) gx[i * C + c] = gy[b * C + c] / T(cnt[size_t(b)]);
+    for (int64_t c = 0; c < C; ++c) gx[i * C + c] = store_acc<T>(load_acc(gy[b * C + c]) / acc_t<T>(cnt[size_t(b)]));
   });
 }
 template <class T>
@@ -28,13 +28,13 @@ void global_max_pool_forward_cpu(const T* x, const int32_t* coords, int64_t n, i
       B * C, [&](int64_t t) {
         const int32_t a = pool::argmax_one(x, coords, n, C, t / C, t % C);
         argmax[t] = a;
-        y[t] = a >= 0 ? x[int64_t(a) * C + t % C] : T(0);
+        y[t] = a >= 0 ? x[int64_t(a) * C + t % C] : store_acc<T>(0);
       },
       4);
 }
 template <class T>
 void global_max_pool_backward_cpu(const T* gy, const int32_t* argmax, int64_t n, int64_t C, int64_t B, T* gx) {
-  std::fill(gx, gx + n * C, T(0));
+  std::fill(gx, gx + n * C, store_acc<T>(0));
   for (int64_t t = 0; t < B * C; ++t)
     if (argmax[t] >= 0) gx[int64_t(argmax[t]) * C + t % C] = gy[t];
 }
@@ -70,6 +70,8 @@ void column_split_cpu(const T* g, int64_t n, int64_t ca, int64_t cb, T* ga, T* g
   template void column_split_cpu<T>(const T*, int64_t, int64_t, int64_t, T*, T*);
 LESEG_INST(float)
 LESEG_INST(double)
+LESEG_INST(::leseg::f16_t)
+LESEG_INST(::leseg::bf16_t)
 #undef LESEG_INST
 
 }  // namespace leseg::kernels

@@ -29,7 +29,7 @@ void global_avg_pool_backward_cuda(const T* gy, const int32_t* coords, int64_t n
         if (cnt == 0) return;
         for (int64_t i = 0; i < n; ++i)
           if (coords[4 * i] == b)
-            for (int64_t c = 0; c < C; ++c) gx[i * C + c] /= T(cnt);
+            for (int64_t c = 0; c < C; ++c) gx[i * C + c] = store_acc<T>(load_acc(gx[i * C + c]) / acc_t<T>(cnt));
       },
       s, "leseg::global_avg_pool_backward_scale");
 }
@@ -41,7 +41,7 @@ void global_max_pool_forward_cuda(const T* x, const int32_t* coords, int64_t n, 
       [=] __device__(int64_t t) {
         const int32_t a = pool::argmax_one(x, coords, n, C, t / C, t % C);
         argmax[t] = a;
-        y[t] = a >= 0 ? x[int64_t(a) * C + t % C] : T(0);
+        y[t] = a >= 0 ? x[int64_t(a) * C + t % C] : store_acc<T>(0);
       },
       s, "leseg::global_max_pool_forward");
 }
@@ -97,6 +97,8 @@ void column_split_cuda(const T* g, int64_t n, int64_t ca, int64_t cb, T* ga, T* 
   template void column_split_cuda<T>(const T*, int64_t, int64_t, int64_t, T*, T*, StreamHandle);
 LESEG_INST(float)
 LESEG_INST(double)
+LESEG_INST(::leseg::f16_t)
+LESEG_INST(::leseg::bf16_t)
 #undef LESEG_INST
 
 }  // namespace leseg::kernels

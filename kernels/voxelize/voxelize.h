@@ -33,6 +33,25 @@ void point_gather_cpu(const T* x, const int32_t* idx, const T* w, int64_t n, int
 template <class T>
 void point_scatter_cpu(const T* g, const int32_t* idx, const T* w, int64_t n, int corners, int64_t C, int64_t m, T* gx);
 
+// Half features (T = f16_t / bf16_t) with f32 weights (the points stay f32 under autocast): f32 accumulation, one
+// rounding at the store.
+//   point_gather_lowp:   as point_gather; per output element an fmaf chain over the corners in order: CPU == CUDA
+//                        bits.
+//   point_scatter_lowp:  as point_scatter into the f32 workspace acc (m, C), then gx = round(acc). CPU sequential
+//                        over points; CUDA float atomicAdd of the rounded products (order not fixed: equal to the
+//                        twin up to f32 summation order before the one rounding).
+template <class T>
+void point_gather_lowp_cpu(const T* x, const int32_t* idx, const float* w, int64_t n, int corners, int64_t C, T* out);
+template <class T>
+void point_scatter_lowp_cpu(const T* g, const int32_t* idx, const float* w, int64_t n, int corners, int64_t C,
+                            int64_t m, float* acc, T* gx);
+template <class T>
+void point_gather_lowp_cuda(const T* x, const int32_t* idx, const float* w, int64_t n, int corners, int64_t C, T* out,
+                            StreamHandle s);
+template <class T>
+void point_scatter_lowp_cuda(const T* g, const int32_t* idx, const float* w, int64_t n, int corners, int64_t C,
+                             int64_t m, float* acc, T* gx, StreamHandle s);
+
 template <class T>
 void voxel_coords_cuda(const T* points, const int32_t* batch, int64_t n, double inv_size, int32_t* coords,
                        StreamHandle s);

@@ -75,6 +75,42 @@ void point_scatter_cpu(const T* g, const int32_t* idx, const T* w, int64_t n, in
     }
 }
 
+template <class T>
+void point_gather_lowp_cpu(const T* x, const int32_t* idx, const float* w, int64_t n, int corners, int64_t C, T* out) {
+  cpu::for_each(
+      n, [&](int64_t i) {
+        for (int64_t ch = 0; ch < C; ++ch) out[i * C + ch] = vox::gather_lowp_one(x, idx, w, i, corners, C, ch);
+      },
+      1 << 10);
+}
+
+template <class T>
+void point_scatter_lowp_cpu(const T* g, const int32_t* idx, const float* w, int64_t n, int corners, int64_t C,
+                            int64_t m, float* acc, T* gx) {
+  std::fill(acc, acc + m * C, 0.f);
+  for (int64_t i = 0; i < n; ++i)
+    for (int c = 0; c < corners; ++c) {
+      const int32_t j = idx[i * corners + c];
+      if (j < 0) continue;
+      const float wc = w ? w[i * corners + c] : 1.f;
+      float* d = acc + int64_t(j) * C;
+      const T* gr = g + i * C;
+      for (int64_t ch = 0; ch < C; ++ch) {
+        const float p = wc * load_acc(gr[ch]);  // the product rounded to f32, then added (CUDA: atomicAdd(p))
+        d[ch] += p;
+      }
+    }
+  cpu::for_each(m * C, [&](int64_t t) { gx[t] = store_acc<T>(acc[t]); }, 1 << 14);
+}
+
+#define LESEG_LOWP_INST(T)                                                                                      \
+  template void point_gather_lowp_cpu<T>(const T*, const int32_t*, const float*, int64_t, int, int64_t, T*);    \
+  template void point_scatter_lowp_cpu<T>(const T*, const int32_t*, const float*, int64_t, int, int64_t, int64_t, \
+                                          float*, T*);
+LESEG_LOWP_INST(::leseg::f16_t)
+LESEG_LOWP_INST(::leseg::bf16_t)
+#undef LESEG_LOWP_INST
+
 #define LESEG_INST(T)                                                                                         \
   template void voxel_coords_cpu<T>(const T*, const int32_t*, int64_t, double, int32_t*);                     \
   template void mean_weights_cpu<T>(const int32_t*, const int32_t*, int64_t, T*);                             \

@@ -87,6 +87,41 @@ void point_scatter_cuda(const T* g, const int32_t* idx, const T* w, int64_t n, i
       s, "leseg::point_scatter");
 }
 
+template <class T>
+void point_gather_lowp_cuda(const T* x, const int32_t* idx, const float* w, int64_t n, int corners, int64_t C, T* out,
+                            StreamHandle s) {
+  cuda::for_each(
+      n * C, [=] __device__(int64_t t) { out[t] = vox::gather_lowp_one(x, idx, w, t / C, corners, C, t % C); }, s,
+      "leseg::point_gather_lowp");
+}
+
+template <class T>
+void point_scatter_lowp_cuda(const T* g, const int32_t* idx, const float* w, int64_t n, int corners, int64_t C,
+                             int64_t m, float* acc, T* gx, StreamHandle s) {
+  LESEG_CUDA_CHECK(cudaMemsetAsync(acc, 0, size_t(m * C) * sizeof(float), cuda::stream_of(s)));
+  cuda::for_each(
+      n * C,
+      [=] __device__(int64_t t) {
+        const int64_t i = t / C, ch = t % C;
+        const float gv = load_acc(g[t]);
+        for (int c = 0; c < corners; ++c) {
+          const int32_t j = idx[i * corners + c];
+          if (j >= 0) atomicAdd(&acc[int64_t(j) * C + ch], __fmul_rn(w ? w[i * corners + c] : 1.f, gv));
+        }
+      },
+      s, "leseg::point_scatter_lowp");
+  cuda::for_each(m * C, [=] __device__(int64_t t) { gx[t] = store_acc<T>(acc[t]); }, s, "leseg::point_scatter_lowp_store");
+}
+
+#define LESEG_LOWP_INST(T)                                                                                        \
+  template void point_gather_lowp_cuda<T>(const T*, const int32_t*, const float*, int64_t, int, int64_t, T*,      \
+                                          StreamHandle);                                                          \
+  template void point_scatter_lowp_cuda<T>(const T*, const int32_t*, const float*, int64_t, int, int64_t, int64_t, \
+                                           float*, T*, StreamHandle);
+LESEG_LOWP_INST(::leseg::f16_t)
+LESEG_LOWP_INST(::leseg::bf16_t)
+#undef LESEG_LOWP_INST
+
 #define LESEG_INST(T)                                                                                               \
   template void voxel_coords_cuda<T>(const T*, const int32_t*, int64_t, double, int32_t*, StreamHandle);           \
   template void mean_weights_cuda<T>(const int32_t*, const int32_t*, int64_t, T*, StreamHandle);                   \

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "kernels/common/hd.h"
+#include "kernels/common/lowp_acc.h"
 #include "kernels/coord_hash/coord_hash_math.h"
 
 namespace leseg::kernels::vox {
@@ -50,6 +51,19 @@ LESEG_HD void trilinear_point(const coord::TableView& t, const T* p, int32_t b, 
     sum += ws[c];
   }
   for (int c = 0; c < 8; ++c) w8[c] = sum > 0 ? T(ws[c] / sum) : T(0);
+}
+
+// Half features (f16/bf16) with f32 weights: one output element of point_gather, accumulated in f32 with an explicit
+// fused multiply-add per corner in corner order (fmaf: the same bits on CPU and CUDA), rounded once at the store.
+template <class T>
+LESEG_HD T gather_lowp_one(const T* x, const int32_t* idx, const float* w, int64_t i, int corners, int64_t C,
+                           int64_t ch) {
+  float acc = 0.f;
+  for (int c = 0; c < corners; ++c) {
+    const int32_t j = idx[i * corners + c];
+    if (j >= 0) acc = fmaf(w ? w[i * corners + c] : 1.f, load_acc(x[int64_t(j) * C + ch]), acc);
+  }
+  return store_acc<T>(acc);
 }
 
 }  // namespace leseg::kernels::vox
