@@ -409,6 +409,40 @@ TEST(Hicl, StateLoadRestoresTheRegime) {
   EXPECT_EQ(gens, (std::set<std::string>{"self_training", "sampling", "controls"}));
 }
 
+// The transformers' lr schedule starts when their stage starts (hicl.transformer_sched: stage, default): at the
+// stage's first step the lr equals the base lr, then the cosine runs over the remaining epochs; `run` keeps the
+// previous schedule from step 0 (half-way down its cosine at the stage start of a 4-epoch run starting at epoch 2).
+TEST(Hicl, TransformerScheduleStartsWithTheirStage) {
+  const std::string cfg = "hicl: {intra_from: 2, kl_from: 3, samples: 40}\ntransformer: {heads: 2}\n"
+                          "optim_transformer: {name: adamw, lr: 0.001, weight_decay: 0.05, sched: {name: cosine}}\n";
+  for (const char* mode : {"stage", "run"}) {
+    std::string c = cfg;
+    if (std::string(mode) == "run") c = "hicl: {intra_from: 2, kl_from: 3, samples: 40, transformer_sched: run}\n" +
+                                        cfg.substr(cfg.find('\n') + 1);
+    auto r = make("hicl", c, /*epochs=*/4);  // steps_per_epoch = 1
+    OptimizerSlot* slot = nullptr;
+    for (auto& s : r->optimizers())
+      if (s.name == "transformers") slot = &s;
+    ASSERT_NE(slot, nullptr);
+    ASSERT_TRUE(slot->scheduler);
+    slot->scheduler->set_state(2);  // the first step of epoch 2 = the stage start
+    const double at_start = slot->scheduler->get_lr()[0];
+    slot->scheduler->set_state(3);
+    const double next = slot->scheduler->get_lr()[0];
+    if (std::string(mode) == "stage") {
+      EXPECT_DOUBLE_EQ(at_start, 0.001);
+      EXPECT_NEAR(next, 0.001 * 0.5, 1e-12);  // cosine over the stage's 2 steps
+      slot->scheduler->set_state(0);
+      EXPECT_DOUBLE_EQ(slot->scheduler->get_lr()[0], 0.001);
+    } else {
+      EXPECT_NEAR(at_start, 0.001 * 0.5, 1e-12);  // cosine over the run's 4 steps, half-way at step 2
+    }
+    // the 3D model's schedule is the run's either way
+    for (auto& s : r->optimizers())
+      if (s.name == "model") EXPECT_FALSE(s.scheduler);
+  }
+}
+
 TEST(Hicl, ClearErrors) {
   Batch b = tiny_batch();
   EXPECT_THROW(make("hicl", "transformer: {heads: 3}\n"), Error);  // 16 % 3 != 0
