@@ -20,6 +20,9 @@
 //                                 when present the loader labels each crop pixel by the argmax of the logits
 //                                 bilinearly resized to the crop, as CLIP2Scene does; clip_label.png still feeds
 //                                 the points' projected labels)
+//                                 clip_feat.npy (h, w, D) f2/f4 dense CLIP pixel features at patch resolution (1/16
+//                                 for ViT-B/16), in the text space (MaskCLIP's dense output: logits = feature . T),
+//                                 D = dataset text_dim (optional; target of CLIP2Scene's spatial loss)
 //                                 sam_mask.npy (H, W) i4 mask id per pixel (-1 = none)
 //                                 sam_feat.npy (h, w, F) f4 (optional)    label.png u16 GT (optional)
 //                                 caption_scene.npy (D,) f4 (optional)
@@ -42,6 +45,7 @@ struct View {
   Tensor cam_to_world;    // (4, 4) f32 (for LiDAR datasets: lidar-to-camera inverse, see pairing)
   Tensor clip_labels;     // (H, W) i32, -1 = none        (CLIP / MaskCLIP pixel pseudo-labels)
   Tensor clip_logits;     // (h, w, C) f32, optional      (dense CLIP logits at patch resolution)
+  Tensor clip_features;   // (h, w, D) f32, optional      (dense CLIP pixel features at patch resolution)
   Tensor sam_masks;       // (H, W) i32, -1 = none        (SAM mask id per pixel)
   Tensor sam_features;    // (h, w, F) f32, optional
   Tensor gt_labels;       // (H, W) i32, -1 = ignore, optional (2D evaluation)

@@ -93,6 +93,7 @@ void write_view(const std::string& dir, const View& v) {
   if (v.cam_to_world.defined()) write_matrix_txt(join(dir, "pose.txt"), v.cam_to_world);
   if (v.clip_labels.defined()) write_png_u16(join(dir, "clip_label.png"), labels_to_u16_png(v.clip_labels, dir + " clip_labels"));
   if (v.clip_logits.defined()) write_npy(join(dir, "clip_logits.npy"), v.clip_logits);
+  if (v.clip_features.defined()) write_npy(join(dir, "clip_feat.npy"), v.clip_features.to(DType::f16));
   if (v.gt_labels.defined()) write_png_u16(join(dir, "label.png"), labels_to_u16_png(v.gt_labels, dir + " gt_labels"));
   if (v.sam_masks.defined()) write_npy(join(dir, "sam_mask.npy"), v.sam_masks);
   if (v.sam_features.defined()) write_npy(join(dir, "sam_feat.npy"), v.sam_features);
@@ -121,6 +122,15 @@ View read_view(const std::string& dir, const std::string& name, const SceneReadO
     LESEG_CHECK(v.clip_logits.ndim() == 3 && v.clip_logits.size(0) > 0 && v.clip_logits.size(1) > 0 &&
                     v.clip_logits.size(2) > 0,
                 p, ": expected (h, w, C) logits with h, w, C >= 1, got ", v.clip_logits.shape().str());
+  }
+  if (fs::exists(p = join(dir, "clip_feat.npy"))) {
+    Tensor raw = read_npy(p);
+    LESEG_CHECK(raw.dtype() == DType::f16 || raw.dtype() == DType::f32, p, ": dense CLIP features must be f2 or f4, "
+                "got ", dtype_name(raw.dtype()));
+    v.clip_features = to_f32(raw, p);
+    LESEG_CHECK(v.clip_features.ndim() == 3 && v.clip_features.size(0) > 0 && v.clip_features.size(1) > 0 &&
+                    v.clip_features.size(2) > 0,
+                p, ": expected (h, w, D) features with h, w, D >= 1, got ", v.clip_features.shape().str());
   }
   if (fs::exists(p = join(dir, "sam_mask.npy"))) v.sam_masks = to_i32(read_npy(p), p);
   if (opt.view_extras) {

@@ -45,6 +45,9 @@ struct ViewOut {
   std::vector<int32_t> clip, sam, gt;  // (oh, ow)
   std::vector<float> sam_feat;         // (hf, wf, F)
   int hf = 0, wf = 0, nf = 0;
+  std::vector<float> clip_feat;        // (hc, wc, D)
+  int hc = 0, wc = 0, nc = 0;
+  bool has_clip_feat = false;
   Tensor caption_scene, caption_objects, caption_ids;
   bool has_image = false, has_clip = false, has_sam = false, has_gt = false, has_feat = false, has_cap = false,
        has_obj = false;
@@ -143,28 +146,29 @@ std::vector<float> crop_image(const Tensor& img, const Crop& c, int W, const Vie
   return out;
 }
 
-// SAM features (fh, fw, F) over an H x W view -> (hf, wf, F) over the crop, bilinear in feature space.
-void crop_features(const Tensor& feat, const Crop& c, int H, int W, ViewOut& v) {
+// Feature map (fh, fw, F) over an H x W view (SAM or dense CLIP features) -> (hf, wf, F) over the crop, bilinear in
+// feature space.
+void crop_features(const Tensor& feat, const Crop& c, int H, int W, std::vector<float>& out, int& hf_out, int& wf_out,
+                   int& nf_out) {
   const int fh = int(feat.size(0)), fw = int(feat.size(1)), nf = int(feat.size(2));
   const double ry = double(fh) / H, rx = double(fw) / W;
-  v.hf = std::max(1, int(std::lround(c.oh * ry)));
-  v.wf = std::max(1, int(std::lround(c.ow * rx)));
-  v.nf = nf;
+  const int hf = std::max(1, int(std::lround(c.oh * ry))), wf = std::max(1, int(std::lround(c.ow * rx)));
+  hf_out = hf, wf_out = wf, nf_out = nf;
   const float* f = feat.data<float>();
-  v.sam_feat.assign(size_t(v.hf) * v.wf * nf, 0.f);
-  for (int yo = 0; yo < v.hf; ++yo) {
+  out.assign(size_t(hf) * wf * nf, 0.f);
+  for (int yo = 0; yo < hf; ++yo) {
     // centre of output cell in crop pixels -> source pixels -> feature cells
-    const double py = c.top + (yo + 0.5) * double(c.h) / v.hf;
+    const double py = c.top + (yo + 0.5) * double(c.h) / hf;
     const double sy = std::clamp(py * ry - 0.5, 0.0, double(fh - 1));
     const int y0 = int(sy), y1 = std::min(y0 + 1, fh - 1);
     const double ty = sy - y0;
-    for (int xo = 0; xo < v.wf; ++xo) {
-      const int xi = c.flip ? v.wf - 1 - xo : xo;
-      const double px = c.left + (xi + 0.5) * double(c.w) / v.wf;
+    for (int xo = 0; xo < wf; ++xo) {
+      const int xi = c.flip ? wf - 1 - xo : xo;
+      const double px = c.left + (xi + 0.5) * double(c.w) / wf;
       const double sx = std::clamp(px * rx - 0.5, 0.0, double(fw - 1));
       const int x0 = int(sx), x1 = std::min(x0 + 1, fw - 1);
       const double tx = sx - x0;
-      float* o = &v.sam_feat[(size_t(yo) * v.wf + xo) * nf];
+      float* o = &out[(size_t(yo) * wf + xo) * nf];
       for (int k = 0; k < nf; ++k) {
         auto at = [&](int y, int x) { return double(f[(int64_t(y) * fw + x) * nf + k]); };
         o[k] = float((1 - ty) * ((1 - tx) * at(y0, x0) + tx * at(y0, x1)) + ty * ((1 - tx) * at(y1, x0) + tx * at(y1, x1)));
@@ -345,8 +349,18 @@ SceneOut prepare_scene(const BatchItem& item, int32_t scene_row, const BatchOpti
       LESEG_CHECK(view.sam_features.ndim() == 3 && view.sam_features.dtype() == DType::f32,
                   "loader: scene '", name, "' view '", view.name, "': SAM features must be (h, w, F) f32, got ",
                   view.sam_features.str());
-      crop_features(view.sam_features, c, H, W, v);
+      crop_features(view.sam_features, c, H, W, v.sam_feat, v.hf, v.wf, v.nf);
       v.has_feat = true;
+    }
+    if (vo.clip_features && view.clip_features.defined()) {
+      const Tensor& cf = view.clip_features;
+      LESEG_CHECK(cf.ndim() == 3 && cf.dtype() == DType::f32 && cf.size(0) >= 1 && cf.size(1) >= 1 && cf.size(2) >= 1,
+                  "loader: scene '", name, "' view '", view.name, "': dense CLIP features (clip_feat.npy) must be (h, w, D) "
+                  "f32 with h, w, D >= 1, got ", cf.str());
+      LESEG_CHECK(cf.size(0) <= H && cf.size(1) <= W, "loader: scene '", name, "' view '", view.name,
+                  "': dense CLIP features (clip_feat.npy) ", cf.shape().str(), " are finer than the ", H, "x", W, " view");
+      crop_features(cf, c, H, W, v.clip_feat, v.hc, v.wc, v.nc);
+      v.has_clip_feat = true;
     }
     if (vo.captions && view.caption_scene.defined()) {
       v.caption_scene = view.caption_scene.to(DType::f32).flatten();
@@ -599,6 +613,16 @@ Batch make_batch(const std::vector<BatchItem>& items, const BatchOptions& opt) {
     }
     b.view_sam_features = Tensor::from_vector(flat, Shape{V, v0.hf, v0.wf, v0.nf});
   }
+  if (all(&ViewOut::has_clip_feat)) {
+    const ViewOut& v0 = *views[0];
+    std::vector<float> flat;
+    for (const ViewOut* v : views) {
+      LESEG_CHECK(v->hc == v0.hc && v->wc == v0.wc && v->nc == v0.nc, "make_batch: dense CLIP feature maps of different "
+                  "sizes (", v->hc, "x", v->wc, "x", v->nc, " vs ", v0.hc, "x", v0.wc, "x", v0.nc, ")");
+      flat.insert(flat.end(), v->clip_feat.begin(), v->clip_feat.end());
+    }
+    b.view_clip_features = Tensor::from_vector(flat, Shape{V, v0.hc, v0.wc, v0.nc});
+  }
   if (all(&ViewOut::has_cap)) {
     const int64_t D = views[0]->caption_scene.numel();
     std::vector<float> flat;
@@ -643,7 +667,7 @@ Batch Batch::to(Device device) const {
   };
   for (Tensor* t : {&o.inverse, &o.voxel_counts, &o.voxel_labels, &o.points, &o.point_batch, &o.point_feats, &o.labels,
                     &o.pseudo_labels, &o.point_sam_ids, &o.segments, &o.pairs, &o.view_scene, &o.view_source, &o.images,
-                    &o.view_clip_labels, &o.view_sam_masks, &o.view_gt_labels, &o.view_sam_features, &o.caption_scene,
+                    &o.view_clip_labels, &o.view_sam_masks, &o.view_gt_labels, &o.view_sam_features, &o.view_clip_features, &o.caption_scene,
                     &o.caption_objects, &o.caption_object_ids, &o.caption_object_view})
     mv(*t);
   if (input.defined()) o.input = SparseTensor(input.coords().to(device), input.feats().to(device), 1, num_scenes);

@@ -24,7 +24,8 @@
 //   point; view_scene (V,) i32; view_source (V,) i32 index in Scene::views; images (V, 3, h, w) f32
 //   normalised (x/255 - mean) / std; view_clip_labels / view_sam_masks / view_gt_labels (V, h, w) i32 (nearest
 //   resampling; SAM ids batch-unique: view v's ids shifted by sam_offsets[v], -1 stays -1);
-//   view_sam_features (V, hf, wf, F) f32 (bilinear; hf = round(h * fh / H)); caption_scene (V, D) f32;
+//   view_sam_features (V, hf, wf, F) f32 (bilinear; hf = round(h * fh / H)); view_clip_features (V, hc, wc, D) f32
+//   dense CLIP pixel features cropped the same way (bilinear, hc = round(h * ch / H)); caption_scene (V, D) f32;
 //   caption_objects (K, D) f32 with caption_object_ids (K,) i32 (batch-unique SAM id) and caption_object_view
 //   (K,) i32. Optional view tensors are undefined when a scene lacks them (or they are switched off).
 //   crops_below_min counts views whose crop did not keep > min_pairs pairs (the best of max_tries is used).
@@ -62,6 +63,7 @@ struct ViewOptions {
   bool auto_lidar = true; // views without a depth map pair LiDAR-style (Z > min depth, no depth test)
   PairingOptions pairing;
   bool images = true, clip_labels = true, sam_masks = true, sam_features = true, gt_labels = true, captions = true;
+  bool clip_features = true;  // Batch::view_clip_features from View::clip_features (clip_feat.npy)
   // pseudo_labels from CLIP labels already voted inside the view's SAM masks (each mask takes the mode of its
   // pixels' CLIP labels, on the full view before any crop), then projected: CNS's order (refine in 2D, then
   // transfer to points), the figure `leseg data inspect` calls "after SAM-mask voting, 3D". false: raw labels.
@@ -108,6 +110,7 @@ struct Batch {
   Tensor view_clip_labels, view_sam_masks, view_gt_labels;  // (V, h, w) i32
   bool view_labels_weak = false;  // view_gt_labels went through the loader's weak pixel-label policy
   Tensor view_sam_features;  // (V, hf, wf, F) f32
+  Tensor view_clip_features;  // (V, hc, wc, D) f32
   Tensor caption_scene;    // (V, D) f32
   Tensor caption_objects;  // (K, D) f32
   Tensor caption_object_ids, caption_object_view;  // (K,) i32

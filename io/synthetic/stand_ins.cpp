@@ -242,6 +242,62 @@ std::vector<int32_t> sam_like_masks(const ViewTruth& t, uint64_t seed, int view,
   return out;
 }
 
+Tensor clip_like_features(const std::vector<int32_t>& clip, int H, int W, const Tensor& text_embeddings,
+                          uint64_t seed, int view_index, int stride, double noise) {
+  LESEG_CHECK(text_embeddings.ndim() == 2 && text_embeddings.dtype() == DType::f32, "clip_like_features: text "
+              "embeddings must be (C, D) f32, got ", text_embeddings.str());
+  LESEG_CHECK(stride >= 1 && noise >= 0 && int64_t(clip.size()) == int64_t(H) * W, "clip_like_features: bad options");
+  const int C = int(text_embeddings.size(0)), D = int(text_embeddings.size(1));
+  const float* T = text_embeddings.data<float>();
+  const int h = (H + stride - 1) / stride, w = (W + stride - 1) / stride;
+  const uint64_t vs = uint64_t(view_index) + 1;
+  std::vector<float> out(size_t(h) * w * D);
+  std::vector<int64_t> cnt(static_cast<size_t>(C));
+  std::vector<double> g(static_cast<size_t>(D)), f(static_cast<size_t>(D));
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      std::fill(cnt.begin(), cnt.end(), 0);
+      for (int py = y * stride; py < std::min(H, (y + 1) * stride); ++py)
+        for (int px = x * stride; px < std::min(W, (x + 1) * stride); ++px) {
+          const int32_t c = clip[size_t(py) * W + px];
+          if (c >= 0 && c < C) ++cnt[size_t(c)];
+        }
+      const int c = int(std::max_element(cnt.begin(), cnt.end()) - cnt.begin());
+      const bool labelled = cnt[size_t(c)] > 0;
+      Rng r(seed, hash_combine(hash_combine(0xC11FF0000ull, vs), uint64_t(y) * uint64_t(w) + uint64_t(x)));
+      for (double& e : g) e = r.normal() / std::sqrt(double(D));
+      double s = labelled ? noise : 1.0;
+      for (int attempt = 0;; ++attempt) {
+        double n = 0;
+        for (int k = 0; k < D; ++k) {
+          f[size_t(k)] = (labelled ? double(T[size_t(c) * D + k]) : 0.0) + s * g[size_t(k)];
+          n += f[size_t(k)] * f[size_t(k)];
+        }
+        n = std::sqrt(std::max(n, 1e-300));
+        for (double& e : f) e /= n;
+        if (!labelled) break;
+        // c must win by a margin that survives rounding to f16
+        double own = 0, other = -1e300;
+        for (int j = 0; j < C; ++j) {
+          double d = 0;
+          for (int k = 0; k < D; ++k) d += f[size_t(k)] * double(T[size_t(j) * D + k]);
+          if (j == c) own = d;
+          else other = std::max(other, d);
+        }
+        if (own > other + 1e-3) break;
+        if (attempt >= 60) {  // the label's own embedding: argmax is c for distinct unit rows
+          for (int k = 0; k < D; ++k) f[size_t(k)] = T[size_t(c) * D + k];
+          break;
+        }
+        s *= 0.5;
+      }
+      float* o = &out[(size_t(y) * w + x) * D];
+      for (int k = 0; k < D; ++k) o[k] = float(f[size_t(k)]);
+    }
+  // f16 values (the on-disk dtype) held as f32, so a scene in memory and the same scene read back agree
+  return Tensor::from_vector(out, Shape{h, w, D}).to(DType::f16).to(DType::f32);
+}
+
 void attach_stand_ins(View& view, const ViewTruth& t, const Tensor& text_embeddings, const std::vector<double>& P,
                       uint64_t seed, int view_index, const StandInOptions& opt) {
   const int H = t.height, W = t.width;
@@ -320,6 +376,9 @@ void attach_stand_ins(View& view, const ViewTruth& t, const Tensor& text_embeddi
     view.caption_objects = Tensor::from_vector(caps, Shape{int64_t(ids.size()), D});
     view.caption_object_ids = Tensor::from_vector(ids, Shape{int64_t(ids.size())});
   }
+  if (opt.clip_features)
+    view.clip_features = clip_like_features(clip, H, W, text_embeddings, seed, view_index, opt.clip_feat_stride,
+                                            opt.clip_feat_noise);
 }
 
 }  // namespace leseg::io::synth

@@ -29,6 +29,14 @@
 // | feat_dim / feat_stride     | 32 / 8  | SAM feature map (H/stride, W/stride, F)                           |
 // | feat_noise                 | 0.3     | Gaussian noise on the per-instance unit feature                   |
 //
+// Dense CLIP pixel features (clip_feat.npy, (H/s, W/s, D) f16 with s = clip_feat_stride = 16, CLIP's ViT-B/16 patch
+// grid): cell (y, x) = normalize(T[c] + clip_feat_noise * g / sqrt(D)), c = the majority CLIP-like label of the
+// cell's s x s pixels (ties -> smallest class), g ~ N(0, I) from a per-cell stream. The noise is halved until
+// argmax_j (feature . T_j) = c, so the features agree with the CLIP-like labels cell by cell (MaskCLIP's dense
+// logits are feature . T). A cell without any label (all -1) gets a unit random vector. The features carry no
+// information beyond the CLIP-like labels (no ground truth): they are the labels' own embedding, plus noise.
+// Drawn from their own streams after everything else, so adding them changes no other file of a seed.
+//
 // Captions, from what a captioner would see (the CLIP-like labels, not the ground truth): scene caption =
 // normalize(mean of the text embeddings of the classes the CLIP-like labels give >= 1% of the view
 // + caption_noise * g / sqrt(D)); one object caption per SAM mask = the majority CLIP-like class of its pixels
@@ -71,6 +79,9 @@ struct StandInOptions {
   double caption_noise = 0.5;
   bool sam_features = true;
   bool captions = true;
+  bool clip_features = true;     // View::clip_features (clip_feat.npy)
+  int clip_feat_stride = 16;     // pixels per feature cell (ViT-B/16 patches)
+  double clip_feat_noise = 0.5;  // Gaussian noise on the label's text embedding (before normalisation)
 };
 
 // Ground truth of one view as rendered (H*W each, -1 = none).
@@ -88,7 +99,11 @@ std::vector<int32_t> clip_like_labels(const ViewTruth& t, int num_classes, const
 // SAM-like mask ids (H*W, -1 = none), ids 0..M-1 in order of first pixel.
 std::vector<int32_t> sam_like_masks(const ViewTruth& t, uint64_t scene_seed, int view_index, const SamLikeOptions& opt);
 
-// Fills view.clip_labels, sam_masks, sam_features, caption_* (and gt_labels) from the truth.
+// Dense CLIP-like features (h, w, D) f32 holding f16 values over an H x W label map (see above), h = ceil(H / stride).
+Tensor clip_like_features(const std::vector<int32_t>& clip, int H, int W, const Tensor& text_embeddings,
+                          uint64_t scene_seed, int view_index, int stride, double noise);
+
+// Fills view.clip_labels, clip_features, sam_masks, sam_features, caption_* (and gt_labels) from the truth.
 void attach_stand_ins(View& view, const ViewTruth& t, const Tensor& text_embeddings,
                       const std::vector<double>& confusion, uint64_t scene_seed, int view_index,
                       const StandInOptions& opt);

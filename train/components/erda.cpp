@@ -235,4 +235,23 @@ void pseudo_distribution_stats(const Tensor& pseudo_logits, const Tensor& rows, 
   out["p_entropy"] = H / double(std::max<int64_t>(R, 1));
 }
 
+void PseudoLabelAccuracy::add(const Tensor& pseudo_logits, const Tensor& gt) {
+  NoGradGuard ng;
+  LESEG_CHECK(pseudo_logits.defined() && pseudo_logits.ndim() == 2 && gt.defined() && gt.ndim() == 1 &&
+                  gt.size(0) == pseudo_logits.size(0),
+              "erda::PseudoLabelAccuracy: pseudo-label logits (R, C) and ground truth (R,) disagree: ",
+              pseudo_logits.defined() ? pseudo_logits.shape().str() : std::string("undefined"), " vs ",
+              gt.defined() ? gt.shape().str() : std::string("undefined"));
+  const std::vector<int64_t> g = gt.to(Device::cpu()).to(DType::i64).to_vector<int64_t>();
+  const std::vector<int64_t> pred = controls::argmax_rows(pseudo_logits.detach()).to_vector<int64_t>();
+  for (size_t i = 0; i < g.size(); ++i)
+    if (g[i] >= 0) ++scored, correct += pred[i] == g[i];
+}
+
+void PseudoLabelAccuracy::write(nlohmann::json& out, const std::string& key) const {
+  if (scored == 0) return;
+  out[key] = double(correct) / double(scored);
+  out[key + "_n"] = scored;
+}
+
 }  // namespace leseg::train::erda

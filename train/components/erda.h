@@ -110,4 +110,15 @@ class QueryPrototypes : public Module {
 void labelled_fit_stats(const Tensor& labels, const Tensor& logits, nlohmann::json& out);
 void pseudo_distribution_stats(const Tensor& pseudo_logits, const Tensor& rows, nlohmann::json& out);
 
+// Accuracy of the pseudo-labels argmax p against ground truth the network is not trained on, accumulated over
+// batches: add() scores every row whose `gt` is >= 0 (the caller passes GT only on points without a training label;
+// the 3D regime scores the held-out evaluation rooms, where every point is unlabelled); write() sets `key` (default
+// "p_acc") to correct / scored and `key`_n to the count, or nothing when no row was scored. Host-side, no gradient.
+struct PseudoLabelAccuracy {
+  int64_t correct = 0, scored = 0;
+  void add(const Tensor& pseudo_logits, const Tensor& gt);  // (R, C), (R,) integer
+  void write(nlohmann::json& out, const std::string& key = "p_acc") const;
+  void reset() { correct = scored = 0; }
+};
+
 }  // namespace leseg::train::erda

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <utility>
 
 #include "engine/autograd.h"
 #include "engine/ops/elementwise.h"
@@ -150,5 +151,13 @@ Stage StageSchedule::at(int epoch) const {
   s.kl = epoch >= kl_from && use_feedback && s.transformers();
   return s;
 }
+
+DelayedLR::DelayedLR(Optimizer& opt, std::unique_ptr<LRScheduler> inner, int64_t delay)
+    : LRScheduler(opt), inner_(std::move(inner)), delay_(delay) {
+  LESEG_CHECK(inner_ && delay_ >= 0, "hicl::DelayedLR: needs a scheduler and a delay >= 0, got ", delay_);
+  apply();
+}
+
+double DelayedLR::lr_at(double base_lr, int64_t t) const { return inner_->lr_at(base_lr, std::max<int64_t>(0, t - delay_)); }
 
 }  // namespace leseg::train::hicl

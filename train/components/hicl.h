@@ -18,6 +18,9 @@
 #include <cstdint>
 #include <vector>
 
+#include <memory>
+
+#include "engine/optim/scheduler.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
 
@@ -57,6 +60,21 @@ struct StageSchedule {
   int kl_from = 19;     // 0-based first epoch with the feedback KL (paper: epoch 20)
   bool use_intra_scene = true, use_inter_scene = true, use_feedback = true;  // ablation rows
   Stage at(int epoch) const;
+};
+
+// The transformers' learning-rate schedule starts when their stage starts: lr(t) = inner.lr_at(base, max(0, t − delay))
+// (delay = the stage's first step, or epoch, in the slot's scheduler unit). Before the stage the transformers get no
+// gradient and lr stays at the base lr; at the stage start lr = base lr, and `inner` (built over the stage's
+// length, not the run's) runs its full course by the end of the run. State = the outer counter t.
+class DelayedLR : public LRScheduler {
+ public:
+  DelayedLR(Optimizer& opt, std::unique_ptr<LRScheduler> inner, int64_t delay);
+  double lr_at(double base_lr, int64_t t) const override;
+  int64_t delay() const { return delay_; }
+
+ private:
+  std::unique_ptr<LRScheduler> inner_;
+  int64_t delay_;
 };
 
 }  // namespace leseg::train::hicl

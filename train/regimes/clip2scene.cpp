@@ -2,10 +2,12 @@
 // regime: clip2scene (METHODS §2.2, REFERENCE-CODE §1.5 `scannet_loss`) — the label-free baseline.
 //   loss terms per step:  "ce"      = loss.ce_weight · CE(z[paired points], CLIP pixel label at the pair),
 //                                     target = argmax z (detached) when the self-training switch fires
-//                         "spatial" = loss.spatial_weight · mean(1 − cos(local(point), pixel feature))
-//                                     (only with loss.spatial: true; see train/regimes/label_free.h)
+//                         "spatial" = loss.spatial_weight · mean(1 − cos(local(point), W_img · CLIP pixel feature))
+//                                     (only with loss.spatial: true; target = the views' dense CLIP features,
+//                                     clip_feat.npy, through a frozen random map as coded; see label_free.h)
 // Config keys (defaults): model.* (MinkUNet14A), loss.temperature (1), loss.ce_weight (1), loss.spatial (false),
-// loss.spatial_weight (1), loss.spatial_dim, self_training.enabled (true), .start (10, 0-based), .p (0.5),
+// loss.spatial_weight (1), loss.spatial_target (clip | sam), loss.spatial_dim (text width for clip),
+// loss.spatial_projection (random | none), self_training.enabled (true), .start (10, 0-based), .p (0.5),
 // optim.* (SGD lr 0.1, momentum 0.9, dampening 0.1, wd 1e-4, cosine per epoch in the reference).
 #include "train/regimes/label_free.h"
 

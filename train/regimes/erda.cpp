@@ -19,7 +19,9 @@
 // Controls (docs/evidence.md): data.label_source: shuffled replaces the weak labels by random classes (negative
 // control); gt is refused (the weak labels are GT: the positive control is every point labelled, data.weak_labels=).
 // Stats (metrics.jsonl): labelled_fit (network accuracy on its labelled rows), labelled_fraction, p_max and
-// p_entropy (mean max p and H(p) of the pseudo-label distribution on the unlabelled rows).
+// p_entropy (mean max p and H(p) of the pseudo-label distribution on the unlabelled rows); in the eval record,
+// p_acc / p_acc_n: accuracy of argmax p (current P, proj in eval mode) on the evaluation rooms' points, none of which
+// is labelled for training (the training batches carry only the weak labels, so no GT exists there).
 // The ERDA head is built only when erda.enabled (the CE-only baseline has no mlp2 / prototypes; the classifier
 // is initialised before them, so the baseline and ERDA runs start from identical backbone + classifier weights).
 // Config keys (defaults = ERDA's head string `pseudo-fout-pmlp2-mom-Gavg-normdot-w.1`):
@@ -156,7 +158,24 @@ class ErdaRegime : public Regime {
 
   Tensor logits(const Batch& b) override {
     NoGradGuard ng;
-    return head_->forward(features(b));
+    Tensor f = features(b);
+    if (evaluating_ && protos_ && b.labels.defined() && b.inverse.defined()) {
+      // ERDA mechanism on the held-out rooms (no point of them is labelled for training): argmax p against GT
+      Tensor s = protos_->similarity(proj_->forward(f));  // (M, C), the current P
+      p_acc_.add(index_select(s, 0, b.inverse.to(device_)), b.labels);
+    }
+    return head_->forward(f);
+  }
+  void begin_eval() override {
+    evaluating_ = true;
+    p_acc_.reset();
+  }
+  nlohmann::json eval_metrics() override {
+    evaluating_ = false;
+    nlohmann::json j = nlohmann::json::object();
+    p_acc_.write(j);
+    p_acc_.reset();
+    return j;
   }
 
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules() override {
@@ -188,6 +207,8 @@ class ErdaRegime : public Regime {
   controls::LabelSource label_source_ = controls::LabelSource::Pseudo;
   Generator control_gen_;
   nlohmann::json stats_ = nlohmann::json::object();
+  erda::PseudoLabelAccuracy p_acc_;
+  bool evaluating_ = false;
 
   // Labelled rows: the network's accuracy on its (weak, possibly shuffled) training labels ("labelled_fit":
   // watch it approach 1 as the labelled CE overfits) and the CE-free share of the batch.

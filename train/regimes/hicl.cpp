@@ -27,7 +27,9 @@
 //   Self-training switch: inherited from CLIP2Scene [reading: the paper builds on its objective]; when it
 //   fires, the 3D CE target is argmax z; the transformers keep the refined CLIP labels.
 //   Optimizers: slot "model" (optim.*: SGD lr 0.2 in the paper, cosine) for backbone + heads; slot
-//   "transformers" (optim_transformer.*: AdamW lr 2e-4, cosine) for both transformers. Only the 3D model
+//   "transformers" (optim_transformer.*: AdamW lr 2e-4, cosine) for both transformers; their schedule starts when
+//   their stage starts (hicl.transformer_sched: stage, default: built over epochs intra_from..end, lr = base lr
+//   until then and at the stage's first step; run: over the whole run from step 0, the previous behaviour). Only the 3D model
 //   is used by logits() (inference).
 // Loss terms (already weighted): ce, [spatial], intra_ce, inter_ce, kl.
 #include <algorithm>
@@ -102,8 +104,24 @@ class HiclRegime : public label_free::LabelFreeRegime {
       inter_->to(device_);
       for (auto& [n, p] : inter_->named_parameters()) tp.emplace_back("inter." + n, p);
     }
+    const std::string ts = cfg.get<std::string>("hicl.transformer_sched", "stage");
+    LESEG_CHECK(ts == "stage" || ts == "run", "config: key 'hicl.transformer_sched' must be stage or run, got '", ts, "'");
     if (!tp.empty()) {
-      optimizers_.push_back(build_optimizer_slot("transformers", cfg, "optim_transformer", tp, ctx));
+      // The transformers' schedule starts with their stage (hicl.transformer_sched: stage, default) or counts from
+      // step 0 like the 3D model's (run, the previous behaviour): built over the stage's length, then delayed.
+      const int64_t start_epoch = std::clamp<int64_t>(sched_.intra_from, 0, std::max<int64_t>(ctx.epochs - 1, 0));
+      if (ts == "stage" && start_epoch > 0) {
+        BuildContext stage_ctx = ctx;
+        stage_ctx.epochs = ctx.epochs - start_epoch;
+        OptimizerSlot slot = build_optimizer_slot("transformers", cfg, "optim_transformer", tp, stage_ctx);
+        if (slot.scheduler) {
+          const int64_t delay = slot.per_epoch ? start_epoch : start_epoch * ctx.steps_per_epoch;
+          slot.scheduler = std::make_unique<hicl::DelayedLR>(*slot.optimizer, std::move(slot.scheduler), delay);
+        }
+        optimizers_.push_back(std::move(slot));
+      } else {
+        optimizers_.push_back(build_optimizer_slot("transformers", cfg, "optim_transformer", tp, ctx));
+      }
     } else if (cfg.has("optim_transformer")) {
       // Both transformers ablated: the optim_transformer section is accepted unread, so one config serves
       // every ablation row (reading the section as a whole marks its keys used; its value is not a string).

@@ -2,10 +2,12 @@
 #include "train/regimes/label_free.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/linalg.h"
 #include "engine/ops/losses.h"
 #include "engine/ops/nn_functional.h"
 #include "engine/ops/reduce.h"
@@ -34,7 +36,28 @@ void LabelFreeRegime::build_base(const Config& cfg, const BuildContext& ctx) {
   spatial_weight_ = cfg.get<double>("loss.spatial_weight", 1.0);
   ce_weight_ = cfg.get<double>("loss.ce_weight", 1.0);
   if (spatial_) {
-    const int64_t F = cfg.get<int64_t>("loss.spatial_dim");  // = the SAM feature width of the dataset
+    spatial_target_ = cfg.get<std::string>("loss.spatial_target", "clip");
+    LESEG_CHECK(spatial_target_ == "clip" || spatial_target_ == "sam", "config: key 'loss.spatial_target' must be clip "
+                "or sam, got '", spatial_target_, "'");
+    int64_t F = 0;
+    if (spatial_target_ == "sam") {
+      F = cfg.get<int64_t>("loss.spatial_dim");  // = the SAM feature width of the dataset
+    } else {
+      F = cfg.get<int64_t>("loss.spatial_dim", D);
+      const std::string proj = cfg.get<std::string>("loss.spatial_projection", "random");
+      LESEG_CHECK(proj == "random" || proj == "none", "config: key 'loss.spatial_projection' must be random or none, "
+                  "got '", proj, "'");
+      if (proj == "random") {
+        // image_mapping_local: PyTorch's default 1x1-conv init U(−1/√D, 1/√D), frozen (never trained, not saved:
+        // drawn again from the run seed).
+        const double a = 1.0 / std::sqrt(double(D));
+        spatial_projection_ =
+            (Tensor::rand(Shape{D, F}, ctx.seed, 0x1a6e10ca1ull) * (2.0 * a) - a).to(device_).detach();
+      } else {
+        LESEG_CHECK(F == D, "config: loss.spatial_projection: none needs loss.spatial_dim = the text width ", D,
+                    ", got ", F);
+      }
+    }
     LESEG_CHECK(F > 0, "config: key 'loss.spatial_dim' must be > 0");
     local_ = std::make_shared<models::ProjectionHead>(backbone_.out_channels, F, true, gen);
   }
@@ -182,23 +205,74 @@ Tensor LabelFreeRegime::pair_ce(const Forward& fw, const PairTargets& pt, const 
   return cross_entropy(zp, y);
 }
 
-Tensor LabelFreeRegime::spatial_loss(const Batch& b, const Forward& fw, const PairTargets& pt) {
-  LESEG_CHECK(b.view_sam_features.defined(), name(), ": loss.spatial needs pixel features; the batch's views carry no "
-              "SAM features (set loss.spatial: false)");
-  const Tensor& sf = b.view_sam_features;  // (V, hf, wf, F)
-  const int64_t h = b.view_clip_labels.size(1), w = b.view_clip_labels.size(2);
-  const int64_t hf = sf.size(1), wf = sf.size(2), F = sf.size(3);
-  LESEG_CHECK(F == local_->out_features(), name(), ": loss.spatial_dim = ", local_->out_features(),
-              " but the views' pixel features have ", F, " channels");
-  std::vector<int64_t> pix = pt.pixels.to_vector<int64_t>(), cell(pix.size());
+Tensor sample_pixel_features(const Tensor& feats, const Tensor& pixels, int64_t h, int64_t w) {
+  LESEG_CHECK(feats.ndim() == 4 && h >= 1 && w >= 1, "sample_pixel_features: features must be (V, hc, wc, D), got ",
+              feats.shape().str());
+  const Tensor f = feats.to(Device::cpu()).to(DType::f32);
+  const int64_t V = f.size(0), hc = f.size(1), wc = f.size(2), D = f.size(3);
+  const float* F = f.data<float>();
+  const std::vector<int64_t> pix = pixels.to(Device::cpu()).to(DType::i64).to_vector<int64_t>();
+  std::vector<float> out(pix.size() * size_t(D));
+  auto grid = [](int64_t o, int64_t n_out, int64_t n_grid, int64_t& i0, int64_t& i1, double& t) {
+    const double g = std::clamp((double(o) + 0.5) * double(n_grid) / double(n_out) - 0.5, 0.0, double(n_grid - 1));
+    i0 = int64_t(g);
+    i1 = std::min(i0 + 1, n_grid - 1);
+    t = g - double(i0);
+  };
   for (size_t i = 0; i < pix.size(); ++i) {
     const int64_t v = pix[i] / (h * w), p = pix[i] % (h * w), y = p / w, x = p % w;
-    cell[i] = (v * hf + std::min(hf - 1, y * hf / h)) * wf + std::min(wf - 1, x * wf / w);
+    LESEG_CHECK(pix[i] >= 0 && v < V, "sample_pixel_features: pixel ", pix[i], " outside ", V, " views of ", h, "x", w);
+    int64_t y0, y1, x0, x1;
+    double ty, tx;
+    grid(y, h, hc, y0, y1, ty);
+    grid(x, w, wc, x0, x1, tx);
+    const float* a = F + ((v * hc + y0) * wc + x0) * D;
+    const float* b = F + ((v * hc + y0) * wc + x1) * D;
+    const float* c = F + ((v * hc + y1) * wc + x0) * D;
+    const float* d = F + ((v * hc + y1) * wc + x1) * D;
+    float* o = &out[i * size_t(D)];
+    for (int64_t k = 0; k < D; ++k)
+      o[k] = float((1 - ty) * ((1 - tx) * a[k] + tx * b[k]) + ty * ((1 - tx) * c[k] + tx * d[k]));
   }
-  Tensor feats = index_select(on_device(sf).reshape(Shape{-1, F}), 0,
-                              on_device(Tensor::from_vector(cell, Shape{int64_t(cell.size())})));
+  return Tensor::from_vector(out, Shape{int64_t(pix.size()), D});
+}
+
+Tensor spatial_cosine_loss(const Tensor& local, const Tensor& target) {
+  LESEG_CHECK(local.ndim() == 2 && local.shape() == target.shape(), "spatial loss: local features ", local.shape().str(),
+              " and pixel targets ", target.shape().str(), " must be (P, F) alike");
+  return cosine_embedding_loss(local, target.detach());
+}
+
+Tensor LabelFreeRegime::spatial_loss(const Batch& b, const Forward& fw, const PairTargets& pt) {
+  const int64_t h = b.view_clip_labels.size(1), w = b.view_clip_labels.size(2);
+  Tensor feats;
+  if (spatial_target_ == "clip") {
+    LESEG_CHECK(b.view_clip_features.defined(), name(), ": loss.spatial (target clip) needs dense CLIP pixel features; "
+                "the batch's views carry none (clip_feat.npy; `leseg data synth` writes them) — set loss.spatial: false "
+                "or loss.spatial_target: sam");
+    const Tensor& cf = b.view_clip_features;  // (V, hc, wc, D)
+    LESEG_CHECK(cf.ndim() == 4 && cf.size(3) == text_->text_embeddings().size(1), name(), ": dense CLIP features ",
+                cf.shape().str(), " do not have the text width ", text_->text_embeddings().size(1));
+    NoGradGuard ng;
+    feats = on_device(sample_pixel_features(cf, pt.pixels, h, w));
+    if (spatial_projection_.defined()) feats = matmul(feats, spatial_projection_);
+  } else {
+    LESEG_CHECK(b.view_sam_features.defined(), name(), ": loss.spatial (target sam) needs pixel features; the batch's "
+                "views carry no SAM features (set loss.spatial: false)");
+    const Tensor& sf = b.view_sam_features;  // (V, hf, wf, F)
+    const int64_t hf = sf.size(1), wf = sf.size(2), F = sf.size(3);
+    LESEG_CHECK(F == local_->out_features(), name(), ": loss.spatial_dim = ", local_->out_features(),
+                " but the views' pixel features have ", F, " channels");
+    std::vector<int64_t> pix = pt.pixels.to_vector<int64_t>(), cell(pix.size());
+    for (size_t i = 0; i < pix.size(); ++i) {
+      const int64_t v = pix[i] / (h * w), p = pix[i] % (h * w), y = p / w, x = p % w;
+      cell[i] = (v * hf + std::min(hf - 1, y * hf / h)) * wf + std::min(wf - 1, x * wf / w);
+    }
+    feats = index_select(on_device(sf).reshape(Shape{-1, F}), 0,
+                         on_device(Tensor::from_vector(cell, Shape{int64_t(cell.size())})));
+  }
   Tensor loc = local_->forward(index_select(fw.feats, 0, on_device(pt.rows)));
-  return cosine_embedding_loss(loc, feats.detach());
+  return spatial_cosine_loss(loc, feats);
 }
 
 }  // namespace leseg::train::label_free

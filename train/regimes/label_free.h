@@ -10,10 +10,15 @@
 //   pairs      every (point, pixel, view) pair of the Batch whose crop pixel carries a CLIP label (-1 = none
 //              in our format is dropped; CLIP2Scene's MaskCLIP argmax never lacks one) gives one CE row
 //              z[row(point)] vs label — one row per pair, so a point seen in k views counts k times [code].
-//   spatial    L_sp = mean(1 − cos(local(point), pixel feature)) [code]. The bundled views carry no dense
-//              CLIP features, so it is off by default (loss.spatial: false). loss.spatial: true uses the
-//              views' SAM features (Batch::view_sam_features, nearest feature cell of the crop pixel) as the
-//              pixel feature — a stand-in for CLIP2Scene's frozen image_mapping_local, not the paper's target.
+//   spatial    CLIP2Scene's spatial loss as coded (REFERENCE-CODE §1.5 `scannet_loss`, §1.2 `image_mapping_local`):
+//              L_sp = mean over pairs (1 − cos(local(point), g(pixel))), the target detached. loss.spatial_target:
+//              `clip` (default): g = W_img · c(pixel), c = the view's dense CLIP pixel features (clip_feat.npy,
+//              Batch::view_clip_features, (V, hc, wc, D) over the crop) bilinearly sampled at the pair's crop pixel
+//              (align_corners = False, as the loader's crop), W_img a frozen, randomly initialised D -> F map
+//              (CLIP2Scene's image_mapping_local is a randomly initialised 1x1 conv that is never trained;
+//              F = loss.spatial_dim, default D; loss.spatial_projection: none uses c itself, F = D). `sam`: g = the
+//              views' SAM features at the nearest feature cell (the earlier stand-in, not CLIP2Scene's target;
+//              loss.spatial_dim = the SAM width). Off by default (loss.spatial: false); weight loss.spatial_weight.
 //   switch     CLIP2Scene's switchable self-training: from epoch self_training.start (0-based; 10 = "epoch >=
 //              10" [code]) with probability self_training.p once per batch the CE target is argmax z (detached).
 //   controls   data.label_source: pseudo (default) | gt | shuffled (train/components/controls.h): the pair labels
@@ -52,6 +57,12 @@ struct Forward {
   Tensor z;      // (R, C) point-text logits
 };
 
+// Rows (P, D) f32 (CPU) of dense pixel features `feats` (V, hc, wc, D) sampled bilinearly at the crop pixels
+// `pixels` (P,) i64 = view * h * w + y * w + x of (V, h, w) crops: cell coordinate (y + 0.5) * hc / h − 0.5, clamped.
+Tensor sample_pixel_features(const Tensor& feats, const Tensor& pixels, int64_t h, int64_t w);
+// L_sp = mean_p (1 − cos(local_p, target_p)); gradient only into `local` (the target is detached).
+Tensor spatial_cosine_loss(const Tensor& local, const Tensor& target);
+
 class LabelFreeRegime : public Regime {
  public:
   Tensor logits(const Batch& b) override;
@@ -88,6 +99,8 @@ class LabelFreeRegime : public Regime {
   std::shared_ptr<models::ProjectionHead> final_, local_;
   std::shared_ptr<models::TextLogitHead> text_;
   bool spatial_ = false;
+  std::string spatial_target_ = "clip";
+  Tensor spatial_projection_;  // (D, F) frozen (clip target); undefined = identity
   double spatial_weight_ = 1.0, ce_weight_ = 1.0;
   SelfTrainingSwitch switch_;
   Generator switch_gen_, control_gen_;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "io/datasets/scene_io.h"
+#include "io/formats/npy.h"
 #include "io/geometry/pairing.h"
 #include "io/loader/batch.h"
 #include "loader_fixtures.h"
@@ -416,6 +417,66 @@ TEST(Batch, ClipLogitsOfTheWrongRankAreAClearError) {
     FAIL() << "2-D logits accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("clip_logits.npy: expected (h, w, C)"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// clip_feat.npy (dense CLIP pixel features, f16 on disk) reaches the batch as (V, hc, wc, D) f32 over the crop,
+// bilinear like the SAM features; a wrong dtype, rank or size is a clear error naming the file / view.
+TEST(Batch, ClipFeaturesRoundTripAndReachTheBatch) {
+  const auto dir = std::filesystem::temp_directory_path() / ("leseg_clip_feat_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  Scene s = hand_scene("hand_feat");
+  s.views.push_back(hand_view("0", std::vector<int32_t>(64, 1), std::vector<int32_t>(64, -1)));
+  std::vector<float> f = {1, 0, 0.5f, 0.5f, 0, 1, -1, 0.25f};  // (2, 2, 2)
+  s.views[0].clip_features = Tensor::from_vector(f, Shape{2, 2, 2});
+  write_scene(dir.string(), s);
+  Scene back = read_scene(dir.string());
+  EXPECT_EQ(read_npy((dir / "views" / "0" / "clip_feat.npy").string()).dtype(), DType::f16);  // f16 on disk
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(back.views[0].clip_features.defined());
+  EXPECT_EQ(back.views[0].clip_features.dtype(), DType::f32);
+  EXPECT_EQ(back.views[0].clip_features.to_vector<float>(), f);  // exact in f16
+  back.views[0].cam_to_world = s.views[0].cam_to_world;
+  BatchOptions o;
+  o.views.crop = false;
+  o.views.hflip = 0;
+  o.voxel_size = 0.5;
+  Batch b = make_batch({{&back, true, 1}}, o);
+  ASSERT_TRUE(b.view_clip_features.defined());
+  EXPECT_EQ(b.view_clip_features.shape(), (Shape{1, 2, 2, 2}));  // round(8 * 2 / 8) cells over the full view
+  EXPECT_EQ(b.view_clip_features.to_vector<float>(), f);
+  o.views.clip_features = false;
+  EXPECT_FALSE(make_batch({{&back, true, 1}}, o).view_clip_features.defined());
+  // finer than the view: a loader error naming the view
+  o.views.clip_features = true;
+  back.views[0].clip_features = Tensor::zeros(Shape{16, 16, 2}, DType::f32);
+  try {
+    make_batch({{&back, true, 1}}, o);
+    FAIL() << "a 16x16 feature map over an 8x8 view was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("are finer than the 8x8 view"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Batch, ClipFeaturesOfTheWrongDtypeOrRankAreAClearError) {
+  const auto dir = std::filesystem::temp_directory_path() / ("leseg_clip_feat_bad_" + std::to_string(::getpid()));
+  for (int bad = 0; bad < 2; ++bad) {
+    std::filesystem::remove_all(dir);
+    Scene s = hand_scene("hand_feat_bad");
+    s.views.push_back(hand_view("0", std::vector<int32_t>(64, 1), std::vector<int32_t>(64, -1)));
+    write_scene(dir.string(), s);
+    const std::string p = (dir / "views" / "0" / "clip_feat.npy").string();
+    if (bad == 0) write_npy(p, Tensor::zeros(Shape{2, 2, 3}, DType::i32));
+    else write_npy(p, Tensor::zeros(Shape{4, 3}, DType::f16));
+    try {
+      read_scene(dir.string());
+      FAIL() << (bad == 0 ? "i32 features accepted" : "2-D features accepted");
+    } catch (const Error& e) {
+      const std::string want = bad == 0 ? "clip_feat.npy: dense CLIP features must be f2 or f4"
+                                        : "clip_feat.npy: expected (h, w, D)";
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
   }
   std::filesystem::remove_all(dir);
 }

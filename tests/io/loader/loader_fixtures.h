@@ -84,6 +84,7 @@ inline bool same_batch(const io::loader::Batch& a, const io::loader::Batch& b, s
       {"view_clip_labels", &io::loader::Batch::view_clip_labels},
       {"view_sam_masks", &io::loader::Batch::view_sam_masks},
       {"view_sam_features", &io::loader::Batch::view_sam_features},
+      {"view_clip_features", &io::loader::Batch::view_clip_features},
       {"caption_scene", &io::loader::Batch::caption_scene},
       {"caption_objects", &io::loader::Batch::caption_objects},
       {"caption_object_ids", &io::loader::Batch::caption_object_ids},

@@ -35,7 +35,8 @@ bool same_scene(const Scene& a, const Scene& b) {
          same_bytes(x.cam_to_world, y.cam_to_world) && same_bytes(x.clip_labels, y.clip_labels) &&
          same_bytes(x.sam_masks, y.sam_masks) && same_bytes(x.sam_features, y.sam_features) &&
          same_bytes(x.gt_labels, y.gt_labels) && same_bytes(x.caption_scene, y.caption_scene) &&
-         same_bytes(x.caption_objects, y.caption_objects) && same_bytes(x.caption_object_ids, y.caption_object_ids);
+         same_bytes(x.caption_objects, y.caption_objects) && same_bytes(x.caption_object_ids, y.caption_object_ids) &&
+         same_bytes(x.clip_features, y.clip_features);
   }
   return ok;
 }
@@ -310,4 +311,65 @@ TEST(SyntheticStandIns, ClipKnobsDoWhatTheySay) {
   std::set<int32_t> seen;
   for (int v = 0; v < 16; ++v) seen.insert(clip_like_labels(t, 3, P, 1, v, half)[0]);
   EXPECT_EQ(seen.size(), 2u);
+}
+
+// Dense CLIP-like features (clip_feat.npy): one unit vector per 16 x 16 cell whose argmax against the text
+// embeddings is the cell's majority CLIP-like label (the features agree with clip_label.png cell by cell, and carry
+// no ground truth); values are f16-representable; switching them off changes nothing else of the scene.
+TEST(SyntheticStandIns, ClipFeaturesAgreeWithClipLabelsAndAddOnlyThemselves) {
+  DatasetInfo info = indoor_dataset_info(32, 0);
+  IndoorOptions o = small_indoor();
+  Scene s = generate_indoor_scene(9, info.text_embeddings, o);
+  const int C = int(info.text_embeddings.size(0)), D = 32, st = o.stand_ins.clip_feat_stride;
+  const std::vector<float> T = info.text_embeddings.to_vector<float>();
+  int64_t cells = 0, agree = 0, unlabelled = 0;
+  for (const View& v : s.views) {
+    ASSERT_TRUE(v.clip_features.defined());
+    const int H = o.height, W = o.width, h = (H + st - 1) / st, w = (W + st - 1) / st;
+    ASSERT_EQ(v.clip_features.shape(), (Shape{h, w, D}));
+    ASSERT_EQ(v.clip_features.dtype(), DType::f32);
+    EXPECT_TRUE(same_bytes(v.clip_features, v.clip_features.to(DType::f16).to(DType::f32)));  // f16 values
+    const std::vector<float> f = v.clip_features.to_vector<float>();
+    const std::vector<int32_t> lab = v.clip_labels.to_vector<int32_t>();
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        std::vector<int64_t> cnt(static_cast<size_t>(C), 0);
+        for (int py = y * st; py < std::min(H, (y + 1) * st); ++py)
+          for (int px = x * st; px < std::min(W, (x + 1) * st); ++px)
+            if (lab[size_t(py * W + px)] >= 0) ++cnt[size_t(lab[size_t(py * W + px)])];
+        const int major = int(std::max_element(cnt.begin(), cnt.end()) - cnt.begin());
+        const float* e = &f[size_t((y * w + x) * D)];
+        double n = 0;
+        for (int k = 0; k < D; ++k) n += double(e[k]) * e[k];
+        EXPECT_NEAR(n, 1.0, 2e-3);
+        if (cnt[size_t(major)] == 0) { ++unlabelled; continue; }
+        int best = 0;
+        double bv = -1e9;
+        for (int c = 0; c < C; ++c) {
+          double d = 0;
+          for (int k = 0; k < D; ++k) d += double(e[k]) * T[size_t(c * D + k)];
+          if (d > bv) bv = d, best = c;
+        }
+        ++cells;
+        agree += best == major;
+      }
+  }
+  EXPECT_GT(cells, 50);
+  EXPECT_EQ(agree, cells);
+  EXPECT_LT(unlabelled, cells);
+  // The features are the labels' embeddings plus noise, not the labels' embeddings themselves.
+  const std::vector<float> f0 = s.views[0].clip_features.to_vector<float>();
+  double max_cos = 0;
+  for (int c = 0; c < C; ++c) {
+    double d = 0;
+    for (int k = 0; k < D; ++k) d += double(f0[size_t(k)]) * T[size_t(c * D + k)];
+    max_cos = std::max(max_cos, d);
+  }
+  EXPECT_LT(max_cos, 0.999);
+  // Off: no features, every other array identical (they are drawn from their own streams, last).
+  IndoorOptions off = o;
+  off.stand_ins.clip_features = false;
+  Scene t = generate_indoor_scene(9, info.text_embeddings, off);
+  for (View& v : s.views) v.clip_features = Tensor();
+  EXPECT_TRUE(same_scene(s, t));
 }

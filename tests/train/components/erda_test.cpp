@@ -239,3 +239,26 @@ TEST(ErdaMechanismStats, LabelledFitAndPseudoDistribution) {
   pseudo_distribution_stats(p, Tensor::from_vector(std::vector<int64_t>{}, Shape{0}), e);
   EXPECT_TRUE(e.empty());
 }
+
+// Accuracy of argmax p on hand-made rows: rows with gt < 0 are not scored, counts accumulate over batches.
+TEST(ErdaMechanismStats, PseudoLabelAccuracyOnUnlabelledRows) {
+  PseudoLabelAccuracy acc;
+  nlohmann::json j = nlohmann::json::object();
+  acc.write(j);
+  EXPECT_TRUE(j.empty());  // nothing scored yet
+  // argmax rows: 2, 0, 1, 1
+  Tensor s = Tensor::from_vector(std::vector<float>{0, 1, 5, 3, 1, 0, 0, 2, 1, -1, 4, 0}, Shape{4, 3});
+  acc.add(s, Tensor::from_vector(std::vector<int32_t>{2, 1, -1, 1}, Shape{4}));  // right, wrong, unscored, right
+  acc.write(j);
+  EXPECT_NEAR(j["p_acc"].get<double>(), 2.0 / 3.0, 1e-12);
+  EXPECT_EQ(j["p_acc_n"].get<int64_t>(), 3);
+  acc.add(Tensor::from_vector(std::vector<float>{0, 0, 9}, Shape{1, 3}), Tensor::from_vector(std::vector<int64_t>{0}, Shape{1}));
+  acc.write(j, "pa");
+  EXPECT_NEAR(j["pa"].get<double>(), 2.0 / 4.0, 1e-12);
+  EXPECT_EQ(j["pa_n"].get<int64_t>(), 4);
+  acc.reset();
+  nlohmann::json k = nlohmann::json::object();
+  acc.write(k);
+  EXPECT_TRUE(k.empty());
+  EXPECT_THROW(acc.add(s, Tensor::from_vector(std::vector<int32_t>{0, 1}, Shape{2})), Error);
+}

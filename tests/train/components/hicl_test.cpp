@@ -12,6 +12,7 @@
 #include "engine/ops/elementwise.h"
 #include "engine/ops/nn_functional.h"
 #include "engine/ops/reduce.h"
+#include "engine/optim/sgd.h"
 
 using namespace leseg;
 using namespace leseg::train::hicl;
@@ -171,4 +172,30 @@ TEST(HiclSchedule, StagesSwitchAtConfiguredEpochsAndAblations) {
   StageSchedule custom{2, 4};
   EXPECT_FALSE(custom.at(1).intra);
   EXPECT_TRUE(custom.at(2).intra && !custom.at(3).kl && custom.at(4).kl);
+}
+
+// The transformers' schedule starts with their stage: before the delay and at the stage start lr = base lr; from
+// there the inner cosine (built over the stage's length) runs its full course; the state is the outer counter.
+TEST(HiclSchedule, DelayedLrStartsAtTheStageWithTheBaseLr) {
+  ParamGroup hyper;
+  hyper.lr = 0.2;
+  SGD opt({Tensor::zeros(Shape{2}).requires_grad_(true)}, hyper);
+  auto inner = std::make_unique<CosineWarmupLR>(opt, 0, 4);  // 4 steps of stage
+  DelayedLR lr(opt, std::move(inner), 3);
+  EXPECT_EQ(lr.delay(), 3);
+  for (int64_t t = 0; t <= 3; ++t) {
+    lr.set_state(t);
+    EXPECT_DOUBLE_EQ(lr.get_lr()[0], 0.2) << t;  // t = 3: the stage's first step
+  }
+  const double pi = std::acos(-1.0);
+  for (int64_t t = 4; t <= 7; ++t) {
+    lr.set_state(t);
+    EXPECT_NEAR(lr.get_lr()[0], 0.2 * (1 + std::cos(pi * double(t - 3) / 4.0)) / 2.0, 1e-12) << t;
+  }
+  lr.set_state(9);
+  EXPECT_NEAR(lr.get_lr()[0], 0.0, 1e-12);  // ran its course
+  lr.set_state(3);
+  lr.step();
+  EXPECT_EQ(lr.state(), 4);
+  EXPECT_THROW(DelayedLR(opt, nullptr, 1), Error);
 }

@@ -167,6 +167,36 @@ TEST(ErdaRegime, FirstStepIsSoftCrossEntropyToUniformOverUnlabelledPoints) {
   EXPECT_NEAR(t.at("erda"), ref, 1e-5 * std::abs(ref) + 1e-6) << "U=" << U << " L=" << L;
 }
 
+// The eval record carries p_acc (argmax p against GT on the evaluation rooms' points, none labelled for training)
+// with the number of points scored; the CE-only baseline (no prototypes) writes nothing; a training step scores
+// nothing (its batches carry only weak labels).
+TEST(ErdaRegime, EvalRecordScoresPseudoLabelsOnUnlabelledPoints) {
+  ErdaSetup s = make();
+  s.job.regime->step(s.b0, 0, 0);  // prototypes from the labelled rows
+  ASSERT_TRUE(s.job.val);
+  s.job.val->begin_epoch(0);
+  auto vb = s.job.val->next();
+  ASSERT_TRUE(vb.has_value());
+  s.job.regime->set_training(false);
+  s.job.regime->begin_eval();
+  s.job.regime->logits(*vb);
+  nlohmann::json j = s.job.regime->eval_metrics();
+  ASSERT_TRUE(j.contains("p_acc")) << j.dump();
+  int64_t labelled = 0;
+  for (int32_t l : vb->labels.to_vector<int32_t>()) labelled += l >= 0;
+  EXPECT_EQ(j["p_acc_n"].get<int64_t>(), labelled);
+  EXPECT_GE(j["p_acc"].get<double>(), 0.0);
+  EXPECT_LE(j["p_acc"].get<double>(), 1.0);
+  // outside begin_eval .. eval_metrics nothing is scored
+  s.job.regime->logits(*vb);
+  EXPECT_TRUE(s.job.regime->eval_metrics().empty());
+  ErdaSetup base = make({"erda.enabled=false"});
+  base.job.regime->set_training(false);
+  base.job.regime->begin_eval();
+  base.job.regime->logits(*vb);
+  EXPECT_TRUE(base.job.regime->eval_metrics().empty());
+}
+
 TEST(ErdaRegime, AblationSwitches) {
   ErdaSetup base = make({"erda.enabled=false"});
   ErdaSetup full = make();

@@ -181,13 +181,103 @@ TEST(Clip2Scene, SpatialLossWithSamFeatureStandIn) {
   Batch b = tiny_batch();
   ASSERT_TRUE(b.view_sam_features.defined());
   const int64_t F = b.view_sam_features.size(3);
-  auto r = make("clip2scene", "loss: {spatial: true, spatial_dim: " + std::to_string(F) + "}\n");
+  auto r = make("clip2scene", "loss: {spatial: true, spatial_target: sam, spatial_dim: " + std::to_string(F) + "}\n");
   auto before = snapshot(*r);
   auto v = train_step(*r, b, 0);
   ASSERT_TRUE(v.count("spatial"));
   EXPECT_GT(v["spatial"], 0.0);
   EXPECT_LT(v["spatial"], 2.0);
   EXPECT_EQ(changed(before, *r, "local."), 2);
+}
+
+// CLIP2Scene's spatial loss on hand-made inputs: dense features (V, hc, wc, D) sampled bilinearly at crop pixels
+// (align_corners = False, clamped), then L = mean(1 − cos(local, target)) with the gradient only into `local`,
+// pointing away from the target (a descent step raises every row's cosine).
+TEST(Clip2Scene, SpatialLossValueGradientAndPixelSampling) {
+  // one view, 2x2 cells of D = 2 over a 4x4 crop
+  const std::vector<float> cells = {1, 0, 0, 1, 2, 0, 0, 2};  // (0,0)=[1,0] (0,1)=[0,1] (1,0)=[2,0] (1,1)=[0,2]
+  Tensor feats = Tensor::from_vector(cells, Shape{1, 2, 2, 2});
+  // pixel (0,0): cell coordinate 0.5*2/4 - 0.5 = -0.25 -> clamped to cell (0,0); pixel (1,1): 0.25 in both axes;
+  // pixel (3,3): 1.25 -> clamped to (1,1); pixel (0,3): row 0, column clamped to 1
+  Tensor px = Tensor::from_vector(std::vector<int64_t>{0, 1 * 4 + 1, 3 * 4 + 3, 3}, Shape{4});
+  std::vector<float> got = label_free::sample_pixel_features(feats, px, 4, 4).to_vector<float>();
+  ASSERT_EQ(got.size(), 8u);
+  // (1,1): 0.75*0.75*[1,0] + 0.75*0.25*[0,1] + 0.25*0.75*[2,0] + 0.25*0.25*[0,2] = [0.9375, 0.3125]
+  const std::vector<float> want = {1, 0, 0.9375f, 0.3125f, 0, 2, 0, 1};
+  for (size_t i = 0; i < 8; ++i) EXPECT_NEAR(got[i], want[i], 1e-6) << i;
+
+  Tensor local = Tensor::from_vector(std::vector<float>{1, 0, 1, 1}, Shape{2, 2}).requires_grad_(true);
+  Tensor target = Tensor::from_vector(std::vector<float>{0, 3, 2, 0}, Shape{2, 2}).requires_grad_(true);
+  Tensor loss = label_free::spatial_cosine_loss(local, target);
+  // rows: cos([1,0],[0,1]) = 0, cos([1,1],[1,0]) = 1/sqrt(2): mean(1, 1 - 0.7071) = 0.646447
+  EXPECT_NEAR(loss.item<double>(), 0.5 * (1.0 + (1.0 - 1.0 / std::sqrt(2.0))), 1e-6);
+  loss.backward();
+  EXPECT_FALSE(target.grad().defined() && max(abs(target.grad())).item<double>() > 0);  // the target is detached
+  // d(1 - cos)/dl = -(t^ - cos l^) / |l|, divided by P = 2: row 0 [0, -0.5], row 1 [-0.17678, 0.17678]
+  std::vector<float> g = local.grad().to_vector<float>();
+  EXPECT_NEAR(g[0], 0.0, 1e-6);
+  EXPECT_NEAR(g[1], -0.5, 1e-6);
+  EXPECT_NEAR(g[2], -0.5 * 0.5 * std::sqrt(2.0) / 2.0 * 1.0, 1e-5);
+  EXPECT_NEAR(g[3], 0.5 * 0.5 * std::sqrt(2.0) / 2.0, 1e-5);
+  // a descent step moves each row toward its target
+  std::vector<float> l = {1, 0, 1, 1}, t = {0, 3, 2, 0};
+  auto cosr = [](const float* a, const float* b) {
+    return (a[0] * b[0] + a[1] * b[1]) / std::sqrt((a[0] * a[0] + a[1] * a[1]) * (b[0] * b[0] + b[1] * b[1]));
+  };
+  for (int r = 0; r < 2; ++r) {
+    float stepped[2] = {l[size_t(2 * r)] - 0.1f * g[size_t(2 * r)], l[size_t(2 * r + 1)] - 0.1f * g[size_t(2 * r + 1)]};
+    EXPECT_GT(cosr(stepped, &t[size_t(2 * r)]), cosr(&l[size_t(2 * r)], &t[size_t(2 * r)]) + 1e-3) << r;
+  }
+  // shapes that disagree are an error
+  EXPECT_THROW(label_free::spatial_cosine_loss(local, Tensor::zeros(Shape{2, 3})), Error);
+}
+
+// The regime's spatial term (target clip, no projection) equals the loss computed by hand from the batch's dense
+// CLIP features at the training pairs; with the default frozen random projection the term is present, in (0, 2),
+// and trains the local head; a batch without clip features is a clear error.
+TEST(Clip2Scene, SpatialLossAgainstDenseClipFeatures) {
+  Batch b = tiny_batch();
+  ASSERT_TRUE(b.view_clip_features.defined());
+  EXPECT_EQ(b.view_clip_features.size(3), 16);  // the dataset's text width
+  {
+    auto r = make("clip2scene", "loss: {spatial: true, spatial_projection: none}\nself_training: {enabled: false}\n");
+    auto* lf = dynamic_cast<label_free::LabelFreeRegime*>(r.get());
+    ASSERT_NE(lf, nullptr);
+    double expected = 0;
+    {
+      NoGradGuard ng;
+      label_free::Forward fw = lf->forward(b);
+      label_free::PairTargets pt = lf->training_pairs(b);
+      std::shared_ptr<Module> local;
+      for (auto& [n, m] : r->modules())
+        if (n == "local") local = m;
+      ASSERT_TRUE(local);
+      auto head = std::dynamic_pointer_cast<models::ProjectionHead>(local);
+      ASSERT_TRUE(head);
+      Tensor loc = head->forward(index_select(fw.feats, 0, pt.rows));
+      Tensor tgt = label_free::sample_pixel_features(b.view_clip_features, pt.pixels, b.view_clip_labels.size(1),
+                                                     b.view_clip_labels.size(2));
+      expected = label_free::spatial_cosine_loss(loc, tgt).item<double>();
+    }
+    auto v = train_step(*r, b, 0);
+    ASSERT_TRUE(v.count("spatial"));
+    EXPECT_NEAR(v["spatial"], expected, 1e-5);
+  }
+  auto r = make("clip2scene", "loss: {spatial: true, spatial_weight: 0.5}\n");
+  auto before = snapshot(*r);
+  auto v = train_step(*r, b, 0);
+  ASSERT_TRUE(v.count("spatial"));
+  EXPECT_GT(v["spatial"], 0.0);
+  EXPECT_LT(v["spatial"], 1.0);  // weight 0.5 on a loss in (0, 2)
+  EXPECT_EQ(changed(before, *r, "local."), 2);
+  Batch none = b;
+  none.view_clip_features = Tensor();
+  try {
+    r->step(none, 0, 0);
+    FAIL() << "spatial loss without dense CLIP features";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("clip_feat.npy"), std::string::npos) << e.what();
+  }
 }
 
 const char* kHiclAll = "hicl: {intra_from: 0, kl_from: 0, samples: 40}\ntransformer: {heads: 2}\n"
@@ -317,6 +407,40 @@ TEST(Hicl, StateLoadRestoresTheRegime) {
   std::set<std::string> gens;
   for (auto& [n, g] : r->generators()) gens.insert(n);
   EXPECT_EQ(gens, (std::set<std::string>{"self_training", "sampling", "controls"}));
+}
+
+// The transformers' lr schedule starts when their stage starts (hicl.transformer_sched: stage, default): at the
+// stage's first step the lr equals the base lr, then the cosine runs over the remaining epochs; `run` keeps the
+// previous schedule from step 0 (half-way down its cosine at the stage start of a 4-epoch run starting at epoch 2).
+TEST(Hicl, TransformerScheduleStartsWithTheirStage) {
+  const std::string cfg = "hicl: {intra_from: 2, kl_from: 3, samples: 40}\ntransformer: {heads: 2}\n"
+                          "optim_transformer: {name: adamw, lr: 0.001, weight_decay: 0.05, sched: {name: cosine}}\n";
+  for (const char* mode : {"stage", "run"}) {
+    std::string c = cfg;
+    if (std::string(mode) == "run") c = "hicl: {intra_from: 2, kl_from: 3, samples: 40, transformer_sched: run}\n" +
+                                        cfg.substr(cfg.find('\n') + 1);
+    auto r = make("hicl", c, /*epochs=*/4);  // steps_per_epoch = 1
+    OptimizerSlot* slot = nullptr;
+    for (auto& s : r->optimizers())
+      if (s.name == "transformers") slot = &s;
+    ASSERT_NE(slot, nullptr);
+    ASSERT_TRUE(slot->scheduler);
+    slot->scheduler->set_state(2);  // the first step of epoch 2 = the stage start
+    const double at_start = slot->scheduler->get_lr()[0];
+    slot->scheduler->set_state(3);
+    const double next = slot->scheduler->get_lr()[0];
+    if (std::string(mode) == "stage") {
+      EXPECT_DOUBLE_EQ(at_start, 0.001);
+      EXPECT_NEAR(next, 0.001 * 0.5, 1e-12);  // cosine over the stage's 2 steps
+      slot->scheduler->set_state(0);
+      EXPECT_DOUBLE_EQ(slot->scheduler->get_lr()[0], 0.001);
+    } else {
+      EXPECT_NEAR(at_start, 0.001 * 0.5, 1e-12);  // cosine over the run's 4 steps, half-way at step 2
+    }
+    // the 3D model's schedule is the run's either way
+    for (auto& s : r->optimizers())
+      if (s.name == "model") EXPECT_FALSE(s.scheduler);
+  }
 }
 
 TEST(Hicl, ClearErrors) {
