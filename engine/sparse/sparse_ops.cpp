@@ -262,9 +262,11 @@ SparseTensor sparse_conv3d(const SparseTensor& x, const Tensor& weight_in, const
     }
     need_tc = call.variant == ConvVariant::TensorCoreImplicitGemm;
   }
-  // CPU: the output-stationary form reads the neighbour tables (built once per map, cached on it)
+  // CPU: the output-stationary form of the f32/f64 conv reads the neighbour tables (built once per map, cached on
+  // it); the bf16/f16/TF32 twins do not
+  const bool cpu_plain = (cdt == DType::f32 && !call.math.allow_tf32) || cdt == DType::f64;
   const bool need_nbr = dev.is_cuda() ? (call.variant == ConvVariant::ImplicitGemm || need_tc)
-                                      : kernels::sparse_conv_cpu_wants_nbr(weight.size(1), weight.size(2));
+                                      : cpu_plain && kernels::sparse_conv_cpu_wants_nbr(weight.size(1), weight.size(2));
   m = km->conv_map(swap, need_nbr);
   if (need_tc) attach_tc_data(m, *km, swap, *out_set, *x.coordinate_set(), dev);
   Tensor y = conv_forward(f, weight, bias, m, n_out, call);
