@@ -69,17 +69,17 @@ SparseTensor MinkUNet::forward(const SparseTensor& x, std::vector<StageTrace>* t
   LESEG_CHECK(x.feats().dtype() == cfg_.dtype, "MinkUNet: features are ", dtype_name(x.feats().dtype()),
               ", the model is ", dtype_name(cfg_.dtype));
   std::array<SparseTensor, 4> skips;  // p1, p2 (block1), p4 (block2), p8 (block3)
-  SparseTensor h = sparse_relu((*bn0_)((*conv0_)(x)));
+  SparseTensor h = bn0_->forward_relu((*conv0_)(x));
   trace_push(trace, "conv0p1s1", h);
   skips[0] = h;
   for (int i = 0; i < 4; ++i) {
-    h = sparse_relu((*down_bn_[i])((*down_[i])(h)));
+    h = down_bn_[i]->forward_relu((*down_[i])(h));
     h = (*blocks_[i])(h);
     trace_push(trace, "block" + std::to_string(i + 1), h);
     if (i < 3) skips[i + 1] = h;
   }
   for (int i = 0; i < 4; ++i) {
-    h = sparse_relu((*up_bn_[i])((*up_[i])(h)));
+    h = up_bn_[i]->forward_relu((*up_[i])(h));
     trace_push(trace, kUpNames[i], h);
     h = sparse_cat(h, skips[3 - i]);
     h = (*blocks_[4 + i])(h);
