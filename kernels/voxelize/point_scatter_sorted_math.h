@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernels/common/hd.h"
+#include "kernels/segment/segment_sorted_math.h"
 
 namespace leseg::kernels::scatter_sorted {
 
@@ -17,22 +18,11 @@ namespace leseg::kernels::scatter_sorted {
 LESEG_HD uint32_t key(int32_t j, int64_t m) { return j >= 0 && int64_t(j) < m ? uint32_t(j) : uint32_t(m); }
 
 // First p in [0, n) with keys[p] >= v (n when none): the start of voxel v's run (v = m: the end of the valid ones).
-LESEG_HD int64_t lower_bound(const uint32_t* keys, int64_t n, uint32_t v) {
-  int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    if (keys[mid] < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
+// The same search and bit count as the sorted segment reduction's (kernels/segment/segment_sorted_math.h).
+LESEG_HD int64_t lower_bound(const uint32_t* keys, int64_t n, uint32_t v) { return sorted_lower_bound(keys, n, v); }
 
 // Bits the radix sort needs for keys in [0, m].
-LESEG_HD int key_bits(int64_t m) {
-  int b = 1;
-  while (b < 32 && (uint64_t(1) << b) <= uint64_t(m)) ++b;
-  return b;
-}
+LESEG_HD int key_bits(int64_t m) { return segment_sort_bits(m, 32); }
 
 // One term of a run: acc + w·g with the product and the sum each rounded: the CPU twin's `d[ch] += wc * gr[ch]`
 // as the default build compiles it (x86-64 baseline: no FMA instruction, so nothing to contract into; a
