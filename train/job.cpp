@@ -12,6 +12,7 @@
 #include "engine/error.h"
 #include "io/check.h"
 #include "io/datasets/scene_io.h"
+#include "train/conv_settings.h"
 
 namespace fs = std::filesystem;
 

@@ -3,6 +3,7 @@
 
 #include "engine/error.h"
 #include "train/config.h"
+#include "train/conv_settings.h"
 
 using leseg::train::Config;
 
