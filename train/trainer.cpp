@@ -19,6 +19,7 @@
 #include "engine/optim/clip_grad.h"
 #include "train/optimizer_graph.h"
 #include "train/prefetch.h"
+#include "train/structure_ahead.h"
 #include "train/progress.h"
 #include "train/report/tensorboard.h"
 
@@ -258,6 +259,10 @@ TrainResult Trainer::run() {
   if (opt_.cuda_graph)
     graph = std::make_unique<OptimizerGraph>(regime_.optimizers(), opt_.clip_grad_norm, opt_.device, opt_.precision);
 
+  // Batch N + 1's sparse structure (coordinate sets, kernel maps) is built before its step from what step N's
+  // network asked for, so the step itself reads no structure size on the host (train/structure_ahead.h).
+  StructureAhead structure_ahead;
+
   bool stop = false;
   int64_t epoch = start_epoch_;
   for (; epoch < opt_.epochs && !stop; ++epoch) {
@@ -288,7 +293,9 @@ TrainResult Trainer::run() {
         Tensor total;
         std::vector<double> term_values;
         try {
+          structure_ahead.prepare(*b);  // before the step boundary: the structure syncs happen here
           lt = regime_.step(*b, epoch, batch);
+          structure_ahead.record(*b);
           const nlohmann::json st = regime_.step_stats();  // named: items() of a temporary would dangle
           for (auto& [k, v] : st.items())
             if (v.is_number()) stats_sum[k].first += v.get<double>(), ++stats_sum[k].second;

@@ -202,7 +202,18 @@ std::shared_ptr<const KernelMap> CoordinateManager::kernel_map(int32_t in_stride
         km->nbr_out = nbr;
       });
   maps_[key] = km;
+  plan_.push_back(StructureRequest{in_stride, out_stride, kernel_size, dilation, region});
   return km;
+}
+
+int64_t CoordinateManager::prebuild(const StructurePlan& plan) {
+  int64_t built = 0;
+  for (const StructureRequest& r : plan) {
+    if (!find(r.in_stride)) break;  // this manager's network input is not the one the plan was recorded on
+    kernel_map(r.in_stride, r.out_stride, r.kernel_size, r.dilation, r.region);
+    ++built;
+  }
+  return built;
 }
 
 kernels::ConvMap KernelMap::conv_map(bool transposed, bool need_nbr) const {

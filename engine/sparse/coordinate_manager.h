@@ -38,6 +38,18 @@ struct CoordinateSet {
 
 enum class KernelRegion : uint8_t { Cube = 0 };
 
+// One structure request as a network made it: a kernel map (in stride, out stride, kernel size, dilation,
+// region); the coarser coordinate sets a strided map needs are built with it. A StructurePlan is the
+// requests of one forward in first-request order: a property of the network, not of the batch, so the plan of
+// step N tells what step N + 1 will ask for (docs/execution.md, "The sparse structure ahead of the step").
+struct StructureRequest {
+  int32_t in_stride = 1, out_stride = 1;
+  int kernel_size = 3, dilation = 1;
+  KernelRegion region = KernelRegion::Cube;
+  bool operator==(const StructureRequest&) const = default;
+};
+using StructurePlan = std::vector<StructureRequest>;
+
 struct KernelMap {
   int64_t n_in = 0, n_out = 0, volume = 0;
   Tensor in_idx, out_idx;        // (P,) i32
@@ -71,6 +83,16 @@ class CoordinateManager {
                                               KernelRegion region = KernelRegion::Cube);
   size_t num_cached_maps() const { return maps_.size(); }
 
+  // Every kernel map asked of this manager, in first-request order (cache hits are not repeated).
+  const StructurePlan& plan() const { return plan_; }
+  // Builds, ahead of the forward, what `plan` asks for (in its order), so that the forward's requests are cache
+  // hits and the host syncs that size the coordinate sets and maps (HostSyncKind::Structure) happen here, outside
+  // the training step. A request whose input set is missing here (a network that starts at another stride) and
+  // every request after it are skipped: the forward then builds them on demand, as without a plan. The maps are
+  // built by the same code as on demand, so the forward's results do not depend on whether a plan was used.
+  // Returns the number of requests that were built or already cached.
+  int64_t prebuild(const StructurePlan& plan);
+
   // Builds a coordinate set from coords without registering it (voxelize uses it); `index`/`unique_rows`
   // receive the insert results when given.
   static std::shared_ptr<CoordinateSet> build_set(const Tensor& coords, int32_t stride, int64_t num_batches,
@@ -82,6 +104,7 @@ class CoordinateManager {
   int64_t num_batches_;
   std::map<int32_t, std::shared_ptr<const CoordinateSet>> sets_;
   std::map<std::tuple<int32_t, int32_t, int, int, int>, std::shared_ptr<const KernelMap>> maps_;
+  StructurePlan plan_;
 };
 
 }  // namespace leseg

@@ -92,7 +92,6 @@ std::vector<int32_t> crop_logits_argmax(const Tensor& lg, const Crop& c, int H, 
   const int64_t C = lg.size(2);
   const float* L = lg.data<float>();
   std::vector<int32_t> out(size_t(c.oh) * c.ow);
-  std::vector<float> acc(size_t(C));
   auto grid = [](double full, int n_full, int n_grid, int& i0, int& i1, double& f) {
     const double g = std::clamp(full * double(n_grid) / double(n_full) - 0.5, 0.0, double(n_grid - 1));
     i0 = int(g);

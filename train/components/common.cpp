@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "engine/autograd.h"
+#include "engine/error.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/segment.h"
@@ -111,6 +112,25 @@ Tensor SelfTrainingSwitch::target(const Tensor& labels, const Tensor& logits, bo
   LESEG_CHECK(logits.defined() && logits.ndim() == 2, "SelfTrainingSwitch::target: logits must be (N, C)");
   NoGradGuard ng;
   return argmax(logits.detach(), 1);
+}
+
+double ema_momentum_from_config(const Config& cfg, const std::string& key, const std::string& fallback,
+                                int64_t total_steps) {
+  const std::string text = cfg.get<std::string>(key, fallback);
+  double m = 0.0;
+  if (text == "auto") {
+    m = std::clamp(1.0 - 10.0 / double(std::max<int64_t>(total_steps, 1)), 0.0, 0.999);
+  } else {
+    try {
+      size_t used = 0;
+      m = std::stod(text, &used);
+      LESEG_CHECK(used == text.size(), "trailing characters");
+    } catch (const std::exception&) {
+      LESEG_FAIL("config: key '", key, "' = '", text, "' must be a number in [0, 1] or auto");
+    }
+  }
+  LESEG_CHECK(m >= 0.0 && m <= 1.0, "config: key '", key, "' = ", m, " must lie in [0, 1]");
+  return m;
 }
 
 }  // namespace leseg::train

@@ -15,6 +15,7 @@
 
 #include "engine/rng.h"
 #include "engine/tensor.h"
+#include "train/config.h"
 
 namespace leseg::train {
 
@@ -54,5 +55,12 @@ struct SelfTrainingSwitch {
   // labels, or argmax(logits) (detached, i64, logits' device) when use_pred.
   static Tensor target(const Tensor& labels, const Tensor& logits, bool use_pred);
 };
+
+// An EMA momentum key (teacher.momentum, erda.momentum): a number in [0, 1], or `auto` = 1 − 10 / total_steps
+// clamped to [0, 0.999], so that the average spans about a tenth of the run whatever the budget (0.99 at 1000
+// steps; a value set for a long run, e.g. 0.999, keeps a short run's early, untrained features for most of it).
+// Errors name the key and the value.
+double ema_momentum_from_config(const Config& cfg, const std::string& key, const std::string& fallback,
+                                int64_t total_steps);
 
 }  // namespace leseg::train

@@ -29,7 +29,7 @@
 //   loss.ignore_index (-1, must be < 0: unlabelled points are the ones with negative labels),
 //   loss.label_smoothing (0), loss.weight (1), loss.resolution (point);
 //   erda.enabled (true), erda.weight (0.1; 0.01 for ScanNet 20 points), erda.term (erda | er | da),
-//   erda.coadapt (true), erda.momentum (0.999), erda.global (true), erda.proto_init (zeros | xavier: ERDA "-I"),
+//   erda.coadapt (true), erda.momentum (0.999 | auto = 1 − 10/steps), erda.global (true), erda.proto_init (zeros | xavier: ERDA "-I"),
 //   erda.activation (relu | lrelu), erda.rows (unlabelled | all: ERDA uses all points when fully supervised);
 //   optim.* (train/regime.h).
 // Not implemented: RandLA-Net's class weights 1/(freq + 0.02) (CloserLook / PT, like our MinkUNet, use plain
@@ -48,6 +48,7 @@
 #include "models/registry.h"
 #include "engine/ops/nn_functional.h"
 #include "engine/ops/reduce.h"
+#include "train/components/common.h"
 #include "train/components/controls.h"
 #include "train/components/erda.h"
 #include "train/regime.h"
@@ -88,8 +89,9 @@ class ErdaRegime : public Regime {
     erda::PrototypeOptions po;
     po.num_classes = C;
     po.dim = d;
-    po.momentum = cfg.get<double>("erda.momentum", 0.999);
-    LESEG_CHECK(po.momentum >= 0.0 && po.momentum <= 1.0, "config: key 'erda.momentum' must be in [0, 1], got ", po.momentum);
+    // erda.momentum: a number (ERDA's 0.999 [code], set for runs of ~10^5 steps) or auto = 1 − 10 / steps
+    po.momentum = ema_momentum_from_config(cfg, "erda.momentum", "0.999",
+                                           ctx.epochs * std::max<int64_t>(ctx.steps_per_epoch, 1));
     po.global = cfg.get<bool>("erda.global", true);
     const std::string init = cfg.get<std::string>("erda.proto_init", "zeros");
     LESEG_CHECK(init == "zeros" || init == "xavier", "config: key 'erda.proto_init' must be zeros or xavier, got '", init, "'");

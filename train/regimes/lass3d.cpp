@@ -43,6 +43,7 @@
 #include "io/scene.h"
 #include "models/heads.h"
 #include "models/registry.h"
+#include "train/components/common.h"
 #include "train/components/lass3d.h"
 #include "train/metrics.h"
 #include "train/regime.h"
@@ -78,20 +79,8 @@ class Lass3dRegime : public Regime {
     // teacher.momentum: a number, or `auto` = 1 − 10 / (optimizer steps of the run), clamped to [0, 0.999]: the
     // teacher averages over about a tenth of the run whatever the budget (0.99 at 1000 steps; hand-set values
     // lag a short run by most of it).
-    const std::string mom = cfg.get<std::string>("teacher.momentum", "0.99");
-    if (mom == "auto") {
-      const double steps = double(std::max<int64_t>(ctx.epochs * std::max<int64_t>(ctx.steps_per_epoch, 1), 1));
-      momentum_ = std::clamp(1.0 - 10.0 / steps, 0.0, 0.999);
-    } else {
-      try {
-        size_t used = 0;
-        momentum_ = std::stod(mom, &used);
-        LESEG_CHECK(used == mom.size(), "trailing characters");
-      } catch (const std::exception&) {
-        LESEG_FAIL("config: key 'teacher.momentum' = '", mom, "' must be a number in [0, 1] or auto");
-      }
-    }
-    LESEG_CHECK(momentum_ >= 0.0 && momentum_ <= 1.0, "config: key 'teacher.momentum' = ", momentum_, " must lie in [0, 1]");
+    momentum_ = ema_momentum_from_config(cfg, "teacher.momentum", "0.99",
+                                         ctx.epochs * std::max<int64_t>(ctx.steps_per_epoch, 1));
     ema_buffers_ = cfg.get<bool>("teacher.ema_buffers", true) ? EmaBuffers::ema : EmaBuffers::copy;
     const std::string tbn = cfg.get<std::string>("teacher.bn", "train");
     LESEG_CHECK(tbn == "train" || tbn == "eval", "config: key 'teacher.bn' must be train or eval, got '", tbn, "'");

@@ -9,6 +9,7 @@
 
 #include "dense_oracle.h"
 #include "engine/autograd.h"
+#include "engine/host_sync.h"
 #include "engine/sparse/sparse_ops.h"
 
 using namespace leseg;
@@ -31,7 +32,9 @@ void expect_close(const std::vector<double>& got, const std::vector<double>& ref
     }
   }
   EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << ref.size() << " mismatches";
-  if (!ref.empty()) EXPECT_TRUE(nonzero) << what << ": reference is all zero (vacuous case)";
+  if (!ref.empty()) {
+    EXPECT_TRUE(nonzero) << what << ": reference is all zero (vacuous case)";
+  }
 }
 
 struct ConvCase {
@@ -272,4 +275,60 @@ TEST(SparseConv, ClearErrors) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("1048576"), std::string::npos) << e.what();
   }
+}
+
+// The structure plan (CoordinateManager::plan / prebuild, train/structure_ahead.h): a network's kernel-map
+// requests recorded on one batch, built ahead on another, make the second forward's requests cache hits (no
+// structure sizes read inside it) with the same maps and the same outputs as building on demand.
+TEST(SparseConv, StructurePlanBuiltAheadGivesTheSameForwardWithoutStructureSyncs) {
+  auto W = [&](int64_t V, int64_t ci, int64_t co, uint64_t s) {
+    return Tensor::from_vector<double>(random_ints(V * ci * co, s), Shape{V, ci, co});
+  };
+  const Tensor w_sub = W(27, 2, 3, 1), w_down = W(8, 3, 3, 2), w_sub2 = W(27, 3, 3, 3), w_up = W(8, 3, 2, 4);
+  auto forward = [&](const SparseTensor& x) {  // subm K3 -> strided K2 -> subm K3 at stride 2 -> transposed K2
+    SparseTensor a = sparse_conv3d(x, w_sub, Tensor(), SparseConvOptions{3, 1, 1, false});
+    SparseTensor b = sparse_conv3d(a, w_down, Tensor(), SparseConvOptions{2, 2, 1, false});
+    SparseTensor c = sparse_conv3d(b, w_sub2, Tensor(), SparseConvOptions{3, 1, 1, false});
+    return sparse_conv3d(c, w_up, Tensor(), SparseConvOptions{2, 2, 1, true});
+  };
+  auto input = [&](uint64_t seed) {
+    auto c = random_coords(2, 6, 0.3, 1, seed);
+    const int64_t n = int64_t(c.size() / 4);
+    return SparseTensor(Tensor::from_vector<int32_t>(c, Shape{n, 4}),
+                        Tensor::from_vector<double>(random_ints(n * 2, seed + 1), Shape{n, 2}), 1, 2);
+  };
+  // Step N: the plan, in first-request order (the transposed conv reuses the strided map: no new request).
+  SparseTensor first = input(31);
+  (void)forward(first);
+  const StructurePlan plan = first.manager()->plan();
+  ASSERT_EQ(plan.size(), 3u);
+  EXPECT_EQ(plan[0], (StructureRequest{1, 1, 3, 1, KernelRegion::Cube}));
+  EXPECT_EQ(plan[1], (StructureRequest{1, 2, 2, 1, KernelRegion::Cube}));
+  EXPECT_EQ(plan[2], (StructureRequest{2, 2, 3, 1, KernelRegion::Cube}));
+  // Step N + 1 (other coordinates): built ahead, then the forward reads no structure size.
+  SparseTensor ahead = input(32), fresh = input(32);
+  {
+    HostSyncCounter c;
+    EXPECT_EQ(ahead.manager()->prebuild(plan), 3);
+    EXPECT_GT(c.count(HostSyncKind::Structure), 0);
+  }
+  HostSyncCounter c;
+  SparseTensor y_ahead = forward(ahead);
+  EXPECT_EQ(c.count(HostSyncKind::Structure), 0) << c.report();
+  EXPECT_EQ(ahead.manager()->plan(), plan);
+  SparseTensor y_fresh = forward(fresh);  // the control: built on demand, inside the forward
+  EXPECT_GT(c.count(HostSyncKind::Structure), 0);
+  EXPECT_EQ(y_ahead.coords().to_vector<int32_t>(), y_fresh.coords().to_vector<int32_t>());
+  EXPECT_EQ(y_ahead.feats().to_vector<double>(), y_fresh.feats().to_vector<double>());
+  for (const auto& r : plan) {
+    auto ka = ahead.manager()->kernel_map(r.in_stride, r.out_stride, r.kernel_size, r.dilation);
+    auto kf = fresh.manager()->kernel_map(r.in_stride, r.out_stride, r.kernel_size, r.dilation);
+    EXPECT_EQ(ka->offsets, kf->offsets);
+    EXPECT_EQ(ka->in_idx.to_vector<int32_t>(), kf->in_idx.to_vector<int32_t>());
+    EXPECT_EQ(ka->out_idx.to_vector<int32_t>(), kf->out_idx.to_vector<int32_t>());
+  }
+  // A plan that starts at a stride this input does not have builds nothing (the forward builds on demand).
+  SparseTensor coarse(Tensor::from_vector<int32_t>({0, 0, 0, 0}, Shape{1, 4}), Tensor::ones(Shape{1, 2}, DType::f64), 4, 2);
+  EXPECT_EQ(coarse.manager()->prebuild(plan), 0);
+  EXPECT_TRUE(coarse.manager()->plan().empty());
 }

@@ -28,7 +28,9 @@ void expect_close(const std::vector<double>& got, const std::vector<double>& ref
       if (++bad <= 5) ADD_FAILURE() << what << "[" << i << "]: got " << got[i] << ", want " << ref[i];
   }
   EXPECT_EQ(bad, 0) << what;
-  if (!ref.empty()) EXPECT_TRUE(nonzero) << what << ": all-zero reference";
+  if (!ref.empty()) {
+    EXPECT_TRUE(nonzero) << what << ": all-zero reference";
+  }
 }
 
 // Central differences of f (a scalar function of the values of `x`) vs the analytic gradient.

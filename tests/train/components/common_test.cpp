@@ -86,3 +86,27 @@ TEST(ComponentsCommon, SelfTrainingSwitchIsDeterministicAndOffBeforeStart) {
   EXPECT_EQ(SelfTrainingSwitch::target(lab, z, false).to_vector<int64_t>(), (std::vector<int64_t>{2, 2}));
   EXPECT_EQ(SelfTrainingSwitch::target(lab, z, true).to_vector<int64_t>(), (std::vector<int64_t>{1, 0}));
 }
+
+// teacher.momentum / erda.momentum: a number, or auto = 1 − 10 / steps clamped to [0, 0.999].
+TEST(ComponentsCommon, EmaMomentumFromConfigAutoRuleAndErrors) {
+  auto read = [](const std::string& text, int64_t steps) {
+    Config cfg;
+    if (!text.empty()) cfg.apply_override("erda.momentum=" + text);
+    return ema_momentum_from_config(cfg, "erda.momentum", "0.999", steps);
+  };
+  EXPECT_DOUBLE_EQ(read("", 320), 0.999);  // the fallback
+  EXPECT_DOUBLE_EQ(read("0.9", 320), 0.9);
+  EXPECT_DOUBLE_EQ(read("auto", 320), 1.0 - 10.0 / 320.0);
+  EXPECT_DOUBLE_EQ(read("auto", 1000), 0.99);
+  EXPECT_DOUBLE_EQ(read("auto", 5), 0.0);          // clamped below
+  EXPECT_DOUBLE_EQ(read("auto", 1000000), 0.999);  // and above
+  EXPECT_DOUBLE_EQ(read("auto", 0), 0.0);          // no steps: treated as one
+  for (const char* bad : {"fast", "1.5", "-0.1", "0.9x"}) {
+    try {
+      read(bad, 100);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("erda.momentum"), std::string::npos) << e.what();
+    }
+  }
+}

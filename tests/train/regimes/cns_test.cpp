@@ -379,7 +379,9 @@ TEST(CnsRegime, StageZeroTrainsTheTwoDimensionalNetworkAlone) {
   optimizer_step(r, t);
   auto after = parameter_snapshot(r);
   for (auto& [k, a] : before)
-    if (k.rfind("backbone3d.", 0) == 0 || k.rfind("head3d.", 0) == 0) EXPECT_EQ(a, after[k]) << k << " waits in stage 0";
+    if (k.rfind("backbone3d.", 0) == 0 || k.rfind("head3d.", 0) == 0) {
+      EXPECT_EQ(a, after[k]) << k << " waits in stage 0";
+    }
   int moved2 = 0;
   for (auto& [k, a] : before) moved2 += k.rfind("net2d.", 0) == 0 && a != after[k];
   EXPECT_GT(moved2, 0);

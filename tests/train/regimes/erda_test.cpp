@@ -314,5 +314,6 @@ TEST(ErdaRegime, ConfigErrors) {
   expect_config_error({"erda.variant=query2d"}, "query2d");
   expect_config_error({"loss.ignore_index=3"}, "ignore_index");
   expect_config_error({"erda.momentum=1.5"}, "erda.momentum");
+  expect_config_error({"erda.momentum=fast"}, "erda.momentum");
   expect_config_error({"erda.rows=some"}, "erda.rows");
 }

@@ -439,7 +439,9 @@ TEST(Hicl, TransformerScheduleStartsWithTheirStage) {
     }
     // the 3D model's schedule is the run's either way
     for (auto& s : r->optimizers())
-      if (s.name == "model") EXPECT_FALSE(s.scheduler);
+      if (s.name == "model") {
+        EXPECT_FALSE(s.scheduler);
+      }
   }
 }
 
