@@ -25,20 +25,27 @@ function(leseg_common_options target)
 endfunction()
 
 # Run-time ISA dispatch (kernels/common/isa.h): every *_x86v3.cpp of a library is compiled with -march=x86-64-v3
-# (AVX2, FMA, BMI2, F16C) and Eigen renamed (no shared inline symbols with the baseline copy), and the library
-# says LESEG_ISA_X86V3=1 so that the entry points can call it. Off with -DLESEG_ISA_DISPATCH=OFF or where the
+# (AVX2, FMA, BMI2, F16C) and every *_x86v4.cpp with -march=x86-64-v4 (AVX-512 F/BW/CD/DQ/VL), each with Eigen
+# renamed (no shared inline symbols with the baseline copy), and the library says LESEG_ISA_X86V3=1 /
+# LESEG_ISA_X86V4=1 so that the entry points can call them. Off with -DLESEG_ISA_DISPATCH=OFF or where the
 # compiler or target cannot (non-x86-64): those files then compile to nothing and the baseline copy runs.
 function(leseg_isa_variants target srcs)
-  set(_v3 ${srcs})
-  list(FILTER _v3 INCLUDE REGEX "_x86v3\\.cpp$")
-  set(_on 0)
-  if(_v3 AND LESEG_ISA_DISPATCH AND LESEG_HAVE_X86V3_FLAG)
-    set(_on 1)
-    set_source_files_properties(${_v3} PROPERTIES
-      COMPILE_OPTIONS "-march=x86-64-v3;-mtune=generic"
-      COMPILE_DEFINITIONS "Eigen=leseg_eigen_x86v3")
-  endif()
-  target_compile_definitions(${target} PRIVATE LESEG_ISA_X86V3=${_on})
+  foreach(_lvl 3 4)
+    set(_files ${srcs})
+    list(FILTER _files INCLUDE REGEX "_x86v${_lvl}\\.cpp$")
+    set(_on 0)
+    if(_files AND LESEG_ISA_DISPATCH AND LESEG_HAVE_X86V${_lvl}_FLAG)
+      set(_on 1)
+      set(_opts "-march=x86-64-v${_lvl};-mtune=generic")
+      if(_lvl EQUAL 4)  # GCC 12 warns inside its own AVX-512 headers for Eigen's ptranspose (_mm256_undefined_pd)
+        list(APPEND _opts "-Wno-maybe-uninitialized")
+      endif()
+      set_source_files_properties(${_files} PROPERTIES
+        COMPILE_OPTIONS "${_opts}"
+        COMPILE_DEFINITIONS "Eigen=leseg_eigen_x86v${_lvl}")
+    endif()
+    target_compile_definitions(${target} PRIVATE LESEG_ISA_X86V${_lvl}=${_on})
+  endforeach()
 endfunction()
 
 function(leseg_layer_library name dir)

@@ -13,29 +13,32 @@
 #undef LESEG_ISA_NS
 
 #if LESEG_ISA_X86V3
-namespace leseg::kernels::isa_x86v3::bn_relu {
-template <class T>
-void stats_partials(const T* x, int64_t N, int64_t C, const double* shift, int64_t chunks, double* part);
-template <class T>
-void forward(const T* x, const T* mean, const T* rstd, const T* w, const T* b, const T* r, T* y, int64_t N, int64_t C);
-template <class T>
-void backward_partials(const T* g, const T* y, const T* x, const T* mean, int64_t N, int64_t C, int64_t chunks,
-                       double* part);
-template <class T>
-void backward_apply(const T* g, const T* y, const T* x, const T* mean, const T* rstd, const T* k1, const T* mg,
-                    const T* mgx, const T* ke, int64_t N, int64_t C, bool training, T* dx, T* dres);
-}  // namespace leseg::kernels::isa_x86v3::bn_relu
+#define LESEG_ISA_NS isa_x86v3
+#include "kernels/batch_norm/batch_norm_relu_cpu_isa_decl.h"
+#undef LESEG_ISA_NS
+#endif
+#if LESEG_ISA_X86V4
+#define LESEG_ISA_NS isa_x86v4
+#include "kernels/batch_norm/batch_norm_relu_cpu_isa_decl.h"
+#undef LESEG_ISA_NS
 #endif
 
 namespace leseg::kernels {
 
 namespace {
-#if LESEG_ISA_X86V3
-inline bool wide() { return cpu_isa() == CpuIsa::X86V3; }
-#define LESEG_BNR_CALL(fn, ...) (wide() ? isa_x86v3::bn_relu::fn(__VA_ARGS__) : isa_baseline::bn_relu::fn(__VA_ARGS__))
+// The copy cpu_isa() picks (an ISA whose copy is not built here is never picked: cpu_isa_available).
+#if LESEG_ISA_X86V4
+#define LESEG_BNR_V4(fn, ...) cpu_isa() == CpuIsa::X86V4 ? isa_x86v4::bn_relu::fn(__VA_ARGS__):
 #else
-#define LESEG_BNR_CALL(fn, ...) isa_baseline::bn_relu::fn(__VA_ARGS__)
+#define LESEG_BNR_V4(fn, ...)
 #endif
+#if LESEG_ISA_X86V3
+#define LESEG_BNR_V3(fn, ...) cpu_isa() == CpuIsa::X86V3 ? isa_x86v3::bn_relu::fn(__VA_ARGS__):
+#else
+#define LESEG_BNR_V3(fn, ...)
+#endif
+#define LESEG_BNR_CALL(fn, ...) \
+  (LESEG_BNR_V4(fn, __VA_ARGS__) LESEG_BNR_V3(fn, __VA_ARGS__) isa_baseline::bn_relu::fn(__VA_ARGS__))
 // Fixed number of row pieces for the reductions (a function of N only: deterministic for any thread count).
 inline int64_t pieces(int64_t N) { return std::max<int64_t>(1, std::min<int64_t>(64, N / 256)); }
 // Σ over pieces, in piece order: out0[c], out1[c].

@@ -10,10 +10,14 @@
 #undef LESEG_ISA_NS
 
 #if LESEG_ISA_X86V3
-namespace leseg::kernels::isa_x86v3::matmul_impl {
-template <class T>
-void matmul(const T* a, const T* b, T* c, const GemmShape& s, T beta);
-}  // namespace leseg::kernels::isa_x86v3::matmul_impl
+#define LESEG_ISA_NS isa_x86v3
+#include "kernels/matmul/matmul_cpu_isa_decl.h"
+#undef LESEG_ISA_NS
+#endif
+#if LESEG_ISA_X86V4
+#define LESEG_ISA_NS isa_x86v4
+#include "kernels/matmul/matmul_cpu_isa_decl.h"
+#undef LESEG_ISA_NS
 #endif
 
 namespace leseg::kernels {
@@ -21,6 +25,9 @@ namespace leseg::kernels {
 template <class T>
 void matmul_cpu(const T* a, const T* b, T* c, const GemmShape& s, T beta) {
   LESEG_KCHECK(s.batch >= 0 && s.m >= 0 && s.n >= 0 && s.k >= 0, "matmul: negative size");
+#if LESEG_ISA_X86V4
+  if (cpu_isa() == CpuIsa::X86V4) return isa_x86v4::matmul_impl::matmul<T>(a, b, c, s, beta);
+#endif
 #if LESEG_ISA_X86V3
   if (cpu_isa() == CpuIsa::X86V3) return isa_x86v3::matmul_impl::matmul<T>(a, b, c, s, beta);
 #endif

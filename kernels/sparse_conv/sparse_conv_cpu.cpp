@@ -18,14 +18,14 @@
 #undef LESEG_ISA_NS
 
 #if LESEG_ISA_X86V3
-namespace leseg::kernels::isa_x86v3::sparse_conv {
-template <class T>
-void forward(const T* x, const T* w, const T* bias, const ConvMap& m, int64_t n_in, int64_t n_out, int64_t c_in,
-             int64_t c_out, T* y, T* ws, int64_t os_rows);
-template <class T>
-void backward(const T* x, const T* w, const T* gy, const ConvMap& m, int64_t n_in, int64_t n_out, int64_t c_in,
-              int64_t c_out, T* gx, T* gw, T* gb, T* ws, int64_t os_rows);
-}  // namespace leseg::kernels::isa_x86v3::sparse_conv
+#define LESEG_ISA_NS isa_x86v3
+#include "kernels/sparse_conv/sparse_conv_cpu_isa_decl.h"
+#undef LESEG_ISA_NS
+#endif
+#if LESEG_ISA_X86V4
+#define LESEG_ISA_NS isa_x86v4
+#include "kernels/sparse_conv/sparse_conv_cpu_isa_decl.h"
+#undef LESEG_ISA_NS
 #endif
 
 namespace leseg::kernels {
@@ -95,6 +95,10 @@ void sparse_conv_forward_cpu(const T* x, const T* w, const T* bias, const ConvMa
                              int64_t c_in, int64_t c_out, T* y, T* ws) {
   check_map(m, n_in, n_out, c_in, c_out);
   const int64_t os = os_block_rows(c_in, c_out);
+#if LESEG_ISA_X86V4
+  if (cpu_isa() == CpuIsa::X86V4)
+    return isa_x86v4::sparse_conv::forward<T>(x, w, bias, m, n_in, n_out, c_in, c_out, y, ws, os);
+#endif
 #if LESEG_ISA_X86V3
   if (cpu_isa() == CpuIsa::X86V3)
     return isa_x86v3::sparse_conv::forward<T>(x, w, bias, m, n_in, n_out, c_in, c_out, y, ws, os);
@@ -107,6 +111,10 @@ void sparse_conv_backward_cpu(const T* x, const T* w, const T* gy, const ConvMap
                               int64_t c_in, int64_t c_out, T* gx, T* gw, T* gb, T* ws) {
   check_map(m, n_in, n_out, c_in, c_out);
   const int64_t os = os_block_rows(c_in, c_out);
+#if LESEG_ISA_X86V4
+  if (cpu_isa() == CpuIsa::X86V4)
+    return isa_x86v4::sparse_conv::backward<T>(x, w, gy, m, n_in, n_out, c_in, c_out, gx, gw, gb, ws, os);
+#endif
 #if LESEG_ISA_X86V3
   if (cpu_isa() == CpuIsa::X86V3)
     return isa_x86v3::sparse_conv::backward<T>(x, w, gy, m, n_in, n_out, c_in, c_out, gx, gw, gb, ws, os);

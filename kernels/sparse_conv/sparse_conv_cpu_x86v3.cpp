@@ -1,18 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The x86-64-v3 (AVX2 + FMA) copy of the CPU sparse conv (kernels/common/isa.h): the build compiles this file
-// with -march=x86-64-v3 and Eigen renamed; sparse_conv_cpu.cpp calls it when cpu_isa() says so.
+// The x86-64-v3 (AVX2 + FMA) copy of the CPU sparse conv (kernels/common/isa.h): the build compiles this file with
+// -march=x86-64-v3 and Eigen renamed; sparse_conv_cpu.cpp calls it when cpu_isa() says so.
 #if LESEG_ISA_X86V3
 #define LESEG_ISA_NS isa_x86v3
-#include "kernels/sparse_conv/sparse_conv_cpu_impl.h"
-
-namespace leseg::kernels::isa_x86v3::sparse_conv {
-#define LESEG_INST(T)                                                                                             \
-  template void forward<T>(const T*, const T*, const T*, const ConvMap&, int64_t, int64_t, int64_t, int64_t, T*, \
-                           T*, int64_t);                                                                                  \
-  template void backward<T>(const T*, const T*, const T*, const ConvMap&, int64_t, int64_t, int64_t, int64_t, T*, \
-                            T*, T*, T*, int64_t);
-LESEG_INST(float)
-LESEG_INST(double)
-#undef LESEG_INST
-}  // namespace leseg::kernels::isa_x86v3::sparse_conv
+#include "kernels/sparse_conv/sparse_conv_cpu_isa_inst.h"
 #endif
