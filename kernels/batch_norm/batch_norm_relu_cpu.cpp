@@ -17,28 +17,19 @@
 #include "kernels/batch_norm/batch_norm_relu_cpu_isa_decl.h"
 #undef LESEG_ISA_NS
 #endif
-#if LESEG_ISA_X86V4
-#define LESEG_ISA_NS isa_x86v4
-#include "kernels/batch_norm/batch_norm_relu_cpu_isa_decl.h"
-#undef LESEG_ISA_NS
-#endif
 
 namespace leseg::kernels {
 
 namespace {
-// The copy cpu_isa() picks (an ISA whose copy is not built here is never picked: cpu_isa_available).
-#if LESEG_ISA_X86V4
-#define LESEG_BNR_V4(fn, ...) cpu_isa() == CpuIsa::X86V4 ? isa_x86v4::bn_relu::fn(__VA_ARGS__):
-#else
-#define LESEG_BNR_V4(fn, ...)
-#endif
+// The x86-64-v3 copy under x86-64-v3 and under x86-64-v4: these loops are bound by memory bandwidth, and an
+// AVX-512 copy of them ran 1.9-2.7x slower than the AVX2 one on the machine that measured it (docs/cpu-performance.md,
+// third round), so there is none.
 #if LESEG_ISA_X86V3
-#define LESEG_BNR_V3(fn, ...) cpu_isa() == CpuIsa::X86V3 ? isa_x86v3::bn_relu::fn(__VA_ARGS__):
+inline bool wide() { return cpu_isa() == CpuIsa::X86V3 || cpu_isa() == CpuIsa::X86V4; }
+#define LESEG_BNR_CALL(fn, ...) (wide() ? isa_x86v3::bn_relu::fn(__VA_ARGS__) : isa_baseline::bn_relu::fn(__VA_ARGS__))
 #else
-#define LESEG_BNR_V3(fn, ...)
+#define LESEG_BNR_CALL(fn, ...) isa_baseline::bn_relu::fn(__VA_ARGS__)
 #endif
-#define LESEG_BNR_CALL(fn, ...) \
-  (LESEG_BNR_V4(fn, __VA_ARGS__) LESEG_BNR_V3(fn, __VA_ARGS__) isa_baseline::bn_relu::fn(__VA_ARGS__))
 // Fixed number of row pieces for the reductions (a function of N only: deterministic for any thread count).
 inline int64_t pieces(int64_t N) { return std::max<int64_t>(1, std::min<int64_t>(64, N / 256)); }
 // Σ over pieces, in piece order: out0[c], out1[c].

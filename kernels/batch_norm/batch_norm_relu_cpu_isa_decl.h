@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Declarations of the wide instruction-set copies of the fused CPU batch norm + ReLU body, for the dispatcher (batch_norm_relu_cpu.cpp):
-// included once per copy with LESEG_ISA_NS set (isa_x86v3, isa_x86v4; kernels/common/isa.h).
+// Declarations of the wide instruction-set copies of the fused CPU batch norm + ReLU body, for the dispatcher
+// (batch_norm_relu_cpu.cpp):
+// included with LESEG_ISA_NS set (isa_x86v3; kernels/common/isa.h).
 namespace leseg::kernels::LESEG_ISA_NS::bn_relu {
 template <class T>
 void stats_partials(const T* x, int64_t N, int64_t C, const double* shift, int64_t chunks, double* part);

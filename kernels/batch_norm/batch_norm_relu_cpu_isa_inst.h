@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Explicit instantiations of the fused CPU batch norm + ReLU body (batch_norm_relu_cpu_impl.h) for one wide instruction-set
-// copy: included by batch_norm_relu_cpu_x86v3.cpp and _x86v4.cpp with LESEG_ISA_NS set (kernels/common/isa.h).
+// Explicit instantiations of the fused CPU batch norm + ReLU body (batch_norm_relu_cpu_impl.h) for one wide
+// instruction-set
+// copy: included by batch_norm_relu_cpu_x86v3.cpp with LESEG_ISA_NS set (kernels/common/isa.h).
 #include "kernels/batch_norm/batch_norm_relu_cpu_impl.h"
 
 namespace leseg::kernels::LESEG_ISA_NS::bn_relu {

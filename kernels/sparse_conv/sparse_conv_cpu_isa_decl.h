@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Declarations of the wide instruction-set copies of the CPU sparse conv body, for the dispatcher (sparse_conv_cpu.cpp):
+// Declarations of the wide instruction-set copies of the CPU sparse conv body, for the dispatcher
+// (sparse_conv_cpu.cpp):
 // included once per copy with LESEG_ISA_NS set (isa_x86v3, isa_x86v4; kernels/common/isa.h).
 namespace leseg::kernels::LESEG_ISA_NS::sparse_conv {
 template <class T>
