@@ -2,7 +2,9 @@
 # Ablation runner shared by every regime (the protocol: docs/evidence.md): scripts/ablate.sh METHOD [k=v ...]
 # Rows come from configs/ablate/METHOD.tsv, one per line:   <row name> <TAB> <config> <TAB> <k=v overrides...>
 # Directives (lines starting with "# <word>:"), all optional:
-#   # metrics: miou miou_2d      eval-record keys to tabulate (default: miou); the first is the headline metric
+#   # metrics: miou miou_2d      eval-record keys to tabulate (default: miou); the first is the headline metric and
+#                                every run must have it; a later key missing from a run's eval record shows as "—"
+#                                (e.g. ERDA's p_acc, which the CE-only rows do not compute)
 #   # mechanism: target_acc ...  keys of the train records' "stats" (the regime's step_stats) to tabulate: each
 #                                run's value is the mean of its last LESEG_ABLATE_TAIL (3) train records with the key
 #   # baseline: NAME             the row every other row is paired against (default: the row named "baseline")
@@ -86,7 +88,10 @@ while IFS=$'\t' read -r row config overrides; do
     fi
     for m in $METRICS; do
       v=$(last_eval "$run/metrics.jsonl" "$m")
-      [ -n "$v" ] || { echo "ablate: $run/metrics.jsonl has no eval record with '$m'" >&2; exit 1; }
+      if [ -z "$v" ]; then  # the headline metric is required; a later one may be missing in some rows ("—")
+        [ "$m" = "${METRICS%% *}" ] || continue
+        echo "ablate: $run/metrics.jsonl has no eval record with '$m'" >&2; exit 1
+      fi
       printf '%s\t%s\t%s\t%s\n' "$row" "$s" "$m" "$v" >> "$values.tmp"
     done
     for k in $MECH; do
@@ -126,7 +131,7 @@ table="$OUT/table.md"
         $3 == m && $1 == r { v[$2] = $4; n++; s += $4; seeds[n] = $2 }
         $3 == m && $1 == b { base[$2] = $4 }
         END {
-          if (n == 0) { printf " — |"; if (r != b) printf " — |"; exit }
+          if (n == 0) { printf " — | — |"; exit }
           mu = s / n; ss = 0; for (i = 1; i <= n; i++) ss += (v[seeds[i]] - mu) ^ 2
           sd = n > 1 ? sqrt(ss / (n - 1)) : 0
           printf " %.1f ± %.1f (n=%d) |", 100 * mu, 100 * sd, n
