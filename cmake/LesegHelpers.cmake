@@ -72,10 +72,11 @@ function(_leseg_test_exe name label sources helpers)
   add_executable(${name} ${sources} ${helpers})
   leseg_common_options(${name})
   if(label STREQUAL "gpu")
-    # GoogleTest's main plus LESEG_REQUIRE_GPU=1 (a skipped GPU test fails): tests/support/gpu_test_main.cpp
+    # scratch TMPDIR plus LESEG_REQUIRE_GPU=1 (a skipped GPU test fails): tests/support/test_main.cpp
     target_link_libraries(${name} PRIVATE leseg_train GTest::gtest leseg_gpu_test_main)
   else()
-    target_link_libraries(${name} PRIVATE leseg_train GTest::gtest GTest::gtest_main)
+    # scratch TMPDIR per process, removed at exit: tests/support/test_main.cpp
+    target_link_libraries(${name} PRIVATE leseg_train GTest::gtest leseg_test_main)
   endif()
   target_compile_definitions(${name} PRIVATE LESEG_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   gtest_discover_tests(${name}

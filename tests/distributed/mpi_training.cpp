@@ -23,6 +23,9 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <system_error>
+
+#include <unistd.h>
 
 #include "engine/distributed/comm.h"
 #include "train/evaluate.h"
@@ -37,6 +40,28 @@ using namespace leseg::train;
 namespace {
 
 dist::Communicator& world() { return dist::world(); }
+
+// This executable keeps GoogleTest's own main (the ranks share rank 0's data set, so a per-process TMPDIR that
+// rank 0 removes at exit could go while rank 1 still reads it). After every test of every rank has run (barrier),
+// each rank removes the folders it made: temp_directory_path()/leseg_*_<pid>.
+class RemoveScratchAtEnd : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    world().barrier();
+    std::error_code ec;
+    const std::string suffix = "_" + std::to_string(::getpid());
+    for (const auto& e : fs::directory_iterator(fs::temp_directory_path(ec), ec)) {
+      const std::string n = e.path().filename().string();
+      if (n.rfind("leseg_", 0) == 0 && n.size() > suffix.size() &&
+          n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        std::error_code rm;
+        fs::remove_all(e.path(), rm);
+      }
+    }
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kRemoveScratch =
+    ::testing::AddGlobalTestEnvironment(new RemoveScratchAtEnd);
 
 // One dataset for every rank: rank 0 writes it, the others use its path (the config fingerprint compares paths).
 const std::string& shared_dataset() {
