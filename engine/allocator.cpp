@@ -53,10 +53,16 @@ struct CpuPool {
   bool caching = true;
   size_t max_cached = size_t(4096) << 20;
   size_t slack = size_t(64) << 20;  // cached bytes allowed above the peak in use when memory must be taken
+  // The peak in use that the release policy keeps to: the process's high-water mark, which reset_peak_memory does
+  // not touch (stats.peak is a statistic a caller may reset every step; used here, a reset made each step's first
+  // allocations return the cache to the system and take fresh pages again: 122 system allocations per MinkUNet14A
+  // step). empty_cache resets it.
+  size_t high_water = 0;
   CpuPool() {
     const char* e = std::getenv("LESEG_CPU_CACHE");
     caching = !(e && std::strcmp(e, "0") == 0);
     if (const char* m = std::getenv("LESEG_CPU_CACHE_MAX_MB")) max_cached = size_t(std::strtoull(m, nullptr, 10)) << 20;
+    if (const char* m = std::getenv("LESEG_CPU_CACHE_SLACK_MB")) slack = size_t(std::strtoull(m, nullptr, 10)) << 20;
   }
 };
 CpuPool& cpu_pool() {
@@ -105,13 +111,14 @@ void* cpu_alloc(size_t nbytes) {
       pool.sizes[p] = sz;
       pool.stats.in_use += sz;
       pool.stats.peak = std::max(pool.stats.peak, pool.stats.in_use);
+      pool.high_water = std::max(pool.high_water, pool.stats.in_use);
       return p;
     }
   }
   // A miss: keep what the process holds near its peak in use. Cached blocks beyond the slack go back to the
   // system, largest first, before new memory is taken (otherwise blocks of sizes not asked for again pile up: a
   // 14A step held 1.24 GiB for an 806 MiB peak).
-  while (pool.cached > 0 && pool.stats.reserved + n > std::max(pool.stats.peak, pool.stats.in_use + n) + pool.slack) {
+  while (pool.cached > 0 && pool.stats.reserved + n > std::max(pool.high_water, pool.stats.in_use + n) + pool.slack) {
     auto last = std::prev(pool.free_blocks.end());
     std::free(last->second);
     pool.cached -= last->first;
@@ -130,6 +137,7 @@ void* cpu_alloc(size_t nbytes) {
   pool.stats.in_use += n;
   pool.stats.reserved += n;
   pool.stats.peak = std::max(pool.stats.peak, pool.stats.in_use);
+  pool.high_water = std::max(pool.high_water, pool.stats.in_use);
   pool.stats.num_system_allocs++;
   return p;
 }
@@ -356,6 +364,7 @@ void empty_cache(Device d) {
     auto& pool = cpu_pool();
     std::lock_guard<std::mutex> lk(pool.mu);
     cpu_release_cached_locked(pool);
+    pool.high_water = pool.stats.in_use;
     return;
   }
 #if LESEG_WITH_CUDA

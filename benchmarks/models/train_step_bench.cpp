@@ -96,7 +96,7 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
     points = Tensor::from_vector<float>(pv, Shape{m, 3}).to(dev);
     batch = Tensor::from_vector<int32_t>(bv, Shape{m}).to(dev);
   }
-  double peak_mib = 0, fwd_mib = 0, loss = 0, cpu_s = 0;
+  double peak_mib = 0, fwd_mib = 0, loss = 0, cpu_s = 0, sys_allocs = 0;
   auto process_cpu_s = [] {
     timespec t{};
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
@@ -123,7 +123,7 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
   for (auto _ : st) {
     const double c0 = process_cpu_s();
     reset_peak_memory(dev);
-    const size_t base = memory_stats(dev).in_use;
+    const size_t base = memory_stats(dev).in_use, sys0 = memory_stats(dev).num_system_allocs;
     NvtxScope step_range("leseg::train_step");
     std::optional<NvtxScope> phase(std::in_place, "leseg::forward");
     Tensor l = forward_loss();
@@ -138,6 +138,7 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
     loss = l.item_double();
     synchronize(dev);
     peak_mib = std::max(peak_mib, double(memory_stats(dev).peak - base) / (1 << 20));
+    sys_allocs += double(memory_stats(dev).num_system_allocs - sys0);
     cpu_s += process_cpu_s() - c0;
   }
   st.counters["voxels"] = double(r.coords.size(0));
@@ -152,6 +153,8 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
   getrusage(RUSAGE_SELF, &ru);
   st.counters["rss_peak_MiB"] = double(ru.ru_maxrss) / 1024.0;  // the process's peak so far (all rows before too)
   st.counters["reserved_MiB"] = double(memory_stats(dev).reserved) / (1 << 20);
+  // allocations the caching allocator could not serve from its cache, per timed step (fresh pages: page faults)
+  st.counters["sys_allocs/step"] = sys_allocs / double(std::max<int64_t>(1, st.iterations()));
   st.counters["cpu_s/step"] = cpu_s / double(std::max<int64_t>(1, st.iterations()));
   st.counters["cpu_us/voxel"] = 1e6 * cpu_s / double(std::max<int64_t>(1, st.iterations())) / double(r.coords.size(0));
   st.counters["voxels/s"] = benchmark::Counter(double(r.coords.size(0)) * st.iterations(), benchmark::Counter::kIsRate);

@@ -59,8 +59,9 @@ void cpu_forward(const S* x, const S* w, const S* b, const kernels::ConvMap& m, 
   } else {
     if constexpr (std::is_same_v<S, float>)
       if (tf32) return kernels::sparse_conv_forward_tf32_cpu(x, w, b, m, n_in, n_out, c_in, c_out, y);
-    std::vector<S> ws(size_t(std::max<int64_t>(1, kernels::sparse_conv_cpu_workspace_elems(m, c_in, c_out))));
-    kernels::sparse_conv_forward_cpu<S>(x, w, b, m, n_in, n_out, c_in, c_out, y, ws.data());
+    // from the caching allocator (no zero fill, no fresh pages per call)
+    Tensor ws = scratch(sizeof(S) * size_t(kernels::sparse_conv_cpu_forward_workspace_elems(m, c_in, c_out)), Device::cpu());
+    kernels::sparse_conv_forward_cpu<S>(x, w, b, m, n_in, n_out, c_in, c_out, y, static_cast<S*>(ws.data_ptr()));
   }
 }
 template <class S>
@@ -71,8 +72,9 @@ void cpu_backward(const S* x, const S* w, const S* gy, const kernels::ConvMap& m
   } else {
     if constexpr (std::is_same_v<S, float>)
       if (tf32) return kernels::sparse_conv_backward_tf32_cpu(x, w, gy, m, n_in, n_out, c_in, c_out, gx, gw, gb);
-    std::vector<S> ws(size_t(std::max<int64_t>(1, kernels::sparse_conv_cpu_workspace_elems(m, c_in, c_out))));
-    kernels::sparse_conv_backward_cpu<S>(x, w, gy, m, n_in, n_out, c_in, c_out, gx, gw, gb, ws.data());
+    Tensor ws = scratch(sizeof(S) * size_t(kernels::sparse_conv_cpu_backward_workspace_elems(m, n_in, c_in, c_out)),
+                        Device::cpu());
+    kernels::sparse_conv_backward_cpu<S>(x, w, gy, m, n_in, n_out, c_in, c_out, gx, gw, gb, static_cast<S*>(ws.data_ptr()));
   }
 }
 

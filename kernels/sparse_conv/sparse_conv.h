@@ -83,7 +83,11 @@ struct ConvMap {
 
 // Bounded by the thread count, not by the number of pairs: per thread one row chunk (256 rows) of gathered
 // inputs and products, plus one (C_in, C_out) weight-gradient partial.
+// (Covers forward and backward; the backward's output-stationary form adds 7 weight-gradient partials of V*C_in*C_out.)
 int64_t sparse_conv_cpu_workspace_elems(const ConvMap& m, int64_t c_in, int64_t c_out);
+// What the forward alone needs, and what the backward of this map with n_in input rows needs (both <= the above).
+int64_t sparse_conv_cpu_forward_workspace_elems(const ConvMap& m, int64_t c_in, int64_t c_out);
+int64_t sparse_conv_cpu_backward_workspace_elems(const ConvMap& m, int64_t n_in, int64_t c_in, int64_t c_out);
 template <class T>
 void sparse_conv_forward_cpu(const T* x, const T* w, const T* bias, const ConvMap& m, int64_t n_in, int64_t n_out,
                              int64_t c_in, int64_t c_out, T* y, T* workspace);

@@ -89,6 +89,19 @@ int64_t sparse_conv_cpu_workspace_elems(const ConvMap& m, int64_t c_in, int64_t 
   // the same for every copy (both are built from one body)
   return isa_baseline::sparse_conv::workspace_elems(m, c_in, c_out);
 }
+int64_t sparse_conv_cpu_forward_workspace_elems(const ConvMap& m, int64_t c_in, int64_t c_out) {
+  (void)m;
+  return isa_baseline::sparse_conv::forward_workspace_elems(c_in, c_out);
+}
+int64_t sparse_conv_cpu_backward_workspace_elems(const ConvMap& m, int64_t n_in, int64_t c_in, int64_t c_out) {
+  namespace sc = isa_baseline::sparse_conv;
+  const int64_t base = sc::forward_workspace_elems(c_in, c_out);
+  const int64_t os = os_block_rows(c_in, c_out);
+  if (os <= 0 || !m.nbr_in || n_in <= 0) return base;
+  // the weight-gradient partials of the groups after the first (the same count os_backward takes)
+  const int64_t groups = sc::grad_groups((n_in + os - 1) / os, m.offsets[m.volume], m.volume);
+  return base + (groups - 1) * m.volume * c_in * c_out;
+}
 
 template <class T>
 void sparse_conv_forward_cpu(const T* x, const T* w, const T* bias, const ConvMap& m, int64_t n_in, int64_t n_out,

@@ -2,6 +2,8 @@
 // CPU allocator statistics and alignment; CUDA size classes (pure arithmetic, runs everywhere).
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "engine/allocator.h"
 #include "engine/tensor.h"
 
@@ -137,4 +139,32 @@ TEST(Allocator, CpuCacheStaysNearThePeak) {
   const MemoryStats s = memory_stats(cpu);
   EXPECT_LE(s.reserved, s.peak + (size_t(64) << 20) + (size_t(13) << 20));
   EXPECT_GT(s.num_allocs, 0u);
+}
+
+// Resetting the peak statistic (as a benchmark or a per-step log does) must not send the cache back to the system:
+// the release policy keeps to the high-water mark since the start / the last empty_cache. Before, a reset made the
+// next miss return every cached block beyond 64 MiB of the (reset) peak, and the step took fresh pages again.
+TEST(Allocator, CpuResetPeakDoesNotReleaseTheCache) {
+  if (!cpu_cache_enabled()) GTEST_SKIP() << "LESEG_CPU_CACHE=0: the cache is off in this process";
+  const Device cpu = Device::cpu();
+  empty_cache(cpu);
+  {  // a "step" that holds 200 MiB at once: 25 blocks of 8 MiB, all cached afterwards
+    std::vector<Tensor> live;
+    for (int i = 0; i < 25; ++i) live.push_back(Tensor::empty(Shape{(int64_t(8) << 20) / 4}));
+  }
+  ASSERT_GE(cpu_cached_bytes(), size_t(200) << 20);
+  reset_peak_memory(cpu);  // peak := in use (the blocks are cached, not in use)
+  const MemoryStats before = memory_stats(cpu);
+  // a miss (a size the cache does not hold): with the reset peak as the bound, this released ~136 MiB of the cache
+  Tensor other = Tensor::empty(Shape{(int64_t(3) << 20) / 4});
+  const MemoryStats after = memory_stats(cpu);
+  EXPECT_EQ(after.num_system_allocs, before.num_system_allocs + 1);
+  EXPECT_GE(cpu_cached_bytes(), size_t(200) << 20) << "reset_peak_memory sent cached blocks back to the system";
+  // the next "step" is served from the cache
+  {
+    std::vector<Tensor> live;
+    for (int i = 0; i < 25; ++i) live.push_back(Tensor::empty(Shape{(int64_t(8) << 20) / 4}));
+  }
+  EXPECT_EQ(memory_stats(cpu).num_system_allocs, after.num_system_allocs);
+  empty_cache(cpu);
 }

@@ -7,6 +7,9 @@
 //                                     fused variants: .../nbr)
 //   BM_ConvForward/<voxels>/<C>       submanifold K=3, C_in = C_out = C      (CPU; CUDA per variant)
 //   BM_ConvBackward/<voxels>/<C>      input + weight gradients
+//   BM_ConvOrder/cpu/<order>/<C>/<fwd|bwd>   the harness's room (benchmarks/common/synthetic_room.h, ~108k voxels in
+//                                     the first-point order voxelize gives) as given, Morton-sorted and shuffled:
+//                                     how much the CPU conv depends on the voxels' storage order (gather locality)
 //   BM_Layer/<dev>/<variant>/<precision>/<kind>/K<k>/<voxels>/<C>/<fwd|bwd>   per-layer rows: kind subm (K 3),
 //                                     strided (K 2 / 3), transposed (K 2); C 32..256; precision f32 / tf32 / bf16 /
 //                                     f16 (CPU: f32 and the emulated bf16 twin). FLOP/s = passes * 2 * pairs * C^2.
@@ -23,7 +26,9 @@
 #include "engine/sparse/conv_autotune.h"
 #include "engine/sparse/coordinate_manager.h"
 #include "engine/sparse/sparse_ops.h"
+#include "benchmarks/common/synthetic_room.h"
 #include "kernels/coord_hash/coord_hash_math.h"
+#include "kernels/sparse_conv/sparse_conv_tc.h"
 
 using namespace leseg;
 
@@ -200,6 +205,49 @@ void BM_Conv(benchmark::State& st, Device d, ConvVariant v, bool backward) {
   set_counters(st, n, pairs, C, C, backward ? 2.0 : 1.0);
 }
 
+// The harness's ~108k-voxel room with its rows in one of three orders: 0 as voxelize gives them, 1 Morton, 2 shuffled.
+const Tensor& ordered_room(int order) {
+  static std::map<int, Tensor> cache;
+  if (auto it = cache.find(order); it != cache.end()) return it->second;
+  static const Tensor given = bench::voxelize_room(bench::dense_room_scene(), 100000, 0.05).coords;
+  const int64_t n = given.size(0);
+  std::vector<int32_t> perm(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) perm[size_t(i)] = int32_t(i);
+  if (order == 1) kernels::morton_order_cpu(given.data<int32_t>(), n, 1, perm.data());
+  if (order == 2) std::shuffle(perm.begin(), perm.end(), std::mt19937(7));
+  const int32_t* g = given.data<int32_t>();
+  std::vector<int32_t> c(static_cast<size_t>(4 * n));
+  for (int64_t i = 0; i < n; ++i)
+    for (int d = 0; d < 4; ++d) c[size_t(4 * i + d)] = g[4 * int64_t(perm[size_t(i)]) + d];
+  return cache[order] = Tensor::from_vector<int32_t>(c, Shape{n, 4});
+}
+
+void BM_ConvOrder(benchmark::State& st, int order, bool backward) {
+  const Tensor& c = ordered_room(order);
+  const int64_t C = st.range(0), n = c.size(0);
+  SparseTensor x(c, Tensor::randn(Shape{n, C}, 1), 1, 1);
+  Tensor w = Tensor::randn(Shape{27, C, C}, 2);
+  Tensor g = Tensor::randn(Shape{n, C}, 3);
+  SparseConvOptions opt{3, 1, 1, false, ConvVariant::GatherGemmScatter};
+  const int64_t pairs = x.manager()->kernel_map(1, 1, 3, 1)->num_pairs();
+  { NoGradGuard ng; (void)sparse_conv3d(x, w, Tensor(), opt); }  // warm-up: maps and neighbour tables
+  Tensor xf = x.feats().detach().requires_grad_();
+  if (backward) w.requires_grad_();
+  for (auto _ : st) {
+    if (backward) {  // the backward alone
+      st.PauseTiming();
+      SparseTensor y = sparse_conv3d(x.with_feats(xf), w, Tensor(), opt);
+      st.ResumeTiming();
+      y.feats().backward(g);
+    } else {
+      NoGradGuard ng;
+      SparseTensor y = sparse_conv3d(x, w, Tensor(), opt);
+      benchmark::DoNotOptimize(y.feats().data_ptr());
+    }
+  }
+  set_counters(st, n, pairs, C, C, backward ? 2.0 : 1.0);
+}
+
 int register_all() {
   const Device cpu = Device::cpu();
   benchmark::RegisterBenchmark("BM_KernelMap/cpu", BM_KernelMap, cpu)
@@ -207,6 +255,11 @@ int register_all() {
   benchmark::RegisterBenchmark("BM_KernelMapOnly/cpu", BM_KernelMapOnly, cpu, false)
       ->Arg(10000)->Arg(100000)->Arg(1000000)->Iterations(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   register_layers(cpu, {ConvVariant::GatherGemmScatter}, {Precision::f32, Precision::bf16}, {32, 64}, false);
+  for (int order : {0, 1, 2})
+    for (bool bwd : {false, true})
+      benchmark::RegisterBenchmark((std::string("BM_ConvOrder/cpu/") + (order == 0 ? "given" : order == 1 ? "morton" : "shuffled") +
+                                    (bwd ? "/bwd" : "/fwd")).c_str(), BM_ConvOrder, order, bwd)
+          ->Arg(32)->Arg(64)->ArgName("C")->Iterations(5)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (bool bwd : {false, true})
     benchmark::RegisterBenchmark(bwd ? "BM_ConvBackward/cpu" : "BM_ConvForward/cpu", BM_Conv, cpu,
                                  ConvVariant::GatherGemmScatter, bwd)
