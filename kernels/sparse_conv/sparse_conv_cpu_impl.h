@@ -146,8 +146,6 @@ void backward_offset(const T* x, const T* gy, const T* wk, const int32_t* in_idx
 // rows, no partials: every destination element is bias + sum_k in the same order whatever the thread count or the
 // schedule, so the bits do not depend on either. One parallel region per conv (blocks dealt dynamically).
 
-inline int64_t os_thread_elems(int64_t rows, int64_t c_a, int64_t c_b) { return rows * (c_a + c_b) + rows; }
-
 // dst[j0 .. j0 + rows) += sum_k src[nbr[k][j]] * B_k; B_k = W_k (c_a, c_b) or, transpose_w, W_k^T with W_k (c_b, c_a).
 template <class T>
 void os_block(const T* src, const int32_t* nbr, int64_t n_dst, int64_t V, int64_t c_a, int64_t c_b, const T* w,
@@ -232,9 +230,6 @@ inline int64_t grad_groups(int64_t blocks, int64_t pairs, int64_t V) {
   return std::max<int64_t>(1, std::min<int64_t>(std::min<int64_t>(kGradGroups, blocks), by_work));
 }
 
-// Per-thread elements: A (rows, c_out), X (rows, c_in), products (rows, c_in), and rows int32 slots.
-inline int64_t os_bwd_thread_elems(int64_t rows, int64_t c_in, int64_t c_out) { return rows * (c_out + 2 * c_in) + rows; }
-
 template <class T>
 void os_backward(const T* x, const T* gy, const int32_t* nbr, int64_t n_in, int64_t V, int64_t pairs, int64_t c_in,
                  int64_t c_out, const T* w, T* gx, T* gw, T* partials, T* ws, int64_t ws_stride, int64_t block_rows) {
@@ -244,6 +239,8 @@ void os_backward(const T* x, const T* gy, const int32_t* nbr, int64_t n_in, int6
   const size_t in_bytes = size_t(c_in) * sizeof(T), out_bytes = size_t(c_out) * sizeof(T);
 #pragma omp parallel if (os_team())
   {
+    // per thread: A (rows, c_out), X (rows, c_in), products (rows, c_in), rows int32 slots: rows * (c_out + 2 c_in + 1)
+    // elements, within thread_slice() for rows <= kMaxOsRows
     T* A = ws + int64_t(omp_get_thread_num()) * ws_stride;
     T* X = A + block_rows * c_out;
     T* P = X + block_rows * c_in;
