@@ -5,6 +5,7 @@
 #include "engine/sparse/coordinate_manager.h"
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 #include "engine/autograd.h"
@@ -166,6 +167,7 @@ std::shared_ptr<const KernelMap> CoordinateManager::kernel_map(int32_t in_stride
   const kernels::StreamHandle s = current_stream(d);
   kernels::KernelGeometry g{kernel_size, dilation, in_stride};
   auto km = std::make_shared<KernelMap>();
+  km->symmetric = out == in && kernel_size % 2 == 1;
   km->n_in = in->size();
   km->n_out = out->size();
   km->volume = g.volume();
@@ -176,7 +178,7 @@ std::shared_ptr<const KernelMap> CoordinateManager::kernel_map(int32_t in_stride
   kcall("kernel_map", [&] {
     LESEG_DISPATCH_DEVICE(d, "kernel_map",
         {
-          kernels::kernel_map_neighbors_cpu(t, oc, km->n_out, g, nbr.data<int32_t>());
+          kernels::kernel_map_neighbors_cpu(t, oc, km->n_out, g, nbr.data<int32_t>(), km->symmetric);
           kernels::kernel_map_count_cpu(nbr.data<int32_t>(), km->n_out, km->volume, km->offsets.data());
         },
         {
@@ -199,8 +201,10 @@ std::shared_ptr<const KernelMap> CoordinateManager::kernel_map(int32_t in_stride
         kernels::kernel_map_fill_cuda(nbr.data<int32_t>(), km->n_out, km->volume, km->offsets.data(),
                                       km->in_idx.data<int32_t>(), km->out_idx.data<int32_t>(), ws.data_ptr(), bytes,
                                       s);
-        km->nbr_out = nbr;
       });
+  // Kept on both devices: the output-stationary CPU conv and the fused CUDA variants read it (the CPU used to drop
+  // it and rebuild it from the pair lists on first use: one more pass over V x n_out per map and step).
+  km->nbr_out = nbr;
   maps_[key] = km;
   plan_.push_back(StructureRequest{in_stride, out_stride, kernel_size, dilation, region});
   return km;
@@ -227,6 +231,13 @@ kernels::ConvMap KernelMap::conv_map(bool transposed, bool need_nbr) const {
           kernels::kernel_map_invert_cuda(out_idx.data<int32_t>(), in_idx.data<int32_t>(), offsets.data(), volume,
                                           n_out, m.data<int32_t>(), current_stream(d)));
       nbr_out = m;
+    }
+    if (!nbr_in.defined() && symmetric && d.is_cpu()) {  // row k of nbr_in = row V-1-k of nbr_out (n_in == n_out)
+      Tensor m = Tensor::empty(Shape{volume, n_in}, DType::i32, d);
+      for (int64_t k = 0; k < volume; ++k)
+        std::memcpy(m.data<int32_t>() + k * n_in, nbr_out.data<int32_t>() + (volume - 1 - k) * n_out,
+                    size_t(n_in) * sizeof(int32_t));
+      nbr_in = m;
     }
     if (!nbr_in.defined()) {
       Tensor m = Tensor::empty(Shape{volume, n_in}, DType::i32, d);

@@ -54,8 +54,11 @@ struct KernelMap {
   int64_t n_in = 0, n_out = 0, volume = 0;
   Tensor in_idx, out_idx;        // (P,) i32
   std::vector<int64_t> offsets;  // (V + 1,) host
-  mutable Tensor nbr_out;        // (V, n_out) i32, kept on CUDA (fused variant); rebuilt on demand
-  mutable Tensor nbr_in;         // (V, n_in) i32, built on first use by the fused variant
+  mutable Tensor nbr_out;        // (V, n_out) i32, the neighbour matrix the build made (kept on CPU and CUDA)
+  mutable Tensor nbr_in;         // (V, n_in) i32, built on first use (output-stationary / fused variants)
+  // A submanifold map (one coordinate set, odd K): nbr_in's row k is nbr_out's row V-1-k (offset V-1-k = -offset k),
+  // so nbr_in is a row-reversed copy instead of an inversion of the pair lists.
+  bool symmetric = false;
   // Tensor-core conv: per-tile offset bitmasks of the map read forwards (over nbr_out in the output set's Morton
   // order) and backwards (nbr_in, input set's order), per orientation [transposed]; built on first use.
   mutable Tensor tc_mask_fwd[2], tc_mask_bwd[2];

@@ -32,8 +32,11 @@ struct KernelGeometry {
   int64_t volume() const { return int64_t(kernel_size) * kernel_size * kernel_size; }
 };
 
+// same_set: the output coordinates are the table's own, row j = id j (a submanifold map). For odd K only half the
+// offsets are probed and the other half written as mirrors (offset V-1-k = -offset(k)); same result. Checked: a
+// centre offset that does not map every row to itself is an error.
 void kernel_map_neighbors_cpu(const coord::TableView& in_table, const int32_t* out_coords, int64_t n_out,
-                              const KernelGeometry& g, int32_t* nbr);
+                              const KernelGeometry& g, int32_t* nbr, bool same_set = false);
 void kernel_map_count_cpu(const int32_t* nbr, int64_t n_out, int64_t volume, int64_t* offsets_host);
 void kernel_map_fill_cpu(const int32_t* nbr, int64_t n_out, int64_t volume, const int64_t* offsets_host,
                          int32_t* in_idx, int32_t* out_idx);

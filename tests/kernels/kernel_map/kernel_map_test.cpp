@@ -70,6 +70,11 @@ void check_map(int K, int dil, int32_t ts, bool strided, uint64_t seed) {
   const int64_t V = g.volume();
   std::vector<int32_t> nbr(static_cast<size_t>(V * n_out));
   kernel_map_neighbors_cpu(t, out.data(), n_out, g, nbr.data());
+  if (!strided) {  // the same set: the mirrored build (half the probes for odd K) gives the same matrix
+    std::vector<int32_t> mirrored(nbr.size(), 12345);
+    kernel_map_neighbors_cpu(t, out.data(), n_out, g, mirrored.data(), /*same_set=*/true);
+    ASSERT_EQ(mirrored, nbr) << "same_set build differs from the full search";
+  }
   std::vector<int64_t> offsets(static_cast<size_t>(V + 1));
   kernel_map_count_cpu(nbr.data(), n_out, V, offsets.data());
   std::vector<int32_t> in_idx(static_cast<size_t>(offsets[V])), out_idx(static_cast<size_t>(offsets[V]));
@@ -120,4 +125,29 @@ TEST(KernelMap, RejectsBadGeometry) {
   EXPECT_THROW(kernel_map_neighbors_cpu(t, oc, 1, KernelGeometry{6, 1, 1}, nbr), std::invalid_argument);
   EXPECT_THROW(kernel_map_neighbors_cpu(t, oc, 1, KernelGeometry{3, 4, 1}, nbr), std::invalid_argument);
   EXPECT_THROW(kernel_map_neighbors_cpu(t, oc, 1, KernelGeometry{3, 1, 0}, nbr), std::invalid_argument);
+}
+
+// same_set promises that output row j is table id j; coordinates in another order break the mirror, and the build
+// says so instead of returning a wrong map.
+TEST(KernelMap, SameSetChecksItsPrecondition) {
+  std::vector<int32_t> in = {0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0};
+  std::vector<int64_t> counts(1), region(2);
+  coord_hash_batch_counts_cpu(in.data(), 3, 1, counts.data());
+  const int64_t cap = coord_hash_layout(counts.data(), 1, region.data());
+  std::vector<uint64_t> keys(static_cast<size_t>(cap));
+  std::vector<int32_t> vals(static_cast<size_t>(cap)), idx(3), rows(3);
+  coord::TableView t{keys.data(), vals.data(), region.data(), 1, cap};
+  ASSERT_EQ(coord_hash_insert_cpu(t, in.data(), 3, idx.data(), rows.data()), 3);
+  std::vector<int32_t> swapped = {0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0};  // rows 0 and 1 exchanged
+  std::vector<int32_t> nbr(27 * 3);
+  try {
+    kernel_map_neighbors_cpu(t, swapped.data(), 3, KernelGeometry{3, 1, 1}, nbr.data(), /*same_set=*/true);
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("same_set"), std::string::npos) << e.what();
+  }
+  kernel_map_neighbors_cpu(t, in.data(), 3, KernelGeometry{3, 1, 1}, nbr.data(), /*same_set=*/true);
+  EXPECT_EQ(nbr[13 * 3 + 2], 2);  // centre
+  EXPECT_EQ(nbr[12 * 3 + 1], 0);  // offset (-1, 0, 0) of row 1 is row 0
+  EXPECT_EQ(nbr[14 * 3 + 0], 1);  // its mirror
 }
