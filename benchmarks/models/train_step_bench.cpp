@@ -8,7 +8,7 @@
 // dearer). CPU rows: f32 (TrainStep/cpu/<model>) and every precision (TrainStepPrecision/cpu/<model>/<precision>:
 // bf16/f16/tf32 are the CPU's emulation, slower than f32; the rows exist for the peak memory and to show the path
 // runs). Also the process's CPU time per step and per voxel (load-insensitive); TrainStepScale/cpu/MinkUNet14A:
-// 10k / 100k / 1M voxels (cost per voxel). One untimed warm-up step first. CUDA rows per precision and conv variant
+// 10k / 100k / 1M voxels (cost per voxel). Two untimed warm-up steps first. CUDA rows per precision and conv variant
 // only when a device answers. Few iterations: a CPU step takes seconds.
 #include <optional>
 #include <benchmark/benchmark.h>
@@ -96,7 +96,12 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
     points = Tensor::from_vector<float>(pv, Shape{m, 3}).to(dev);
     batch = Tensor::from_vector<int32_t>(bv, Shape{m}).to(dev);
   }
-  double peak_mib = 0, fwd_mib = 0, loss = 0, cpu_s = 0, sys_allocs = 0;
+  double peak_mib = 0, fwd_mib = 0, loss = 0, cpu_s = 0, sys_allocs = 0, minflt = 0;
+  auto minor_faults = [] {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return double(ru.ru_minflt);
+  };
   auto process_cpu_s = [] {
     timespec t{};
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
@@ -112,8 +117,8 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
     }
     return cross_entropy(logits, labels);
   };
-  {  // one untimed warm-up step (as the baseline harness): first-touch page faults, the allocator's cache, the
-     // autotuner's first calls are not what a training run pays per step
+  for (int warm = 0; warm < 2; ++warm) {  // two untimed warm-up steps: first-touch page faults, the allocator's cache
+     // (its segments settle within two steps), the autotuner's first calls are not what a training run pays per step
     Tensor l = forward_loss();
     opt.zero_grad();
     l.backward();
@@ -121,7 +126,7 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
     synchronize(dev);
   }
   for (auto _ : st) {
-    const double c0 = process_cpu_s();
+    const double c0 = process_cpu_s(), f0 = minor_faults();
     reset_peak_memory(dev);
     const size_t base = memory_stats(dev).in_use, sys0 = memory_stats(dev).num_system_allocs;
     NvtxScope step_range("leseg::train_step");
@@ -140,6 +145,7 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
     peak_mib = std::max(peak_mib, double(memory_stats(dev).peak - base) / (1 << 20));
     sys_allocs += double(memory_stats(dev).num_system_allocs - sys0);
     cpu_s += process_cpu_s() - c0;
+    minflt += minor_faults() - f0;
   }
   st.counters["voxels"] = double(r.coords.size(0));
   st.counters["voxel_cm"] = r.voxel_size * 100;
@@ -155,6 +161,8 @@ void BM_TrainStep(benchmark::State& st, const std::string& name, Device dev, Pre
   st.counters["reserved_MiB"] = double(memory_stats(dev).reserved) / (1 << 20);
   // allocations the caching allocator could not serve from its cache, per timed step (fresh pages: page faults)
   st.counters["sys_allocs/step"] = sys_allocs / double(std::max<int64_t>(1, st.iterations()));
+  // minor page faults per timed step (fresh pages the kernel zeroes: the cost the caching allocator is there to avoid)
+  st.counters["minflt/step"] = minflt / double(std::max<int64_t>(1, st.iterations()));
   st.counters["cpu_s/step"] = cpu_s / double(std::max<int64_t>(1, st.iterations()));
   st.counters["cpu_us/voxel"] = 1e6 * cpu_s / double(std::max<int64_t>(1, st.iterations())) / double(r.coords.size(0));
   st.counters["voxels/s"] = benchmark::Counter(double(r.coords.size(0)) * st.iterations(), benchmark::Counter::kIsRate);
