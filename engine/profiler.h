@@ -10,8 +10,12 @@
 //            just before it (index building, a kernel map) -- charged to the next recorded op, named "fwd:<op>".
 //   backward every autograd node's backward closure, exactly, named "bwd:<op>".
 //   bytes    CPU allocator bytes requested while the op/scope was the innermost timed thing.
-// On CUDA the times are host times of asynchronous launches unless LESEG_CUDA_SYNC=1; the NVTX ranges of the
-// phases are what Nsight shows (per-op CUDA event timing is not done here).
+// On CUDA the host times are those of asynchronous launches (unless LESEG_CUDA_SYNC=1); the device column is
+// measured: an event is recorded on the current stream at every timing boundary, and the GPU time between two
+// consecutive events is charged to the row whose host self time that interval is ("device ms", rows then sorted
+// by it). The events are read when a step's optimizer scope closes and when the table is made (a host sync each
+// step while profiling; nothing is recorded inside a CUDA-graph capture, whose interval runs on into the next
+// mark). LESEG_PROFILE_CUDA=0 turns the device column off. The NVTX ranges of the phases are what Nsight shows.
 // A step = one closed "leseg::optimizer" scope; "share" = self time / the summed time of the outermost scopes.
 #pragma once
 #include <atomic>

@@ -74,3 +74,36 @@ TEST(CudaCore, PhiloxSameStreamOnBothDevices) {
     EXPECT_EQ(gc.offset(), gg.offset());
   }
 }
+
+// The profiler's device column (CUDA events at every timing boundary): a step of CUDA work is charged to its
+// rows, and the device total covers the GEMMs of the forward.
+#include <cstdio>
+
+#include "engine/nvtx.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/linalg.h"
+#include "engine/profiler.h"
+
+TEST(CudaCore, ProfilerDeviceColumn) {
+  REQUIRE_CUDA();
+  const bool prev = profiler::enabled();
+  profiler::reset();
+  profiler::enable(true);
+  Device g = Device::cuda(0);
+  Tensor a = Tensor::randn(Shape{1024, 1024}, 1).to(g);
+  {
+    NvtxScope f("leseg::forward");
+    for (int i = 0; i < 8; ++i) a = matmul(a, a) * 0.001;
+  }
+  { NvtxScope o("leseg::optimizer"); }
+  const std::string t = profiler::table(100);
+  profiler::enable(prev);
+  profiler::reset();
+  ASSERT_NE(t.find("device ms"), std::string::npos) << t;
+  const size_t at = t.find("device time (CUDA events on the current stream): ");
+  ASSERT_NE(at, std::string::npos) << t;
+  double total_s = -1;
+  ASSERT_EQ(std::sscanf(t.c_str() + at, "device time (CUDA events on the current stream): %lf", &total_s), 1) << t;
+  EXPECT_GT(total_s, 0.0) << t;  // 8 GEMMs of 1024^3: well above the events' resolution
+  EXPECT_NE(t.find("fwd:matmul"), std::string::npos) << t;
+}

@@ -63,3 +63,16 @@ TEST(Profiler, ForwardBackwardRowsAndSteps) {
   EXPECT_NE(t.find("bwd:"), std::string::npos) << t;
   EXPECT_NE(t.find("2 steps"), std::string::npos) << t;
 }
+
+// Without a CUDA device there is no device column (the CPU table keeps its layout).
+TEST(Profiler, NoDeviceColumnOnCpu) {
+  if (cuda_available()) GTEST_SKIP() << "a CUDA device is present: the device column is on (tested in the GPU suite)";
+  ProfilerOn on;
+  {
+    NvtxScope f("leseg::forward");
+    Tensor y = sum(Tensor::ones(Shape{8, 8}) * 2.0);
+  }
+  const std::string t = profiler::table();
+  EXPECT_TRUE(has_row(t, "leseg::forward")) << t;
+  EXPECT_EQ(t.find("device ms"), std::string::npos) << t;
+}
