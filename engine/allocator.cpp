@@ -198,19 +198,17 @@ void cpu_large_free_locked(CpuPool& pool, LargeBlock* b) {
     delete nx;
   };
   if (b->next && b->next->free) absorb_next(b);
-  if (b->prev && b->prev->free) {
+  if (b->prev && b->prev->free) {  // the free neighbour before absorbs b
     LargeBlock* pv = b->prev;
     pool.large_free.erase(pv);
     pool.cached -= pv->size;
-    pv->free = true;
-    // pv absorbs b
     pv->size += b->size;
     pv->next = b->next;
     if (b->next) b->next->prev = pv;
     delete b;
     b = pv;
   }
-  if (b->whole_segment() && (!pool.caching || pool.cached + b->size > pool.max_cached)) {
+  if (b->whole_segment() && pool.cached + b->size > pool.max_cached) {
     pool.cached += b->size;  // cpu_release_segment_locked takes it off again
     cpu_release_segment_locked(pool, b);
     return;

@@ -171,13 +171,16 @@ TEST(Allocator, CpuResetPeakDoesNotReleaseTheCache) {
   empty_cache(cpu);
 }
 
+#define REQUIRE_SPLITTING_CACHE()                                                                 \
+  if (!cpu_cache_enabled()) GTEST_SKIP() << "LESEG_CPU_CACHE=0: the cache is off in this process";   \
+  if (const char* s = std::getenv("LESEG_CPU_CACHE_SPLIT"); s && std::string(s) == "0")            \
+  GTEST_SKIP() << "LESEG_CPU_CACHE_SPLIT=0: large blocks are not split in this process"
+
 // Large blocks are pieces of segments: a cached segment serves smaller requests by splitting (best fit), and freed
 // neighbours coalesce, so a step whose forward and backward ask for different sizes reuses the same memory. The old
 // policy (a cached block serves a request at most 1/8 smaller) took a fresh block for each of the pieces below.
 TEST(Allocator, CpuLargeBlocksSplitAndCoalesce) {
-  if (!cpu_cache_enabled()) GTEST_SKIP() << "LESEG_CPU_CACHE=0: the cache is off in this process";
-  if (const char* s = std::getenv("LESEG_CPU_CACHE_SPLIT"); s && std::string(s) == "0")
-    GTEST_SKIP() << "LESEG_CPU_CACHE_SPLIT=0: large blocks are not split in this process";
+  REQUIRE_SPLITTING_CACHE();
   const Device cpu = Device::cpu();
   empty_cache(cpu);
   char* base = nullptr;
@@ -226,9 +229,7 @@ TEST(Allocator, CpuLargeBlocksSplitAndCoalesce) {
 // second step on the cache serves every large request (the old policy took fresh blocks in every step), and what the
 // process holds stays within the slack of the peak.
 TEST(Allocator, CpuStepWithChangingSizesReachesASteadyState) {
-  if (!cpu_cache_enabled()) GTEST_SKIP() << "LESEG_CPU_CACHE=0: the cache is off in this process";
-  if (const char* s = std::getenv("LESEG_CPU_CACHE_SPLIT"); s && std::string(s) == "0")
-    GTEST_SKIP() << "LESEG_CPU_CACHE_SPLIT=0: large blocks are not split in this process";
+  REQUIRE_SPLITTING_CACHE();
   const Device cpu = Device::cpu();
   empty_cache(cpu);
   auto step = [] {
