@@ -188,25 +188,25 @@ void* cpu_large_new_segment(CpuPool& pool, size_t n) {
 void cpu_large_free_locked(CpuPool& pool, LargeBlock* b) {
   pool.stats.in_use -= b->size;
   b->free = true;
-  auto absorb_next = [&](LargeBlock* a) {  // a and a->next both free: a takes a->next
+  auto uncache = [&](LargeBlock* x) {  // a free neighbour leaves the cache before it is merged
+    pool.large_free.erase(x);
+    pool.cached -= x->size;
+  };
+  auto absorb_next = [](LargeBlock* a) {  // a takes a->next (both free) and the list loses a->next
     LargeBlock* nx = a->next;
-    pool.large_free.erase(nx);
-    pool.cached -= nx->size;
     a->size += nx->size;
     a->next = nx->next;
     if (nx->next) nx->next->prev = a;
     delete nx;
   };
-  if (b->next && b->next->free) absorb_next(b);
+  if (b->next && b->next->free) {
+    uncache(b->next);
+    absorb_next(b);
+  }
   if (b->prev && b->prev->free) {  // the free neighbour before absorbs b
-    LargeBlock* pv = b->prev;
-    pool.large_free.erase(pv);
-    pool.cached -= pv->size;
-    pv->size += b->size;
-    pv->next = b->next;
-    if (b->next) b->next->prev = pv;
-    delete b;
-    b = pv;
+    b = b->prev;
+    uncache(b);
+    absorb_next(b);
   }
   if (b->whole_segment() && pool.cached + b->size > pool.max_cached) {
     pool.cached += b->size;  // cpu_release_segment_locked takes it off again
