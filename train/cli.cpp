@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 
 #include "engine/distributed/comm.h"
 #include "engine/error.h"
@@ -144,7 +145,24 @@ int launch_local_workers(int nproc, const std::vector<std::string>& args) {
   LESEG_FAIL("--nproc ", nproc, ": cannot run mpirun: ", std::strerror(errno));
 }
 
-int cmd_eval(const std::string& config, const std::vector<std::string>& overrides, const std::string& checkpoint) {
+// The regime's scalar evaluation metrics that the summary lines do not already show (e.g. ERDA's p_acc), as
+// "key value" pairs; ratios in [0, 1] named *acc* / *miou* are printed ×100 like the summary lines.
+std::string other_eval_metrics(const nlohmann::json& extra) {
+  static const std::set<std::string> shown = {"miou_2d", "accuracy_2d", "valid_classes_2d"};
+  std::string out;
+  for (auto& [k, v] : extra.items()) {
+    if (shown.count(k) || !v.is_number()) continue;
+    const bool pct = v.is_number_float() && (k.find("acc") != std::string::npos || k.find("miou") != std::string::npos);
+    char buf[96];
+    if (v.is_number_integer()) std::snprintf(buf, sizeof buf, "%s %lld", k.c_str(), static_cast<long long>(v.get<int64_t>()));
+    else std::snprintf(buf, sizeof buf, "%s %.*f", k.c_str(), pct ? 2 : 4, (pct ? 100.0 : 1.0) * v.get<double>());
+    out += (out.empty() ? "" : ", ") + std::string(buf);
+  }
+  return out;
+}
+
+int cmd_eval(const std::string& config, const std::vector<std::string>& overrides, const std::string& checkpoint,
+             const std::string& json_out) {
   Config cfg = load_config(config, overrides);
   Job job = build_job(cfg, JobKind::Eval);
   const std::string dir = load_weights(job, checkpoint);
@@ -176,9 +194,29 @@ int cmd_eval(const std::string& config, const std::vector<std::string>& override
   if (cm.num_valid_classes() == 0)
     std::fprintf(stderr, "warning: no validation point carries a label in [0, %zu): the mIoU below scores no class\n",
                  job.info.classes.size());
+  if (const std::string more = other_eval_metrics(extra); !more.empty())
+    std::printf("checkpoint %s: regime metrics: %s\n", dir.c_str(), more.c_str());
   std::printf("checkpoint %s: mIoU %.2f over %d classes, accuracy %.2f, %zu scenes, %lld points, %s\n", dir.c_str(),
               100.0 * cm.miou(), cm.num_valid_classes(), 100.0 * cm.accuracy(), size_t(job.val->num_scenes()),
               static_cast<long long>(cm.total()), Progress::format_duration(s).c_str());
+  if (!json_out.empty()) {  // the Trainer's eval record (metrics.jsonl "type":"eval"), plus where it came from
+    nlohmann::json rec = cm.to_json(job.info.classes);
+    for (auto& [k, v] : extra.items()) rec[k] = v;
+    rec["type"] = "eval";
+    rec["checkpoint"] = dir;
+    rec["scenes"] = job.val->num_scenes();
+    const fs::path target(json_out), tmp = fs::path(json_out + ".tmp");
+    {
+      std::ofstream f(tmp);
+      LESEG_CHECK(f.good(), "leseg eval --json: cannot write ", tmp.string());
+      f << rec.dump(2) << "\n";
+      f.close();
+      LESEG_CHECK(f.good(), "leseg eval --json: writing ", tmp.string(), " failed");
+    }
+    std::error_code ec;
+    fs::rename(tmp, target, ec);  // atomic: a reader sees the old file or the whole new one
+    LESEG_CHECK(!ec, "leseg eval --json: cannot rename ", tmp.string(), " to ", target.string(), ": ", ec.message());
+  }
   return 0;
 }
 
@@ -235,6 +273,9 @@ int run_cli(const std::vector<std::string>& args_in) {
   eval->add_option("config", config, "YAML config file")->required();
   eval->add_option("overrides", overrides, "key=value overrides");
   eval->add_option("--checkpoint", checkpoint, "Checkpoint directory or run folder")->required();
+  std::string eval_json;
+  eval->add_option("--json", eval_json, "Also write the evaluation record (the metrics.jsonl eval line, with the "
+                   "regime's metrics, e.g. ERDA's p_acc) to this JSON file");
 
   auto* infer = app.add_subcommand("infer", "Predict per-point labels for one scene (.npy + coloured PLY)");
   infer->add_option("config", config, "YAML config file")->required();
@@ -358,7 +399,7 @@ int run_cli(const std::vector<std::string>& args_in) {
                   std::filesystem::path(r.html_path).parent_path().c_str());
       return 0;
     }
-    if (*eval) return cmd_eval(config, overrides, checkpoint);
+    if (*eval) return cmd_eval(config, overrides, checkpoint, eval_json);
     if (*infer) return cmd_infer(config, overrides, checkpoint, scene, out);
     if (*model_info_cmd) {
       models::ModelOptions mo;

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `leseg` command line through run_cli: config errors name the bad key, missing files are named,
 // --help works on every subcommand, train -> eval -> infer run end to end on a tiny dataset, and `eval` of a
-// co-trained 2D + 3D regime (CNS) prints the 2D network's per-class IoU and mIoU next to the 3D ones.
+// co-trained 2D + 3D regime (CNS) prints the 2D network's per-class IoU and mIoU next to the 3D ones; --json writes
+// the eval record (atomically; an unwritable path is named) and a regime's own metrics (ERDA's p_acc) are printed.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "io/formats/npy.h"
 #include "io/formats/ply.h"
@@ -93,9 +96,24 @@ TEST(Cli, TrainEvalInferEndToEnd) {
   ASSERT_EQ(t.rc, 0) << t.err;
   EXPECT_NE(t.out.find("mIoU"), std::string::npos) << t.out;
   EXPECT_TRUE(fs::exists(fs::path(dir) / "run" / "config.yaml"));
-  CliRun e = cli({"eval", cfg, "--checkpoint", dir + "/run"});
+  CliRun e = cli({"eval", cfg, "--checkpoint", dir + "/run", "--json", dir + "/eval.json"});
   ASSERT_EQ(e.rc, 0) << e.err;
   EXPECT_NE(e.out.find("mIoU"), std::string::npos) << e.out;
+  // --json: the same record the Trainer logs, and the printed mIoU is its miou
+  {
+    std::ifstream f(dir + "/eval.json");
+    ASSERT_TRUE(f.good());
+    const nlohmann::json rec = nlohmann::json::parse(f);
+    EXPECT_EQ(rec.value("type", ""), "eval");
+    ASSERT_TRUE(rec.contains("miou") && rec.contains("iou") && rec.contains("accuracy") && rec.contains("checkpoint"));
+    const size_t at = e.out.find(": mIoU ");
+    ASSERT_NE(at, std::string::npos) << e.out;
+    EXPECT_NEAR(100.0 * rec["miou"].get<double>(), std::stod(e.out.substr(at + 7)), 0.006);
+    EXPECT_FALSE(fs::exists(dir + "/eval.json.tmp"));
+  }
+  CliRun ej = cli({"eval", cfg, "--checkpoint", dir + "/run", "--json", "/nonexistent/dir/eval.json"});
+  EXPECT_EQ(ej.rc, 1);
+  EXPECT_NE(ej.err.find("/nonexistent/dir/eval.json"), std::string::npos) << ej.err;
   const std::string scene = tiny_dataset() + "/scenes/" + [] {
     std::ifstream in(tiny_dataset() + "/val.txt");
     std::string s;
@@ -139,4 +157,23 @@ TEST(Cli, EvalPrintsTheSecondNetworksMiou) {
   EXPECT_GE(miou2d, 0.0);
   EXPECT_LE(miou2d, 100.0);
   EXPECT_NE(e.out.find(": mIoU "), std::string::npos) << e.out;
+}
+
+// A regime's own evaluation metrics reach `leseg eval`: ERDA's p_acc (argmax of the prototype pseudo-labels on the
+// held-out rooms) is printed and written to --json.
+TEST(Cli, EvalPrintsTheRegimesMetrics) {
+  const std::string dir = scratch("cli_erda");
+  const std::string cfg = tiny_config_file(dir);
+  CliRun t = cli({"train", cfg, "regime=erda", "data.weak_labels=10%"});
+  ASSERT_EQ(t.rc, 0) << t.err;
+  CliRun e = cli({"eval", cfg, "regime=erda", "data.weak_labels=10%", "--checkpoint", dir + "/run", "--json",
+                  dir + "/eval.json"});
+  ASSERT_EQ(e.rc, 0) << e.err;
+  const size_t at = e.out.find("regime metrics: p_acc ");
+  ASSERT_NE(at, std::string::npos) << e.out;
+  std::ifstream f(dir + "/eval.json");
+  const nlohmann::json rec = nlohmann::json::parse(f);
+  ASSERT_TRUE(rec.contains("p_acc") && rec.contains("p_acc_n")) << rec.dump();
+  EXPECT_GT(rec["p_acc_n"].get<int64_t>(), 0);
+  EXPECT_NEAR(100.0 * rec["p_acc"].get<double>(), std::stod(e.out.substr(at + 22)), 0.006);
 }

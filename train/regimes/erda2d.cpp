@@ -29,7 +29,9 @@
 // data.weak_pixel_labels=100%), the rest none. Stats: labelled_fit, labelled_fraction, p_max, p_entropy.
 // Evaluation: in eval mode logits() runs the 2D network on the batch's views and accumulates a 2D confusion matrix
 // over the views' labelled pixels (Batch::view_gt_labels, full labels: the weak policy is a training-time one),
-// reported by eval_metrics() as miou_2d / accuracy_2d / valid_classes_2d / iou_2d. The Trainer's 3D record
+// reported by eval_metrics() as miou_2d / accuracy_2d / valid_classes_2d / iou_2d, plus p_acc / p_acc_n: the accuracy
+// of argmax p (the queries' per-image prototypes) on the same pixels, none of which is labelled for training (the
+// ERDA mechanism: are the pseudo-labels better than the network they teach?). The Trainer's 3D record
 // ("miou") scores the 2D predictions projected to the points (mode over the views that pair each point); points
 // no view pairs get zero logits, i.e. class 0, so that number is a lower bound, not a 3D result.
 // Deviations / [reading]: T (erda.temperature) is 1 in ERDA (cosine
@@ -199,6 +201,11 @@ class Erda2dRegime : public Regime {
       std::vector<int32_t> p(pred.begin(), pred.end()), g(g64.begin(), g64.end());
       if (!cm2d_) cm2d_ = std::make_unique<ConfusionMatrix>(int(C_), -1);
       cm2d_->update(p.data(), g.data(), int64_t(p.size()));
+      // ERDA mechanism on the held-out views (none of their pixels is labelled for training): argmax p, the
+      // pseudo-labels from the class queries over each image, against the views' GT, next to the network's own
+      // accuracy_2d on the same pixels.
+      if (enabled_)
+        p_acc_.add(upsample_rows(pseudo_logits(x, V), V, h_, w_, H, W), b.view_gt_labels.reshape(Shape{V * H * W}));
     }
     const int64_t N = b.num_points(), hw = H * W;
     std::vector<std::vector<int64_t>> per(static_cast<size_t>(V));
@@ -224,8 +231,16 @@ class Erda2dRegime : public Regime {
     return Tensor::from_vector(onehot, Shape{N, C_}, device_);
   }
 
-  void begin_eval() override { cm2d_.reset(); }
-  nlohmann::json eval_metrics() override { return cm2d_ ? cm2d_->record("_2d") : nlohmann::json::object(); }
+  void begin_eval() override {
+    cm2d_.reset();
+    p_acc_.reset();
+  }
+  nlohmann::json eval_metrics() override {
+    nlohmann::json j = cm2d_ ? cm2d_->record("_2d") : nlohmann::json::object();
+    p_acc_.write(j);  // p_acc, p_acc_n (pixels): absent when the query head is off (erda.enabled=false)
+    p_acc_.reset();
+    return j;
+  }
 
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules() override {
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> m = {{"net2d", net2d_}, {"head", head_}};
@@ -283,6 +298,7 @@ class Erda2dRegime : public Regime {
   bool enabled_ = true, all_rows_ = false, per_image_ = true;
   erda::ErdaLossOptions lo_;
   std::unique_ptr<ConfusionMatrix> cm2d_;
+  erda::PseudoLabelAccuracy p_acc_;
   controls::LabelSource label_source_ = controls::LabelSource::Pseudo;
   Generator control_gen_, strong_gen_;
   bool weak_to_strong_ = false;

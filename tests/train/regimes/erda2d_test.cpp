@@ -4,7 +4,7 @@
 // and mlp2 (terms ce / proto / erda finite); the step's labels are the weak pixel labels (counts per view and
 // class); the soft-CE switches behave as in 3D (baseline = CE only from identical weights, ER + DA = ERDA on the
 // same batch, ER sends no gradient into the classifier, stop-gradient into p leaves queries and mlp2 without
-// gradient from the ERDA term); state() + the dropout generator reproduce the next step; evaluation reports miou_2d through eval_metrics() and projects the 2D predictions
+// gradient from the ERDA term); state() + the dropout generator reproduce the next step; evaluation reports miou_2d and p_acc (argmax p on the held-out views) through eval_metrics() and projects the 2D predictions
 // to the paired points; a short Trainer run trains end to end (loss decreases, eval record carries miou_2d);
 // config errors. (The weak pixel labels themselves: tests/io/loader/loader_test.cpp.)
 #include <gtest/gtest.h>
@@ -230,8 +230,24 @@ TEST(Erda2dRegime, EvaluationReportsMiou2dAndProjectsToPoints) {
   EXPECT_LE(m["miou_2d"].get<double>(), 1.0);
   EXPECT_GE(m["valid_classes_2d"].get<int>(), 2);
   EXPECT_EQ(m["iou_2d"].size(), size_t(C));
+  // the ERDA mechanism: argmax p scored on every labelled pixel of the held-out views (the same pixels as accuracy_2d)
+  int64_t labelled = 0;
+  for (int64_t g : vb->view_gt_labels.to(DType::i64).to_vector<int64_t>()) labelled += g >= 0;
+  ASSERT_GT(labelled, 0);
+  ASSERT_TRUE(m.contains("p_acc") && m.contains("p_acc_n")) << m.dump();
+  EXPECT_EQ(m["p_acc_n"].get<int64_t>(), labelled);
+  EXPECT_GE(m["p_acc"].get<double>(), 0.0);
+  EXPECT_LE(m["p_acc"].get<double>(), 1.0);
   r.begin_eval();
   EXPECT_TRUE(r.eval_metrics().empty());
+  // the CE-only row has no query head and so no p_acc
+  Run2d ce = make({"erda.enabled=false"});
+  ce.job.regime->set_training(false);
+  ce.job.regime->begin_eval();
+  ce.job.regime->logits(*vb);
+  nlohmann::json mc = ce.job.regime->eval_metrics();
+  EXPECT_TRUE(mc.contains("miou_2d"));
+  EXPECT_FALSE(mc.contains("p_acc"));
 }
 
 TEST(Erda2dRegime, ShortRunTrainsEndToEnd) {
