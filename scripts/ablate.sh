@@ -20,7 +20,9 @@
 # reported as mean [min, max] over seeds; absolute values as mean ± sample std (n − 1). LESEG_ABLATE_ROWS="a b"
 # runs only those rows (plus the baseline); LESEG_ABLATE_RESUME=1 keeps runs whose metrics.jsonl already has an
 # eval record (reruns only the missing ones); LESEG_ABLATE_TABULATE=1 runs nothing and tabulates the finished
-# runs (seeds without one are left out of that row; Δ pairs only seeds both rows have).
+# runs (seeds without one are left out of that row; Δ pairs only seeds both rows have). A metric missing from a
+# run's last eval record is read from RUN/eval_final.json when present (its final checkpoint scored after the fact by
+# `leseg eval RUN/config.yaml --checkpoint RUN --json RUN/eval_final.json`, e.g. a metric added after the run).
 # Output: runs/ablate/METHOD/<row>/seed<S>/ (each a normal run folder), runs/ablate/METHOD/values.tsv (one line
 # per row, seed, key, value) and runs/ablate/METHOD/table.md. Each row's seeds are overlaid in one report
 # (`leseg report`, <row>/report/report.html) that the row name links to; LESEG_ABLATE_REPORT=0 skips them.
@@ -88,6 +90,10 @@ while IFS=$'\t' read -r row config overrides; do
     fi
     for m in $METRICS; do
       v=$(last_eval "$run/metrics.jsonl" "$m")
+      # a key the run's own log lacks (a metric added after it ran) may come from its final checkpoint scored after
+      # the fact: `leseg eval RUN/config.yaml --checkpoint RUN --json RUN/eval_final.json`
+      [ -z "$v" ] && [ -f "$run/eval_final.json" ] &&
+        v=$({ tr -d ' \n' < "$run/eval_final.json" | grep -o "\"$m\":[-0-9.eE+]*" | head -1 | cut -d: -f2; } || true)
       if [ -z "$v" ]; then  # the headline metric is required; a later one may be missing in some rows ("—")
         [ "$m" = "${METRICS%% *}" ] || continue
         echo "ablate: $run/metrics.jsonl has no eval record with '$m'" >&2; exit 1
