@@ -362,6 +362,21 @@ template <class T>
   }
 }
 
+// The same for half features (f16/bf16, f32 weights): the f32-atomic kernel into the workspace acc, or in
+// deterministic mode the sorted one (point_scatter_lowp_cpu's order and bits; acc unused).
+template <class T>
+[[maybe_unused]] void point_scatter_lowp_device(const T* g, const int32_t* idx, const float* w, int64_t n, int corners,
+                                                int64_t C, int64_t m, float* acc, T* gx, Device d) {
+  if (deterministic()) {
+    const size_t bytes = kernels::point_scatter_sorted_workspace_bytes(n, corners, m);
+    Tensor ws = Tensor::empty(Shape{int64_t(bytes / 8 + 1)}, DType::f64, d);
+    kernels::point_scatter_lowp_sorted_cuda<T>(g, idx, w, n, corners, C, m, gx, ws.data_ptr(), ws.nbytes(),
+                                               current_stream(d));
+  } else {
+    kernels::point_scatter_lowp_cuda<T>(g, idx, w, n, corners, C, m, acc, gx, current_stream(d));
+  }
+}
+
 // Raw kernels of the voxel <-> point transfers, by dtype: f32/f64 features take weights of their own dtype; half
 // features (f16/bf16) take f32 weights (f32 accumulation, one rounding at the store: kernels/voxelize/voxelize.h).
 void gather_raw(const Tensor& x, const Tensor& idx, const Tensor& w, int64_t n, int corners, Tensor& out) {
@@ -400,8 +415,8 @@ void scatter_raw(const Tensor& g, const Tensor& idx, const Tensor& w, int64_t n,
         LESEG_DISPATCH_DEVICE(d, "point_scatter",
             kernels::point_scatter_lowp_cpu<scalar_t>(g.data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C, m,
                                                       acc.data<float>(), out.data<scalar_t>()),
-            kernels::point_scatter_lowp_cuda<scalar_t>(g.data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C, m,
-                                                       acc.data<float>(), out.data<scalar_t>(), current_stream(d)));
+            point_scatter_lowp_device<scalar_t>(g.data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C, m,
+                                                acc.data<float>(), out.data<scalar_t>(), d));
       }
     });
     return;

@@ -59,18 +59,13 @@ size_t point_scatter_sorted_workspace_bytes(int64_t n, int corners, int64_t m) {
   return layout(nullptr, n * corners, m).total;
 }
 
-template <class T>
-void point_scatter_sorted_cuda(const T* g, const int32_t* idx, const T* w, int64_t n, int corners, int64_t C,
-                               int64_t m, T* gx, void* ws, size_t ws_bytes, StreamHandle s) {
-  check_sizes(n, corners, m);
-  if (m * C == 0) return;
+namespace {
+// Keys, the stable sort by voxel and the run starts of n·corners > 0 entries: on return wsl.pos_out holds the
+// entries in run order and wsl.run the m + 1 run starts.
+void sort_runs(const int32_t* idx, int64_t n, int corners, int64_t m, void* ws, size_t ws_bytes, Ws& wsl,
+               StreamHandle s) {
   const int64_t E = n * corners;
-  if (E == 0) {
-    LESEG_CUDA_CHECK(cudaMemsetAsync(gx, 0, size_t(m * C) * sizeof(T), cuda::stream_of(s)));
-    return;
-  }
-  cuda::NvtxRange r("leseg::point_scatter_sorted");
-  Ws wsl = layout(ws, E, m);
+  wsl = layout(ws, E, m);
   LESEG_KCHECK(ws_bytes >= wsl.total, "point_scatter (sorted): workspace of ", ws_bytes, " bytes is smaller than ",
                wsl.total);
   uint32_t* ki = wsl.keys_in;
@@ -91,19 +86,53 @@ void point_scatter_sorted_cuda(const T* g, const int32_t* idx, const T* w, int64
   int64_t* run = wsl.run;
   cuda::for_each(m + 1, [=] __device__(int64_t j) { run[j] = ss::lower_bound(ko, E, uint32_t(j)); }, s,
                  "leseg::point_scatter_sorted_runs");
+}
+}  // namespace
+
+template <class T>
+void point_scatter_sorted_cuda(const T* g, const int32_t* idx, const T* w, int64_t n, int corners, int64_t C,
+                               int64_t m, T* gx, void* ws, size_t ws_bytes, StreamHandle s) {
+  check_sizes(n, corners, m);
+  if (m * C == 0) return;
+  if (n * corners == 0) {
+    LESEG_CUDA_CHECK(cudaMemsetAsync(gx, 0, size_t(m * C) * sizeof(T), cuda::stream_of(s)));
+    return;
+  }
+  cuda::NvtxRange r("leseg::point_scatter_sorted");
+  Ws wsl{};
+  sort_runs(idx, n, corners, m, ws, ws_bytes, wsl, s);
   const int32_t* pos = wsl.pos_out;
+  const int64_t* run = wsl.run;
   cuda::for_each(
       m * C,
       [=] __device__(int64_t t) {
-        const int64_t j = t / C, ch = t % C;
-        T acc = T(0);
-        for (int64_t p = run[j]; p < run[j + 1]; ++p) {
-          const int64_t e = pos[p];
-          acc = ss::add_term(acc, w ? w[e] : T(1), g[(e / corners) * C + ch]);
-        }
-        gx[t] = acc;
+        const int64_t j = t / C;
+        gx[t] = ss::run_sum<T>(pos, run[j], run[j + 1], g, w, corners, C, t % C);
       },
       s, "leseg::point_scatter_sorted");
+}
+
+template <class T>
+void point_scatter_lowp_sorted_cuda(const T* g, const int32_t* idx, const float* w, int64_t n, int corners, int64_t C,
+                                    int64_t m, T* gx, void* ws, size_t ws_bytes, StreamHandle s) {
+  check_sizes(n, corners, m);
+  if (m * C == 0) return;
+  if (n * corners == 0) {  // all-zero bits are +0 in f16 and bf16
+    LESEG_CUDA_CHECK(cudaMemsetAsync(gx, 0, size_t(m * C) * sizeof(T), cuda::stream_of(s)));
+    return;
+  }
+  cuda::NvtxRange r("leseg::point_scatter_lowp_sorted");
+  Ws wsl{};
+  sort_runs(idx, n, corners, m, ws, ws_bytes, wsl, s);
+  const int32_t* pos = wsl.pos_out;
+  const int64_t* run = wsl.run;
+  cuda::for_each(
+      m * C,
+      [=] __device__(int64_t t) {
+        const int64_t j = t / C;
+        gx[t] = ss::run_sum_lowp<T>(pos, run[j], run[j + 1], g, w, corners, C, t % C);
+      },
+      s, "leseg::point_scatter_lowp_sorted");
 }
 
 #define X(T)                                                                                                       \
@@ -111,6 +140,12 @@ void point_scatter_sorted_cuda(const T* g, const int32_t* idx, const T* w, int64
                                              T*, void*, size_t, StreamHandle);
 X(float)
 X(double)
+#undef X
+#define X(T)                                                                                                     \
+  template void point_scatter_lowp_sorted_cuda<T>(const T*, const int32_t*, const float*, int64_t, int, int64_t, \
+                                                  int64_t, T*, void*, size_t, StreamHandle);
+X(::leseg::f16_t)
+X(::leseg::bf16_t)
 #undef X
 
 }  // namespace leseg::kernels

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernels/common/hd.h"
+#include "kernels/common/lowp_acc.h"
 #include "kernels/segment/segment_sorted_math.h"
 
 namespace leseg::kernels::scatter_sorted {
@@ -42,6 +43,32 @@ LESEG_HD double add_term(double acc, double w, double g) {
 #else
   return acc + w * g;
 #endif
+}
+
+// One output element (voxel j, channel ch) of the sorted scatter: the run pos[b..e) of sorted entries (each an entry
+// index i·corners + c) summed in order. f32/f64 features with weights of their own dtype (w null: 1).
+template <class T>
+LESEG_HD T run_sum(const int32_t* pos, int64_t b, int64_t e, const T* g, const T* w, int corners, int64_t C,
+                   int64_t ch) {
+  T acc = T(0);
+  for (int64_t p = b; p < e; ++p) {
+    const int64_t en = pos[p];
+    acc = add_term(acc, w ? w[en] : T(1), g[(en / corners) * C + ch]);
+  }
+  return acc;
+}
+
+// The same for half features (f16/bf16) with f32 weights: f32 accumulation of the rounded products, one rounding at
+// the store: point_scatter_lowp_cpu's order and expression (p = w·g rounded to f32, then acc + p), so its bits.
+template <class T>
+LESEG_HD T run_sum_lowp(const int32_t* pos, int64_t b, int64_t e, const T* g, const float* w, int corners, int64_t C,
+                        int64_t ch) {
+  float acc = 0.f;
+  for (int64_t p = b; p < e; ++p) {
+    const int64_t en = pos[p];
+    acc = add_term(acc, w ? w[en] : 1.f, load_acc(g[(en / corners) * C + ch]));
+  }
+  return store_acc<T>(acc);
 }
 
 }  // namespace leseg::kernels::scatter_sorted
