@@ -87,52 +87,62 @@ void sort_runs(const int32_t* idx, int64_t n, int corners, int64_t m, void* ws, 
   cuda::for_each(m + 1, [=] __device__(int64_t j) { run[j] = ss::lower_bound(ko, E, uint32_t(j)); }, s,
                  "leseg::point_scatter_sorted_runs");
 }
+
+// One output element: run_sum (f32/f64) or run_sum_lowp (half features, f32 weights).
+template <bool Lowp>
+struct RunSum {
+  template <class T>
+  static LESEG_HD T at(const int32_t* pos, int64_t b, int64_t e, const T* g, const T* w, int corners, int64_t C,
+                       int64_t ch) {
+    return ss::run_sum<T>(pos, b, e, g, w, corners, C, ch);
+  }
+};
+template <>
+struct RunSum<true> {
+  template <class T>
+  static LESEG_HD T at(const int32_t* pos, int64_t b, int64_t e, const T* g, const float* w, int corners, int64_t C,
+                       int64_t ch) {
+    return ss::run_sum_lowp<T>(pos, b, e, g, w, corners, C, ch);
+  }
+};
+
+// Both public entry points: features T, weights W (T for f32/f64; f32 for half features, Lowp: f32 accumulation and
+// one rounding at the store).
+template <bool Lowp, class T, class W>
+void sorted_scatter(const T* g, const int32_t* idx, const W* w, int64_t n, int corners, int64_t C, int64_t m, T* gx,
+                    void* ws, size_t ws_bytes, StreamHandle s) {
+  check_sizes(n, corners, m);
+  if (m * C == 0) return;
+  if (n * corners == 0) {  // all-zero bits are +0 in every feature type
+    LESEG_CUDA_CHECK(cudaMemsetAsync(gx, 0, size_t(m * C) * sizeof(T), cuda::stream_of(s)));
+    return;
+  }
+  const char* name = Lowp ? "leseg::point_scatter_lowp_sorted" : "leseg::point_scatter_sorted";
+  cuda::NvtxRange r(name);
+  Ws wsl{};
+  sort_runs(idx, n, corners, m, ws, ws_bytes, wsl, s);
+  const int32_t* pos = wsl.pos_out;
+  const int64_t* run = wsl.run;
+  cuda::for_each(
+      m * C,
+      [=] __device__(int64_t t) {
+        const int64_t j = t / C;
+        gx[t] = RunSum<Lowp>::template at<T>(pos, run[j], run[j + 1], g, w, corners, C, t % C);
+      },
+      s, name);
+}
 }  // namespace
 
 template <class T>
 void point_scatter_sorted_cuda(const T* g, const int32_t* idx, const T* w, int64_t n, int corners, int64_t C,
                                int64_t m, T* gx, void* ws, size_t ws_bytes, StreamHandle s) {
-  check_sizes(n, corners, m);
-  if (m * C == 0) return;
-  if (n * corners == 0) {
-    LESEG_CUDA_CHECK(cudaMemsetAsync(gx, 0, size_t(m * C) * sizeof(T), cuda::stream_of(s)));
-    return;
-  }
-  cuda::NvtxRange r("leseg::point_scatter_sorted");
-  Ws wsl{};
-  sort_runs(idx, n, corners, m, ws, ws_bytes, wsl, s);
-  const int32_t* pos = wsl.pos_out;
-  const int64_t* run = wsl.run;
-  cuda::for_each(
-      m * C,
-      [=] __device__(int64_t t) {
-        const int64_t j = t / C;
-        gx[t] = ss::run_sum<T>(pos, run[j], run[j + 1], g, w, corners, C, t % C);
-      },
-      s, "leseg::point_scatter_sorted");
+  sorted_scatter<false>(g, idx, w, n, corners, C, m, gx, ws, ws_bytes, s);
 }
 
 template <class T>
 void point_scatter_lowp_sorted_cuda(const T* g, const int32_t* idx, const float* w, int64_t n, int corners, int64_t C,
                                     int64_t m, T* gx, void* ws, size_t ws_bytes, StreamHandle s) {
-  check_sizes(n, corners, m);
-  if (m * C == 0) return;
-  if (n * corners == 0) {  // all-zero bits are +0 in f16 and bf16
-    LESEG_CUDA_CHECK(cudaMemsetAsync(gx, 0, size_t(m * C) * sizeof(T), cuda::stream_of(s)));
-    return;
-  }
-  cuda::NvtxRange r("leseg::point_scatter_lowp_sorted");
-  Ws wsl{};
-  sort_runs(idx, n, corners, m, ws, ws_bytes, wsl, s);
-  const int32_t* pos = wsl.pos_out;
-  const int64_t* run = wsl.run;
-  cuda::for_each(
-      m * C,
-      [=] __device__(int64_t t) {
-        const int64_t j = t / C;
-        gx[t] = ss::run_sum_lowp<T>(pos, run[j], run[j + 1], g, w, corners, C, t % C);
-      },
-      s, "leseg::point_scatter_lowp_sorted");
+  sorted_scatter<true>(g, idx, w, n, corners, C, m, gx, ws, ws_bytes, s);
 }
 
 #define X(T)                                                                                                       \
