@@ -80,6 +80,11 @@ std::string HostSyncCounter::report(bool only_inside_regions) const {
 SyncFreeRegion::SyncFreeRegion(const char* name) : prev_(t_region) { t_region = name; }
 SyncFreeRegion::~SyncFreeRegion() { t_region = prev_; }
 
+// The same switch as a device-side copy: copy_bytes (engine/allocator.cpp) counts a read from a CPU tensor only
+// outside it, and a read from a CUDA device always.
+HostMemoryRead::HostMemoryRead() : prev_(t_device_copy) { t_device_copy = true; }
+HostMemoryRead::~HostMemoryRead() { t_device_copy = prev_; }
+
 namespace detail {
 DeviceCopyScope::DeviceCopyScope() : prev(t_device_copy) { t_device_copy = true; }
 DeviceCopyScope::~DeviceCopyScope() { t_device_copy = prev; }

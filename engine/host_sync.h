@@ -73,6 +73,21 @@ class SyncFreeRegion {
   const char* prev_;
 };
 
+// Reads of tensors that are host memory on every build, not stand-ins for device tensors: the batch's host original
+// (io::loader::Batch::host()) and index sets a regime builds on the host from it. Inside this scope a read of a CPU
+// tensor is not counted; a read from a CUDA device still is (it is a real synchronisation). Use it only around such
+// reads: on a CPU run it would also hide a read of a tensor that stands for a device tensor.
+class HostMemoryRead {
+ public:
+  HostMemoryRead();
+  ~HostMemoryRead();
+  HostMemoryRead(const HostMemoryRead&) = delete;
+  HostMemoryRead& operator=(const HostMemoryRead&) = delete;
+
+ private:
+  bool prev_;
+};
+
 namespace detail {
 // Storage-to-storage copies between two CPU tensors stand for device->device copies on a GPU run, not host reads:
 // engine/tensor.cpp opens this scope around them so that copy_bytes does not count them.

@@ -10,21 +10,15 @@
 namespace leseg::models {
 
 namespace {
+// Shape and dtype only: the values (from 0 to T, non-decreasing) are checked by the fused attention when it builds
+// its schedule for these offsets (engine/ops/attention.cpp), once per offsets tensor, so that a forward does not
+// read them back from the device every time.
 void check_offsets(const Tensor& offsets, int64_t T, const char* what) {
   LESEG_CHECK(offsets.defined() && offsets.ndim() == 1 && offsets.numel() >= 2 &&
                   (offsets.dtype() == DType::i32 || offsets.dtype() == DType::i64),
               what, ": offsets must be (B + 1,) i32/i64 with B >= 1, got ",
               offsets.defined() ? offsets.str() : std::string("undefined"));
-  std::vector<int64_t> o;
-  if (offsets.dtype() == DType::i64) {
-    o = offsets.to_vector<int64_t>();
-  } else {
-    for (int32_t v : offsets.to_vector<int32_t>()) o.push_back(v);
-  }
-  LESEG_CHECK(o.front() == 0 && o.back() == T, what, ": offsets must run from 0 to the token count ", T, ", got ",
-              o.front(), " .. ", o.back());
-  for (size_t i = 1; i < o.size(); ++i)
-    LESEG_CHECK(o[i] >= o[i - 1], what, ": offsets decrease at ", i, " (", o[i - 1], " -> ", o[i], ")");
+  LESEG_CHECK(T >= 0, what, ": ", T, " tokens");
 }
 }  // namespace
 

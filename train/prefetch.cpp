@@ -76,8 +76,9 @@ Tensor PrefetchingBatchSource::stage(const Tensor& t) {
 void PrefetchingBatchSource::stage_batch(Batch& b, std::pair<Tensor, Tensor>& input) {
   for (Tensor* t : {&b.inverse, &b.voxel_counts, &b.voxel_labels, &b.points, &b.point_batch, &b.point_feats, &b.labels,
                     &b.pseudo_labels, &b.point_sam_ids, &b.segments, &b.pairs, &b.view_scene, &b.view_source, &b.images,
-                    &b.view_clip_labels, &b.view_sam_masks, &b.view_gt_labels, &b.view_sam_features, &b.caption_scene,
-                    &b.caption_objects, &b.caption_object_ids, &b.caption_object_view})
+                    &b.view_clip_labels, &b.view_sam_masks, &b.view_gt_labels, &b.view_sam_features,
+                    &b.view_clip_features, &b.caption_scene, &b.caption_objects, &b.caption_object_ids,
+                    &b.caption_object_view, &b.unlabelled_points, &b.unlabelled_voxels, &b.unlabelled_pixels})
     *t = stage(*t);
   if (b.input.defined()) {
     input = {stage(b.input.coords()), stage(b.input.feats())};
@@ -96,9 +97,12 @@ void PrefetchingBatchSource::stage_next() {
   staged_.emplace();
   Staged& s = *staged_;
   s.batch = std::move(*b);
+  // The host original stays with the staged batch (Batch::host()): what a regime derives from it is read there.
+  if (!s.batch.host_copy) s.batch.host_copy = std::make_shared<const Batch>(s.batch);
   stage_batch(s.batch, s.inputs[0]);
   if (s.batch.teacher) {  // a copy: the loader's teacher batch is left as it was
     s.batch.teacher = std::make_shared<Batch>(*s.batch.teacher);
+    if (!s.batch.teacher->host_copy) s.batch.teacher->host_copy = std::make_shared<const Batch>(*s.batch.teacher);
     stage_batch(*s.batch.teacher, s.inputs[1]);
   }
   s.done = model_.record(model_.copy_stream());

@@ -6,8 +6,8 @@
 // the requests of step N (`record`) and builds them for batch N + 1 before its step starts (`prepare`), so that
 // the forward's requests are cache hits and the step itself synchronises nothing. The maps are the ones the
 // forward would have built (same code, same order), so results are unchanged. Only the batch's own input tensor
-// (Batch::input) is covered: every 3D regime runs its network on it when it is on the device already; a second
-// input built inside the step (LASS3D's teacher view) still builds its structure there.
+// (Batch::input) and the second view's (Batch::teacher->input, LASS3D's teacher) are covered, each with its own
+// plan: every 3D regime runs its network on them when they are on the device already.
 #pragma once
 #include <cstdint>
 
@@ -18,15 +18,15 @@ namespace leseg::train {
 
 class StructureAhead {
  public:
-  // Before the step: builds, on the batch input's manager, what the last recorded step asked for. Returns the
-  // number of requests built or already cached (0 without a plan, or when the batch has no sparse input).
+  // Before the step: builds, on the batch input's manager (and the teacher view's), what the last recorded step
+  // asked for. Returns the number of requests built or already cached (0 without a plan, or without sparse input).
   int64_t prepare(const Batch& b) const;
   // After the forward: remembers what the network asked of this batch's input manager.
   void record(const Batch& b);
   const StructurePlan& plan() const { return plan_; }
 
  private:
-  StructurePlan plan_;
+  StructurePlan plan_, teacher_plan_;
 };
 
 }  // namespace leseg::train

@@ -14,8 +14,10 @@
 #include "engine/autograd.h"
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/error.h"
+#include "engine/host_sync.h"
 #include "engine/nvtx.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/shape_ops.h"
 #include "engine/optim/clip_grad.h"
 #include "train/optimizer_graph.h"
 #include "train/prefetch.h"
@@ -292,27 +294,49 @@ TrainResult Trainer::run() {
         LossTerms lt;
         Tensor total;
         std::vector<double> term_values;
-        try {
-          structure_ahead.prepare(*b);  // before the step boundary: the structure syncs happen here
-          lt = regime_.step(*b, epoch, batch);
-          structure_ahead.record(*b);
+        double total_value = 0.0;
+        // The loss terms, their total and the regime's statistics are read on the host once, after the backward
+        // has been queued (docs/execution.md): one read, none between the forward and the backward. Data-parallel
+        // runs read them before the backward instead, as the all-reduced loss weight scales it.
+        const auto read_values = [&] {
+          std::vector<Tensor> vals;
+          for (auto& [n, t] : lt.terms) vals.push_back(t.detach().reshape(Shape{1}).to(DType::f64));
+          vals.push_back(total.detach().reshape(Shape{1}).to(DType::f64));
+          term_values = concat(vals, 0).to_vector<double>();
+          total_value = term_values.back();
+          term_values.pop_back();
           const nlohmann::json st = regime_.step_stats();  // named: items() of a temporary would dangle
           for (auto& [k, v] : st.items())
             if (v.is_number()) stats_sum[k].first += v.get<double>(), ++stats_sum[k].second;
+        };
+        const auto check_values = [&] {
+          for (size_t k = 0; k < lt.terms.size(); ++k)
+            LESEG_CHECK(std::isfinite(term_values[k]), "trainer: non-finite loss term '", lt.terms[k].first, "' = ",
+                        term_values[k], context(), "; stopped, ", last_good());
+        };
+        // The step boundary (docs/execution.md): from the regime's forward to the queued backward nothing should
+        // make the host wait; a HostSyncCounter reports what does (tests/train/host_sync_regimes_test.cpp).
+        std::optional<SyncFreeRegion> step_region;
+        try {
+          structure_ahead.prepare(*b);  // before the step boundary: the structure syncs happen here
+          if (!dp.active()) step_region.emplace("train_step");
+          lt = regime_.step(*b, epoch, batch);
+          structure_ahead.record(*b);
           total = lt.total();
-          for (auto& [n, t] : lt.terms) term_values.push_back(t.item_double());
+          if (dp.active()) read_values();
         } catch (const std::bad_alloc&) {
           LESEG_FAIL(out_of_memory_text(), context());
         } catch (const std::exception& e) {
           LESEG_FAIL(e.what(), context());
         }
-        for (size_t k = 0; k < lt.terms.size(); ++k)
-          LESEG_CHECK(std::isfinite(term_values[k]), "trainer: non-finite loss term '", lt.terms[k].first, "' = ",
-                      term_values[k], context(), "; stopped, ", last_good());
         // Data-parallel: this rank's loss weight and the global batch's loss (train/distributed.h).
-        const DataParallel::Reduced red = dp.reduce_batch(*b, total.item_double(), term_values);
-        const double lv = red.loss;
-        LESEG_CHECK(std::isfinite(lv), "trainer: non-finite total loss ", lv, context(), "; stopped, ", last_good());
+        DataParallel::Reduced red;
+        if (dp.active()) {
+          check_values();
+          red = dp.reduce_batch(*b, total_value, term_values);
+          LESEG_CHECK(std::isfinite(red.loss), "trainer: non-finite total loss ", red.loss, context(), "; stopped, ",
+                      last_good());
+        }
         Tensor scaled = opt_.accumulate == 1 && red.weight == 1.0 ? total : total * (red.weight / opt_.accumulate);
         if (opt_.precision == Precision::f16) scaled = scaler_.scale(scaled);  // dynamic loss scaling
         phase.reset();
@@ -320,15 +344,24 @@ TrainResult Trainer::run() {
         dp.before_backward(pending + 1 == opt_.accumulate);  // data-parallel: overlap the gradient all-reduces
         try {
           scaled.backward();
+          step_region.reset();
           phase.reset();
           if (prefetch) prefetch->stage_next();  // batch N+1's copies overlap this step's queued kernels
           // Out-of-range labels / group ids a CUDA kernel met in this batch (one host read per step; no-op on CPU).
           check_device_errors(total.device());
+          if (!dp.active()) read_values();  // the step's one read of its loss values
         } catch (const std::bad_alloc&) {
           LESEG_FAIL(out_of_memory_text(), context());
         } catch (const std::exception& e) {
           LESEG_FAIL(e.what(), context());
         }
+        if (!dp.active()) {  // a non-finite term stops the run here, before any optimizer update
+          check_values();
+          red = dp.reduce_batch(*b, total_value, term_values);
+          LESEG_CHECK(std::isfinite(red.loss), "trainer: non-finite total loss ", red.loss, context(), "; stopped, ",
+                      last_good());
+        }
+        const double lv = red.loss;
         // What the optimizer step's gradient check names if a gradient is not finite (checked there, after the
         // data-parallel reduction has finished writing the gradients).
         last_batch_context = context();

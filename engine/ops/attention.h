@@ -20,6 +20,8 @@
 // autocast_dtype() (differentiably) and the output is returned in that dtype, as PyTorch's autocast does for
 // scaled_dot_product_attention. Output and gradients come back in the computing dtype.
 #pragma once
+#include <vector>
+
 #include "engine/tensor.h"
 
 namespace leseg {
@@ -46,6 +48,12 @@ struct AttentionScheduleCacheStats {
 };
 AttentionScheduleCacheStats attention_schedule_cache_stats();
 void attention_schedule_cache_clear();
+
+// Offsets the caller has on the host (sequence sizes a regime computed there): a (B+1) i64 tensor on `dev` holding
+// `host`, remembered with its host values (most recent 64), so that attention() validates and schedules from those
+// values and reads nothing back from the device when it first meets the tensor. A step whose set sizes change every
+// batch stays free of host synchronisations. An in-place write to the tensor drops the host values (version check).
+Tensor attention_offsets(const std::vector<int64_t>& host, Device dev);
 
 // Reshape helpers: (T, H*D) <-> (T, H, D) (views, differentiable).
 Tensor split_heads(const Tensor& x, int64_t heads);

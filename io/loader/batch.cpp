@@ -455,7 +455,36 @@ Tensor voxel_mode_labels(const Tensor& inverse, const Tensor& labels, int64_t nu
   return out;
 }
 
+namespace {
+
+// Rows of a label tensor (any shape, read flat) that carry no label (< 0), as (K,) i64 on the CPU.
+Tensor rows_without_label(const Tensor& labels) {
+  if (!labels.defined()) return Tensor();
+  const Tensor flat = labels.reshape(Shape{labels.numel()}).to(DType::i64);
+  const int64_t* l = flat.data<int64_t>();
+  std::vector<int64_t> rows;
+  for (int64_t i = 0; i < flat.numel(); ++i)
+    if (l[i] < 0) rows.push_back(i);
+  return Tensor::from_vector(rows, Shape{int64_t(rows.size())});
+}
+
+Batch assemble_batch(const std::vector<BatchItem>& items, const BatchOptions& opt);
+
+}  // namespace
+
 Batch make_batch(const std::vector<BatchItem>& items, const BatchOptions& opt) {
+  Batch b = assemble_batch(items, opt);
+  // Index sets derived from the labels here, on the host, where the labels are made: a regime that trains on the
+  // unlabelled rows gathers them without reading its labels back from a device (docs/execution.md).
+  b.unlabelled_points = rows_without_label(b.labels);
+  b.unlabelled_voxels = rows_without_label(b.voxel_labels);
+  b.unlabelled_pixels = rows_without_label(b.view_gt_labels);
+  return b;
+}
+
+namespace {
+
+Batch assemble_batch(const std::vector<BatchItem>& items, const BatchOptions& opt) {
   LESEG_CHECK(!items.empty(), "make_batch: no scenes");
   LESEG_CHECK(opt.voxel_size > 0, "make_batch: voxel size ", opt.voxel_size, " must be > 0");
   NoGradGuard no_grad;
@@ -659,14 +688,17 @@ Batch make_batch(const std::vector<BatchItem>& items, const BatchOptions& opt) {
   return b;
 }
 
+}  // namespace
+
 Batch Batch::to(Device device) const {
   Batch o = *this;
+  if (!device.is_cpu() && !host_copy) o.host_copy = std::make_shared<const Batch>(*this);
   auto mv = [&](Tensor& t) {
     if (t.defined()) t = t.to(device);
   };
   for (Tensor* t : {&o.inverse, &o.voxel_counts, &o.voxel_labels, &o.points, &o.point_batch, &o.point_feats, &o.labels,
                     &o.pseudo_labels, &o.point_sam_ids, &o.segments, &o.pairs, &o.view_scene, &o.view_source, &o.images,
-                    &o.view_clip_labels, &o.view_sam_masks, &o.view_gt_labels, &o.view_sam_features, &o.view_clip_features, &o.caption_scene,
+                    &o.view_clip_labels, &o.view_sam_masks, &o.view_gt_labels, &o.unlabelled_points, &o.unlabelled_voxels, &o.unlabelled_pixels, &o.view_sam_features, &o.view_clip_features, &o.caption_scene,
                     &o.caption_objects, &o.caption_object_ids, &o.caption_object_view})
     mv(*t);
   if (input.defined()) o.input = SparseTensor(input.coords().to(device), input.feats().to(device), 1, num_scenes);

@@ -116,7 +116,16 @@ struct Batch {
   Tensor caption_object_ids, caption_object_view;  // (K,) i32
   int64_t crops_below_min = 0;
 
+  // Rows without a label (< 0), built with the batch on the host so that no regime reads its labels back from a
+  // device to find them: of `labels` (N), `voxel_labels` (M) and `view_gt_labels` read flat (V·H·W); (K,) i64.
+  Tensor unlabelled_points, unlabelled_voxels, unlabelled_pixels;
+
   std::shared_ptr<Batch> teacher;
+
+  // The host original of a batch moved to a device (Batch::to, the prefetcher): index sets a regime derives from
+  // the batch (pairs, labels, segments) are read from it, in host memory, with no device synchronisation.
+  std::shared_ptr<const Batch> host_copy;
+  const Batch& host() const { return host_copy ? *host_copy : *this; }
 
   int64_t num_points() const { return points.defined() ? points.size(0) : 0; }
   int64_t num_voxels() const { return input.defined() ? input.size() : 0; }

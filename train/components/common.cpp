@@ -5,6 +5,7 @@
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/host_sync.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/segment.h"
@@ -131,6 +132,13 @@ double ema_momentum_from_config(const Config& cfg, const std::string& key, const
   }
   LESEG_CHECK(m >= 0.0 && m <= 1.0, "config: key '", key, "' = ", m, " must lie in [0, 1]");
   return m;
+}
+
+std::vector<int64_t> host_i64_values(const Tensor& t) {
+  if (!t.defined()) return {};
+  const Tensor h = t.to(Device::cpu());  // a CUDA tensor: a real copy, counted
+  HostMemoryRead host;
+  return h.to(DType::i64).to_vector<int64_t>();
 }
 
 }  // namespace leseg::train

@@ -19,6 +19,13 @@
 
 namespace leseg::train {
 
+// The values of a tensor in host memory on every build — the batch's host original (Batch::host()) or an index set
+// built on the host from it — as i64 (integer dtypes) without counting a host synchronisation
+// (engine/host_sync.h, HostMemoryRead). A tensor on a CUDA device is copied and counted as usual. Not for tensors that
+// stand for device tensors on a CPU run (network outputs, tensors moved to the regime's device).
+std::vector<int64_t> host_i64_values(const Tensor& t);
+
+
 // values (H, W) or (H·W,) or (H·W, K); pairs (P, 2) i64 (point index, pixel index) -> rows at the paired
 // pixels: (P,) or (P, K). Integer values are gathered on the CPU; float values through index_select
 // (differentiable). Error naming the first pixel index outside [0, H·W).

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -14,6 +15,7 @@
 #include "engine/ops/linalg.h"
 #include "engine/ops/losses.h"
 #include "engine/ops/nn_functional.h"
+#include "engine/ops/reduce.h"
 #include "engine/ops/segment.h"
 #include "engine/ops/shape_ops.h"
 #include "train/components/controls.h"
@@ -57,26 +59,31 @@ std::pair<Tensor, Tensor> PrototypeMemory::class_means(const Tensor& h, const Te
   LESEG_CHECK(labels.defined() && labels.ndim() == 1 && labels.size(0) == h.size(0) &&
                   (labels.dtype() == DType::i64 || labels.dtype() == DType::i32),
               "erda::PrototypeMemory: labels must be (N,) i32/i64 with N = ", h.size(0));
-  std::vector<int64_t> lab = host_i64(labels), counts(size_t(opts.num_classes), 0);
-  for (size_t i = 0; i < lab.size(); ++i) {
-    LESEG_CHECK(lab[i] < opts.num_classes, "erda::PrototypeMemory: label ", lab[i], " at row ", i, " >= ",
-                opts.num_classes, " classes");
-    if (lab[i] >= 0) ++counts[size_t(lab[i])];
-  }
+  // On the features' device, with no host read: a label >= C is the segment kernels' error (raised at once on the
+  // CPU, through the device error slot on CUDA), naming the row.
   NoGradGuard ng;
-  Tensor grp = labels.dtype() == DType::i64 ? labels : labels.to(DType::i64);
-  Tensor means = segment_mean(h.detach(), grp.to(h.device()), opts.num_classes);
+  const Device dev = h.device();
+  Tensor grp = (labels.dtype() == DType::i64 ? labels : labels.to(DType::i64)).to(dev);
+  Tensor means, counts;
+  try {
+    means = segment_mean(h.detach(), grp, opts.num_classes);
+    counts = segment_sum(Tensor::ones(Shape{h.size(0)}, DType::f64, dev), grp, opts.num_classes).to(DType::i64);
+  } catch (const std::invalid_argument& e) {  // the CPU kernels' range check
+    LESEG_FAIL("erda::PrototypeMemory: a label is >= the ", opts.num_classes, " classes (", e.what(), ")");
+  }
   if (dist::Communicator* g = dist::training_group()) {
     // Data-parallel: the class means of the global batch (Σ_r n_r,c · mean_r,c / Σ_r n_r,c), so that every rank
-    // updates the prototypes alike, as one process on the global batch would.
-    Tensor n = Tensor::from_vector(counts, Shape{opts.num_classes, 1}).to(DType::f64);
+    // updates the prototypes alike, as one process on the global batch would (a host all-reduce: read here).
+    std::vector<int64_t> cnt = counts.to(Device::cpu()).to_vector<int64_t>();
+    Tensor n = Tensor::from_vector(cnt, Shape{opts.num_classes, 1}).to(DType::f64);
     Tensor sums = mul(means.to(DType::f64).to(Device::cpu()), n);
     g->all_reduce(sums);
-    g->all_reduce(counts);
-    Tensor nt = Tensor::from_vector(counts, Shape{opts.num_classes, 1}).to(DType::f64);
-    means = div(sums, maximum(nt, 1.0)).to(means.dtype()).to(h.device());
+    g->all_reduce(cnt);
+    Tensor nt = Tensor::from_vector(cnt, Shape{opts.num_classes, 1}).to(DType::f64);
+    means = div(sums, maximum(nt, 1.0)).to(means.dtype()).to(dev);
+    counts = Tensor::from_vector(cnt, Shape{opts.num_classes}).to(dev);
   }
-  return {means, Tensor::from_vector(counts, Shape{opts.num_classes})};
+  return {means, counts};
 }
 
 void PrototypeMemory::update(const Tensor& h, const Tensor& labels) {
@@ -156,26 +163,47 @@ QueryPrototypes::QueryPrototypes(const QueryPrototypeOptions& o, Generator& gen)
   o_proj = register_module("o_proj", std::make_shared<Linear>(o.attn_dim, o.proto_dim, true, gen, o.dtype));
 }
 
-Tensor QueryPrototypes::forward(const Tensor& pixels, const Tensor& cu_pixels) {
-  LESEG_CHECK(pixels.defined() && pixels.ndim() == 2 && pixels.size(1) == opts.feat_dim,
-              "erda::QueryPrototypes: pixels must be (Np, ", opts.feat_dim, ")");
-  LESEG_CHECK(cu_pixels.defined() && cu_pixels.ndim() == 1 && cu_pixels.size(0) >= 2,
-              "erda::QueryPrototypes: cu_pixels must be (B + 1,) with B >= 1");
-  const int64_t B = cu_pixels.size(0) - 1, C = opts.num_classes;
-  const Device dev = pixels.device();
+const QueryPrototypes::Offsets& QueryPrototypes::offsets(const std::vector<int64_t>& cu_pixels, Device dev) {
+  LESEG_CHECK(cu_pixels.size() >= 2 && cu_pixels.front() == 0,
+              "erda::QueryPrototypes: cu_pixels must be (B + 1,) offsets from 0 with B >= 1, got ", cu_pixels.size(),
+              " entries");
+  for (size_t b = 1; b < cu_pixels.size(); ++b)
+    LESEG_CHECK(cu_pixels[b] >= cu_pixels[b - 1], "erda::QueryPrototypes: cu_pixels decreases at ", b, " (",
+                cu_pixels[b - 1], " -> ", cu_pixels[b], ")");
+  for (const Offsets& o : offsets_)
+    if (o.cu == cu_pixels && o.dev == dev) return o;
+  // New set sizes: the device tensors are made once and kept, so that the fused attention finds its schedule
+  // cached (keyed by these tensors) on every later batch of the same sizes and reads nothing from the device.
+  if (offsets_.size() >= 8) offsets_.erase(offsets_.begin());
+  const int64_t B = int64_t(cu_pixels.size()) - 1, C = opts.num_classes;
   std::vector<int64_t> rep(size_t(B * C)), cu(size_t(B) + 1);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t c = 0; c < C; ++c) rep[size_t(b * C + c)] = c;
   for (int64_t b = 0; b <= B; ++b) cu[size_t(b)] = b * C;
-  Tensor qrep = index_select(queries, 0, Tensor::from_vector(rep, Shape{B * C}, dev));  // (B·C, d)
-  Tensor out = multi_head_attention(q_proj->forward(qrep), k_proj->forward(pixels), v_proj->forward(pixels),
-                                    Tensor::from_vector(cu, Shape{B + 1}, dev), cu_pixels.to(dev), opts.heads);
+  Offsets o;
+  o.cu = cu_pixels;
+  o.dev = dev;
+  o.rep = Tensor::from_vector(rep, Shape{B * C}, dev);
+  o.cu_q = attention_offsets(cu, dev);  // with their host values: the attention reads nothing back
+  o.cu_k = attention_offsets(cu_pixels, dev);
+  offsets_.push_back(std::move(o));
+  return offsets_.back();
+}
+
+Tensor QueryPrototypes::forward(const Tensor& pixels, const std::vector<int64_t>& cu_pixels) {
+  LESEG_CHECK(pixels.defined() && pixels.ndim() == 2 && pixels.size(1) == opts.feat_dim,
+              "erda::QueryPrototypes: pixels must be (Np, ", opts.feat_dim, ")");
+  const Offsets& o = offsets(cu_pixels, pixels.device());
+  LESEG_CHECK(cu_pixels.back() == pixels.size(0), "erda::QueryPrototypes: cu_pixels ends at ", cu_pixels.back(),
+              " but there are ", pixels.size(0), " pixels");
+  Tensor qrep = index_select(queries, 0, o.rep);  // (B·C, d)
+  Tensor out = multi_head_attention(q_proj->forward(qrep), k_proj->forward(pixels), v_proj->forward(pixels), o.cu_q,
+                                    o.cu_k, opts.heads);
   return o_proj->forward(out);  // (B·C, proto_dim)
 }
 
-Tensor QueryPrototypes::similarity(const Tensor& h, const Tensor& prototypes, const Tensor& cu_pixels) const {
+Tensor QueryPrototypes::similarity(const Tensor& h, const Tensor& prototypes, const std::vector<int64_t>& cu) const {
   const int64_t C = opts.num_classes;
-  std::vector<int64_t> cu = host_i64(cu_pixels);
   const int64_t B = int64_t(cu.size()) - 1;
   LESEG_CHECK(B >= 1 && prototypes.defined() && prototypes.ndim() == 2 && prototypes.size(0) == B * C,
               "erda::QueryPrototypes::similarity: prototypes must be (B·C, d) = (", B * C, ", d)");
@@ -203,36 +231,41 @@ const char* term_name(ErdaTerm t) {
   return "erda";
 }
 
-void labelled_fit_stats(const Tensor& labels, const Tensor& logits, nlohmann::json& out) {
+void labelled_fit_stats(const Tensor& labels, const Tensor& logits, PendingStats& out) {
   NoGradGuard ng;
-  const std::vector<int64_t> lab = labels.to(Device::cpu()).to(DType::i64).to_vector<int64_t>();
-  const std::vector<int64_t> pred = controls::argmax_rows(logits).to_vector<int64_t>();
-  int64_t n = 0, ok = 0;
-  for (size_t i = 0; i < lab.size(); ++i)
-    if (lab[i] >= 0) ++n, ok += pred[i] == lab[i];
-  if (n) out["labelled_fit"] = double(ok) / double(n);
-  out["labelled_fraction"] = lab.empty() ? 0.0 : double(n) / double(lab.size());
+  const Device dev = logits.device();
+  const Tensor y = labels.to(dev).to(DType::i64).reshape(Shape{labels.numel()});
+  const Tensor labelled = ge(y, 0.0);
+  const Tensor right = logical_and(labelled, eq(argmax(logits.detach(), 1), y));
+  const Tensor n = sum(labelled.to(DType::f64));
+  out.ratio("labelled_fit", sum(right.to(DType::f64)), n);
+  out.ratio("labelled_fraction", n, double(y.numel()), /*zero_when_empty=*/true);
 }
 
-void pseudo_distribution_stats(const Tensor& pseudo_logits, const Tensor& rows, nlohmann::json& out) {
+void pseudo_distribution_stats(const Tensor& pseudo_logits, const Tensor& rows, PendingStats& out) {
   NoGradGuard ng;
   if (rows.defined() && rows.numel() == 0) return;
   Tensor s = pseudo_logits.detach();
   if (rows.defined()) s = index_select(s, 0, rows.to(s.device()));
-  const std::vector<float> p = softmax(s, 1).to(Device::cpu()).to(DType::f32).to_vector<float>();
-  const int64_t R = s.size(0), C = s.size(1);
-  double pm = 0.0, H = 0.0;
-  for (int64_t r = 0; r < R; ++r) {
-    float m = 0.f;
-    for (int64_t c = 0; c < C; ++c) {
-      const float v = p[size_t(r * C + c)];
-      m = std::max(m, v);
-      if (v > 0.f) H -= double(v) * std::log(double(v));
-    }
-    pm += m;
-  }
-  out["p_max"] = pm / double(std::max<int64_t>(R, 1));
-  out["p_entropy"] = H / double(std::max<int64_t>(R, 1));
+  // p in f32 (as the network's softmax), then the sums in f64: max p, and H(p) = −Σ p log p over p > 0.
+  const Tensor p = softmax(s, 1).to(DType::f32).to(DType::f64);
+  const Tensor pmax = sum(max(p, 1).values);
+  const Tensor plogp = where(gt(p, 0.0), mul(p, log(p)), Tensor::zeros(Shape{}, DType::f64, p.device()));
+  const double R = double(std::max<int64_t>(s.size(0), 1));
+  out.ratio("p_max", pmax, R);
+  out.ratio("p_entropy", neg(sum(plogp)), R);
+}
+
+void labelled_fit_stats(const Tensor& labels, const Tensor& logits, nlohmann::json& out) {
+  PendingStats p;
+  labelled_fit_stats(labels, logits, p);
+  p.write(out);
+}
+
+void pseudo_distribution_stats(const Tensor& pseudo_logits, const Tensor& rows, nlohmann::json& out) {
+  PendingStats p;
+  pseudo_distribution_stats(pseudo_logits, rows, p);
+  p.write(out);
 }
 
 void PseudoLabelAccuracy::add(const Tensor& pseudo_logits, const Tensor& gt) {

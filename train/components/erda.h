@@ -27,6 +27,7 @@
 #include "engine/nn/module.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
+#include "train/components/pending_stats.h"
 #include <nlohmann/json.hpp>
 
 namespace leseg::train::erda {
@@ -92,13 +93,24 @@ class QueryPrototypes : public Module {
  public:
   QueryPrototypes(const QueryPrototypeOptions& opts, Generator& gen);
   std::string type_name() const override { return "QueryPrototypes"; }
-  // pixels (Np, feat_dim) of B images packed by cu_pixels (B + 1) -> prototypes (B·C, proto_dim).
-  Tensor forward(const Tensor& pixels, const Tensor& cu_pixels);
+  // pixels (Np, feat_dim) of B images packed by the host offsets cu_pixels (B + 1) -> prototypes (B·C, proto_dim).
+  // The offsets are host values (the regime knows its image sizes): nothing is read from the device, and the
+  // attention's offset tensors are kept per set of sizes, so its schedule is built once per shape.
+  Tensor forward(const Tensor& pixels, const std::vector<int64_t>& cu_pixels);
   // h (Np, proto_dim), prototypes (B·C, proto_dim) -> cos(ĥ_i, P̂_{b(i), k}) (Np, C).
-  Tensor similarity(const Tensor& h, const Tensor& prototypes, const Tensor& cu_pixels) const;
+  Tensor similarity(const Tensor& h, const Tensor& prototypes, const std::vector<int64_t>& cu_pixels) const;
   QueryPrototypeOptions opts;
   Tensor queries;  // (C, proto_dim) parameter
   std::shared_ptr<Linear> q_proj, k_proj, v_proj, o_proj;
+
+ private:
+  struct Offsets {
+    std::vector<int64_t> cu;
+    Device dev = Device::cpu();
+    Tensor rep, cu_q, cu_k;  // query row of each (image, class); the attention's offsets (B + 1) each
+  };
+  const Offsets& offsets(const std::vector<int64_t>& cu_pixels, Device dev);
+  std::vector<Offsets> offsets_;  // the last few shapes seen (at most 8)
 };
 
 // The mechanism statistics both ERDA regimes (3D and 2D) log with every training record (docs/evidence.md):
@@ -106,7 +118,10 @@ class QueryPrototypes : public Module {
 //     it approaches 1 as the labelled CE overfits) and the share of rows that are labelled ("labelled_fraction");
 //   pseudo_distribution_stats: mean max p and mean entropy H(p) of softmax(pseudo_logits) over `rows` (all rows
 //     when undefined; nothing is written when `rows` is empty) -> "p_max", "p_entropy".
-// Both read the host (statistics only, no gradient).
+// Statistics only, no gradient. The PendingStats forms queue the reductions on the logits' device and read nothing
+// (the regimes read them after the step, in step_stats()); the JSON forms read at once.
+void labelled_fit_stats(const Tensor& labels, const Tensor& logits, PendingStats& out);
+void pseudo_distribution_stats(const Tensor& pseudo_logits, const Tensor& rows, PendingStats& out);
 void labelled_fit_stats(const Tensor& labels, const Tensor& logits, nlohmann::json& out);
 void pseudo_distribution_stats(const Tensor& pseudo_logits, const Tensor& rows, nlohmann::json& out);
 

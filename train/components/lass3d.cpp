@@ -138,8 +138,10 @@ SaafKeys build_saaf_keys(int64_t N, const Tensor& class_text, const Tensor& scen
   SaafKeys k;
   k.bank = parts.size() == 1 ? class_text : concat(parts, 0);
   const Device dev = class_text.device();
-  k.offsets = Tensor::from_vector(offsets, Shape{N + 1}, dev);
+  k.offsets = attention_offsets(offsets, dev);  // with its host values: the attention reads nothing back
   k.index = Tensor::from_vector(index, Shape{int64_t(index.size())}, dev);
+  k.host_offsets = std::move(offsets);
+  k.host_index = std::move(index);
   return k;
 }
 
@@ -201,7 +203,9 @@ Tensor SAAF::forward(const Tensor& f, const SaafKeys& keys) {
   Tensor q = q_proj->forward(f);                                      // (N, A)
   Tensor t;
   if (opts.mode == SaafMode::mixed_attention) {
-    Tensor cu_q = Tensor::arange(N + 1, DType::i64, dev);
+    std::vector<int64_t> one_each(size_t(N) + 1);
+    for (int64_t p = 0; p <= N; ++p) one_each[size_t(p)] = p;
+    Tensor cu_q = attention_offsets(one_each, dev);  // one query per point, made with its host values
     t = multi_head_attention(q, k, v, cu_q, keys.offsets.to(dev), opts.heads);  // (N, A)
   } else {
     t = class_weighted_text(q, kb, vb, keys);
@@ -221,8 +225,11 @@ Tensor SAAF::class_weighted_text(const Tensor& q, const Tensor& kb, const Tensor
   Tensor kc = index_select(kb, 0, Tensor::arange(C, DType::i64, dev));       // (C, A)
   Tensor s = softmax(mul(matmul(q, kc, false, true), 1.0 / std::sqrt(double(A))), 1);  // (N, C)
   // (point, caption row) pairs of the key sets: the keys beyond the C class rows.
-  const std::vector<int64_t> off = keys.offsets.to(Device::cpu()).to_vector<int64_t>();
-  const std::vector<int64_t> idx = keys.index.to(Device::cpu()).to_vector<int64_t>();
+  // Host values when the keys carry them (build_saaf_keys), else read from the tensors.
+  const std::vector<int64_t> off = !keys.host_offsets.empty() ? keys.host_offsets
+                                                              : keys.offsets.to(Device::cpu()).to_vector<int64_t>();
+  const std::vector<int64_t> idx = !keys.host_offsets.empty() ? keys.host_index
+                                                              : keys.index.to(Device::cpu()).to_vector<int64_t>();
   std::vector<int64_t> pp, rr;
   for (int64_t p = 0; p < N; ++p)
     for (int64_t j = off[size_t(p)]; j < off[size_t(p) + 1]; ++j)

@@ -68,6 +68,8 @@ struct SaafKeys {
   Tensor bank;     // (C + S + O, D)
   Tensor offsets;  // (N + 1,) i64 key offsets per point (the attention's cu_k)
   Tensor index;    // (K,) i64 bank row of each key, grouped by point, ascending within a point
+  // The same offsets and index on the host (build_saaf_keys fills them; empty: read from the tensors).
+  std::vector<int64_t> host_offsets, host_index;
 };
 // class_text (C, D); scene_captions (S, D) or undefined; object_captions (O, D) or undefined.
 // scene_links / object_links: (L, 2) i64 (point, caption row) or undefined; duplicates are merged.

@@ -146,17 +146,24 @@ class ErdaRegime : public Regime {
     Tensor ce = cross_entropy(z, labels.to(device_), ce_);
     t.add("ce", ce_weight_ == 1.0 ? ce : mul(ce, ce_weight_));
     if (enabled_) {
-      Tensor lab = labels.to(Device::cpu()).to(DType::i64);
-      Tensor s = protos_->step(h, lab);  // pseudo-label logits (rows, C); P updated (EMA)
-      Tensor r = all_rows_ ? Tensor() : erda::unlabelled_rows(lab);
-      record_pseudo_stats(s, erda::unlabelled_rows(lab));
+      Tensor s = protos_->step(h, labels.to(device_));  // pseudo-label logits (rows, C); P updated (EMA)
+      // The unlabelled rows come with the batch (found on the host by the loader): no read of the labels here.
+      const Tensor& given = resolution_ == "point" ? b.unlabelled_points : b.unlabelled_voxels;
+      const Tensor unl = given.defined() ? given.to(device_) : erda::unlabelled_rows(labels);
+      Tensor r = all_rows_ ? Tensor() : unl;
+      record_pseudo_stats(s, unl);
       t.add(erda::term_name(lo_.term), erda::erda_loss(z, s, r, lo_));
     }
     return t;
   }
 
   std::vector<std::pair<std::string, Generator*>> generators() override { return {{"controls", &control_gen_}}; }
-  nlohmann::json step_stats() const override { return stats_; }
+  // The statistics queued on the device during the step, read here (after the step, by the Trainer) in one read.
+  nlohmann::json step_stats() const override {
+    nlohmann::json j = nlohmann::json::object();
+    stats_.write(j);
+    return j;
+  }
 
   Tensor logits(const Batch& b) override {
     NoGradGuard ng;
@@ -208,14 +215,14 @@ class ErdaRegime : public Regime {
   erda::ErdaLossOptions lo_;
   controls::LabelSource label_source_ = controls::LabelSource::Pseudo;
   Generator control_gen_;
-  nlohmann::json stats_ = nlohmann::json::object();
+  PendingStats stats_;
   erda::PseudoLabelAccuracy p_acc_;
   bool evaluating_ = false;
 
   // Labelled rows: the network's accuracy on its (weak, possibly shuffled) training labels ("labelled_fit":
   // watch it approach 1 as the labelled CE overfits) and the CE-free share of the batch.
   void record_stats(const Tensor& labels, const Tensor& z) {
-    stats_ = nlohmann::json::object();
+    stats_.clear();
     erda::labelled_fit_stats(labels, z, stats_);
   }
   // ERDA mechanism on the unlabelled rows: mean max p and mean H(p) of the pseudo-label distribution p.

@@ -180,8 +180,12 @@ class Erda2dRegime : public Regime {
         Tensor pc = cross_entropy(s, yd, ce_);
         t.add("proto", proto_weight_ == 1.0 ? pc : mul(pc, proto_weight_));
       }
-      Tensor r = all_rows_ ? Tensor() : erda::unlabelled_rows(y);
-      record_pseudo_stats(s, erda::unlabelled_rows(y));
+      // The unlabelled pixels come with the batch (found on the host by the loader); the image-split variant
+      // relabels whole images, so it finds them itself (a read of y).
+      const Tensor unl = image_split_ > 0.0 || !b.unlabelled_pixels.defined() ? erda::unlabelled_rows(y)
+                                                                              : b.unlabelled_pixels.to(device_);
+      Tensor r = all_rows_ ? Tensor() : unl;
+      record_pseudo_stats(s, unl);
       t.add(erda::term_name(lo_.term), erda::erda_loss(z, s, r, lo_));
     }
     return t;
@@ -251,7 +255,12 @@ class Erda2dRegime : public Regime {
   std::vector<std::pair<std::string, Generator*>> generators() override {
     return {{"net2d_dropout", &net2d_->dropout_generator()}, {"controls", &control_gen_}, {"strong", &strong_gen_}};
   }
-  nlohmann::json step_stats() const override { return stats_; }
+  // The statistics queued on the device during the step, read here (after the step, by the Trainer) in one read.
+  nlohmann::json step_stats() const override {
+    nlohmann::json j = nlohmann::json::object();
+    stats_.write(j);
+    return j;
+  }
 
  private:
   void check_views(const Batch& b, const char* what) const {
@@ -281,9 +290,8 @@ class Erda2dRegime : public Regime {
       for (int64_t v = 0; v <= V; ++v) cu.push_back(v * hw);
     else
       cu = {0, V * hw};
-    Tensor cut = Tensor::from_vector(cu, Shape{int64_t(cu.size())});
-    Tensor P = queries_->forward(x, cut);  // (B·C, F)
-    Tensor s = queries_->similarity(proj_->forward(x), P, cut);
+    Tensor P = queries_->forward(x, cu);  // (B·C, F)
+    Tensor s = queries_->similarity(proj_->forward(x), P, cu);
     return temperature_ == 1.0 ? s : div(s, temperature_);
   }
 
@@ -304,7 +312,7 @@ class Erda2dRegime : public Regime {
   bool weak_to_strong_ = false;
   double image_split_ = 0.0;
   uint64_t split_seed_ = 0;
-  nlohmann::json stats_ = nlohmann::json::object();
+  PendingStats stats_;
 
   // Semi-supervised image split (ERDA's 2D protocol): a fixed fraction erda.image_split of the views keeps all its
   // (loader-made, e.g. 100%) pixel labels, the others none. A view is labelled when a hash of (run seed, scene,
@@ -350,7 +358,7 @@ class Erda2dRegime : public Regime {
   }
 
   void record_stats(const Tensor& labels, const Tensor& z) {
-    stats_ = nlohmann::json::object();
+    stats_.clear();
     erda::labelled_fit_stats(labels, z, stats_);
   }
   // ERDA mechanism on the unlabelled rows: mean max p and mean H(p) of the pseudo-label distribution p.

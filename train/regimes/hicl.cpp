@@ -36,7 +36,9 @@
 #include <map>
 
 #include "engine/autograd.h"
+#include "engine/host_sync.h"
 #include "engine/error.h"
+#include "engine/ops/attention.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/losses.h"
 #include "engine/ops/reduce.h"
@@ -155,9 +157,11 @@ class HiclRegime : public label_free::LabelFreeRegime {
     if (intra_set_) {
       LESEG_CHECK(b.segments.defined(), "hicl: hicl.intra_set needs geometric segments in the batch (the scenes "
                   "have none: generate them, or set hicl.intra_set: false)");
-      Tensor sets = index_select(b.segments.to(Device::cpu()).to(DType::i64), 0, pt.points);
+      // Host data throughout (the batch's host original, the pair targets built from it): no device read.
+      HostMemoryRead host;
+      Tensor sets = index_select(b.host().segments.to(DType::i64), 0, pt.points);
       if (vote_per_view_) {  // HICL §3.2: one vote per projected set in each image: key (set, view)
-        std::vector<int64_t> sv = sets.to_vector<int64_t>(), vw = pt.views.to_vector<int64_t>();
+        std::vector<int64_t> sv = host_i64_values(sets), vw = host_i64_values(pt.views);
         const int64_t V = std::max<int64_t>(1, b.num_views());
         for (size_t i = 0; i < sv.size(); ++i)
           if (sv[i] >= 0) sv[i] = sv[i] * V + vw[i];
@@ -166,9 +170,10 @@ class HiclRegime : public label_free::LabelFreeRegime {
       t.pair_labels = hicl::refine_by_sets(pt.labels, sets, num_classes());
     }
     // Per point: mode over its pairs (the same label for every pair of a point in a set).
+    HostMemoryRead host;  // host tensors (pair targets): the vote runs on the host
     Tensor per_pair = hicl::refine_by_sets(t.pair_labels, pt.points, num_classes());
-    std::vector<int64_t> lab(size_t(b.num_points()), -1), pts = pt.points.to_vector<int64_t>(),
-        pl = per_pair.to(Device::cpu()).to_vector<int64_t>();
+    std::vector<int64_t> lab(size_t(b.num_points()), -1), pts = host_i64_values(pt.points),
+        pl = host_i64_values(per_pair);
     for (size_t i = 0; i < pts.size(); ++i) lab[size_t(pts[i])] = pl[i];
     t.point_labels = Tensor::from_vector(lab, Shape{b.num_points()});
     return t;
@@ -190,10 +195,15 @@ class HiclRegime : public label_free::LabelFreeRegime {
     if (spatial_) t.add("spatial", spatial_loss(b, fw, pt) * spatial_weight_);
     if (!st.transformers()) return t;
 
-    Tensor sets = b.segments.defined() ? b.segments.to(Device::cpu()).to(DType::i64)
+    // Sampling runs on the host over host data (the batch's host original, the refined targets).
+    Tensor sets = b.segments.defined() ? b.host().segments.to(DType::i64)
                                        : Tensor::full(Shape{b.num_points()}, -1.0, DType::i64);
     Tensor offsets = Tensor::from_vector(b.point_offsets, Shape{int64_t(b.point_offsets.size())});
-    hicl::PackedSamples ps = hicl::sample_batch(sets, tg.point_labels, offsets, samples_, sample_gen_);
+    hicl::PackedSamples ps;
+    {
+      HostMemoryRead host;
+      ps = hicl::sample_batch(sets, tg.point_labels, offsets, samples_, sample_gen_);
+    }
     const int64_t S = ps.index.numel();
     if (S == 0) {  // no paired point with a label in the whole batch: the terms are present and zero
       Tensor zero = sum(fw.z) * 0.0;
@@ -210,12 +220,12 @@ class HiclRegime : public label_free::LabelFreeRegime {
     Tensor z_intra, z_inter;
     Tensor h = tokens;
     if (st.intra) {
-      h = intra_->forward(tokens, xyz, on_device(ps.cu_intra));
+      h = intra_->forward(tokens, xyz, attention_offsets(host_i64_values(ps.cu_intra), device_));
       z_intra = text_->forward(h);
       t.add("intra_ce", cross_entropy(z_intra, y) * (w_intra_ * avg));
     }
     if (st.inter) {
-      Tensor h2 = inter_->forward(h, xyz, on_device(ps.cu_inter));
+      Tensor h2 = inter_->forward(h, xyz, attention_offsets(host_i64_values(ps.cu_inter), device_));
       z_inter = text_->forward(h2);
       t.add("inter_ce", cross_entropy(z_inter, y) * (w_inter_ * avg));
     }
@@ -238,15 +248,19 @@ class HiclRegime : public label_free::LabelFreeRegime {
                            const Tensor& z_intra, const Tensor& z_inter) {
     if (!b.labels.defined()) return;
     NoGradGuard ng;
-    std::vector<int32_t> gt = b.labels.to(Device::cpu()).to(DType::i32).to_vector<int32_t>();
-    std::vector<int64_t> idx = index.to(Device::cpu()).to(DType::i64).to_vector<int64_t>(), g(idx.size());
+    const std::vector<int64_t> gt = host_i64_values(b.host().labels), idx = host_i64_values(index);
+    std::vector<int64_t> g(idx.size());
     for (size_t i = 0; i < idx.size(); ++i) g[i] = gt[size_t(idx[i])];
     const Tensor gg = Tensor::from_vector(g, Shape{int64_t(g.size())});
     const int64_t C = num_classes();
-    stats_["model_miou_sampled"] =
-        controls::agreement(controls::argmax_rows(index_select(fw.z.detach(), 0, rows)), gg, C).miou;
-    if (z_intra.defined()) stats_["intra_miou_sampled"] = controls::agreement(controls::argmax_rows(z_intra), gg, C).miou;
-    if (z_inter.defined()) stats_["inter_miou_sampled"] = controls::agreement(controls::argmax_rows(z_inter), gg, C).miou;
+    // Queued: the argmax stays on the device until step_stats() (after the step) scores it on the host.
+    const Tensor zm = index_select(fw.z.detach(), 0, rows), zi = z_intra.defined() ? z_intra.detach() : Tensor(),
+                 ze = z_inter.defined() ? z_inter.detach() : Tensor();
+    deferred_stats_.add([gg, C, zm, zi, ze](nlohmann::json& j) {
+      j["model_miou_sampled"] = controls::agreement(controls::argmax_rows(zm), gg, C).miou;
+      if (zi.defined()) j["intra_miou_sampled"] = controls::agreement(controls::argmax_rows(zi), gg, C).miou;
+      if (ze.defined()) j["inter_miou_sampled"] = controls::agreement(controls::argmax_rows(ze), gg, C).miou;
+    });
   }
 
  private:

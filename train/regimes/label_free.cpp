@@ -112,8 +112,9 @@ Tensor LabelFreeRegime::logits(const Batch& b) {
 
 Tensor LabelFreeRegime::rows_of_points(const Batch& b, const Tensor& points) const {
   if (point_rows()) return points;
-  std::vector<int32_t> inv = b.inverse.to(Device::cpu()).to_vector<int32_t>();
-  std::vector<int64_t> p = points.to_vector<int64_t>(), r(p.size());
+  // Host values: the batch's host original and point rows built on the host (no device read).
+  const std::vector<int64_t> inv = host_i64_values(b.host().inverse), p = host_i64_values(points);
+  std::vector<int64_t> r(p.size());
   for (size_t i = 0; i < p.size(); ++i) r[i] = inv[size_t(p[i])];
   return Tensor::from_vector(r, Shape{int64_t(r.size())});
 }
@@ -125,8 +126,8 @@ PairTargets LabelFreeRegime::pair_targets(const Batch& b) const {
   LESEG_CHECK(b.pairs.ndim() == 2 && b.pairs.size(1) == 3, name(), ": pairs must be (P, 3), got ", b.pairs.shape().str());
   const int64_t V = b.view_clip_labels.size(0), h = b.view_clip_labels.size(1), w = b.view_clip_labels.size(2);
   const int64_t C = num_classes(), N = b.num_points();
-  std::vector<int64_t> pr = b.pairs.to(Device::cpu()).to(DType::i64).to_vector<int64_t>();
-  std::vector<int32_t> lab = b.view_clip_labels.to(Device::cpu()).to(DType::i32).to_vector<int32_t>();
+  // From the batch's host original: the pairs and the CLIP pixel labels are host data (no device read).
+  const std::vector<int64_t> pr = host_i64_values(b.host().pairs), lab = host_i64_values(b.host().view_clip_labels);
   std::vector<int64_t> pts, pix, lbl, vws;
   const int64_t P = b.pairs.size(0);
   for (int64_t i = 0; i < P; ++i) {
@@ -134,7 +135,7 @@ PairTargets LabelFreeRegime::pair_targets(const Batch& b) const {
     LESEG_CHECK(p >= 0 && p < N && v >= 0 && v < V && px >= 0 && px < h * w, name(), ": pair ", i, " = (", p, ", ", px,
                 ", ", v, ") outside the batch (", N, " points, ", V, " views of ", h, "x", w, ")");
     const int64_t flat = v * h * w + px;
-    const int32_t l = lab[size_t(flat)];
+    const int64_t l = lab[size_t(flat)];
     if (l < 0) continue;
     LESEG_CHECK(l < C, name(), ": CLIP pixel label ", l, " >= ", C, " classes (view ", v, ")");
     pts.push_back(p);
@@ -155,8 +156,8 @@ PairTargets LabelFreeRegime::pair_targets(const Batch& b) const {
 Tensor LabelFreeRegime::pair_gt(const Batch& b, const PairTargets& pt) const {
   const int64_t P = pt.points.numel();
   if (!b.labels.defined()) return Tensor::full(Shape{P}, -1.0, DType::i64);
-  std::vector<int32_t> gt = b.labels.to(Device::cpu()).to(DType::i32).to_vector<int32_t>();
-  std::vector<int64_t> p = pt.points.to_vector<int64_t>(), g(p.size());
+  const std::vector<int64_t> gt = host_i64_values(b.host().labels), p = host_i64_values(pt.points);
+  std::vector<int64_t> g(p.size());
   for (size_t i = 0; i < p.size(); ++i) g[i] = gt[size_t(p[i])];
   return Tensor::from_vector(g, Shape{P});
 }
@@ -193,10 +194,16 @@ PairTargets LabelFreeRegime::training_pairs(const Batch& b) {
 void LabelFreeRegime::record_target_stats(const Batch& b, const Forward& fw, const PairTargets& pt,
                                           const Tensor& targets) {
   stats_ = nlohmann::json::object();
+  deferred_stats_.clear();
   if (!b.labels.defined() || pt.points.numel() == 0) return;
   NoGradGuard ng;
-  Tensor zp = index_select(fw.z.detach(), 0, on_device(pt.rows));
-  controls::add_target_stats(stats_, targets.to(Device::cpu()).to(DType::i64), pair_gt(b, pt), zp, num_classes());
+  // Queued: z at the pairs stays on the device; the agreement (host) is computed in step_stats(), after the step.
+  const Tensor zp = index_select(fw.z.detach(), 0, on_device(pt.rows));
+  const Tensor gt = pair_gt(b, pt), tg = targets;
+  const int64_t C = num_classes();
+  deferred_stats_.add([zp, gt, tg, C](nlohmann::json& j) {
+    controls::add_target_stats(j, tg.to(Device::cpu()).to(DType::i64), gt, zp, C);
+  });
 }
 
 Tensor LabelFreeRegime::pair_ce(const Forward& fw, const PairTargets& pt, const Tensor& target, bool use_prediction) {
@@ -250,7 +257,7 @@ Tensor LabelFreeRegime::spatial_loss(const Batch& b, const Forward& fw, const Pa
     LESEG_CHECK(b.view_clip_features.defined(), name(), ": loss.spatial (target clip) needs dense CLIP pixel features; "
                 "the batch's views carry none (clip_feat.npy; `leseg data synth` writes them) — set loss.spatial: false "
                 "or loss.spatial_target: sam");
-    const Tensor& cf = b.view_clip_features;  // (V, hc, wc, D)
+    const Tensor& cf = b.host().view_clip_features;  // (V, hc, wc, D), sampled on the host
     LESEG_CHECK(cf.ndim() == 4 && cf.size(3) == text_->text_embeddings().size(1), name(), ": dense CLIP features ",
                 cf.shape().str(), " do not have the text width ", text_->text_embeddings().size(1));
     NoGradGuard ng;
@@ -263,7 +270,7 @@ Tensor LabelFreeRegime::spatial_loss(const Batch& b, const Forward& fw, const Pa
     const int64_t hf = sf.size(1), wf = sf.size(2), F = sf.size(3);
     LESEG_CHECK(F == local_->out_features(), name(), ": loss.spatial_dim = ", local_->out_features(),
                 " but the views' pixel features have ", F, " channels");
-    std::vector<int64_t> pix = pt.pixels.to_vector<int64_t>(), cell(pix.size());
+    std::vector<int64_t> pix = host_i64_values(pt.pixels), cell(pix.size());
     for (size_t i = 0; i < pix.size(); ++i) {
       const int64_t v = pix[i] / (h * w), p = pix[i] % (h * w), y = p / w, x = p % w;
       cell[i] = (v * hf + std::min(hf - 1, y * hf / h)) * wf + std::min(wf - 1, x * wf / w);

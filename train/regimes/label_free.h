@@ -38,6 +38,7 @@
 #include "models/registry.h"
 #include "train/components/common.h"
 #include "train/components/controls.h"
+#include "train/components/pending_stats.h"
 #include "train/regime.h"
 
 namespace leseg::train::label_free {
@@ -73,7 +74,12 @@ class LabelFreeRegime : public Regime {
   PairTargets pair_targets(const Batch& b) const;
   // pair_targets with data.label_source applied (what step() trains on).
   PairTargets training_pairs(const Batch& b);
-  nlohmann::json step_stats() const override { return stats_; }
+  // The statistics recorded in the step, the queued ones computed here (after the step: train/components/pending_stats.h).
+  nlohmann::json step_stats() const override {
+    nlohmann::json j = stats_;
+    deferred_stats_.write(j);
+    return j;
+  }
   Forward forward(const Batch& b);
   int64_t num_classes() const { return text_->num_classes(); }
   bool point_rows() const { return backbone_.family == models::ModelFamily::SPVCNN; }
@@ -106,6 +112,7 @@ class LabelFreeRegime : public Regime {
   Generator switch_gen_, control_gen_;
   controls::LabelSource label_source_ = controls::LabelSource::Pseudo;
   nlohmann::json stats_ = nlohmann::json::object();
+  DeferredStats deferred_stats_;  // cleared with stats_ by record_target_stats
   std::vector<std::pair<std::string, Tensor>> model_params_;  // "backbone.*", "final.*", "local.*"
 };
 

@@ -34,6 +34,7 @@
 #include <random>
 
 #include "engine/autograd.h"
+#include "engine/host_sync.h"
 #include "engine/error.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/losses.h"
@@ -45,6 +46,7 @@
 #include "models/registry.h"
 #include "train/components/common.h"
 #include "train/components/lass3d.h"
+#include "train/components/pending_stats.h"
 #include "train/metrics.h"
 #include "train/regime.h"
 
@@ -221,20 +223,28 @@ class Lass3dRegime : public Regime {
     t.add("ce", scaled(cross_entropy(zs, b.labels.to(device_), ce_), w_ce_));
 
     // unlabelled scenes' points
-    Tensor rows = unlabelled_rows(b);
+    std::vector<int64_t> host_rows;
+    Tensor rows = unlabelled_rows(b, host_rows);
     Tensor zs_u = rows.defined() ? index_select(zs, 0, rows) : zs;
     Tensor zt_u = rows.defined() ? index_select(zt, 0, rows) : zt;
     if (control_ == "permuted") zt_u = index_select(zt_u, 0, shuffled_rows(zt_u.size(0), epoch, it));
     if (control_ == "shuffled") zt_u = random_argmax(zt_u, epoch, it);
     const double tau = tau_at(epoch, it);
     lass3d::UnlabelledLoss ul = lass3d::unlabelled_loss(zs_u, zt_u, tau, use_nl_);
-    if (student_.module->is_training()) mechanism_.add(ul, unlabelled_gt(b, rows), argmax(zs_u.detach(), 1));
+    if (student_.module->is_training()) {
+      // Queued: the pseudo-label mechanism reads the split and the student's argmax after the step
+      // (flush_mechanism: step_stats(), eval_metrics(), mechanism()); the GT is host data.
+      lass3d::UnlabelledLoss split;
+      split.reliable = ul.reliable.defined() ? ul.reliable.detach() : Tensor();
+      split.pseudo_labels = ul.pseudo_labels.defined() ? ul.pseudo_labels.detach() : Tensor();
+      pending_mechanism_.push_back({split, unlabelled_gt(b, rows.defined() ? &host_rows : nullptr),
+                                    argmax(zs_u.detach(), 1)});
+    }
     {  // mechanism statistics (leseg report): share of unlabelled points whose teacher confidence passes tau
-      const std::vector<uint8_t> rel = ul.reliable.defined() ? ul.reliable.to_vector<uint8_t>() : std::vector<uint8_t>();
-      int64_t k = 0;
-      for (uint8_t r : rel) k += r != 0;
       stats_ = {{"tau", tau}};
-      if (!rel.empty()) stats_["reliable_fraction"] = double(k) / double(rel.size());
+      pending_stats_.clear();
+      if (ul.reliable.defined() && ul.reliable.numel() > 0)
+        pending_stats_.ratio("reliable_fraction", sum(ul.reliable.detach().to(DType::f64)), double(ul.reliable.numel()));
     }
     const double ramp = rampup_at(epoch, it);
     t.add("pseudo_ce", scaled(ul.ce, w_pseudo_ * ramp));
@@ -269,6 +279,7 @@ class Lass3dRegime : public Regime {
   nlohmann::json eval_metrics() override {
     nlohmann::json j =
         cm_other_ ? cm_other_->record(eval_model_ == "teacher" ? "_student" : "_teacher") : nlohmann::json::object();
+    flush_mechanism();
     const nlohmann::json mech = mechanism_.record();  // named: items() of a temporary would dangle in the loop
     for (auto& [k, v] : mech.items()) j[k] = v;
     mechanism_ = lass3d::PseudoLabelMechanism();  // each evaluation reports the training steps since the previous one
@@ -298,9 +309,12 @@ class Lass3dRegime : public Regime {
   lass3d::SaafKeys saaf_keys(const Batch& b) const {
     const int64_t M = b.num_voxels();
     Tensor scene_links, object_links, scene_caps, object_caps;
+    // Host data throughout (the batch's host original and the links built from it): no device read.
+    const Batch& hb = b.host();
+    HostMemoryRead host;
     if (b.pairs.defined() && b.pairs.size(0) > 0 && b.caption_scene.defined()) {
-      const std::vector<int64_t> pr = host_i64(b.pairs);
-      const std::vector<int64_t> inv = host_i64(b.inverse);
+      const std::vector<int64_t> pr = host_i64_values(hb.pairs);
+      const std::vector<int64_t> inv = host_i64_values(hb.inverse);
       const int64_t P = b.pairs.size(0);
       std::vector<int64_t> sl(size_t(2 * P));
       for (int64_t i = 0; i < P; ++i) {
@@ -317,16 +331,24 @@ class Lass3dRegime : public Regime {
           vp[size_t(2 * i + 1)] = pr[size_t(3 * i + 2)] * hw + pr[size_t(3 * i + 1)];
         }
         object_links = lass3d::link_object_captions(Tensor::from_vector(vp, Shape{P, 2}),
-                                                    b.view_sam_masks.to(Device::cpu()).reshape(Shape{-1}),
-                                                    b.caption_object_ids, 0);
+                                                    hb.view_sam_masks.reshape(Shape{-1}), hb.caption_object_ids, 0);
         object_caps = b.caption_objects.to(DType::f32).to(device_);
       }
     }
     return lass3d::build_saaf_keys(M, class_text_, scene_caps, scene_links, object_caps, object_links, scene_only_);
   }
 
-  nlohmann::json step_stats() const override { return stats_; }
-  const lass3d::PseudoLabelMechanism& mechanism() const { return mechanism_; }
+  // The statistics of the last step (queued ones read here, after the step) and the mechanism's queued rows.
+  nlohmann::json step_stats() const override {
+    flush_mechanism();
+    nlohmann::json j = stats_;
+    pending_stats_.write(j);
+    return j;
+  }
+  const lass3d::PseudoLabelMechanism& mechanism() const {
+    flush_mechanism();
+    return mechanism_;
+  }
 
  private:
   // A permutation of n rows, drawn from (run seed, epoch, batch) so that resume stays bit-identical.
@@ -353,39 +375,51 @@ class Lass3dRegime : public Regime {
   // Ground truth of the unlabelled rows for the mechanism statistics only (never a loss): an unlabelled scene's
   // point labels are -1 in the batch, so the class is read from the view label image at the pixel a view pairs
   // the point with (the depth test keeps only visible points, whose pixel shows them); -1 where no view pairs it.
-  std::vector<int32_t> unlabelled_gt(const Batch& b, const Tensor& rows) const {
-    const int64_t n = rows.defined() ? rows.size(0) : b.num_points();
+  // `rows`: the host rows (nullptr = every point). Host data only (the batch's host original).
+  std::vector<int32_t> unlabelled_gt(const Batch& b, const std::vector<int64_t>* rows) const {
+    const int64_t n = rows ? int64_t(rows->size()) : b.num_points();
     std::vector<int32_t> gt(size_t(n), -1);
     if (!b.pairs.defined() || !b.view_gt_labels.defined() || b.pairs.size(0) == 0) return gt;
     std::vector<int64_t> pos(size_t(b.num_points()), -1);
-    if (rows.defined()) {
-      const std::vector<int64_t> r = host_i64(rows);
-      for (size_t k = 0; k < r.size(); ++k) pos[size_t(r[k])] = int64_t(k);
+    if (rows) {
+      for (size_t k = 0; k < rows->size(); ++k) pos[size_t((*rows)[k])] = int64_t(k);
     } else {
       for (int64_t i = 0; i < n; ++i) pos[size_t(i)] = i;
     }
-    const std::vector<int64_t> pr = host_i64(b.pairs);
-    const std::vector<int32_t> g = b.view_gt_labels.to(Device::cpu()).to(DType::i32).to_vector<int32_t>();
+    const std::vector<int64_t> pr = host_i64_values(b.host().pairs), g = host_i64_values(b.host().view_gt_labels);
     const int64_t hw = b.view_gt_labels.size(1) * b.view_gt_labels.size(2);
     for (size_t i = 0; i + 2 < pr.size(); i += 3) {
       const int64_t k = pos[size_t(pr[i])];
-      if (k >= 0 && gt[size_t(k)] < 0) gt[size_t(k)] = g[size_t(pr[i + 2] * hw + pr[i + 1])];
+      if (k >= 0 && gt[size_t(k)] < 0) gt[size_t(k)] = int32_t(g[size_t(pr[i + 2] * hw + pr[i + 1])]);
     }
     return gt;
   }
 
   nlohmann::json stats_ = nlohmann::json::object();
+  PendingStats pending_stats_;
+  // Mechanism rows queued in a step and counted into mechanism_ after it (the reads happen there).
+  struct PendingMechanism {
+    lass3d::UnlabelledLoss split;
+    std::vector<int32_t> gt;
+    Tensor student_pred;
+  };
+  mutable std::vector<PendingMechanism> pending_mechanism_;
+  void flush_mechanism() const {
+    for (const PendingMechanism& m : pending_mechanism_) mechanism_.add(m.split, m.gt, m.student_pred);
+    pending_mechanism_.clear();
+  }
   SparseTensor on_device(const SparseTensor& x) const {
     if (x.device() == device_) return x;
     return SparseTensor(x.coords().to(device_), x.feats().to(device_), x.stride(), x.num_batches());
   }
   static Tensor scaled(const Tensor& x, double w) { return w == 1.0 ? x : mul(x, w); }
-  // Point rows of the unlabelled scenes (undefined when every scene is unlabelled: all rows).
-  Tensor unlabelled_rows(const Batch& b) const {
+  // Point rows of the unlabelled scenes (undefined when every scene is unlabelled: all rows), on the device, and the
+  // same rows in `rows` on the host.
+  Tensor unlabelled_rows(const Batch& b, std::vector<int64_t>& rows) const {
+    rows.clear();
     bool all = true;
     for (int64_t s = 0; s < b.num_scenes; ++s) all = all && !(size_t(s) < b.scene_labelled.size() && b.scene_labelled[size_t(s)]);
     if (all) return Tensor();
-    std::vector<int64_t> rows;
     for (int64_t s = 0; s < b.num_scenes; ++s)
       if (!b.scene_labelled[size_t(s)])
         for (int64_t i = b.point_offsets[size_t(s)]; i < b.point_offsets[size_t(s) + 1]; ++i) rows.push_back(i);
@@ -408,7 +442,7 @@ class Lass3dRegime : public Regime {
   bool kd_to_teacher_ = false;
   std::string control_ = "pseudo";
   uint64_t control_seed_ = 0;
-  lass3d::PseudoLabelMechanism mechanism_;
+  mutable lass3d::PseudoLabelMechanism mechanism_;
   int64_t num_classes_ = 0;
   std::unique_ptr<ConfusionMatrix> cm_other_;
 };

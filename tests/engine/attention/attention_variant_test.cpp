@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/host_sync.h"
 #include "engine/ops/attention.h"
 #include "engine/ops/reduce.h"
 #include "engine/precision.h"
@@ -50,6 +51,35 @@ TEST(AttentionScheduleCache, HitOnRepeatMissOnWriteOrNewTensor) {
   EXPECT_EQ(attention_schedule_cache_stats().misses, 4);
   attention(q3, q3, q3, cu2, cu2);
   EXPECT_EQ(attention_schedule_cache_stats().hits, 3);
+}
+
+// attention_offsets: offsets made from host values are scheduled from those values, so the first call with them reads
+// nothing from the device (counted by the host-sync hook), with the same result as plain offsets; a write to them
+// drops the host values (the next call reads and validates again); bad host values are refused at once.
+TEST(AttentionScheduleCache, OffsetsWithHostValuesAreNotReadBack) {
+  attention_schedule_cache_clear();
+  Tensor q = Tensor::randn(Shape{10, 2, 8}, 4, 0), k = Tensor::randn(Shape{10, 2, 8}, 5, 0);
+  Tensor cu = attention_offsets({0, 3, 10}, Device::cpu());
+  EXPECT_EQ(cu.dtype(), DType::i64);
+  HostSyncCounter c;
+  Tensor a = attention(q, k, k, cu, cu);
+  EXPECT_EQ(c.total(), 0) << c.report();
+  EXPECT_EQ(attention_schedule_cache_stats().misses, 1);
+  Tensor plain = Tensor::from_vector<int64_t>({0, 3, 10}, Shape{3});
+  Tensor b = attention(q, k, k, plain, plain);
+  EXPECT_EQ(c.total(), 1) << "plain offsets are read once to build their schedule";
+  EXPECT_EQ(a.to_vector<float>(), b.to_vector<float>());
+  // A write: the host values no longer describe the tensor, so they are read (and checked) again.
+  cu.copy_(Tensor::from_vector<int64_t>({0, 6, 10}, Shape{3}));
+  c.clear();
+  attention(q, k, k, cu, cu);
+  EXPECT_EQ(c.total(), 1);
+  EXPECT_THROW(attention_offsets({0, 4, 2}, Device::cpu()), Error);
+  EXPECT_THROW(attention_offsets({1, 4}, Device::cpu()), Error);
+  EXPECT_THROW(attention_offsets({0}, Device::cpu()), Error);
+  // The values are still checked against the rows at the call.
+  Tensor short_cu = attention_offsets({0, 3, 9}, Device::cpu());
+  EXPECT_THROW(attention(q, k, k, short_cu, short_cu), Error);
 }
 
 TEST(AttentionScheduleCache, BackwardReusesTheForwardsSchedule) {

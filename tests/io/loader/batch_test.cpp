@@ -340,6 +340,33 @@ TEST(Batch, OutdoorIntensityAndFeatureErrors) {
   EXPECT_THROW(make_batch({{&bad, true, 1}}, o), Error);
 }
 
+// The rows without a label come with the batch (built on the host where the labels are made), so that a regime
+// trains on them without reading its labels back from a device: exactly the rows < 0 of the points, the voxels and
+// the view label images read flat, and they travel with Batch::to.
+TEST(Batch, UnlabelledRowsComeWithTheBatch) {
+  std::vector<Scene> sc = tiny_scenes(2);
+  BatchOptions o = tiny_batch_options();
+  Batch b = make_batch({{&sc[0], true, 21}, {&sc[1], false, 22}}, o);
+  const auto below_zero = [](const Tensor& t) {
+    std::vector<int64_t> rows;
+    const std::vector<int32_t> v = t.reshape(Shape{t.numel()}).to_vector<int32_t>();
+    for (size_t i = 0; i < v.size(); ++i)
+      if (v[i] < 0) rows.push_back(int64_t(i));
+    return rows;
+  };
+  ASSERT_TRUE(b.unlabelled_points.defined() && b.unlabelled_voxels.defined() && b.unlabelled_pixels.defined());
+  EXPECT_EQ(b.unlabelled_points.dtype(), DType::i64);
+  const std::vector<int64_t> pts = below_zero(b.labels);
+  EXPECT_EQ(b.unlabelled_points.to_vector<int64_t>(), pts);
+  EXPECT_EQ(b.unlabelled_voxels.to_vector<int64_t>(), below_zero(b.voxel_labels));
+  EXPECT_EQ(b.unlabelled_pixels.to_vector<int64_t>(), below_zero(b.view_gt_labels));
+  // the unlabelled second scene is all in; the labelled first scene is not
+  EXPECT_GE(int64_t(pts.size()), b.num_points() - b.point_offsets[1]);
+  EXPECT_LT(int64_t(pts.size()), b.num_points());
+  Batch c = b.to(Device::cpu());
+  EXPECT_EQ(c.unlabelled_pixels.to_vector<int64_t>(), b.unlabelled_pixels.to_vector<int64_t>());
+}
+
 TEST(Batch, NormalsFeaturesAndToDevice) {
   std::vector<Scene> sc = tiny_scenes(1);
   BatchOptions o = tiny_batch_options();

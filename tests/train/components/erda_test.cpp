@@ -178,7 +178,7 @@ TEST(ErdaQueryPrototypes, ShapesAndGradients) {
   QueryPrototypes qp(o, gen);
   Tensor pix = Tensor::randn(Shape{7, 4}, 1, 0, DType::f64);  // two images: 3 and 4 pixels
   pix.requires_grad_(true);
-  Tensor cu = Tensor::from_vector<int64_t>({0, 3, 7}, Shape{3});
+  const std::vector<int64_t> cu = {0, 3, 7};
   Tensor P = qp.forward(pix, cu);
   EXPECT_EQ(P.shape(), (Shape{6, 5}));
   // Image-specific prototypes: the same queries attend to different pixels.
@@ -198,7 +198,9 @@ TEST(ErdaQueryPrototypes, ShapesAndGradients) {
   leseg::testing::expect_gradcheck([&] { return sum(mul(qp.similarity(h, qp.forward(pix, cu), cu), w)); },
                             {qp.queries, pix, h, qp.q_proj->weight, qp.k_proj->weight, qp.v_proj->weight,
                              qp.o_proj->weight});
-  EXPECT_THROW(qp.forward(pix, Tensor::from_vector<int64_t>({0}, Shape{1})), Error);
+  EXPECT_THROW(qp.forward(pix, std::vector<int64_t>{0}), Error);
+  EXPECT_THROW(qp.forward(pix, std::vector<int64_t>{0, 3, 6}), Error);  // ends short of the 7 pixels
+  EXPECT_THROW(qp.forward(pix, std::vector<int64_t>{0, 5, 3, 7}), Error);  // decreasing
 }
 
 
