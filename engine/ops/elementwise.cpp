@@ -4,6 +4,9 @@
 // sums them back to each input's shape with sum_to.
 #include "engine/ops/elementwise.h"
 
+#include "kernels/device_error/device_error.h"
+#include "kernels/index/index.h"
+
 #include "engine/autograd.h"
 #include "engine/ops/autocast.h"
 #include "engine/ops/reduce.h"
@@ -422,11 +425,13 @@ Tensor one_hot(const Tensor& index, int64_t C) {
                                         " is outside [0, ", C, ")");
                           },
                           {
-                            Tensor flag = Tensor::zeros(Shape{2}, DType::i64, dev);
-                            kernels::one_hot_cuda<scalar_t>(pi, out.data<float>(), n, C, flag.data<int64_t>(), current_stream(dev));
-                            synchronize(dev);
-                            auto f = flag.to_vector<int64_t>();
-                            LESEG_CHECK(f[0] == 0, "one_hot: index ", f[1], " is outside [0, ", C, ")");
+                            // No host read: an index outside [0, C) is recorded in the device's error slot (op,
+                            // position, value), read once per step by check_device_errors; its row stays zero.
+                            kernels::index_check_cuda<scalar_t>(pi, n, C, int32_t(kernels::DeviceErrorCode::OneHot),
+                                                                current_stream(dev));
+                            Tensor flag = Tensor::zeros(Shape{2}, DType::i64, dev);  // the kernel's own, unread
+                            kernels::one_hot_cuda<scalar_t>(pi, out.data<float>(), n, C, flag.data<int64_t>(),
+                                                            current_stream(dev));
                           });
   });
   return out;

@@ -409,14 +409,17 @@ void scatter_raw(const Tensor& g, const Tensor& idx, const Tensor& w, int64_t n,
   const int64_t C = g.size(1);
   if (is_half(g.dtype())) {
     const float* pw = w.defined() ? w.data<float>() : nullptr;
-    Tensor acc = Tensor::empty(Shape{std::max<int64_t>(1, m * C)}, DType::f32, d);
+    // The f32 accumulator: the CPU twin's and the CUDA atomic kernel's; the deterministic CUDA kernel needs none.
+    const bool need_acc = d.is_cpu() || !deterministic();
+    Tensor acc = need_acc ? Tensor::empty(Shape{std::max<int64_t>(1, m * C)}, DType::f32, d) : Tensor();
+    float* pacc = need_acc ? acc.data<float>() : nullptr;
     LESEG_DISPATCH_FLOAT_HALF(g.dtype(), "point_scatter", {
       if constexpr (std::is_same_v<scalar_t, f16_t> || std::is_same_v<scalar_t, bf16_t>) {
         LESEG_DISPATCH_DEVICE(d, "point_scatter",
             kernels::point_scatter_lowp_cpu<scalar_t>(g.data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C, m,
-                                                      acc.data<float>(), out.data<scalar_t>()),
-            point_scatter_lowp_device<scalar_t>(g.data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C, m,
-                                                acc.data<float>(), out.data<scalar_t>(), d));
+                                                      pacc, out.data<scalar_t>()),
+            point_scatter_lowp_device<scalar_t>(g.data<scalar_t>(), idx.data<int32_t>(), pw, n, corners, C, m, pacc,
+                                                out.data<scalar_t>(), d));
       }
     });
     return;

@@ -22,6 +22,7 @@ enum class DeviceErrorCode : int32_t {
   IndexSelect = 6,            // index_select / embedding: index not in [0, R)
   IndexAdd = 7,               // index_add: index not in [0, R)
   PointVoxelIndex = 8,        // point_voxel_index: a point's voxel out of range, or a voxel without a coarser parent
+  OneHot = 9,                 // one_hot: index not in [0, C)
 };
 
 // What a kernel recorded: the op's code, the element's index, its value and the bound it broke.

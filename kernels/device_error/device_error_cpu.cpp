@@ -37,6 +37,9 @@ std::string describe_device_error(const DeviceErrorRecord& r) {
       os << "point_voxel_index (CUDA): point " << r.index << " has voxel index " << r.value << " outside [0, " << r.bound
          << ") (an inverse entry out of range, or a voxel without a parent at the coarser stride)";
       break;
+    case DeviceErrorCode::OneHot:  // the CPU twin's words (engine/ops/elementwise.cpp one_hot), with "(CUDA)"
+      os << "one_hot (CUDA): index " << r.value << " at position " << r.index << " is outside [0, " << r.bound << ")";
+      break;
     default:
       os << "unknown device error code " << r.code << " (index " << r.index << ", value " << r.value << ")";
   }

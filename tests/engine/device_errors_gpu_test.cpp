@@ -114,6 +114,23 @@ TEST(DeviceErrorsGpu, GroupIdAtOrAboveG) {
   EXPECT_EQ(error_of([&] { check_device_errors(g); }), "");
 }
 
+// one_hot on CUDA reads nothing back: an index outside [0, C) is the error slot's, with the CPU twin's words; the
+// other rows are right and the bad row stays zero.
+TEST(DeviceErrorsGpu, OneHotIndexOutsideTheClasses) {
+  REQUIRE_CUDA();
+  SyncMode off(false);
+  const Device g = Device::cuda();
+  Tensor idx = Tensor::from_vector(std::vector<int64_t>{1, 0, 7, 2}, Shape{4}).to(g);
+  HostSyncCounter c;
+  Tensor y = one_hot(idx, 3);
+  EXPECT_EQ(c.total(), 0) << c.report();
+  const std::string e = error_of([&] { check_device_errors(g); });
+  EXPECT_NE(e.find("one_hot (CUDA): index 7 at position 2 is outside [0, 3)"), std::string::npos) << e;
+  EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1}));
+  one_hot(Tensor::from_vector(std::vector<int32_t>{2, 0}, Shape{2}).to(g), 3);
+  EXPECT_EQ(error_of([&] { check_device_errors(g); }), "");
+}
+
 TEST(DeviceErrorsGpu, SyncModeRaisesAtTheOpNamingIt) {
   REQUIRE_CUDA();
   SyncMode on(true);

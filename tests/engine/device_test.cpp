@@ -139,6 +139,11 @@ TEST(DeviceErrors, MessagesNameOpRowValueAndBound) {
     EXPECT_NE(m.find("(CUDA)"), std::string::npos) << m;
     EXPECT_NE(m.find(std::to_string(r.value)), std::string::npos) << m;
   }
+  r.code = int32_t(kernels::DeviceErrorCode::OneHot);
+  r.index = 4;
+  r.value = 7;
+  r.bound = 5;
+  EXPECT_EQ(kernels::describe_device_error(r), "one_hot (CUDA): index 7 at position 4 is outside [0, 5)");
   r.code = 99;
   EXPECT_NE(kernels::describe_device_error(r).find("unknown device error code 99"), std::string::npos);
 }

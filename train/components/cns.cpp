@@ -1,18 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "train/components/cns.h"
 
+#include <algorithm>
 #include <random>
+#include <stdexcept>
 
 #include "engine/autograd.h"
+#include "engine/host_sync.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/losses.h"
 #include "engine/ops/nn_functional.h"
 #include "engine/ops/segment.h"
+#include "engine/ops/shape_ops.h"
 #include "train/components/common.h"
 
 namespace leseg::train::cns {
 
-Tensor refine_by_masks(const Tensor& labels, const Tensor& mask_ids, int64_t C) {
+Tensor refine_by_masks(const Tensor& labels, const Tensor& mask_ids, int64_t C, int64_t num_masks) {
   LESEG_CHECK(labels.defined() && mask_ids.defined(), "cns::refine_by_masks: undefined input");
   LESEG_CHECK((labels.dtype() == DType::i32 || labels.dtype() == DType::i64) &&
                   (mask_ids.dtype() == DType::i32 || mask_ids.dtype() == DType::i64),
@@ -24,6 +28,20 @@ Tensor refine_by_masks(const Tensor& labels, const Tensor& mask_ids, int64_t C) 
   const Device dev = labels.device();
   const int64_t n = labels.numel();
   Tensor lab = (labels.dtype() == DType::i64 ? labels : labels.to(DType::i64)).reshape(Shape{n});
+  if (num_masks >= 0) {  // ids in [-1, num_masks): vote on the device, no compaction, no read
+    LESEG_CHECK(mask_ids.device() == dev, "cns::refine_by_masks: labels on ", dev.str(), ", mask ids on ",
+                mask_ids.device().str());
+    if (num_masks == 0 || n == 0) return lab.clone().reshape(labels.shape());
+    Tensor ids = (mask_ids.dtype() == DType::i64 ? mask_ids : mask_ids.to(DType::i64)).reshape(Shape{n});
+    VoteResult r;
+    try {
+      r = vote_mode(ids, lab, num_masks, C, -1);
+    } catch (const std::invalid_argument& e) {  // the CPU kernels' range checks
+      LESEG_FAIL("cns::refine_by_masks: ", e.what(), " (", C, " classes, ", num_masks, " masks)");
+    }
+    // The selection in f64 (where and the gathers are float ops; class ids are exact there).
+    return where(ge(ids, 0.0), r.point_mode.to(DType::f64), lab.to(DType::f64)).to(DType::i64).reshape(labels.shape());
+  }
   std::vector<int64_t> lv = lab.to(Device::cpu()).to_vector<int64_t>();
   for (int64_t i = 0; i < n; ++i)
     LESEG_CHECK(lv[size_t(i)] < C, "cns::refine_by_masks: label ", lv[size_t(i)], " at element ", i, " >= ", C,
@@ -47,10 +65,36 @@ std::vector<int64_t> host_labels(const Tensor& t) {
 }
 }  // namespace
 
+void to_device(PairIndex& p, Device dev) {
+  const int64_t P = int64_t(p.point.size()), hw = p.H * p.W;
+  std::vector<int64_t> flat(static_cast<size_t>(P));
+  std::vector<double> rank(static_cast<size_t>(P));
+  for (int64_t i = 0; i < P; ++i) {
+    flat[size_t(i)] = p.view[size_t(i)] * hw + p.pixel[size_t(i)];
+    rank[size_t(i)] = double(P - i);
+  }
+  p.d_point = Tensor::from_vector(p.point, Shape{P}, dev);
+  p.d_flat = Tensor::from_vector(flat, Shape{P}, dev);
+  p.d_rank = Tensor::from_vector(rank, Shape{P}, dev);
+}
+
 Tensor pixels_to_points(const Tensor& pix, const PairIndex& p, int64_t C) {
   const int64_t hw = p.H * p.W;
   LESEG_CHECK(pix.defined() && pix.numel() == p.V * hw, "cns::pixels_to_points: pixel map of ",
               pix.defined() ? pix.numel() : 0, " entries for ", p.V, " views of ", p.H, "x", p.W);
+  if (p.d_point.defined()) {
+    // On the pairs' device: every pair votes its pixel's label for its point (the same counts as the per-view host
+    // path below, so the same mode and ties).
+    const Device dev = p.d_point.device();
+    if (p.point.empty()) return Tensor::full(Shape{p.N}, -1.0, DType::i64, dev);
+    const Tensor lab = (pix.dtype() == DType::i64 ? pix : pix.to(DType::i64)).reshape(Shape{p.V * hw}).to(dev);
+    try {
+      const Tensor at_pairs = index_select(lab.to(DType::f64), 0, p.d_flat).to(DType::i64);  // exact in f64
+      return vote_mode(p.d_point, at_pairs, p.N, C, -1).group_mode;
+    } catch (const std::invalid_argument& e) {  // the CPU kernels' range checks
+      LESEG_FAIL("cns::pixels_to_points: ", e.what(), " (", C, " classes)");
+    }
+  }
   const std::vector<int64_t> all = host_labels(pix);
   std::vector<std::vector<int64_t>> per(size_t(p.V));
   for (size_t i = 0; i < p.point.size(); ++i) {
@@ -68,6 +112,20 @@ Tensor pixels_to_points(const Tensor& pix, const PairIndex& p, int64_t C) {
 Tensor points_to_pixels(const Tensor& pts, const PairIndex& p) {
   LESEG_CHECK(pts.defined() && pts.numel() == p.N, "cns::points_to_pixels: ", pts.defined() ? pts.numel() : 0,
               " point labels for ", p.N, " points");
+  if (p.d_point.defined()) {
+    // On the pairs' device, as the host loop below: each pixel takes the label of its first pair whose point is
+    // labelled. Per pixel the maximum of P − i over such pairs (0: none) names that pair. In f64 (exact here).
+    const Device dev = p.d_point.device();
+    const int64_t P = int64_t(p.point.size()), VHW = p.V * p.H * p.W;
+    if (P == 0) return Tensor::full(Shape{VHW}, -1.0, DType::i64, dev);
+    const Tensor lab = (pts.dtype() == DType::i64 ? pts : pts.to(DType::i64)).reshape(Shape{p.N}).to(dev);
+    const Tensor at_pair = index_select(lab.to(DType::f64), 0, p.d_point);  // (P,)
+    const Tensor zero = Tensor::zeros(Shape{}, DType::f64, dev);
+    const Tensor key = segment_max(where(ge(at_pair, 0.0), p.d_rank, zero), p.d_flat, VHW);  // (VHW,)
+    const Tensor has = gt(key, 0.0);
+    const Tensor first = where(has, sub(double(P), key), zero).to(DType::i64);  // the pair, 0 where none
+    return where(has, index_select(at_pair, 0, first), Tensor::full(Shape{}, -1.0, DType::f64, dev)).to(DType::i64);
+  }
   const std::vector<int64_t> lab = host_labels(pts);
   std::vector<int64_t> out(size_t(p.V * p.H * p.W), -1);
   for (size_t i = 0; i < p.point.size(); ++i) {
@@ -91,14 +149,14 @@ const Tensor& source_map(LabelSource s, const SourceMaps& src) {
 Tensor pixel_target(LabelSource s, const SourceMaps& src, const PairIndex& p, int64_t) {
   const Tensor& t = source_map(s, src);
   if (s == LabelSource::clip_2d || s == LabelSource::pred_2d)
-    return (t.dtype() == DType::i64 ? t : t.to(DType::i64)).to(Device::cpu()).reshape(Shape{p.V * p.H * p.W});
+    return (t.dtype() == DType::i64 ? t : t.to(DType::i64)).reshape(Shape{p.V * p.H * p.W});
   return points_to_pixels(t, p);
 }
 
 Tensor point_target(LabelSource s, const SourceMaps& src, const PairIndex& p, int64_t C) {
   const Tensor& t = source_map(s, src);
   if (s == LabelSource::clip_3d || s == LabelSource::pred_3d)
-    return (t.dtype() == DType::i64 ? t : t.to(DType::i64)).to(Device::cpu()).reshape(Shape{p.N});
+    return (t.dtype() == DType::i64 ? t : t.to(DType::i64)).reshape(Shape{p.N});
   return pixels_to_points(t, p, C);
 }
 
@@ -154,6 +212,7 @@ LabelSource LabelSourceSampler::draw(int epoch, bool for_3d, Generator& gen) con
   if (epoch < warmup_epochs) return for_3d ? LabelSource::clip_3d : LabelSource::clip_2d;
   std::vector<LabelSource> e = enabled();
   LESEG_CHECK(!e.empty(), "cns::LabelSourceSampler: every label source is disabled");
+  HostMemoryRead host;  // a draw from the host generator into host memory: not a device read
   const double u = rand(Shape{1}, gen, DType::f64).item<double>();
   size_t k = size_t(u * double(e.size()));
   if (k >= e.size()) k = e.size() - 1;

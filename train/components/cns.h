@@ -26,7 +26,10 @@
 namespace leseg::train::cns {
 
 // labels (any shape) i32/i64 (-1 = none), mask_ids (same shape) i32/i64 (< 0 = none) -> i64 of that shape.
-Tensor refine_by_masks(const Tensor& labels, const Tensor& mask_ids, int64_t num_classes);
+// num_masks >= 0: the ids are known to lie in [-1, num_masks) (a batch's SAM ids: Batch::num_sam_masks), so the vote
+// runs on the labels' device with no compaction and nothing read back (a label >= C or an id >= num_masks is the vote
+// kernels' error: at once on the CPU, through the device error slot on CUDA); -1: any ids, compacted on the host.
+Tensor refine_by_masks(const Tensor& labels, const Tensor& mask_ids, int64_t num_classes, int64_t num_masks = -1);
 
 // Refined pixel labels of every view -> per-point labels (N,) (mode over views).
 Tensor to_points(int64_t num_points, const std::vector<Tensor>& pairs, const std::vector<Tensor>& refined_pixel_labels,
@@ -48,7 +51,13 @@ struct LabelSourceSampler {
 struct PairIndex {
   int64_t N = 0, V = 0, H = 0, W = 0;
   std::vector<int64_t> point, pixel, view;
+  // Device forms (to_device): the pairs' points and flat pixels (view·H·W + pixel) (P,) i64, and P − i (P,) f64,
+  // the key that makes a per-pixel maximum pick the first pair. With them the hand-overs below run on that device
+  // and read nothing back; without them (undefined) they run on the host.
+  Tensor d_point, d_flat, d_rank;
 };
+// Fills p's device forms on `dev` from its host vectors (no device read).
+void to_device(PairIndex& p, Device dev);
 // The four label sources of eq. 6 in their own domains: clip2 / pred2 (V·H·W) i64 pixel maps, clip3 / pred3 (N,) i64
 // point labels (-1 = none). A source not computed stays undefined.
 struct SourceMaps {

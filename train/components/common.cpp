@@ -104,6 +104,7 @@ bool SelfTrainingSwitch::use_prediction(int epoch, Generator& gen) const {
   LESEG_CHECK(probability >= 0.0 && probability <= 1.0, "SelfTrainingSwitch: probability ", probability,
               " outside [0, 1]");
   if (!enabled || epoch < start_epoch) return false;
+  HostMemoryRead host;  // a draw from the host generator into host memory: not a device read
   const double u = rand(Shape{1}, gen, DType::f64).item<double>();
   return u < probability;
 }

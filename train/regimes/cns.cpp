@@ -61,9 +61,11 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <map>
 
 #include "engine/autograd.h"
+#include "engine/host_sync.h"
 #include "engine/error.h"
 #include "engine/ops/conv2d.h"
 #include "engine/ops/elementwise.h"
@@ -75,6 +77,7 @@
 #include "models/heads.h"
 #include "models/registry.h"
 #include "train/components/cns.h"
+#include "train/components/common.h"
 #include "train/metrics.h"
 #include "train/regime.h"
 
@@ -250,8 +253,18 @@ class CnsRegime : public Regime {
       t2 = perm ? cns::shuffle_labels(t2, k ^ 0x2d) : cns::random_labels(t2, C_, k ^ 0x2e);
       t3 = perm ? cns::shuffle_labels(t3, k ^ 0x3d) : cns::random_labels(t3, C_, k ^ 0x3e);
     }
-    stats_ = point_target_stats(t3, z3p, b);
-    if (net2d_->is_training()) record_mechanism(b, src, v, t3, raw2.reshape(Shape{v.V * v.H * v.W}), raw3);
+    // Statistics and the mechanism rows are queued (detached device tensors, the batch's host GT) and read after
+    // the step: step_stats(), eval_metrics().
+    pending_.clear();
+    {
+      const Tensor gt = b.labels.defined() ? b.host().labels : Tensor(), tg = t3.detach(), z = z3p.detach();
+      pending_.push_back([this, gt, tg, z] { stats_ = point_target_stats(tg, z, gt); });
+    }
+    if (net2d_->is_training()) {
+      const Tensor gt = b.labels.defined() ? b.host().labels : Tensor(), tg = t3.detach(),
+                   r2 = raw2.reshape(Shape{v.V * v.H * v.W}), r3 = raw3;
+      pending_mech_.push_back([this, gt, src, v, tg, r2, r3] { record_mechanism(gt, src, v, tg, r2, r3); });
+    }
 
     LossTerms terms;
     CrossEntropyOptions ce;
@@ -290,7 +303,8 @@ class CnsRegime : public Regime {
     const bool post = refine_post_ && b.point_sam_ids.defined();
     Tensor out = z3v;
     if (post) {  // Post-Refine: point predictions voted inside their SAM masks, returned as one-hot point logits
-      Tensor pred = refine_by_masks_always(argmax(index_select(z3v, 0, b.inverse.to(device_)), 1), b.point_sam_ids);
+      Tensor pred = refine_by_masks_always(argmax(index_select(z3v, 0, b.inverse.to(device_)), 1), b.point_sam_ids,
+                                           b.num_sam_masks);
       out = one_hot_logits(pred);
     }
     if (eval && b.num_views() > 0 && b.view_gt_labels.defined() && b.images.defined()) {
@@ -300,7 +314,8 @@ class CnsRegime : public Regime {
       const int64_t H = b.view_gt_labels.size(1), W = b.view_gt_labels.size(2);
       Tensor z2 = pixel_logits(permute(low, {0, 2, 3, 1}).reshape(Shape{V * h * w, F2}), V, h, w, H, W);
       Tensor pred2 = argmax(z2, 1).reshape(Shape{V, H, W});
-      if (refine_post_ && b.view_sam_masks.defined()) pred2 = refine_by_masks_always(pred2, b.view_sam_masks);
+      if (refine_post_ && b.view_sam_masks.defined())
+        pred2 = refine_by_masks_always(pred2, b.view_sam_masks, b.num_sam_masks);
       std::vector<int64_t> p64 = to_i64(pred2), g64 = to_i64(b.view_gt_labels);
       std::vector<int32_t> p(p64.begin(), p64.end()), g(g64.begin(), g64.end());
       if (!cm2d_) cm2d_ = std::make_unique<ConfusionMatrix>(int(C_), -1);
@@ -317,6 +332,7 @@ class CnsRegime : public Regime {
   // (train_net_3d; train_net_2d = the 2D argmax handed to points, unrefined). Keys miou_<name>, accuracy_<name>,
   // coverage_<name>; accuracy and mIoU count only the points a source labels.
   nlohmann::json eval_metrics() override {
+    flush();
     nlohmann::json j = cm2d_ ? cm2d_->record("_2d") : nlohmann::json::object();
     for (auto& [name, m] : mech_) {
       if (m.cm.total() == 0) continue;
@@ -327,7 +343,10 @@ class CnsRegime : public Regime {
     mech_.clear();
     return j;
   }
-  nlohmann::json step_stats() const override { return stats_; }
+  nlohmann::json step_stats() const override {
+    flush();
+    return stats_;
+  }
 
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules() override {
     return {{"backbone3d", backbone_.module}, {"head3d", head3d_}, {"net2d", net2d_},
@@ -340,10 +359,10 @@ class CnsRegime : public Regime {
  private:
   // Diagnostics for `leseg report` when the batch carries point ground truth (never used in a loss): accuracy of
   // the 3D training targets where they label a point, their coverage, and the 3D network's accuracy.
-  static nlohmann::json point_target_stats(const Tensor& target, const Tensor& logits, const Batch& b) {
-    if (!b.labels.defined() || b.labels.numel() != target.numel()) return nlohmann::json::object();
-    const std::vector<int32_t> g = b.labels.to_vector<int32_t>();
-    const std::vector<int64_t> t = target.to_vector<int64_t>(), p = argmax(logits.detach(), 1).to_vector<int64_t>();
+  static nlohmann::json point_target_stats(const Tensor& target, const Tensor& logits, const Tensor& labels) {
+    if (!labels.defined() || labels.numel() != target.numel()) return nlohmann::json::object();
+    const std::vector<int64_t> g = host_i64_values(labels), t = to_i64(target),
+                               p = to_i64(argmax(logits.detach(), 1));
     int64_t n = 0, cov = 0, tok = 0, pok = 0;
     for (size_t i = 0; i < g.size(); ++i) {
       if (g[i] < 0) continue;
@@ -356,7 +375,16 @@ class CnsRegime : public Regime {
     if (cov > 0) j["target_accuracy_3d"] = double(tok) / double(cov);
     return j;
   }
-  nlohmann::json stats_ = nlohmann::json::object();
+  mutable nlohmann::json stats_ = nlohmann::json::object();
+  // Work queued by the step and run after it (it reads the device): the statistics of the last step, and the
+  // mechanism rows of every training step since (counted into mech_).
+  mutable std::vector<std::function<void()>> pending_, pending_mech_;
+  void flush() const {
+    for (auto& f : pending_) f();
+    for (auto& f : pending_mech_) f();
+    pending_.clear();
+    pending_mech_.clear();
+  }
   struct Views {
     int64_t V = 0, H = 0, W = 0, P = 0, N = 0;
     std::vector<int64_t> pair_point, pair_pix, pair_view;
@@ -367,10 +395,11 @@ class CnsRegime : public Regime {
     int64_t points = 0;  // points with ground truth seen (the coverage denominator)
     explicit Mechanism(int c) : cm(c, -1) {}
   };
-  void record_mechanism(const Batch& b, const cns::SourceMaps& src, const Views& v, const Tensor& t3,
-                        const Tensor& net2_pixels, const Tensor& net3_points) {
-    if (!b.labels.defined() || b.labels.numel() != v.N) return;
-    const std::vector<int32_t> g = b.labels.to(Device::cpu()).to(DType::i32).to_vector<int32_t>();
+  void record_mechanism(const Tensor& labels, const cns::SourceMaps& src, const Views& v, const Tensor& t3,
+                        const Tensor& net2_pixels, const Tensor& net3_points) const {
+    if (!labels.defined() || labels.numel() != v.N) return;
+    const std::vector<int64_t> g64 = host_i64_values(labels);
+    const std::vector<int32_t> g(g64.begin(), g64.end());
     auto add = [&](const std::string& name, const Tensor& pts) {
       auto it = mech_.find(name);
       if (it == mech_.end()) it = mech_.emplace(name, Mechanism(int(C_))).first;
@@ -393,7 +422,7 @@ class CnsRegime : public Regime {
     add("train_net_3d", net3_points);
     add("train_net_2d", cns::pixels_to_points(net2_pixels, v.pairs, C_));
   }
-  std::map<std::string, Mechanism> mech_;
+  mutable std::map<std::string, Mechanism> mech_;
 
   void set_samplers(const std::string& mode) {
     cns::LabelSourceSampler a, b;
@@ -440,7 +469,7 @@ class CnsRegime : public Regime {
     Views v;
     v.V = b.view_clip_labels.size(0), v.H = b.view_clip_labels.size(1), v.W = b.view_clip_labels.size(2);
     v.N = b.num_points();
-    std::vector<int64_t> pr = to_i64(b.pairs);
+    const std::vector<int64_t> pr = host_i64_values(b.host().pairs);  // host data: no device read
     v.P = int64_t(pr.size() / 3);
     v.pair_point.resize(size_t(v.P)), v.pair_pix.resize(size_t(v.P)), v.pair_view.resize(size_t(v.P));
     for (int64_t i = 0; i < v.P; ++i) {
@@ -451,6 +480,7 @@ class CnsRegime : public Regime {
     }
     v.pairs.N = v.N, v.pairs.V = v.V, v.pairs.H = v.H, v.pairs.W = v.W;
     v.pairs.point = v.pair_point, v.pairs.pixel = v.pair_pix, v.pairs.view = v.pair_view;
+    cns::to_device(v.pairs, device_);  // the label hand-overs run on the device
     return v;
   }
 
@@ -462,16 +492,18 @@ class CnsRegime : public Regime {
     return permute(up, {0, 2, 3, 1}).reshape(Shape{V * H * W, C_});
   }
 
-  Tensor refine_by_masks_always(const Tensor& labels, const Tensor& masks) const {
-    return cns::refine_by_masks(labels.to(Device::cpu()), masks.to(Device::cpu()), C_);
+  // SAM max-voting on the regime's device: the batch's mask ids are global in [-1, num_sam_masks), so nothing is
+  // compacted or read back.
+  Tensor refine_by_masks_always(const Tensor& labels, const Tensor& masks, int64_t num_masks) const {
+    return cns::refine_by_masks(labels.to(device_), masks.to(device_), C_, num_masks);
   }
   Tensor refine2d(const Tensor& labels, const Batch& b) const {
-    if (!refine_train_) return labels.to(Device::cpu()).to(DType::i64);
-    return refine_by_masks_always(labels, b.view_sam_masks);
+    if (!refine_train_) return labels.to(device_).to(DType::i64);
+    return refine_by_masks_always(labels, b.view_sam_masks, b.num_sam_masks);
   }
   Tensor refine3d(const Tensor& labels, const Batch& b) const {
-    if (!refine_train_) return labels.to(Device::cpu()).to(DType::i64);
-    return refine_by_masks_always(labels, b.point_sam_ids);
+    if (!refine_train_) return labels.to(device_).to(DType::i64);
+    return refine_by_masks_always(labels, b.point_sam_ids, b.num_sam_masks);
   }
 
   // Frozen target features s at the pairs: (P, Fs).
@@ -481,15 +513,16 @@ class CnsRegime : public Regime {
       const Tensor& f = b.view_sam_features;  // (V, hf, wf, F)
       LESEG_CHECK(f.ndim() == 4 && f.size(0) == v.V && f.size(3) == sam_dim_, "cns: view_sam_features ",
                   f.shape().str(), " do not match ", v.V, " views with cns.sam_dim = ", sam_dim_);
-      sam = sample_bilinear(f.to(Device::cpu()).reshape(Shape{v.V * f.size(1) * f.size(2), f.size(3)}), f.size(1),
+      sam = sample_bilinear(b.host().view_sam_features.reshape(Shape{v.V * f.size(1) * f.size(2), f.size(3)}), f.size(1),
                             f.size(2), v.H, v.W, v.pair_view, v.pair_pix);
     }
     if (lsc_mode_ == "clip" || lsc_mode_ == "sam_clip") {
-      std::vector<int64_t> cl = to_i64(b.view_clip_labels), rows(size_t(v.P));
+      std::vector<int64_t> cl = host_i64_values(b.host().view_clip_labels), rows(size_t(v.P));
       const Tensor& T = text_->text_embeddings();
       const int64_t D = T.size(1);
       std::vector<float> zero(size_t(D), 0.0f);
-      Tensor table = concat({T.to(Device::cpu()).to(DType::f32), Tensor::from_vector(zero, Shape{1, D})}, 0);
+      if (!text_cpu_.defined()) text_cpu_ = T.to(Device::cpu()).to(DType::f32);  // fixed: copied to the host once
+      Tensor table = concat({text_cpu_, Tensor::from_vector(zero, Shape{1, D})}, 0);
       for (int64_t i = 0; i < v.P; ++i) {
         const int64_t c = cl[size_t(v.pair_view[size_t(i)] * v.H * v.W + v.pair_pix[size_t(i)])];
         rows[size_t(i)] = c < 0 ? C_ : c;  // no CLIP label: a zero feature
@@ -529,6 +562,7 @@ class CnsRegime : public Regime {
   bool refine_train_ = true, refine_post_ = false, loader_voted_ = false;
   double w_ce2d_ = 1.0, w_ce3d_ = 1.0, w_lsc_ = 1.0;
   std::unique_ptr<ConfusionMatrix> cm2d_;
+  mutable Tensor text_cpu_;  // the class text embeddings on the host (LSC clip targets)
 };
 
 }  // namespace

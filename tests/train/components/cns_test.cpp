@@ -8,6 +8,7 @@
 #include <cmath>
 #include <algorithm>
 #include <map>
+#include <random>
 
 #include "engine/ops/elementwise.h"
 #include "engine/ops/nn_functional.h"
@@ -163,6 +164,53 @@ TEST(CnsSources, EachSourceMapsToBothNetworksTargets) {
   partial.clip3 = s.clip3;
   EXPECT_THROW(point_target(LabelSource::pred_3d, partial, p, C), Error);
   EXPECT_THROW(points_to_pixels(Tensor::from_vector<int64_t>({1, 2}, Shape{2}), p), Error);  // 2 labels for 4 points
+}
+
+// The device forms of the hand-overs (PairIndex::d_*, filled by to_device) and SAM voting with a known mask count
+// give the host path's labels exactly: the hand case above and random batches with repeated points and pixels,
+// labels with holes, and mask ids with unused ids and a larger count than the largest id.
+TEST(CnsSources, DeviceFormsEqualTheHostPath) {
+  using V = std::vector<int64_t>;
+  std::mt19937_64 rng(29);
+  for (int trial = 0; trial < 20; ++trial) {
+    PairIndex p;
+    p.N = 60 + trial, p.V = 3, p.H = 5, p.W = 7;
+    const int64_t C = 2 + trial % 6, P = 150 + 7 * trial, hw = p.H * p.W;
+    for (int64_t i = 0; i < P; ++i) {
+      p.point.push_back(int64_t(rng() % uint64_t(p.N)));
+      p.pixel.push_back(int64_t(rng() % uint64_t(hw)));
+      p.view.push_back(int64_t(rng() % uint64_t(p.V)));
+    }
+    V pix(size_t(p.V * hw)), pts(size_t(p.N));
+    for (auto& x : pix) x = int64_t(rng() % uint64_t(C + 1)) - 1;
+    for (auto& x : pts) x = int64_t(rng() % uint64_t(C + 1)) - 1;
+    const Tensor tp = Tensor::from_vector(pix, Shape{p.V * hw}), tq = Tensor::from_vector(pts, Shape{p.N});
+    const V host_points = pixels_to_points(tp, p, C).to_vector<int64_t>();
+    const V host_pixels = points_to_pixels(tq, p).to_vector<int64_t>();
+    PairIndex d = p;
+    to_device(d, Device::cpu());
+    ASSERT_TRUE(d.d_point.defined());
+    EXPECT_EQ(pixels_to_points(tp, d, C).to_vector<int64_t>(), host_points) << "trial " << trial;
+    EXPECT_EQ(points_to_pixels(tq, d).to_vector<int64_t>(), host_pixels) << "trial " << trial;
+    // SAM voting: ids in [-1, G) with G above the largest id used.
+    const int64_t G = 9 + trial;
+    V ids(pix.size());
+    for (auto& x : ids) x = int64_t(rng() % uint64_t(G - 3)) - 1;
+    const Tensor ti = Tensor::from_vector(ids, Shape{p.V, p.H, p.W}), tl = tp.reshape(Shape{p.V, p.H, p.W});
+    const Tensor a = refine_by_masks(tl, ti, C), b = refine_by_masks(tl, ti, C, G);
+    EXPECT_EQ(b.shape(), a.shape());
+    EXPECT_EQ(b.to_vector<int64_t>(), a.to_vector<int64_t>()) << "trial " << trial;
+  }
+  // A label >= C and an id >= the mask count are errors naming the function.
+  const Tensor l = Tensor::from_vector<int64_t>({0, 5}, Shape{2}), m = Tensor::from_vector<int64_t>({0, 0}, Shape{2});
+  try {
+    refine_by_masks(l, m, 3, 1);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cns::refine_by_masks"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(refine_by_masks(Tensor::from_vector<int64_t>({0, 1}, Shape{2}), Tensor::from_vector<int64_t>({0, 4}, Shape{2}), 3, 2),
+               Error);
 }
 
 // Negative control: labelled entries permuted among themselves, -1 kept, deterministic per seed.

@@ -115,3 +115,31 @@ TEST(ComponentsGpu, MaskAndSetRefinementExact) {
   EXPECT_EQ(hicl::refine_by_sets(Lf, Mf, C).to_vector<int64_t>(),
             hicl::refine_by_sets(Lf.to(cuda), Mf.to(cuda), C).to_vector<int64_t>());
 }
+
+// CNS on the device: SAM voting with the batch's mask count, and the 2D <-> 3D hand-overs through the pairs' device
+// forms, equal the CPU host path exactly (integer votes, a per-pixel maximum: no order dependence).
+TEST(ComponentsGpu, CnsDeviceHandOversExact) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  const Device cuda = Device::cuda();
+  cns::PairIndex p;
+  p.N = 500, p.V = 4, p.H = 24, p.W = 32;
+  const int64_t C = 11, P = 3000, hw = p.H * p.W;
+  std::vector<int64_t> pix(size_t(p.V * hw)), pts(size_t(p.N)), ids(size_t(p.V * hw));
+  for (int64_t i = 0; i < P; ++i) {
+    p.point.push_back((i * 7919) % p.N);
+    p.pixel.push_back((i * 104729) % hw);
+    p.view.push_back((i * 31) % p.V);
+  }
+  for (size_t i = 0; i < pix.size(); ++i) pix[i] = int64_t(i * 2654435761u % uint64_t(C + 1)) - 1;
+  for (size_t i = 0; i < pts.size(); ++i) pts[i] = int64_t(i * 40503u % uint64_t(C + 1)) - 1;
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int64_t(i / 37 % 50) - 1;
+  const Tensor tp = Tensor::from_vector(pix, Shape{p.V * hw}), tq = Tensor::from_vector(pts, Shape{p.N});
+  const Tensor ti = Tensor::from_vector(ids, Shape{p.V * hw});
+  cns::PairIndex d = p;
+  cns::to_device(d, cuda);
+  EXPECT_EQ(cns::pixels_to_points(tp.to(cuda), d, C).to_vector<int64_t>(),
+            cns::pixels_to_points(tp, p, C).to_vector<int64_t>());
+  EXPECT_EQ(cns::points_to_pixels(tq.to(cuda), d).to_vector<int64_t>(), cns::points_to_pixels(tq, p).to_vector<int64_t>());
+  EXPECT_EQ(cns::refine_by_masks(tp.to(cuda), ti.to(cuda), C, 60).to_vector<int64_t>(),
+            cns::refine_by_masks(tp, ti, C).to_vector<int64_t>());
+}
