@@ -47,14 +47,33 @@ Tensor point_voxel_index_composed(CoordinateManager& manager, const Tensor& inve
   return out;
 }
 
-Tensor point_voxel_index(CoordinateManager& manager, const Tensor& inverse, int32_t stride) {
+namespace {
+void check_pv_args(CoordinateManager& manager, const Tensor& inverse, int32_t stride) {
   LESEG_CHECK(inverse.defined() && inverse.ndim() == 1 && inverse.dtype() == DType::i32,
               "point_voxel_index: inverse must be (N,) i32, got ", inverse.defined() ? inverse.str() : "undefined");
   LESEG_CHECK(stride >= 1 && (stride & (stride - 1)) == 0, "point_voxel_index: stride ", stride,
               " must be a power of two");
   LESEG_CHECK(manager.find(1) != nullptr, "point_voxel_index: the manager has no stride-1 set");
-  if (manager.device().is_cuda()) return point_voxel_index_composed(manager, inverse, stride);
-  // CPU: the spec (and its errors name the offending point and stride at once).
+}
+}  // namespace
+
+Tensor point_voxel_index(CoordinateManager& manager, const Tensor& inverse, int32_t stride) {
+  check_pv_args(manager, inverse, stride);
+  Tensor out = point_voxel_index_composed(manager, inverse, stride);
+  if (manager.device().is_cuda()) return out;
+  // CPU: the composed result is host memory; an entry outside the stride's set (an inverse entry out of range, a voxel
+  // without a parent) sends the call to the spec, whose error names the point and the stride.
+  const auto set = manager.find(stride);
+  const int64_t bound = set ? set->size() : 0, n = out.numel();
+  const int64_t* o = out.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i)
+    if (o[i] < 0 || o[i] >= bound) return point_voxel_index_spec(manager, inverse, stride);
+  return out;
+}
+
+Tensor point_voxel_index_spec(CoordinateManager& manager, const Tensor& inverse, int32_t stride) {
+  check_pv_args(manager, inverse, stride);
+  LESEG_CHECK(manager.device().is_cpu(), "point_voxel_index_spec: CPU only");
   std::vector<int32_t> host = inverse.to_vector<int32_t>();
   const int64_t n1 = manager.find(1)->size();
   for (size_t i = 0; i < host.size(); ++i)

@@ -70,9 +70,12 @@ class SPVCNN : public Module {
 // Row of each point's voxel in the set at tensor stride `stride` of `manager`, composed from the point ->
 // stride-1 voxel map `inverse` (N,) i32 and the cached k2 s2 down maps. (N,) i64 on the manager's device.
 Tensor point_voxel_index(CoordinateManager& manager, const Tensor& inverse, int32_t stride);
-// The formulation point_voxel_index uses on CUDA (any device): composed from the cached kernel maps with no host copy;
-// an invalid entry becomes -1, and on CUDA a device check records it for check_device_errors (on CPU nothing checks
-// it: the CPU path of point_voxel_index is the spec and throws at once).
+// The formulation point_voxel_index uses (any device): composed from the cached kernel maps with no host copy; an
+// invalid entry becomes -1, and on CUDA a device check records it for check_device_errors. On the CPU,
+// point_voxel_index scans the result (host memory) and sends an invalid one to the spec, which throws naming the point
+// and the stride.
 Tensor point_voxel_index_composed(CoordinateManager& manager, const Tensor& inverse, int32_t stride);
+// The spec on the CPU: a host loop over the points and the down maps (tests compare the composed form with it).
+Tensor point_voxel_index_spec(CoordinateManager& manager, const Tensor& inverse, int32_t stride);
 
 }  // namespace leseg::models

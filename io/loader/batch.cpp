@@ -548,6 +548,7 @@ Batch assemble_batch(const std::vector<BatchItem>& items, const BatchOptions& op
   // ---- voxels ----
   Voxelized vx = voxelize(b.points, b.point_batch, b.point_feats, opt.voxel_size, opt.reduce);
   b.input = vx.voxels;
+  b.voxel_size = opt.voxel_size;
   b.inverse = vx.inverse;
   b.voxel_counts = vx.counts;
   const int64_t M = b.input.size();

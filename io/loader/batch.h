@@ -90,6 +90,7 @@ struct Batch {
   std::vector<uint64_t> seeds;                // augmentation seed of each scene
 
   SparseTensor input;      // coords (M, 4) i32, feats (M, C) f32
+  double voxel_size = 0.0; // the voxel size `input` was made with (BatchOptions::voxel_size)
   Tensor inverse;          // (N,) i32
   Tensor voxel_counts;     // (M,) i32
   Tensor voxel_labels;     // (M,) i32

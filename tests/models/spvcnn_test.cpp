@@ -107,7 +107,11 @@ TEST(SPVCNN, ComposedPointVoxelIndexMatchesTheSpec) {
   CoordinateManager& mgr = *vox.voxels.manager();
   for (int32_t s : {1, 2, 4, 8, 16})
     EXPECT_EQ(point_voxel_index_composed(mgr, vox.inverse, s).to_vector<int64_t>(),
-              point_voxel_index(mgr, vox.inverse, s).to_vector<int64_t>())
+              point_voxel_index_spec(mgr, vox.inverse, s).to_vector<int64_t>())
+        << "stride " << s;
+  for (int32_t s : {1, 4, 16})  // the default CPU path is the composed one, checked
+    EXPECT_EQ(point_voxel_index(mgr, vox.inverse, s).to_vector<int64_t>(),
+              point_voxel_index_spec(mgr, vox.inverse, s).to_vector<int64_t>())
         << "stride " << s;
   std::vector<int32_t> bad = vox.inverse.to_vector<int32_t>();
   bad[3] = int32_t(mgr.find(1)->size());  // one past the last voxel
@@ -115,6 +119,13 @@ TEST(SPVCNN, ComposedPointVoxelIndexMatchesTheSpec) {
                        .to_vector<int64_t>();
   EXPECT_EQ(got[3], -1);
   EXPECT_GE(got[4], 0);
+  // The default CPU path finds it and raises the spec's error, naming the point.
+  try {
+    point_voxel_index(mgr, Tensor::from_vector(bad, Shape{int64_t(bad.size())}), 4);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("inverse[3]"), std::string::npos) << e.what();
+  }
 }
 
 TEST(SPVCNN, VoxelisedOverloadAndDeterminism) {

@@ -56,7 +56,7 @@ inline const std::string kErda2d = "seed: 1\nregime: erda2d\n" + kData +
                             "erda: {temperature: 0.1, attn_dim: 8, heads: 2}\n" + kOptim;
 
 
-// The regime set-ups held to a sync-free step (every regime with the tiny MinkUNet), by name.
+// The regime set-ups held to a sync-free step (every regime with the tiny MinkUNet, and SPVCNN), by name.
 inline std::vector<std::pair<std::string, std::string>> sync_free_setups() {
   const std::string views = ", views: true, crop_height: 48, crop_width: 64, crop_min_pairs: 16";
   return {
@@ -73,6 +73,9 @@ inline std::vector<std::pair<std::string, std::string>> sync_free_setups() {
       {"cns", "seed: 1\nregime: cns\n" + kData + views + ", eval_view_crop: false}\n" + kModel +
                   "model2d: {depth: 18, output_stride: 8, aspp_channels: 16}\ncns: {warmup_epochs: 0, sam_dim: 32}\n"
                   "optim2d: {name: sgd, lr: 0.05, momentum: 0.9}\n" + kOptim},
+      // SPVCNN (the LiDAR backbone of CLIP2Scene / HICL): it takes the batch's voxelization (same voxel size)
+      {"supervised_spvcnn", "seed: 1\nregime: supervised\n" + kData + "}\nmodel: {name: SPVCNN}\n" + kOptim},
+      {"clip2scene_spvcnn", "seed: 1\nregime: clip2scene\n" + kData + ", views: true}\nmodel: {name: SPVCNN}\n" + kOptim},
   };
 }
 

@@ -142,4 +142,19 @@ std::vector<int64_t> host_i64_values(const Tensor& t) {
   return h.to(DType::i64).to_vector<int64_t>();
 }
 
+Tensor spvcnn_forward(models::SPVCNN& net, const Batch& b, Device dev) {
+  const auto on = [&](const Tensor& t) { return t.device() == dev ? t : t.to(dev); };
+  const bool same = b.input.defined() && b.inverse.defined() && b.voxel_counts.defined() && b.voxel_size > 0.0 &&
+                    b.voxel_size == net.config().voxel_size && b.input.stride() == 1 &&
+                    b.input.feats().dtype() == net.config().dtype;
+  if (!same) return net.forward(on(b.points), on(b.point_batch), on(b.point_feats));
+  Voxelized vox;
+  vox.voxels = b.input.device() == dev ? b.input
+                                       : SparseTensor(b.input.coords().to(dev), b.input.feats().to(dev), 1,
+                                                      b.input.num_batches());
+  vox.inverse = on(b.inverse);
+  vox.counts = on(b.voxel_counts);
+  return net.forward(vox, on(b.points), on(b.point_batch));
+}
+
 }  // namespace leseg::train

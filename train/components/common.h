@@ -15,6 +15,8 @@
 
 #include "engine/rng.h"
 #include "engine/tensor.h"
+#include "models/spvcnn.h"
+#include "train/batch.h"
 #include "train/config.h"
 
 namespace leseg::train {
@@ -24,6 +26,12 @@ namespace leseg::train {
 // (engine/host_sync.h, HostMemoryRead). A tensor on a CUDA device is copied and counted as usual. Not for tensors that
 // stand for device tensors on a CPU run (network outputs, tensors moved to the regime's device).
 std::vector<int64_t> host_i64_values(const Tensor& t);
+
+// SPVCNN on a batch, on `dev`: with the batch's own voxelization (Batch::input / inverse / voxel_counts) when it is
+// the one SPVCNN would make (the same voxel size: the loader averages the point features per voxel with the same
+// function), so that no coordinate set is made inside the network (its structure is planned and built ahead of the
+// step with the batch: train/structure_ahead.h); otherwise SPVCNN voxelizes the points itself.
+Tensor spvcnn_forward(models::SPVCNN& net, const Batch& b, Device dev);
 
 
 // values (H, W) or (H·W,) or (H·W, K); pairs (P, 2) i64 (point index, pixel index) -> rows at the paired

@@ -92,7 +92,7 @@ std::vector<std::pair<std::string, Generator*>> LabelFreeRegime::generators() {
 Forward LabelFreeRegime::forward(const Batch& b) {
   Forward fw;
   if (point_rows()) {
-    fw.feats = backbone_.spvcnn->forward(on_device(b.points), on_device(b.point_batch), on_device(b.point_feats));
+    fw.feats = spvcnn_forward(*backbone_.spvcnn, b, device_);  // the batch's voxelization when it is SPVCNN's
   } else {
     SparseTensor x = b.input.device() == device_
                          ? b.input

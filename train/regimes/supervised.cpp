@@ -16,6 +16,7 @@
 #include "engine/ops/shape_ops.h"
 #include "models/heads.h"
 #include "models/registry.h"
+#include "train/components/common.h"
 #include "train/regime.h"
 
 namespace leseg::train {
@@ -51,7 +52,7 @@ class SupervisedRegime : public Regime {
   // MinkUNet: (M, C) per voxel; SPVCNN: (N, C) per point.
   Tensor voxel_logits(const Batch& b) {
     if (backbone_.spvcnn)
-      return head_->forward(backbone_.spvcnn->forward(b.points.to(device_), b.point_batch.to(device_), b.point_feats.to(device_)));
+      return head_->forward(spvcnn_forward(*backbone_.spvcnn, b, device_));  // the batch's voxelization
     SparseTensor x = b.input.device() == device_ ? b.input : to_device(b.input);
     return head_->forward(backbone_.minkunet->forward(x).feats());
   }
