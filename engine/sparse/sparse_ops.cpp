@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "engine/autograd.h"
+#include "engine/host_sync.h"
 #include "engine/precision.h"
 #include "engine/sparse/conv_autotune.h"
 #include "engine/determinism.h"
@@ -253,6 +254,11 @@ SparseTensor sparse_conv3d(const SparseTensor& x, const Tensor& weight_in, const
         if (std::find(cands.begin(), cands.end(), ConvVariant::TensorCoreImplicitGemm) != cands.end())
           attach_tc_data(m, *km, swap, *out_set, *x.coordinate_set(), dev);
         call.variant = conv_autotune_choose(key, cands, [&](ConvVariant v) {
+          // Timing waits for the device (CUDA events): once per candidate of a new shape class, counted as such.
+          if (host_sync_counting())
+            note_host_sync(HostSyncKind::Stream, dev,
+                           std::string("sparse_conv autotune: timing ") + kernels::conv_variant_name(v) + " for " +
+                               key.str());
           TimeCtx c{&f, &weight, &bias, &m, n_out, call};
           c.call.variant = v;
           return double(kernels::sparse_conv_time_cuda(&time_once, &c, 2, current_stream(dev)));
