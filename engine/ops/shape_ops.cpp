@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "engine/ops/shape_ops.h"
 
+#include "kernels/segment/segment_sorted.h"
+
 #include <numeric>
 
 #include "engine/autograd.h"
@@ -88,24 +90,28 @@ void check_indices(const char* op, const Tensor& idx, int64_t R, Device dev) {
 // out (R, D) += rows of src (n, D) at idx (n): atomics on CUDA unless deterministic().
 void index_add_rows(const Tensor& out, const Tensor& idx, const Tensor& src, int64_t R, int64_t D) {
   const int64_t n = idx.numel();
-  if (n == 0 || D == 0) return;
+  if (n == 0 || D == 0 || R == 0) return;  // R = 0: every index is out of range (recorded by check_indices)
   Device d = out.device();
   if (d.is_cuda() && deterministic()) {
-    // Host-built CSR: sources grouped by target row, in increasing position (stable counting sort).
-    std::vector<int64_t> iv = idx.to_vector<int64_t>();
-    std::vector<int64_t> row_ptr(static_cast<size_t>(R + 1), 0), order(static_cast<size_t>(n));
-    for (int64_t v : iv) ++row_ptr[size_t(v + 1)];
-    for (int64_t r = 0; r < R; ++r) row_ptr[size_t(r + 1)] += row_ptr[size_t(r)];
-    std::vector<int64_t> fill(row_ptr.begin(), row_ptr.end() - 1);
-    for (int64_t i = 0; i < n; ++i) order[size_t(fill[size_t(iv[size_t(i)])]++)] = i;
-    Tensor trp = Tensor::from_vector(row_ptr, Shape{R + 1}, d);
-    Tensor tor = Tensor::from_vector(order, Shape{n}, d);
-    LESEG_DISPATCH_FLOAT(out.dtype(), "index_add", {
-      LESEG_DISPATCH_DEVICE(d, "index_add", LESEG_FAIL("index_add: CSR path is CUDA-only"),
-                            kernels::index_add_rows_csr_cuda<scalar_t>(out.data<scalar_t>(), R, D, trp.data<int64_t>(),
-                                                                       tor.data<int64_t>(), src.data<scalar_t>(),
-                                                                       current_stream(d)));
-    });
+    // CSR built on the device (kernels/segment/segment_sorted.h: a stable radix sort by target row, run starts by
+    // binary search; no host read): sources grouped by target row in increasing position, the CPU twin's order.
+    // Out-of-range indices are left out (check_indices recorded them for check_device_errors).
+    auto on_cuda = [&] {
+#if LESEG_WITH_CUDA
+      const Tensor idx64 = idx.dtype() == DType::i64 ? idx : idx.to(DType::i64);
+      const size_t bytes = kernels::segment_sorted_cuda_workspace_bytes(n, R);
+      Tensor ws = Tensor::empty(Shape{int64_t(bytes / 8 + 1)}, DType::f64, d);
+      const int64_t *order = nullptr, *row_ptr = nullptr;
+      kernels::segment_csr_cuda(idx64.data<int64_t>(), n, R, ws.data_ptr(), ws.nbytes(), &order, &row_ptr,
+                                current_stream(d));
+      LESEG_DISPATCH_FLOAT(out.dtype(), "index_add", {
+        kernels::index_add_rows_csr_cuda<scalar_t>(out.data<scalar_t>(), R, D, row_ptr, order,
+                                                   src.data<scalar_t>(), current_stream(d));
+      });
+#endif
+    };
+    (void)on_cuda;
+    LESEG_DISPATCH_DEVICE(d, "index_add", LESEG_FAIL("index_add: CSR path is CUDA-only"), on_cuda());
     return;
   }
   LESEG_DISPATCH_FLOAT(out.dtype(), "index_add", {

@@ -74,6 +74,14 @@ Ws sort_runs(const int64_t* group, int64_t N, int64_t G, void* ws, size_t ws_byt
 
 size_t segment_sorted_cuda_workspace_bytes(int64_t N, int64_t G) { return layout(nullptr, N, G).total; }
 
+void segment_csr_cuda(const int64_t* group, int64_t N, int64_t G, void* ws, size_t ws_bytes, const int64_t** order,
+                      const int64_t** row_ptr, StreamHandle s) {
+  LESEG_KCHECK(N > 0 && G > 0, "segment_csr: N = ", N, ", G = ", G, " (both must be > 0)");
+  Ws w = sort_runs(group, N, G, ws, ws_bytes, s);
+  *order = w.pos_out;
+  *row_ptr = w.row_ptr;
+}
+
 template <class T>
 void segment_sum_sorted_cuda(const T* x, const int64_t* group, int64_t N, int64_t C, int64_t G, T* out, void* ws,
                              size_t ws_bytes, StreamHandle s) {

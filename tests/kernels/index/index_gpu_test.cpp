@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include "engine/autograd.h"
+#include "engine/device.h"
+#include "engine/host_sync.h"
 #include "engine/ops/shape_ops.h"
 #include "engine/rng.h"
 
@@ -35,4 +37,33 @@ TEST(IndexGpu, ScatterAddAtomicAndDeterministic) {
   EXPECT_EQ(index_select(x.to(cu), 0, idx.to(cu)).to_vector<float>(), index_select(x, 0, idx).to_vector<float>());
   Tensor bad = Tensor::from_vector<int32_t>({0, 5, int32_t(R) + 3}, Shape{3}, cu);
   EXPECT_THROW(index_select(x.to(cu), 0, bad), Error);
+}
+
+// Deterministic scatter-add builds its CSR on the device (segment_csr_cuda): no host read per call, i32 indices too,
+// and an out-of-range index is left out and reported by check_device_errors (the host-built CSR it replaces would
+// have indexed past its arrays).
+TEST(IndexGpu, DeterministicScatterAddReadsNothingOnTheHost) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  const Device cu = Device::cuda();
+  const int64_t R = 57, D = 5, n = 2000;
+  std::vector<int32_t> iv(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) iv[size_t(i)] = int32_t((i * 104729) % R);
+  Generator g(3);
+  Tensor src = randn(Shape{n, D}, g);
+  Tensor idx = Tensor::from_vector(iv, Shape{n});
+  const auto ref = scatter_add(R, idx, src).to_vector<float>();
+  Tensor idc = idx.to(cu), srcc = src.to(cu);
+  set_deterministic(true);
+  Tensor out;
+  {
+    HostSyncCounter c;
+    out = scatter_add(R, idc, srcc);
+    EXPECT_EQ(c.total(), 0) << c.report();
+  }
+  EXPECT_EQ(out.to_vector<float>(), ref);
+  iv[17] = int32_t(R) + 2;
+  Tensor bad = Tensor::from_vector(iv, Shape{n}).to(cu);
+  (void)scatter_add(R, bad, srcc);
+  set_deterministic(false);
+  EXPECT_THROW(check_device_errors(cu), Error);
 }

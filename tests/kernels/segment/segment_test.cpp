@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/segment/segment.h"
+#include "kernels/index/index.h"
 #include "kernels/segment/segment_sorted_math.h"
 
 using namespace leseg::kernels;
@@ -170,3 +171,64 @@ TEST(SegmentSorted, ScheduleReproducesTheCpuTwinBitForBit) {
               N - std::count(group.begin(), group.end(), int64_t(-1)));  // no-group ids form the tail
   }
 }
+
+namespace leseg::kernels {
+namespace {
+
+// index_add's deterministic CUDA path takes its CSR from segment_csr_cuda (segment_sorted.h) instead of a stable
+// counting sort on the host (one read of the indices per call, the path it replaces). Replayed on the host with the
+// kernels' index math (segment_sort_key, a stable sort, sorted_lower_bound), the CSR is the counting sort's arrays
+// exactly, out-of-range indices left out; summing each row's sources in that order onto the row (the CSR kernel's
+// acc = out[r]; acc += src) gives index_add_rows_cpu's bits.
+TEST(SegmentSorted, CsrIsTheCountingSortAndItsSumIsIndexAddsBits) {
+  std::mt19937 r(41);
+  for (int64_t R : {1, 7, 250}) {
+    const int64_t n = 3000, D = 2;
+    std::vector<int64_t> idx(static_cast<size_t>(n));
+    for (auto& v : idx) v = int64_t(r() % uint32_t(R + 4)) - 2;  // some below 0 and some >= R
+    // the spec: the host counting sort over the valid indices
+    std::vector<int64_t> rp(static_cast<size_t>(R + 1), 0), ord;
+    for (int64_t v : idx)
+      if (v >= 0 && v < R) ++rp[size_t(v + 1)];
+    for (int64_t k = 0; k < R; ++k) rp[size_t(k + 1)] += rp[size_t(k)];
+    ord.resize(size_t(rp[size_t(R)]));
+    std::vector<int64_t> fill(rp.begin(), rp.end() - 1);
+    for (int64_t i = 0; i < n; ++i)
+      if (idx[size_t(i)] >= 0 && idx[size_t(i)] < R) ord[size_t(fill[size_t(idx[size_t(i)])]++)] = i;
+    // the device schedule
+    std::vector<std::pair<uint64_t, int64_t>> kp(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) kp[size_t(i)] = {segment_sort_key(idx[size_t(i)], R), i};
+    std::stable_sort(kp.begin(), kp.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    std::vector<uint64_t> keys(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) keys[size_t(i)] = kp[size_t(i)].first;
+    std::vector<int64_t> drp(static_cast<size_t>(R + 1));
+    for (int64_t k = 0; k <= R; ++k) drp[size_t(k)] = sorted_lower_bound(keys.data(), n, uint64_t(k));
+    ASSERT_EQ(drp, rp) << "R " << R;
+    for (size_t p = 0; p < ord.size(); ++p) ASSERT_EQ(kp[p].second, ord[p]) << "R " << R << " position " << p;
+    // the CSR sum onto the rows equals the CPU twin's (valid indices only: the twin is called on those)
+    std::vector<float> src(size_t(n * D)), out0(size_t(R * D));
+    std::normal_distribution<float> nd;
+    for (auto& v : src) v = nd(r);
+    for (auto& v : out0) v = nd(r);
+    std::vector<float> csr = out0;
+    for (int64_t row = 0; row < R; ++row)
+      for (int64_t d = 0; d < D; ++d) {
+        float acc = csr[size_t(row * D + d)];
+        for (int64_t p = drp[size_t(row)]; p < drp[size_t(row + 1)]; ++p) acc += src[size_t(kp[size_t(p)].second * D + d)];
+        csr[size_t(row * D + d)] = acc;
+      }
+    std::vector<int64_t> vidx;
+    std::vector<float> vsrc;
+    for (int64_t i = 0; i < n; ++i)
+      if (idx[size_t(i)] >= 0 && idx[size_t(i)] < R) {
+        vidx.push_back(idx[size_t(i)]);
+        vsrc.insert(vsrc.end(), src.begin() + i * D, src.begin() + (i + 1) * D);
+      }
+    std::vector<float> twin = out0;
+    index_add_rows_cpu<float, int64_t>(twin.data(), R, D, vidx.data(), int64_t(vidx.size()), vsrc.data());
+    EXPECT_EQ(csr, twin) << "R " << R;
+  }
+}
+
+}  // namespace
+}  // namespace leseg::kernels
