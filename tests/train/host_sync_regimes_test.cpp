@@ -132,25 +132,35 @@ TEST(HostSyncRegimes, CensusOfEveryRegime) {
 // (three steps each, loading on worker threads) nothing but the first step's sparse structure (no plan yet) is noted
 // inside it, and the error flag is read once per step.
 TEST(HostSyncRegimes, TrainerReadsTheLossOnceAfterTheBackward) {
-  const auto runs = sync_free_setups();
-  for (const auto& [name, yaml] : runs) {
-    Config c = regime_config(yaml, "trainer_" + name, {"data.workers=2", "train.epochs=1", "train.clip_grad_norm=1.0"});
-    Job job = build_job(c, JobKind::Train);
-    job.trainer.verbose = false;
-    HostSyncCounter counter;
-    const TrainResult res = Trainer(*job.regime, *job.train, job.val.get(), job.trainer).run();
-    ASSERT_GE(res.step_losses.size(), 3u) << name;  // one epoch: 3 batches (LASS3D's labelled split: 4)
-    int64_t inside = 0, inside_structure = 0;
-    for (const auto& e : counter.events()) {
-      if (e.region != "train_step") continue;
-      ++inside;
-      if (e.kind == HostSyncKind::Structure) ++inside_structure;
+  for (const auto& [name, yaml] : sync_free_setups()) {
+    // Without and with train.prefetch (on the CPU: the staging path with its host-side transfer model), which must
+    // train alike: the staged batch carries the new index sets and its host original (Batch::host()).
+    std::vector<double> losses[2];
+    for (int prefetch = 0; prefetch < 2; ++prefetch) {
+      Config c = regime_config(yaml, "trainer_" + name + (prefetch ? "_prefetch" : ""),
+                               {"data.workers=2", "train.epochs=1", "train.clip_grad_norm=1.0",
+                                std::string("train.prefetch=") + (prefetch ? "true" : "false")});
+      Job job = build_job(c, JobKind::Train);
+      job.trainer.verbose = false;
+      HostSyncCounter counter;
+      const TrainResult res = Trainer(*job.regime, *job.train, job.val.get(), job.trainer).run();
+      ASSERT_GE(res.step_losses.size(), 3u) << name;  // one epoch: 3 batches (LASS3D's labelled split: 4)
+      losses[prefetch] = res.step_losses;
+      int64_t inside = 0, inside_structure = 0;
+      for (const auto& e : counter.events()) {
+        if (e.region != "train_step") continue;
+        ++inside;
+        if (e.kind == HostSyncKind::Structure) ++inside_structure;
+      }
+      EXPECT_EQ(inside, inside_structure) << name << (prefetch ? " (prefetch)" : "") << ":\n" << counter.report(true);
+      EXPECT_EQ(counter.count(HostSyncKind::ErrorSlot), int64_t(res.step_losses.size())) << name;  // one per step
+      if (!prefetch)
+        std::printf("trainer, %zu %s steps: %lld host syncs in all (%lld reads, %lld structure), %lld inside the "
+                    "step (all structure)\n",
+                    res.step_losses.size(), name.c_str(), (long long)counter.total(),
+                    (long long)counter.count(HostSyncKind::Read), (long long)counter.count(HostSyncKind::Structure),
+                    (long long)inside);
     }
-    EXPECT_EQ(inside, inside_structure) << name << ":\n" << counter.report(true);
-    EXPECT_EQ(counter.count(HostSyncKind::ErrorSlot), int64_t(res.step_losses.size())) << name;  // one per step
-    std::printf("trainer, %zu %s steps: %lld host syncs in all (%lld reads, %lld structure), %lld inside the step "
-                "(all structure)\n",
-                res.step_losses.size(), name.c_str(), (long long)counter.total(), (long long)counter.count(HostSyncKind::Read),
-                (long long)counter.count(HostSyncKind::Structure), (long long)inside);
+    EXPECT_EQ(losses[1], losses[0]) << name << ": prefetching changed the training";
   }
 }
