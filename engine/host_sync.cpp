@@ -12,6 +12,7 @@ namespace {
 thread_local HostSyncCounter* t_counter = nullptr;
 thread_local const char* t_region = nullptr;
 thread_local bool t_device_copy = false;
+thread_local const char* t_label = nullptr;
 }  // namespace
 
 const char* host_sync_kind_name(HostSyncKind k) {
@@ -31,7 +32,7 @@ void note_host_sync(HostSyncKind kind, Device d, const std::string& what) {
   if (!c) return;
   HostSyncEvent e;
   e.kind = kind;
-  e.what = what;
+  e.what = t_label ? std::string(t_label) + ": " + what : what;
   e.region = t_region ? t_region : "";
   e.real = d.is_cuda();
   if (c->stacks_) {
@@ -79,6 +80,9 @@ std::string HostSyncCounter::report(bool only_inside_regions) const {
 
 SyncFreeRegion::SyncFreeRegion(const char* name) : prev_(t_region) { t_region = name; }
 SyncFreeRegion::~SyncFreeRegion() { t_region = prev_; }
+
+HostSyncLabel::HostSyncLabel(const char* label) : prev_(t_label) { t_label = label; }
+HostSyncLabel::~HostSyncLabel() { t_label = prev_; }
 
 // The same switch as a device-side copy: copy_bytes (engine/allocator.cpp) counts a read from a CPU tensor only
 // outside it, and a read from a CUDA device always.

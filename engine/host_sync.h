@@ -73,6 +73,19 @@ class SyncFreeRegion {
   const char* prev_;
 };
 
+// Names the syncs noted while it lives: their `what` starts with "<label>: " (the innermost label), so that a report
+// says whose read it is ("trainer: step values", "checkpoint").
+class HostSyncLabel {
+ public:
+  explicit HostSyncLabel(const char* label);
+  ~HostSyncLabel();
+  HostSyncLabel(const HostSyncLabel&) = delete;
+  HostSyncLabel& operator=(const HostSyncLabel&) = delete;
+
+ private:
+  const char* prev_;
+};
+
 // Reads of tensors that are host memory on every build, not stand-ins for device tensors: the batch's host original
 // (io::loader::Batch::host()) and index sets a regime builds on the host from it. Inside this scope a read of a CPU
 // tensor is not counted; a read from a CUDA device still is (it is a real synchronisation). Use it only around such

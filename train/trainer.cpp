@@ -63,6 +63,7 @@ std::string Trainer::resolve_resume(const std::string& path) const {
 }
 
 std::string Trainer::save(int64_t epoch, int64_t batch_in_epoch) {
+  HostSyncLabel label("checkpoint");
   Checkpoint ck;
   ck.model = regime_.state();
   for (auto& slot : regime_.optimizers()) {
@@ -265,6 +266,12 @@ TrainResult Trainer::run() {
   // network asked for, so the step itself reads no structure size on the host (train/structure_ahead.h).
   StructureAhead structure_ahead;
 
+  // One process, one batch per optimizer step, no f16 loss scaling (its unscale decides on the host) and no optimizer
+  // graph: the optimizer phase follows the batch at once, so its gradient checks are read with the loss values.
+  const bool merged_reads = !dp.active() && opt_.accumulate == 1 && opt_.precision != Precision::f16 && !graph;
+  std::vector<double> grad_values;  // per optimizer slot, then (with clipping) over every parameter
+  bool grads_read = false;
+
   bool stop = false;
   int64_t epoch = start_epoch_;
   for (; epoch < opt_.epochs && !stop; ++epoch) {
@@ -294,17 +301,26 @@ TrainResult Trainer::run() {
         LossTerms lt;
         Tensor total;
         std::vector<double> term_values;
+        grads_read = false;
         double total_value = 0.0;
         // The loss terms, their total and the regime's statistics are read on the host once, after the backward
         // has been queued (docs/execution.md): one read, none between the forward and the backward. Data-parallel
         // runs read them before the backward instead, as the all-reduced loss weight scales it.
-        const auto read_values = [&] {
+        // `extra`: device scalars read in the same read (the gradient norms of a merged optimizer phase).
+        const auto read_values = [&](const std::vector<Tensor>& extra) {
           std::vector<Tensor> vals;
           for (auto& [n, t] : lt.terms) vals.push_back(t.detach().reshape(Shape{1}).to(DType::f64));
           vals.push_back(total.detach().reshape(Shape{1}).to(DType::f64));
-          term_values = concat(vals, 0).to_vector<double>();
+          for (const Tensor& t : extra) vals.push_back(t.detach().reshape(Shape{1}).to(DType::f64));
+          {
+            HostSyncLabel label("trainer: step values");
+            term_values = concat(vals, 0).to_vector<double>();
+          }
+          grad_values.assign(term_values.end() - int64_t(extra.size()), term_values.end());
+          term_values.resize(term_values.size() - extra.size());
           total_value = term_values.back();
           term_values.pop_back();
+          HostSyncLabel stats_label("trainer: regime statistics");  // the regime's mechanism logging
           const nlohmann::json st = regime_.step_stats();  // named: items() of a temporary would dangle
           for (auto& [k, v] : st.items())
             if (v.is_number()) stats_sum[k].first += v.get<double>(), ++stats_sum[k].second;
@@ -323,7 +339,7 @@ TrainResult Trainer::run() {
           lt = regime_.step(*b, epoch, batch);
           structure_ahead.record(*b);
           total = lt.total();
-          if (dp.active()) read_values();
+          if (dp.active()) read_values({});
         } catch (const std::bad_alloc&) {
           LESEG_FAIL(out_of_memory_text(), context());
         } catch (const std::exception& e) {
@@ -349,7 +365,21 @@ TrainResult Trainer::run() {
           if (prefetch) prefetch->stage_next();  // batch N+1's copies overlap this step's queued kernels
           // Out-of-range labels / group ids a CUDA kernel met in this batch (one host read per step; no-op on CPU).
           check_device_errors(total.device());
-          if (!dp.active()) read_values();  // the step's one read of its loss values
+          if (!dp.active()) {
+            // The step's one read: its loss values and, when the optimizer phase follows at once (merged_reads), the
+            // gradient norms it checks (per optimizer slot) and logs (over every clipped parameter).
+            std::vector<Tensor> norms;
+            if (merged_reads) {
+              for (auto& slot : regime_.optimizers()) norms.push_back(grad_norm_device(slot.params));
+              if (opt_.clip_grad_norm > 0) {
+                std::vector<Tensor> all;
+                for (auto& slot : regime_.optimizers()) all.insert(all.end(), slot.params.begin(), slot.params.end());
+                norms.push_back(grad_norm_device(all));
+              }
+            }
+            read_values(norms);
+            grads_read = merged_reads;
+          }
         } catch (const std::bad_alloc&) {
           LESEG_FAIL(out_of_memory_text(), context());
         } catch (const std::exception& e) {
@@ -397,8 +427,15 @@ TrainResult Trainer::run() {
           }
         }
         // Non-finite gradients: named by parameter, before the optimizer can write them into the weights.
-        for (auto& slot : regime_.optimizers()) {
-          if (skip_step || std::isfinite(grad_norm(slot.params))) continue;
+        for (size_t si = 0; si < regime_.optimizers().size(); ++si) {
+          auto& slot = regime_.optimizers()[si];
+          if (skip_step) continue;
+          if (grads_read) {
+            if (std::isfinite(grad_values[si])) continue;
+          } else {
+            HostSyncLabel label("trainer: gradient check");
+            if (std::isfinite(grad_norm(slot.params))) continue;
+          }
           std::string pname = "?";
           for (size_t k = 0; k < slot.params.size() && pname == "?"; ++k)
             if (!std::isfinite(grad_norm({slot.params[k]}))) {
@@ -419,7 +456,15 @@ TrainResult Trainer::run() {
             slot.optimizer->zero_grad();
           }
         } else {
-          gnorm = opt_.clip_grad_norm > 0 && !skip_step ? clip_grad_norm_(all, opt_.clip_grad_norm) : 0.0;
+          if (opt_.clip_grad_norm > 0 && !skip_step) {
+            if (grads_read) {  // the norm was read with the loss values: clip on the device, read nothing
+              (void)clip_grad_norm_device_(all, opt_.clip_grad_norm);
+              gnorm = grad_values.back();
+            } else {
+              HostSyncLabel label("trainer: clip norm");
+              gnorm = clip_grad_norm_(all, opt_.clip_grad_norm);
+            }
+          }
           for (auto& slot : regime_.optimizers()) {
             if (skip_step) break;
             slot.optimizer->step();

@@ -100,6 +100,18 @@ TEST(HostSync, ClipGradIsOneReductionWithoutAHostRead) {
   const double total = std::sqrt(220.0);
   for (int k = 0; k < 5; ++k)
     EXPECT_NEAR(ps[k].grad().to_vector<float>()[0], (k + 1) / (total + 1e-6), 1e-6);
+  // The norm the Trainer reads with the loss values (grad_norm_device) is the clip's own, bit for bit.
+  {
+    const double before = grad_norm_device(ps).item<double>();
+    std::vector<Tensor> copies;
+    for (const Tensor& p : ps) {
+      Tensor q = p.detach().clone();
+      q.requires_grad_(true);
+      q.set_grad(p.grad().clone());
+      copies.push_back(q);
+    }
+    EXPECT_EQ(clip_grad_norm_device_(copies, 1e9).item<double>(), before);
+  }
   c.clear();
   const double again = clip_grad_norm_(ps, 10.0);  // below the limit: unchanged, one read
   EXPECT_NEAR(again, 1.0, 1e-5);
