@@ -86,10 +86,14 @@ Tensor argmax_rows(const Tensor& logits) { return argmax(logits.detach(), 1).to(
 
 void add_target_stats(nlohmann::json& stats, const Tensor& targets, const Tensor& gt, const Tensor& net_logits,
                       int64_t C, const std::string& prefix) {
+  add_target_stats(stats, targets, gt, as_i64(argmax_rows(net_logits)), C, prefix);
+}
+
+void add_target_stats(nlohmann::json& stats, const Tensor& targets, const Tensor& gt,
+                      const std::vector<int64_t>& n, int64_t C, const std::string& prefix) {
   std::vector<int64_t> t = as_i64(targets), g = as_i64(gt);
-  LESEG_CHECK(t.size() == g.size() && int64_t(t.size()) == net_logits.size(0), "controls: targets (", t.size(),
-              "), GT (", g.size(), ") and logits (", net_logits.size(0), ") rows differ");
-  std::vector<int64_t> n = as_i64(argmax_rows(net_logits));
+  LESEG_CHECK(t.size() == g.size() && t.size() == n.size(), "controls: targets (", t.size(), "), GT (", g.size(),
+              ") and network predictions (", n.size(), ") rows differ");
   for (size_t i = 0; i < t.size(); ++i)
     if (t[i] < 0) g[i] = -1;  // rows without a target are not scored
   const Tensor gg = Tensor::from_vector(g, Shape{int64_t(g.size())});

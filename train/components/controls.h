@@ -49,6 +49,9 @@ Agreement agreement(const Tensor& pred, const Tensor& gt, int64_t num_classes);
 // net_logits (R, C) any device (argmax taken), targets / gt (R,) CPU.
 void add_target_stats(nlohmann::json& stats, const Tensor& targets, const Tensor& gt, const Tensor& net_logits,
                       int64_t num_classes, const std::string& prefix = "");
+// The same with the network's argmax already on the host (net_pred, R values).
+void add_target_stats(nlohmann::json& stats, const Tensor& targets, const Tensor& gt,
+                      const std::vector<int64_t>& net_pred, int64_t num_classes, const std::string& prefix = "");
 
 // argmax over dim 1 of (R, C) logits, as (R,) i64 on the CPU.
 Tensor argmax_rows(const Tensor& logits);

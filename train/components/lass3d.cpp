@@ -60,9 +60,13 @@ UnlabelledLoss unlabelled_loss(const Tensor& student_logits, const Tensor& teach
 
 void PseudoLabelMechanism::add(const UnlabelledLoss& split, const std::vector<int32_t>& gt, const Tensor& student_pred) {
   if (!split.reliable.defined()) return;
-  const std::vector<uint8_t> rel = split.reliable.to(Device::cpu()).to_vector<uint8_t>();
-  const std::vector<int64_t> pl = split.pseudo_labels.to(Device::cpu()).to(DType::i64).to_vector<int64_t>();
-  const std::vector<int64_t> sp = student_pred.to(Device::cpu()).to(DType::i64).to_vector<int64_t>();
+  add(split.reliable.to(Device::cpu()).to_vector<uint8_t>(),
+      split.pseudo_labels.to(Device::cpu()).to(DType::i64).to_vector<int64_t>(), gt,
+      student_pred.to(Device::cpu()).to(DType::i64).to_vector<int64_t>());
+}
+
+void PseudoLabelMechanism::add(const std::vector<uint8_t>& rel, const std::vector<int64_t>& pl,
+                               const std::vector<int32_t>& gt, const std::vector<int64_t>& sp) {
   LESEG_CHECK(pl.size() == rel.size() && gt.size() == rel.size() && sp.size() == rel.size(),
               "PseudoLabelMechanism: ", rel.size(), " rows, but ", pl.size(), " pseudo-labels, ", gt.size(),
               " ground-truth labels and ", sp.size(), " student predictions");

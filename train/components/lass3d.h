@@ -60,6 +60,9 @@ struct PseudoLabelMechanism {
           negative_hits = 0, teacher_correct = 0, student_correct = 0;
   // split: the unlabelled_loss of the rows; gt (rows,) with -1 = unknown; student_pred (rows,) i64 argmax.
   void add(const UnlabelledLoss& split, const std::vector<int32_t>& gt, const Tensor& student_pred);
+  // The same from host values: reliable (rows) 0/1, pseudo-labels, GT and the student's argmax.
+  void add(const std::vector<uint8_t>& reliable, const std::vector<int64_t>& pseudo_labels,
+           const std::vector<int32_t>& gt, const std::vector<int64_t>& student_pred);
   nlohmann::json record() const;  // empty when nothing was added; a ratio is left out when its denominator is 0
 };
 

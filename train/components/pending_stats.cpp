@@ -3,6 +3,7 @@
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/host_sync.h"
 #include "engine/ops/shape_ops.h"
 
 namespace leseg::train {
@@ -20,17 +21,37 @@ void PendingStats::ratio(const std::string& key, const Tensor& num, double den, 
   entries_.push_back({key, num.detach(), Tensor(), den, zero_when_empty});
 }
 
-void PendingStats::write(nlohmann::json& out) const {
-  if (entries_.empty()) return;
-  NoGradGuard ng;
-  std::vector<Tensor> parts;
-  for (const Entry& e : entries_) {
-    LESEG_CHECK(e.num.device() == entries_[0].num.device(), "PendingStats: '", e.key, "' on ", e.num.device().str(),
-                ", '", entries_[0].key, "' on ", entries_[0].num.device().str());
-    parts.push_back(e.num.reshape(Shape{1}).to(DType::f64));
-    if (e.den.defined()) parts.push_back(e.den.reshape(Shape{1}).to(DType::f64));
+void PendingStats::add(std::vector<Tensor> inputs, Finish finish) {
+  for (Tensor& t : inputs) {
+    LESEG_CHECK(t.defined(), "PendingStats: an undefined input");
+    t = t.detach();
   }
-  const std::vector<double> v = concat(parts, 0).to_vector<double>();  // the one read
+  finishes_.push_back({std::move(inputs), std::move(finish)});
+}
+
+void PendingStats::write(nlohmann::json& out) const {
+  if (empty()) return;
+  NoGradGuard ng;
+  // Every value to read, flat f64, on one device: the ratios' numerators (and tensor denominators), then each
+  // finish's inputs.
+  std::vector<const Tensor*> all;
+  for (const Entry& e : entries_) {
+    all.push_back(&e.num);
+    if (e.den.defined()) all.push_back(&e.den);
+  }
+  for (const Pending& p : finishes_)
+    for (const Tensor& t : p.inputs) all.push_back(&t);
+  Device dev = Device::cpu();
+  for (const Tensor* t : all)
+    if (!t->device().is_cpu()) {
+      dev = t->device();
+      break;
+    }
+  std::vector<Tensor> parts;
+  for (const Tensor* t : all)
+    if (t->numel() > 0) parts.push_back(t->reshape(Shape{t->numel()}).to(DType::f64).to(dev));
+  std::vector<double> v;
+  if (!parts.empty()) v = (parts.size() == 1 ? parts[0] : concat(parts, 0)).to_vector<double>();  // the one read
   size_t k = 0;
   for (const Entry& e : entries_) {
     const double num = v[k++];
@@ -39,6 +60,15 @@ void PendingStats::write(nlohmann::json& out) const {
       out[e.key] = num / den;
     else if (e.zero_when_empty)
       out[e.key] = 0.0;
+  }
+  HostMemoryRead host;  // the finishes' other reads are host data built in the step
+  for (const Pending& p : finishes_) {
+    std::vector<std::vector<double>> values;
+    for (const Tensor& t : p.inputs) {
+      values.emplace_back(v.begin() + int64_t(k), v.begin() + int64_t(k) + t.numel());
+      k += size_t(t.numel());
+    }
+    p.finish(values, out);
   }
 }
 

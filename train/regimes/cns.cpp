@@ -78,6 +78,7 @@
 #include "models/registry.h"
 #include "train/components/cns.h"
 #include "train/components/common.h"
+#include "train/components/pending_stats.h"
 #include "train/metrics.h"
 #include "train/regime.h"
 
@@ -255,16 +256,17 @@ class CnsRegime : public Regime {
     }
     // Statistics and the mechanism rows are queued (detached device tensors, the batch's host GT) and read after
     // the step: step_stats(), eval_metrics().
+    stats_ = nlohmann::json::object();
     pending_.clear();
-    {
-      const Tensor gt = b.labels.defined() ? b.host().labels : Tensor(), tg = t3.detach(), z = z3p.detach();
-      pending_.push_back([this, gt, tg, z] { stats_ = point_target_stats(tg, z, gt); });
+    const Tensor gt = b.labels.defined() ? b.host().labels : Tensor();
+    if (gt.defined() && gt.numel() == t3.numel()) {
+      const std::vector<int64_t> g = host_i64_values(gt);
+      pending_.add({t3, argmax(z3p.detach(), 1)}, [g](const std::vector<std::vector<double>>& v, nlohmann::json& j) {
+        const nlohmann::json st = point_target_stats(g, v[0], v[1]);  // named: items() of a temporary would dangle
+        for (auto& [k, x] : st.items()) j[k] = x;
+      });
     }
-    if (net2d_->is_training()) {
-      const Tensor gt = b.labels.defined() ? b.host().labels : Tensor(), tg = t3.detach(),
-                   r2 = raw2.reshape(Shape{v.V * v.H * v.W}), r3 = raw3;
-      pending_mech_.push_back([this, gt, src, v, tg, r2, r3] { record_mechanism(gt, src, v, tg, r2, r3); });
-    }
+    if (net2d_->is_training()) queue_mechanism(gt, src, v, t3, raw2.reshape(Shape{v.V * v.H * v.W}), raw3);
 
     LossTerms terms;
     CrossEntropyOptions ce;
@@ -344,8 +346,12 @@ class CnsRegime : public Regime {
     return j;
   }
   nlohmann::json step_stats() const override {
-    flush();
-    return stats_;
+    nlohmann::json j = stats_;
+    PendingStats all = pending_;
+    all.append(pending_mech_);  // the statistics and the mechanism rows in one read
+    pending_mech_.clear();
+    all.write(j);
+    return j;
   }
 
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> modules() override {
@@ -359,10 +365,9 @@ class CnsRegime : public Regime {
  private:
   // Diagnostics for `leseg report` when the batch carries point ground truth (never used in a loss): accuracy of
   // the 3D training targets where they label a point, their coverage, and the 3D network's accuracy.
-  static nlohmann::json point_target_stats(const Tensor& target, const Tensor& logits, const Tensor& labels) {
-    if (!labels.defined() || labels.numel() != target.numel()) return nlohmann::json::object();
-    const std::vector<int64_t> g = host_i64_values(labels), t = to_i64(target),
-                               p = to_i64(argmax(logits.detach(), 1));
+  // g: the points' GT, t: the 3D targets, p: the 3D network's argmax (host values).
+  static nlohmann::json point_target_stats(const std::vector<int64_t>& g, const std::vector<double>& t,
+                                           const std::vector<double>& p) {
     int64_t n = 0, cov = 0, tok = 0, pok = 0;
     for (size_t i = 0; i < g.size(); ++i) {
       if (g[i] < 0) continue;
@@ -375,14 +380,14 @@ class CnsRegime : public Regime {
     if (cov > 0) j["target_accuracy_3d"] = double(tok) / double(cov);
     return j;
   }
-  mutable nlohmann::json stats_ = nlohmann::json::object();
-  // Work queued by the step and run after it (it reads the device): the statistics of the last step, and the
-  // mechanism rows of every training step since (counted into mech_).
-  mutable std::vector<std::function<void()>> pending_, pending_mech_;
+  nlohmann::json stats_ = nlohmann::json::object();
+  // Read after the step, in one read (step_stats()): the statistics of the last step (pending_), and the mechanism
+  // rows of every training step since the last read (pending_mech_, counted into mech_; eval_metrics() reads them too).
+  PendingStats pending_;
+  mutable PendingStats pending_mech_;
   void flush() const {
-    for (auto& f : pending_) f();
-    for (auto& f : pending_mech_) f();
-    pending_.clear();
+    nlohmann::json unused = nlohmann::json::object();
+    pending_mech_.write(unused);
     pending_mech_.clear();
   }
   struct Views {
@@ -395,15 +400,27 @@ class CnsRegime : public Regime {
     int64_t points = 0;  // points with ground truth seen (the coverage denominator)
     explicit Mechanism(int c) : cm(c, -1) {}
   };
-  void record_mechanism(const Tensor& labels, const cns::SourceMaps& src, const Views& v, const Tensor& t3,
-                        const Tensor& net2_pixels, const Tensor& net3_points) const {
+  // The mechanism rows of one step: every source handed to the points on the device now, their values read with
+  // the step's statistics and counted into mech_ then (record_mechanism).
+  void queue_mechanism(const Tensor& labels, const cns::SourceMaps& src, const Views& v, const Tensor& t3,
+                       const Tensor& net2_pixels, const Tensor& net3_points) {
     if (!labels.defined() || labels.numel() != v.N) return;
-    const std::vector<int64_t> g64 = host_i64_values(labels);
+    const std::vector<int64_t> g = host_i64_values(labels);
+    std::vector<Tensor> pts{cns::pixels_to_points(src.clip2, v.pairs, C_), src.clip3,
+                            cns::pixels_to_points(src.pred2, v.pairs, C_), src.pred3, t3, net3_points,
+                            cns::pixels_to_points(net2_pixels, v.pairs, C_)};
+    pending_mech_.add(pts, [this, g](const std::vector<std::vector<double>>& vals, nlohmann::json&) {
+      record_mechanism(g, vals);
+    });
+  }
+  void record_mechanism(const std::vector<int64_t>& g64, const std::vector<std::vector<double>>& vals) const {
     const std::vector<int32_t> g(g64.begin(), g64.end());
-    auto add = [&](const std::string& name, const Tensor& pts) {
+    size_t k = 0;
+    auto add = [&](const std::string& name) {
       auto it = mech_.find(name);
       if (it == mech_.end()) it = mech_.emplace(name, Mechanism(int(C_))).first;
-      const std::vector<int64_t> p = to_i64(pts);
+      const std::vector<double>& pd = vals[k++];
+      const std::vector<int64_t> p(pd.begin(), pd.end());
       std::vector<int32_t> pp, gg;
       for (size_t i = 0; i < g.size(); ++i) {
         if (g[i] < 0) continue;
@@ -414,13 +431,9 @@ class CnsRegime : public Regime {
       }
       it->second.cm.update(pp.data(), gg.data(), int64_t(pp.size()));
     };
-    add("train_clip_2d", cns::pixels_to_points(src.clip2, v.pairs, C_));
-    add("train_clip_3d", src.clip3);
-    add("train_pred_2d", cns::pixels_to_points(src.pred2, v.pairs, C_));
-    add("train_pred_3d", src.pred3);
-    add("train_target_3d", t3);
-    add("train_net_3d", net3_points);
-    add("train_net_2d", cns::pixels_to_points(net2_pixels, v.pairs, C_));
+    for (const char* name : {"train_clip_2d", "train_clip_3d", "train_pred_2d", "train_pred_3d", "train_target_3d",
+                             "train_net_3d", "train_net_2d"})
+      add(name);
   }
   mutable std::map<std::string, Mechanism> mech_;
 

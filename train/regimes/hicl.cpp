@@ -253,13 +253,21 @@ class HiclRegime : public label_free::LabelFreeRegime {
     for (size_t i = 0; i < idx.size(); ++i) g[i] = gt[size_t(idx[i])];
     const Tensor gg = Tensor::from_vector(g, Shape{int64_t(g.size())});
     const int64_t C = num_classes();
-    // Queued: the argmax stays on the device until step_stats() (after the step) scores it on the host.
-    const Tensor zm = index_select(fw.z.detach(), 0, rows), zi = z_intra.defined() ? z_intra.detach() : Tensor(),
-                 ze = z_inter.defined() ? z_inter.detach() : Tensor();
-    deferred_stats_.add([gg, C, zm, zi, ze](nlohmann::json& j) {
-      j["model_miou_sampled"] = controls::agreement(controls::argmax_rows(zm), gg, C).miou;
-      if (zi.defined()) j["intra_miou_sampled"] = controls::agreement(controls::argmax_rows(zi), gg, C).miou;
-      if (ze.defined()) j["inter_miou_sampled"] = controls::agreement(controls::argmax_rows(ze), gg, C).miou;
+    // Queued: the argmaxes stay on the device until step_stats() (after the step) reads them with the other
+    // statistics in one read and scores them on the host.
+    std::vector<Tensor> preds{argmax(index_select(fw.z.detach(), 0, rows), 1)};
+    if (z_intra.defined()) preds.push_back(argmax(z_intra.detach(), 1));
+    if (z_inter.defined()) preds.push_back(argmax(z_inter.detach(), 1));
+    const bool intra = z_intra.defined(), inter = z_inter.defined();
+    pending_stats_.add(preds, [gg, C, intra, inter](const std::vector<std::vector<double>>& v, nlohmann::json& j) {
+      const auto score = [&](const std::vector<double>& p) {
+        const std::vector<int64_t> pi(p.begin(), p.end());
+        return controls::agreement(Tensor::from_vector(pi, Shape{int64_t(pi.size())}), gg, C).miou;
+      };
+      size_t k = 0;
+      j["model_miou_sampled"] = score(v[k++]);
+      if (intra) j["intra_miou_sampled"] = score(v[k++]);
+      if (inter) j["inter_miou_sampled"] = score(v[k++]);
     });
   }
 

@@ -194,15 +194,16 @@ PairTargets LabelFreeRegime::training_pairs(const Batch& b) {
 void LabelFreeRegime::record_target_stats(const Batch& b, const Forward& fw, const PairTargets& pt,
                                           const Tensor& targets) {
   stats_ = nlohmann::json::object();
-  deferred_stats_.clear();
+  pending_stats_.clear();
   if (!b.labels.defined() || pt.points.numel() == 0) return;
   NoGradGuard ng;
-  // Queued: z at the pairs stays on the device; the agreement (host) is computed in step_stats(), after the step.
-  const Tensor zp = index_select(fw.z.detach(), 0, on_device(pt.rows));
+  // Queued: the network's argmax at the pairs stays on the device until step_stats() (after the step) reads it with
+  // the other statistics; the agreement is computed on the host then (the targets and the GT are host data).
+  const Tensor pred = argmax(index_select(fw.z.detach(), 0, on_device(pt.rows)), 1);
   const Tensor gt = pair_gt(b, pt), tg = targets;
   const int64_t C = num_classes();
-  deferred_stats_.add([zp, gt, tg, C](nlohmann::json& j) {
-    controls::add_target_stats(j, tg.to(Device::cpu()).to(DType::i64), gt, zp, C);
+  pending_stats_.add({pred}, [gt, tg, C](const std::vector<std::vector<double>>& v, nlohmann::json& j) {
+    controls::add_target_stats(j, tg.to(Device::cpu()).to(DType::i64), gt, std::vector<int64_t>(v[0].begin(), v[0].end()), C);
   });
 }
 

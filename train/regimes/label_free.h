@@ -77,7 +77,7 @@ class LabelFreeRegime : public Regime {
   // The statistics recorded in the step, the queued ones computed here (after the step: train/components/pending_stats.h).
   nlohmann::json step_stats() const override {
     nlohmann::json j = stats_;
-    deferred_stats_.write(j);
+    pending_stats_.write(j);
     return j;
   }
   Forward forward(const Batch& b);
@@ -112,7 +112,7 @@ class LabelFreeRegime : public Regime {
   Generator switch_gen_, control_gen_;
   controls::LabelSource label_source_ = controls::LabelSource::Pseudo;
   nlohmann::json stats_ = nlohmann::json::object();
-  DeferredStats deferred_stats_;  // cleared with stats_ by record_target_stats
+  PendingStats pending_stats_;  // cleared with stats_ by record_target_stats; read in step_stats() (one read)
   std::vector<std::pair<std::string, Tensor>> model_params_;  // "backbone.*", "final.*", "local.*"
 };
 

@@ -234,11 +234,15 @@ class Lass3dRegime : public Regime {
     if (student_.module->is_training()) {
       // Queued: the pseudo-label mechanism reads the split and the student's argmax after the step
       // (flush_mechanism: step_stats(), eval_metrics(), mechanism()); the GT is host data.
-      lass3d::UnlabelledLoss split;
-      split.reliable = ul.reliable.defined() ? ul.reliable.detach() : Tensor();
-      split.pseudo_labels = ul.pseudo_labels.defined() ? ul.pseudo_labels.detach() : Tensor();
-      pending_mechanism_.push_back({split, unlabelled_gt(b, rows.defined() ? &host_rows : nullptr),
-                                    argmax(zs_u.detach(), 1)});
+      if (ul.reliable.defined() && ul.pseudo_labels.defined()) {
+        std::vector<int32_t> gt = unlabelled_gt(b, rows.defined() ? &host_rows : nullptr);
+        pending_mechanism_.add({ul.reliable, ul.pseudo_labels, argmax(zs_u.detach(), 1)},
+                               [this, gt](const std::vector<std::vector<double>>& v, nlohmann::json&) {
+                                 const std::vector<uint8_t> rel(v[0].begin(), v[0].end());
+                                 mechanism_.add(rel, std::vector<int64_t>(v[1].begin(), v[1].end()), gt,
+                                                std::vector<int64_t>(v[2].begin(), v[2].end()));
+                               });
+      }
     }
     {  // mechanism statistics (leseg report): share of unlabelled points whose teacher confidence passes tau
       stats_ = {{"tau", tau}};
@@ -340,9 +344,11 @@ class Lass3dRegime : public Regime {
 
   // The statistics of the last step (queued ones read here, after the step) and the mechanism's queued rows.
   nlohmann::json step_stats() const override {
-    flush_mechanism();
     nlohmann::json j = stats_;
-    pending_stats_.write(j);
+    PendingStats all = pending_stats_;
+    all.append(pending_mechanism_);  // one read for both
+    pending_mechanism_.clear();
+    all.write(j);
     return j;
   }
   const lass3d::PseudoLabelMechanism& mechanism() const {
@@ -397,15 +403,12 @@ class Lass3dRegime : public Regime {
 
   nlohmann::json stats_ = nlohmann::json::object();
   PendingStats pending_stats_;
-  // Mechanism rows queued in a step and counted into mechanism_ after it (the reads happen there).
-  struct PendingMechanism {
-    lass3d::UnlabelledLoss split;
-    std::vector<int32_t> gt;
-    Tensor student_pred;
-  };
-  mutable std::vector<PendingMechanism> pending_mechanism_;
+  // Mechanism rows queued in the steps and counted into mechanism_ when read (step_stats(), eval_metrics(),
+  // mechanism()): the reliable mask, the teacher's and the student's argmax stay on the device until then.
+  mutable PendingStats pending_mechanism_;
   void flush_mechanism() const {
-    for (const PendingMechanism& m : pending_mechanism_) mechanism_.add(m.split, m.gt, m.student_pred);
+    nlohmann::json unused = nlohmann::json::object();
+    pending_mechanism_.write(unused);
     pending_mechanism_.clear();
   }
   SparseTensor on_device(const SparseTensor& x) const {

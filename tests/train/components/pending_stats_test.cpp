@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// PendingStats / DeferredStats (train/components/pending_stats.h): statistics queued in a step and read after it.
+// PendingStats (train/components/pending_stats.h): statistics queued in a step and read after it.
 // Ratios are written only when their denominator is positive (or as 0 when asked), every pending value comes to the
-// host in one read, nothing is read while they are queued; deferred functions run at write().
+// host in one read, nothing is read while they are queued; finishes get device tensors' values from the same read.
 #include <gtest/gtest.h>
 
 #include "engine/host_sync.h"
@@ -51,19 +51,36 @@ TEST(PendingStats, ErdaStatisticsWithoutLabelledRows) {
   EXPECT_DOUBLE_EQ(j["labelled_fraction"].get<double>(), 0.0);
 }
 
-TEST(DeferredStats, FunctionsRunAtWrite) {
-  DeferredStats d;
-  int runs = 0;
-  d.add([&](nlohmann::json& j) {
-    ++runs;
-    j["k"] = 7;
-  });
-  EXPECT_EQ(runs, 0);
+// Device tensors turned into statistics on the host: read with the ratios in the same single read, the finishes run
+// in order with their inputs' values (any dtype, flat), an empty input gives an empty vector, append() queues
+// another set behind, and the finishes' own reads of host data are not counted.
+TEST(PendingStats, FinishesGetTheirInputsFromTheSameRead) {
+  HostSyncCounter c;
+  PendingStats p, q;
+  p.ratio("r", Tensor::full(Shape{}, 3.0, DType::f64), 4.0);
+  std::vector<std::string> order;
+  const Tensor host = Tensor::from_vector(std::vector<int64_t>{7, 8}, Shape{2});  // host data built in the step
+  p.add({Tensor::from_vector(std::vector<int64_t>{2, -1, 5}, Shape{3}), Tensor::zeros(Shape{0}, DType::f32)},
+        [&](const std::vector<std::vector<double>>& v, nlohmann::json& j) {
+          order.push_back("first");
+          EXPECT_EQ(v.size(), 2u);
+          EXPECT_EQ(v[0], (std::vector<double>{2, -1, 5}));
+          EXPECT_TRUE(v[1].empty());
+          j["sum"] = v[0][0] + v[0][1] + v[0][2] + double(host.to_vector<int64_t>()[1]);
+        });
+  q.add({Tensor::from_vector(std::vector<float>{0.5f, 1.5f}, Shape{1, 2})},
+        [&](const std::vector<std::vector<double>>& v, nlohmann::json& j) {
+          order.push_back("second");
+          j["second"] = v[0][1];
+        });
+  p.append(q);
+  EXPECT_EQ(c.total(), 0);
   nlohmann::json j = nlohmann::json::object();
-  d.write(j);
-  EXPECT_EQ(runs, 1);
-  EXPECT_EQ(j["k"].get<int>(), 7);
-  d.clear();
-  d.write(j);
-  EXPECT_EQ(runs, 1);
+  p.write(j);
+  EXPECT_EQ(c.total(), 1) << c.report();
+  EXPECT_EQ(order, (std::vector<std::string>{"first", "second"}));
+  EXPECT_DOUBLE_EQ(j["r"].get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(j["sum"].get<double>(), 14.0);
+  EXPECT_DOUBLE_EQ(j["second"].get<double>(), 1.5);
+  EXPECT_THROW(p.add({Tensor()}, [](const std::vector<std::vector<double>>&, nlohmann::json&) {}), Error);
 }
