@@ -7,31 +7,14 @@
 #include <utility>
 #include <vector>
 
-#include <unistd.h>
 
-#include "io/synthetic/dataset.h"
+#include "tests/train/train_fixture.h"
 #include "train/config.h"
 
 namespace leseg::train::testing {
 // 6 + 1 small rooms with two 48 x 64 RGB-D views each and geometric sets: every regime can train on it.
 inline const std::string& data_root() {
-  static std::string root;
-  if (root.empty()) {
-    root = (std::filesystem::temp_directory_path() / ("leseg_sync_regimes_" + std::to_string(::getpid())) / "data")
-               .string();
-    std::filesystem::remove_all(root);
-    io::synth::SyntheticDatasetOptions o;
-    o.train_scenes = 6;
-    o.val_scenes = 1;
-    o.seed = 17;
-    o.text_dim = 16;
-    o.indoor.num_views = 2;
-    o.indoor.height = 48;
-    o.indoor.width = 64;
-    o.indoor.point_density = 60;
-    o.indoor.geometric_segments = true;
-    io::synth::write_synthetic_dataset(root, o);
-  }
+  static const std::string root = tiny_views_dataset("sync_regimes", 17, 6, 60, true);
   return root;
 }
 

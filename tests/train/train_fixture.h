@@ -36,23 +36,25 @@ inline const std::string& tiny_dataset(int train = 4, int val = 2) {
   return root;
 }
 
-// <tmp>/leseg_<name>_<pid>/data, written once per name: 2 + 1 rooms with two 48 x 64 RGB-D views each (CLIP /
-// SAM / caption stand-ins and label images), no geometric sets — the co-trained 2D regimes' tests.
-inline std::string tiny_views_dataset(const std::string& name, uint64_t seed) {
+// <tmp>/leseg_<name>_<pid>/data, written once per name: `train_scenes` + 1 rooms with two 48 x 64 RGB-D views each
+// (CLIP / SAM / caption stand-ins and label images), no geometric sets unless asked — the co-trained 2D regimes'
+// tests (2 rooms, density 120) and the host-sync census (tests/train/host_sync_fixture.h).
+inline std::string tiny_views_dataset(const std::string& name, uint64_t seed, int train_scenes = 2,
+                                      double point_density = 120, bool geometric_segments = false) {
   const std::string root =
       (std::filesystem::temp_directory_path() / ("leseg_" + name + "_" + std::to_string(::getpid())) / "data").string();
   if (!std::filesystem::exists(std::filesystem::path(root) / "dataset.json")) {
     std::filesystem::remove_all(root);
     io::synth::SyntheticDatasetOptions o;
-    o.train_scenes = 2;
+    o.train_scenes = train_scenes;
     o.val_scenes = 1;
     o.seed = seed;
     o.text_dim = 16;
     o.indoor.num_views = 2;
     o.indoor.height = 48;
     o.indoor.width = 64;
-    o.indoor.point_density = 120;
-    o.indoor.geometric_segments = false;
+    o.indoor.point_density = point_density;
+    o.indoor.geometric_segments = geometric_segments;
     io::synth::write_synthetic_dataset(root, o);
   }
   return root;
