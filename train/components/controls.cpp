@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/host_sync.h"
 #include "engine/ops/reduce.h"
 #include "train/config.h"
 
@@ -33,21 +34,36 @@ static std::vector<int64_t> as_i64(const Tensor& t) {
   return t.to(Device::cpu()).to(DType::i64).to_vector<int64_t>();
 }
 
-Tensor apply(const Tensor& targets, const Tensor& gt, LabelSource s, int64_t num_classes, Generator& gen) {
-  if (s == LabelSource::Pseudo) return targets;
+std::vector<int64_t> apply(std::vector<int64_t> t, const std::vector<int64_t>* gt, LabelSource s, int64_t num_classes,
+                           Generator& gen) {
+  if (s == LabelSource::Pseudo) return t;
   LESEG_CHECK(num_classes >= 1, "controls: num_classes must be >= 1");
-  std::vector<int64_t> t = as_i64(targets);
   if (s == LabelSource::Gt) {
-    LESEG_CHECK(gt.defined() && gt.numel() == int64_t(t.size()), "controls: data.label_source=gt needs one GT label "
-                "per target (", t.size(), " targets, GT ", gt.defined() ? gt.shape().str() : std::string("undefined"), ")");
-    std::vector<int64_t> g = as_i64(gt);
+    LESEG_CHECK(gt && gt->size() == t.size(), "controls: data.label_source=gt needs one GT label per target (",
+                t.size(), " targets, ", gt ? std::to_string(gt->size()) + " GT labels" : std::string("no GT"), ")");
+    const std::vector<int64_t>& g = *gt;
     for (size_t i = 0; i < t.size(); ++i) t[i] = t[i] >= 0 && g[i] >= 0 && g[i] < num_classes ? g[i] : -1;
   } else {
-    Tensor u = uniform(Shape{int64_t(t.size())}, 0.0, 1.0, gen, DType::f64);
-    std::vector<double> r = u.to_vector<double>();
+    std::vector<double> r;
+    {
+      HostMemoryRead host;  // a draw from the host generator into host memory: not a device read
+      r = uniform(Shape{int64_t(t.size())}, 0.0, 1.0, gen, DType::f64).to_vector<double>();
+    }
     for (size_t i = 0; i < t.size(); ++i)
       if (t[i] >= 0) t[i] = std::min<int64_t>(num_classes - 1, int64_t(r[i] * double(num_classes)));
   }
+  return t;
+}
+
+Tensor apply(const Tensor& targets, const Tensor& gt, LabelSource s, int64_t num_classes, Generator& gen) {
+  if (s == LabelSource::Pseudo) return targets;
+  std::vector<int64_t> g;
+  if (s == LabelSource::Gt) {
+    LESEG_CHECK(gt.defined() && gt.numel() == targets.numel(), "controls: data.label_source=gt needs one GT label "
+                "per target (", targets.numel(), " targets, GT ", gt.defined() ? gt.shape().str() : std::string("undefined"), ")");
+    g = as_i64(gt);
+  }
+  const std::vector<int64_t> t = apply(as_i64(targets), s == LabelSource::Gt ? &g : nullptr, s, num_classes, gen);
   return Tensor::from_vector(t, Shape{int64_t(t.size())});
 }
 

@@ -15,6 +15,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -37,6 +38,10 @@ const char* label_source_name(LabelSource s);
 // targets (R,) i64 CPU (< 0 = no target), gt (R,) i64/i32 CPU (< 0 = unknown) -> (R,) i64 CPU:
 // Pseudo: unchanged; Gt: gt where targets >= 0 (else -1); Shuffled: uniform class in [0, C) where targets >= 0.
 Tensor apply(const Tensor& targets, const Tensor& gt, LabelSource s, int64_t num_classes, Generator& gen);
+// The same on host values (what the regimes call with the batch's host original: no device read, the same draws).
+// gt: one label per target, needed for Gt only.
+std::vector<int64_t> apply(std::vector<int64_t> targets, const std::vector<int64_t>* gt, LabelSource s,
+                           int64_t num_classes, Generator& gen);
 
 struct Agreement {
   double acc = 0.0, miou = 0.0;

@@ -246,8 +246,9 @@ class CnsRegime : public Regime {
     if (control_ == "gt") {
       LESEG_CHECK(b.labels.defined() && b.view_gt_labels.defined(), "cns: data.label_source = gt needs the batch's point "
                   "labels and view label images (scene ", b.scene_names.empty() ? "" : b.scene_names[0], ")");
-      t2 = b.view_gt_labels.to(Device::cpu()).to(DType::i64).reshape(Shape{v.V * v.H * v.W});
-      t3 = b.labels.to(Device::cpu()).to(DType::i64);
+      // The batch's host original (no device read); uploaded with the other targets below.
+      t2 = b.host().view_gt_labels.to(DType::i64).reshape(Shape{v.V * v.H * v.W});
+      t3 = b.host().labels.to(DType::i64);
     } else if (control_ == "shuffled" || control_ == "permuted") {
       const uint64_t k = control_seed_ * 0x9E3779B97F4A7C15ULL ^ (uint64_t(epoch_in_run) << 32) ^ uint64_t(it);
       const bool perm = control_ == "permuted";

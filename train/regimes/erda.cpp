@@ -138,9 +138,12 @@ class ErdaRegime : public Regime {
     } else {
       labels = b.voxel_labels;
     }
-    if (label_source_ == controls::LabelSource::Shuffled)  // negative control: weak labels -> random classes
-      labels = controls::apply(labels.to(Device::cpu()).to(DType::i64), Tensor(), label_source_, z.size(1), control_gen_)
-                   .to(labels.dtype());
+    if (label_source_ == controls::LabelSource::Shuffled) {  // negative control: weak labels -> random classes
+      // Drawn on the host from the batch's host original (no device read), uploaded with the step's other inputs.
+      const Tensor& host = resolution_ == "point" ? b.host().labels : b.host().voxel_labels;
+      const std::vector<int64_t> r = controls::apply(host_i64_values(host), nullptr, label_source_, z.size(1), control_gen_);
+      labels = Tensor::from_vector(r, Shape{int64_t(r.size())}, device_).to(labels.dtype());
+    }
     record_stats(labels, z);
     LossTerms t;
     Tensor ce = cross_entropy(z, labels.to(device_), ce_);

@@ -169,9 +169,11 @@ PairTargets LabelFreeRegime::training_pairs(const Batch& b) {
   LESEG_CHECK(label_source_ != controls::LabelSource::Gt || b.labels.defined(), name(),
               ": data.label_source=gt but the training batch carries no GT labels (scenes ",
               b.scene_names.empty() ? std::string("?") : b.scene_names[0], " ...)");
-  std::vector<int64_t> lab = controls::apply(pt.labels, gt, label_source_, num_classes(), control_gen_).to_vector<int64_t>();
-  const std::vector<int64_t> pts = pt.points.to_vector<int64_t>(), pix = pt.pixels.to_vector<int64_t>(),
-                             vws = pt.views.to_vector<int64_t>(), rws = pt.rows.to_vector<int64_t>();
+  // pair_targets built these on the host from the batch's host original: host values, no device read.
+  const std::vector<int64_t> g = host_i64_values(gt);
+  const std::vector<int64_t> lab = controls::apply(host_i64_values(pt.labels), &g, label_source_, num_classes(), control_gen_);
+  const std::vector<int64_t> pts = host_i64_values(pt.points), pix = host_i64_values(pt.pixels),
+                             vws = host_i64_values(pt.views), rws = host_i64_values(pt.rows);
   std::vector<int64_t> o_lab, o_pts, o_pix, o_vws, o_rws;
   for (size_t i = 0; i < lab.size(); ++i) {
     if (lab[i] < 0) continue;
@@ -219,7 +221,7 @@ Tensor sample_pixel_features(const Tensor& feats, const Tensor& pixels, int64_t 
   const Tensor f = feats.to(Device::cpu()).to(DType::f32);
   const int64_t V = f.size(0), hc = f.size(1), wc = f.size(2), D = f.size(3);
   const float* F = f.data<float>();
-  const std::vector<int64_t> pix = pixels.to(Device::cpu()).to(DType::i64).to_vector<int64_t>();
+  const std::vector<int64_t> pix = host_i64_values(pixels);  // host data (PairTargets): no device read
   std::vector<float> out(pix.size() * size_t(D));
   auto grid = [](int64_t o, int64_t n_out, int64_t n_grid, int64_t& i0, int64_t& i1, double& t) {
     const double g = std::clamp((double(o) + 0.5) * double(n_grid) / double(n_out) - 0.5, 0.0, double(n_grid - 1));

@@ -60,6 +60,7 @@ struct Forward {
 
 // Rows (P, D) f32 (CPU) of dense pixel features `feats` (V, hc, wc, D) sampled bilinearly at the crop pixels
 // `pixels` (P,) i64 = view * h * w + y * w + x of (V, h, w) crops: cell coordinate (y + 0.5) * hc / h − 0.5, clamped.
+// Both are host data (the batch's host original, PairTargets built from it): read without a device synchronisation.
 Tensor sample_pixel_features(const Tensor& feats, const Tensor& pixels, int64_t h, int64_t w);
 // L_sp = mean_p (1 − cos(local_p, target_p)); gradient only into `local` (the target is detached).
 Tensor spatial_cosine_loss(const Tensor& local, const Tensor& target);
