@@ -149,6 +149,30 @@ SaafKeys build_saaf_keys(int64_t N, const Tensor& class_text, const Tensor& scen
   return k;
 }
 
+Tensor swap_argmax_with(const Tensor& logits, const std::vector<int64_t>& drawn) {
+  LESEG_CHECK(logits.defined() && logits.ndim() == 2, "lass3d::swap_argmax_with: logits must be (R, C), got ",
+              logits.defined() ? logits.shape().str() : std::string("undefined"));
+  const int64_t R = logits.size(0), C = logits.size(1);
+  LESEG_CHECK(int64_t(drawn.size()) == R, "lass3d::swap_argmax_with: ", drawn.size(), " drawn classes for ", R, " rows");
+  if (R == 0) return logits.detach();
+  std::vector<int64_t> flat(static_cast<size_t>(R)), cols(static_cast<size_t>(C));
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t c = drawn[size_t(r)];
+    LESEG_CHECK(c >= 0 && c < C, "lass3d::swap_argmax_with: drawn class ", c, " of row ", r, " outside [0, ", C, ")");
+    flat[size_t(r)] = r * C + c;
+  }
+  for (int64_t c = 0; c < C; ++c) cols[size_t(c)] = c;
+  NoGradGuard ng;
+  const Device d = logits.device();
+  const Tensor x = logits.detach().to(DType::f32);
+  const ValuesIndices top = max(x, 1, /*keepdim=*/true);  // (R, 1): each row's maximum and its first column
+  const Tensor at_drawn =
+      index_select(x.reshape(Shape{R * C}), 0, Tensor::from_vector(flat, Shape{R}, d)).reshape(Shape{R, 1});
+  const Tensor col = Tensor::from_vector(cols, Shape{1, C}, d);
+  const Tensor c = Tensor::from_vector(drawn, Shape{R, 1}, d);
+  return where(eq(col, top.indices), at_drawn, where(eq(col, c), top.values, x)).to(logits.dtype());
+}
+
 Tensor link_scene_caption(const Tensor& pairs, int64_t caption_row) {
   LESEG_CHECK(pairs.defined() && pairs.ndim() == 2 && pairs.size(1) == 2, "link_scene_caption: pairs must be (P, 2)");
   LESEG_CHECK(caption_row >= 0, "link_scene_caption: caption row ", caption_row, " < 0");

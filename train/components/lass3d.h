@@ -49,6 +49,11 @@ struct UnlabelledLoss {
 UnlabelledLoss unlabelled_loss(const Tensor& student_logits, const Tensor& teacher_logits, double tau,
                                bool use_negative_learning = true);
 
+// The shuffled negative control's relabelling of teacher logits (R, C): in each row r the first maximum (the column
+// std::max_element would pick) trades places with column drawn[r] (R host values in [0, C)), on the logits' device
+// without reading them back; the result is f32 values converted back to the logits' dtype, no gradient.
+Tensor swap_argmax_with(const Tensor& logits, const std::vector<int64_t>& drawn);
+
 // Mechanism statistics of the unlabelled terms over training steps (diagnostics, never a loss), accumulated by the
 // regime and written into the next evaluation record: reliable_fraction (reliable rows / unlabelled rows), and on the
 // rows whose ground truth is known (gt >= 0): reliable_pseudo_accuracy (teacher argmax == gt on reliable rows),

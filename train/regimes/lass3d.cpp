@@ -370,24 +370,11 @@ class Lass3dRegime : public Regime {
   // swap runs on the device: the first maximum of each row (std::max_element's tie rule) trades places with the
   // drawn column, so the teacher's logits are never read back.
   Tensor random_argmax(const Tensor& z, int64_t epoch, int64_t it) const {
-    const int64_t R = z.size(0), C = z.size(1);
-    if (R == 0) return z;
     std::mt19937_64 rng(control_seed_ * 0x9E3779B97F4A7C15ULL ^ (uint64_t(epoch) << 32) ^ uint64_t(it) ^ 0x5a2fULL);
-    std::uniform_int_distribution<int64_t> cls(0, C - 1);
-    std::vector<int64_t> drawn(static_cast<size_t>(R)), flat(static_cast<size_t>(R)), cols(static_cast<size_t>(C));
-    for (int64_t r = 0; r < R; ++r) {
-      drawn[size_t(r)] = cls(rng);
-      flat[size_t(r)] = r * C + drawn[size_t(r)];
-    }
-    for (int64_t c = 0; c < C; ++c) cols[size_t(c)] = c;
-    NoGradGuard ng;
-    const Tensor x = z.detach().to(DType::f32);
-    const ValuesIndices top = max(x, 1, /*keepdim=*/true);  // (R, 1): each row's maximum and its first column
-    const Tensor at_drawn = index_select(x.reshape(Shape{R * C}), 0, Tensor::from_vector(flat, Shape{R}, device_))
-                                .reshape(Shape{R, 1});
-    const Tensor col = Tensor::from_vector(cols, Shape{1, C}, device_);
-    const Tensor c = Tensor::from_vector(drawn, Shape{R, 1}, device_);
-    return where(eq(col, top.indices), at_drawn, where(eq(col, c), top.values, x)).to(z.dtype());
+    std::uniform_int_distribution<int64_t> cls(0, z.size(1) - 1);
+    std::vector<int64_t> drawn(static_cast<size_t>(z.size(0)));
+    for (auto& c : drawn) c = cls(rng);
+    return lass3d::swap_argmax_with(z, drawn);
   }
   // Ground truth of the unlabelled rows for the mechanism statistics only (never a loss): an unlabelled scene's
   // point labels are -1 in the batch, so the class is read from the view label image at the pixel a view pairs

@@ -9,6 +9,7 @@
 #include "engine/device.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
+#include "engine/rng.h"
 #include "train/components/cns.h"
 #include "train/components/erda.h"
 #include "train/components/hicl.h"
@@ -142,4 +143,18 @@ TEST(ComponentsGpu, CnsDeviceHandOversExact) {
   EXPECT_EQ(cns::points_to_pixels(tq.to(cuda), d).to_vector<int64_t>(), cns::points_to_pixels(tq, p).to_vector<int64_t>());
   EXPECT_EQ(cns::refine_by_masks(tp.to(cuda), ti.to(cuda), C, 60).to_vector<int64_t>(),
             cns::refine_by_masks(tp, ti, C).to_vector<int64_t>());
+}
+
+// The shuffled control's relabelling on CUDA equals the CPU's bit for bit (values only move).
+TEST(ComponentsGpu, Lass3dSwapArgmaxWithExact) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  Generator gen(8);
+  const int64_t R = 3000, C = 20;
+  const Tensor z = randn(Shape{R, C}, gen);
+  std::vector<int64_t> drawn(static_cast<size_t>(R));
+  for (int64_t r = 0; r < R; ++r) drawn[size_t(r)] = (r * 7 + 1) % C;
+  const Tensor cpu = lass3d::swap_argmax_with(z, drawn);
+  const Tensor gpu = lass3d::swap_argmax_with(z.to(Device::cuda()), drawn);
+  EXPECT_TRUE(gpu.device().is_cuda());
+  EXPECT_EQ(gpu.to(Device::cpu()).to_vector<float>(), cpu.to_vector<float>());
 }

@@ -5,12 +5,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "engine/ops/elementwise.h"
 #include "engine/ops/losses.h"
 #include "engine/ops/nn_functional.h"
 #include "engine/ops/reduce.h"
+#include "engine/rng.h"
 #include "gradcheck.h"
 
 using namespace leseg;
@@ -266,4 +270,56 @@ TEST(Lass3dMechanism, CountsByHand) {
   EXPECT_DOUBLE_EQ(m.record()["reliable_fraction"].get<double>(), 4.0 / 10.0);
   EXPECT_DOUBLE_EQ(m.record()["gt_coverage"].get<double>(), 4.0 / 10.0);
   EXPECT_THROW(m.add(u, {1, 2}, Tensor::from_vector<int64_t>({0, 0, 0, 0, 0}, Shape{5})), Error);
+}
+
+// The shuffled control's relabelling (swap_argmax_with) equals the host loop it replaced: std::max_element's first
+// maximum trades places with the drawn column, ties and a drawn column equal to the maximum's included.
+TEST(Lass3dControls, SwapArgmaxWithEqualsTheHostLoop) {
+  Generator gen(5);
+  const int64_t R = 64, C = 7;
+  Tensor z = randn(Shape{R, C}, gen);
+  std::vector<float> v = z.to_vector<float>();
+  // Ties: rows whose maximum appears twice (the first must move), a constant row, -inf entries.
+  for (int64_t r = 0; r < 8; ++r) v[size_t(r * C + 5)] = v[size_t(r * C + 2)] = 9.0f;
+  for (int64_t c = 0; c < C; ++c) v[size_t(9 * C + c)] = 1.5f;
+  v[size_t(10 * C + 0)] = -INFINITY;
+  z = Tensor::from_vector(v, Shape{R, C});
+  std::vector<int64_t> drawn(static_cast<size_t>(R));
+  for (int64_t r = 0; r < R; ++r) drawn[size_t(r)] = (r * 5 + 3) % C;
+  drawn[0] = 2;  // the drawn column is the first maximum: nothing moves
+  drawn[1] = 5;  // the drawn column is the second maximum: the two equal values trade places (a no-op in value)
+  std::vector<float> want = v;
+  for (int64_t r = 0; r < R; ++r) {
+    float* row = want.data() + r * C;
+    std::swap(row[std::max_element(row, row + C) - row], row[drawn[size_t(r)]]);
+  }
+  const Tensor got = swap_argmax_with(z, drawn);
+  ASSERT_EQ(got.shape(), (Shape{R, C}));
+  const std::vector<float> g = got.to_vector<float>();
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(g[i], want[i]) << "element " << i;
+  EXPECT_FALSE(got.requires_grad());
+  // The argmax of every row is now the drawn class (where the maximum is unique or the drawn column holds it).
+  const std::vector<int64_t> am = argmax(got, 1).to_vector<int64_t>();
+  for (int64_t r = 10; r < R; ++r) EXPECT_EQ(am[size_t(r)], drawn[size_t(r)]) << "row " << r;
+  // bf16 logits: the same swap in bf16 (exact: values only move).
+  const Tensor zb = z.to(DType::bf16);
+  const std::vector<float> vb = zb.to(DType::f32).to_vector<float>();
+  std::vector<float> wb = vb;
+  for (int64_t r = 0; r < R; ++r) {
+    float* row = wb.data() + r * C;
+    std::swap(row[std::max_element(row, row + C) - row], row[drawn[size_t(r)]]);
+  }
+  const Tensor gb = swap_argmax_with(zb, drawn);
+  EXPECT_EQ(gb.dtype(), DType::bf16);
+  EXPECT_EQ(gb.to(DType::f32).to_vector<float>(), wb);
+  // Errors name the argument.
+  EXPECT_THROW(swap_argmax_with(z, std::vector<int64_t>(3, 0)), Error);
+  std::vector<int64_t> bad = drawn;
+  bad[4] = C;
+  try {
+    swap_argmax_with(z, bad);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("drawn class 7 of row 4"), std::string::npos) << e.what();
+  }
 }
