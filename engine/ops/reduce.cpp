@@ -6,6 +6,7 @@
 #include "engine/ops/autocast.h"
 #include "engine/ops/elementwise.h"
 #include "kernels/reduce/reduce.h"
+#include "kernels/scan/scan.h"
 
 namespace leseg {
 
@@ -176,6 +177,40 @@ Tensor argmin(const Tensor& x, int dim, bool keepdim) {
   if (x.defined() && is_half_dtype(x.dtype())) return argmin(upcast(x), dim, keepdim);
   check_input("argmin", x);
   return run("argmin", ReduceOp::min, x, plan_dim(x, dim, keepdim), 0).indices;
+}
+
+Tensor cumsum(const Tensor& x, bool exclusive) {
+  LESEG_CHECK(x.defined(), "cumsum: undefined input");
+  LESEG_CHECK(x.ndim() == 1, "cumsum: input must be 1-D, got ", x.str());
+  const DType t = x.dtype();
+  LESEG_CHECK(t == DType::u8 || t == DType::b8 || t == DType::i32 || t == DType::i64, "cumsum: dtype ",
+              dtype_name(t), " not supported (u8, bool, i32, i64)");
+  const Device d = x.device();
+  const Tensor& c = x;  // storage is row-major contiguous (engine/tensor.h)
+  const int64_t n = c.numel();
+  Tensor out = Tensor::empty(Shape{n}, DType::i64, d);
+  if (n == 0) return out;
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    const T* in = static_cast<const T*>(c.data_ptr());
+    int64_t* o = out.data<int64_t>();
+    auto on_cuda = [&] {
+#if LESEG_WITH_CUDA
+      const size_t bytes = kernels::cumsum_i64_cuda_workspace_bytes(n);
+      Tensor ws = Tensor::empty(Shape{int64_t(bytes / 8 + 1)}, DType::f64, d);
+      kernels::cumsum_i64_cuda<T>(in, n, exclusive, o, ws.data_ptr(), ws.nbytes(), current_stream(d));
+#endif
+    };
+    (void)on_cuda;
+    LESEG_DISPATCH_DEVICE(d, "cumsum", kernels::cumsum_i64_cpu<T>(in, n, exclusive, o), on_cuda());
+  };
+  if (t == DType::i32)
+    run(int32_t{});
+  else if (t == DType::i64)
+    run(int64_t{});
+  else
+    run(uint8_t{});  // u8 and bool: one byte, 0 / 1
+  return out;
 }
 
 }  // namespace leseg

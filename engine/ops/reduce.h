@@ -30,5 +30,9 @@ Tensor var(const Tensor& x, int dim, bool unbiased = true, bool keepdim = false)
 // Indices only (i64, no gradient).
 Tensor argmax(const Tensor& x, int dim, bool keepdim = false);
 Tensor argmin(const Tensor& x, int dim, bool keepdim = false);
+// Prefix sums of a 1-D integer tensor (u8 / bool, i32, i64) as i64 on its device: out[i] = Σ_{j<i} x[j] when
+// exclusive, Σ_{j<=i} x[j] otherwise. Exact (integer sums), so CPU and CUDA agree bit for bit; no host read. With a
+// 0/1 mask, the exclusive sum ranks the selected elements (the k-th selected element gets k). No gradient.
+Tensor cumsum(const Tensor& x, bool exclusive = false);
 
 }  // namespace leseg

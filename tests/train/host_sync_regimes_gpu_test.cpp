@@ -56,12 +56,13 @@ TEST(HostSyncRegimesGpu, TrainingStepsWaitForNothingOnTheDevice) {
 }
 
 // The label controls moved off the device reads (host_sync_regimes_test.cpp): ERDA's shuffled labels from the host
-// original, the label-free regimes' ground-truth pair targets, LASS3D's device-side argmax swap.
+// original, the label-free regimes' ground-truth pair targets, LASS3D's device-side argmax swap, CNS's random classes
+// ranked on the device.
 TEST(HostSyncRegimesGpu, LabelControlsWaitForNothingOnTheDevice) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device: " << cuda_unavailable_reason();
   std::map<std::string, std::string> base;
   for (const auto& [name, yaml] : sync_free_setups()) base[name] = yaml;
   for (const auto& [regime, source] : std::vector<std::pair<std::string, std::string>>{
-           {"erda", "shuffled"}, {"clip2scene", "gt"}, {"lass3d", "shuffled"}, {"cns", "gt"}})
+           {"erda", "shuffled"}, {"clip2scene", "gt"}, {"lass3d", "shuffled"}, {"cns", "gt"}, {"cns", "shuffled"}})
     expect_no_wait_inside_the_step(regime + "_" + source, base.at(regime), {"data.label_source=" + source});
 }

@@ -8,9 +8,9 @@
 //     device, the query prototypes take host offsets and keep their attention offsets, and the mechanism
 //     statistics are queued on the device and read after the step (PendingStats, step_stats()).
 //   * Control: reading those statistics inside the step is counted: the zero is not vacuous.
-//   * The label controls (data.label_source) and CLIP2Scene's spatial loss are held to zero too, except CNS's two
-//     noise controls (two reads each, pinned: their draws depend on which targets the networks' predictions leave
-//     valid); their losses are printed for bit-for-bit comparisons across changes.
+//   * The label controls (data.label_source) and CLIP2Scene's spatial loss are held to zero too, except CNS's
+//     permuted control (two reads, pinned: its permutation depends on how many targets the networks' predictions
+//     leave valid); their losses are printed for bit-for-bit comparisons across changes.
 //   * The census holds every regime set-up (tests/train/host_sync_fixture.h: each regime with MinkUNet, SPVCNN under
 //     the supervised and the CLIP2Scene regime) to zero from step 1 and prints the counts; with
 //     LESEG_SYNC_REPORT=1 also the last step's syncs with their call stacks (addr2line -C -f -e <test binary>).
@@ -150,10 +150,11 @@ TEST(HostSyncRegimes, LabelControlsReadNothingOnTheHost) {
     std::printf("  %-20s %4lld / %4lld / %4lld   losses %.17g %.17g %.17g\n", name.c_str(), (long long)s.inside[0],
                 (long long)s.inside[1], (long long)s.inside[2], s.totals[0], s.totals[1], s.totals[2]);
     if (std::getenv("LESEG_SYNC_REPORT")) std::printf("%s\n", s.last_report.c_str());
-    if (regime == "cns" && source != "gt") {
-      // CNS's noise controls draw for the targets that are valid, and which are is decided by the networks' own
-      // predictions (the SAM-refined switch sources) on the device: the 2D and the 3D targets are read once each.
-      // A device draw would change the draws, and with them the committed control rows (docs/execution.md).
+    if (regime == "cns" && source == "permuted") {
+      // CNS's permuted control shuffles the targets that are valid with a Fisher-Yates draw over their count, and
+      // which are valid is decided by the networks' own predictions (the SAM-refined switch sources) on the device:
+      // the 2D and the 3D targets are read once each. Another draw would change the committed control rows
+      // (docs/execution.md). (The shuffled control ranks the valid targets on the device: cumsum.)
       EXPECT_EQ(s.inside[1], 2) << name << ":\n" << s.last_report;
       EXPECT_EQ(s.inside[2], 2) << name << ":\n" << s.last_report;
     } else {

@@ -10,6 +10,7 @@
 #include "engine/ops/elementwise.h"
 #include "engine/ops/losses.h"
 #include "engine/ops/nn_functional.h"
+#include "engine/ops/reduce.h"
 #include "engine/ops/segment.h"
 #include "engine/ops/shape_ops.h"
 #include "train/components/common.h"
@@ -175,12 +176,23 @@ Tensor shuffle_labels(const Tensor& labels, uint64_t seed) {
 
 Tensor random_labels(const Tensor& labels, int64_t C, uint64_t seed) {
   LESEG_CHECK(C > 0, "cns::random_labels: num_classes must be > 0, got ", C);
-  std::vector<int64_t> v = host_labels(labels);
+  // The k-th labelled entry (in index order) takes the k-th class drawn from `seed`. Which entries are labelled is
+  // the networks' business (device data), so the draws are made for every entry on the host (drawing more does not
+  // change the first ones) and each labelled entry picks its own by its rank among the labelled: an exclusive
+  // prefix sum of the mask on the labels' device. Nothing is read back.
+  const int64_t n = labels.numel();
+  std::vector<int64_t> draws(static_cast<size_t>(n));
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int64_t> cls(0, C - 1);
-  for (auto& x : v)
-    if (x >= 0) x = cls(rng);
-  return Tensor::from_vector(v, labels.shape());
+  for (auto& d : draws) d = cls(rng);
+  if (n == 0) return labels.to(DType::i64);
+  NoGradGuard ng;
+  const Tensor flat = labels.to(DType::i64).reshape(Shape{n});
+  const Tensor labelled = ge(flat, 0.0);
+  const Tensor rank = cumsum(labelled, /*exclusive=*/true);  // in [0, n)
+  const Tensor drawn = index_select(Tensor::from_vector(draws, Shape{n}, labels.device()), 0, rank);
+  // where is a float op: class ids and labels are small integers, exact in f64.
+  return where(labelled, drawn.to(DType::f64), flat.to(DType::f64)).to(DType::i64).reshape(labels.shape());
 }
 
 const char* label_source_name(LabelSource s) {

@@ -76,7 +76,8 @@ Tensor point_target(LabelSource s, const SourceMaps& src, const PairIndex& pairs
 // `seed` (class frequencies kept, any link to the input removed); -1 entries stay -1. i64 of the same shape.
 Tensor shuffle_labels(const Tensor& labels, uint64_t seed);
 // Negative control (issue 19's `shuffled`): every labelled entry (>= 0) replaced by a class drawn uniformly from
-// [0, num_classes) with a generator seeded by `seed`; -1 entries stay -1. i64 of the same shape.
+// [0, num_classes) with a generator seeded by `seed` (the k-th labelled entry in index order takes the k-th draw);
+// -1 entries stay -1. i64 of the same shape, on the labels' device, without reading them back.
 Tensor random_labels(const Tensor& labels, int64_t num_classes, uint64_t seed);
 
 struct LatentConsistencyOptions {

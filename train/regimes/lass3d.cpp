@@ -53,11 +53,6 @@
 namespace leseg::train {
 namespace {
 
-
-std::vector<int64_t> host_i64(const Tensor& t) {
-  return t.to(Device::cpu()).to(DType::i64).to_vector<int64_t>();
-}
-
 class Lass3dRegime : public Regime {
  public:
   std::string name() const override { return "lass3d"; }

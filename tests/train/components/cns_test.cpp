@@ -10,6 +10,7 @@
 #include <map>
 #include <random>
 
+#include "engine/host_sync.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/nn_functional.h"
 #include "engine/ops/reduce.h"
@@ -240,4 +241,26 @@ TEST(CnsSources, RandomLabelsKeepTheHolesAndStayInRange) {
     else EXPECT_TRUE(a[i] >= 0 && a[i] < 8) << a[i];
   }
   EXPECT_THROW(random_labels(l, 0, 3), Error);
+}
+
+// The draws are the host loop's (the k-th labelled entry takes the k-th class from the seed), so the committed control
+// rows reproduce; the labels are not read back (the mask is ranked on their device).
+TEST(CnsSources, RandomLabelsAreTheHostLoopsDraws) {
+  std::vector<int64_t> v;
+  for (int64_t i = 0; i < 3 * 7 * 11; ++i) v.push_back(i % 5 == 1 || i % 13 == 0 ? -1 : (i * 31) % 20);
+  const Tensor l = Tensor::from_vector(v, Shape{3, 7, 11});
+  for (uint64_t seed : {uint64_t(0), uint64_t(7), uint64_t(0x2e ^ 0x9E3779B97F4A7C15ULL)}) {
+    std::vector<int64_t> want = v;
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<int64_t> cls(0, 19);
+    for (auto& x : want)
+      if (x >= 0) x = cls(rng);
+    HostSyncCounter counter;
+    const Tensor got = random_labels(l.to(DType::i32), 20, seed);
+    EXPECT_EQ(counter.total(), 0) << counter.report();
+    EXPECT_EQ(got.dtype(), DType::i64);
+    EXPECT_EQ(got.shape(), l.shape());
+    EXPECT_EQ(got.to_vector<int64_t>(), want) << "seed " << seed;
+  }
+  EXPECT_EQ(random_labels(Tensor::empty(Shape{0}, DType::i64), 4, 1).numel(), 0);
 }

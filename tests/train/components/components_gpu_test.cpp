@@ -158,3 +158,15 @@ TEST(ComponentsGpu, Lass3dSwapArgmaxWithExact) {
   EXPECT_TRUE(gpu.device().is_cuda());
   EXPECT_EQ(gpu.to(Device::cpu()).to_vector<float>(), cpu.to_vector<float>());
 }
+
+// CNS's shuffled control on CUDA: the same draws as on the CPU (ranked on the device).
+TEST(ComponentsGpu, CnsRandomLabelsExact) {
+  if (!leseg::cuda_available()) GTEST_SKIP() << "no CUDA device: " << leseg::cuda_unavailable_reason();
+  std::vector<int64_t> v;
+  for (int64_t i = 0; i < 200003; ++i) v.push_back(i % 7 == 3 ? -1 : (i * 13) % 20);
+  const Tensor l = Tensor::from_vector(v, Shape{int64_t(v.size())});
+  const Tensor cpu = cns::random_labels(l, 20, 99);
+  const Tensor gpu = cns::random_labels(l.to(Device::cuda()), 20, 99);
+  EXPECT_TRUE(gpu.device().is_cuda());
+  EXPECT_EQ(gpu.to(Device::cpu()).to_vector<int64_t>(), cpu.to_vector<int64_t>());
+}
