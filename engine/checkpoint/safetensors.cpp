@@ -12,6 +12,8 @@
 #include <sstream>
 #include <vector>
 
+#include "engine/host_sync.h"
+
 namespace leseg {
 
 namespace {
@@ -73,10 +75,65 @@ std::string safetensors_serialize(const StateDict& tensors, const std::map<std::
   uint64_t n = header.size();
   for (int i = 0; i < 8; ++i) out[size_t(i)] = char((n >> (8 * i)) & 0xff);
   std::memcpy(out.data() + 8, header.data(), header.size());
+  // The tensors' bytes, without one synchronising read per tensor (engine/host_sync.h):
+  //   - tensors on a CUDA device are packed on it by device-to-device copies (queued, no wait) into a staging buffer
+  //     of at most kPackBytes, which comes to the host in one read (one per device and chunk; a larger tensor is its
+  //     own read);
+  //   - CPU tensors are copied directly; on a CPU run they stand for device tensors, so their copies are noted as one
+  //     would-be read, the read a GPU run makes for them.
+  constexpr size_t kPackBytes = size_t(64) << 20;
+  struct Piece {
+    const Tensor* t;
+    size_t pos;
+  };
+  std::vector<Piece> host_pieces;
+  std::map<int, std::vector<Piece>> device_pieces;  // by CUDA device index, in header order
   size_t pos = 8 + header.size();
   for (const auto& [name, t] : tensors) {
-    if (t.nbytes()) copy_bytes(out.data() + pos, Device::cpu(), t.data_ptr(), t.device(), t.nbytes());
+    if (t.nbytes()) (t.device().is_cpu() ? host_pieces : device_pieces[t.device().index]).push_back({&t, pos});
     pos += t.nbytes();
+  }
+  if (!host_pieces.empty()) {
+    size_t bytes = 0;
+    {
+      detail::DeviceCopyScope scope;  // noted once below, not per tensor
+      for (const Piece& p : host_pieces) {
+        copy_bytes(out.data() + p.pos, Device::cpu(), p.t->data_ptr(), Device::cpu(), p.t->nbytes());
+        bytes += p.t->nbytes();
+      }
+    }
+    if (host_sync_counting())
+      note_host_sync(HostSyncKind::Read, Device::cpu(),
+                     "safetensors: " + std::to_string(host_pieces.size()) + " tensors, " + std::to_string(bytes) +
+                         " bytes in one read");
+  }
+  for (const auto& [index, pieces] : device_pieces) {
+    const Device d = pieces.front().t->device();
+    std::vector<char> host;
+    for (size_t i = 0; i < pieces.size();) {
+      // One chunk: pieces [i, j) packed back to back (a piece over kPackBytes alone).
+      size_t j = i, bytes = 0;
+      while (j < pieces.size() && (j == i || bytes + pieces[j].t->nbytes() <= kPackBytes)) bytes += pieces[j++].t->nbytes();
+      if (j == i + 1) {
+        copy_bytes(out.data() + pieces[i].pos, Device::cpu(), pieces[i].t->data_ptr(), d, bytes);
+      } else {
+        const Tensor staging = Tensor::empty(Shape{int64_t(bytes)}, DType::u8, d);
+        char* dst = static_cast<char*>(staging.data_ptr());
+        size_t off = 0;
+        for (size_t k = i; k < j; ++k) {
+          copy_bytes(dst + off, d, pieces[k].t->data_ptr(), d, pieces[k].t->nbytes());  // device to device, queued
+          off += pieces[k].t->nbytes();
+        }
+        host.resize(bytes);
+        copy_bytes(host.data(), Device::cpu(), dst, d, bytes);  // the one read of this chunk
+        off = 0;
+        for (size_t k = i; k < j; ++k) {
+          std::memcpy(out.data() + pieces[k].pos, host.data() + off, pieces[k].t->nbytes());
+          off += pieces[k].t->nbytes();
+        }
+      }
+      i = j;
+    }
   }
   return out;
 }

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "engine/checkpoint/safetensors.h"
+#include "engine/host_sync.h"
 
 using namespace leseg;
 namespace fs = std::filesystem;
@@ -75,6 +76,18 @@ TEST(Safetensors, RoundTripAllDtypes) {
     EXPECT_EQ(raw(r), raw(t)) << k;
   }
   EXPECT_EQ(c.tensors.at("i64").item<int64_t>(), -(int64_t(1) << 40));
+}
+
+// A save reads its tensors in one read (on a CPU run: one would-be read for all of them), not one per tensor, and the
+// bytes are each tensor's own.
+TEST(Safetensors, SerializeReadsOnce) {
+  StateDict sd = all_dtypes();
+  for (int i = 0; i < 40; ++i) sd["layer" + std::to_string(i)] = Tensor::full(Shape{3, 5}, double(i), DType::f32);
+  HostSyncCounter counter;
+  const std::string bytes = safetensors_serialize(sd);
+  EXPECT_EQ(counter.count(HostSyncKind::Read), 1) << counter.report();
+  const SafetensorsContent back = safetensors_parse(bytes, "reads_once.safetensors");
+  for (const auto& [name, t] : sd) EXPECT_EQ(raw(back.tensors.at(name)), raw(t)) << name;
 }
 
 TEST(Safetensors, GoldenByteLayout) {
