@@ -186,13 +186,12 @@ Tensor cumsum(const Tensor& x, bool exclusive) {
   LESEG_CHECK(t == DType::u8 || t == DType::b8 || t == DType::i32 || t == DType::i64, "cumsum: dtype ",
               dtype_name(t), " not supported (u8, bool, i32, i64)");
   const Device d = x.device();
-  const Tensor& c = x;  // storage is row-major contiguous (engine/tensor.h)
-  const int64_t n = c.numel();
+  const int64_t n = x.numel();  // storage is row-major contiguous (engine/tensor.h): read x in place
   Tensor out = Tensor::empty(Shape{n}, DType::i64, d);
   if (n == 0) return out;
   auto run = [&](auto tag) {
     using T = decltype(tag);
-    const T* in = static_cast<const T*>(c.data_ptr());
+    const T* in = static_cast<const T*>(x.data_ptr());
     int64_t* o = out.data<int64_t>();
     auto on_cuda = [&] {
 #if LESEG_WITH_CUDA
