@@ -8,6 +8,7 @@
 #include "engine/host_sync.h"
 #include "engine/stream_pool.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -308,9 +309,21 @@ void cpu_free(void* p) {
 // device: a freed block is parked for the stream it was allocated on, at once when only that stream used it (stream
 // order protects the next user), or after the events recorded on every other stream that used it (record_stream)
 // have completed. Best fit, refusing blocks more than twice the request so that small tensors don't pin big ones.
+// cudaMalloc and cudaEventCreate count as "potentially unsafe" during a stream capture: the capturing thread may call
+// them only in relaxed mode (they are not stream work; the graph keeps the pointer, and the allocator keeps the block
+// for the graph: stream_pool.h's graph pools). PyTorch's allocator does the same.
+struct RelaxedCaptureMode {
+  cudaStreamCaptureMode prev = cudaStreamCaptureModeRelaxed;
+  RelaxedCaptureMode() { cudaThreadExchangeStreamCaptureMode(&prev); }
+  ~RelaxedCaptureMode() { cudaThreadExchangeStreamCaptureMode(&prev); }
+  RelaxedCaptureMode(const RelaxedCaptureMode&) = delete;
+  RelaxedCaptureMode& operator=(const RelaxedCaptureMode&) = delete;
+};
+
 class CudaEventModel final : public StreamEventModel {
  public:
   EventId record(StreamId s) override {
+    RelaxedCaptureMode relaxed;
     cudaEvent_t e = nullptr;
     cudaError_t r = cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
     if (r == cudaSuccess) r = cudaEventRecord(e, static_cast<cudaStream_t>(s));
@@ -389,6 +402,8 @@ void* cuda_alloc(Device d, size_t nbytes) {
     return p;
   }
   CudaDeviceGuard guard(d);
+  std::optional<RelaxedCaptureMode> relaxed;
+  if (bp.capturing()) relaxed.emplace();
   void* p = nullptr;
   cudaError_t e = cudaMalloc(&p, n);
   if (e != cudaSuccess) {
@@ -402,7 +417,8 @@ void* cuda_alloc(Device d, size_t nbytes) {
     cudaMemGetInfo(&free_b, &total_b);
     LESEG_FAIL("CUDA out of memory on cuda:", d.index, ": tried to allocate ", human(n), " (", nbytes,
                " bytes requested); in use ", human(st.in_use), ", reserved ", human(st.reserved),
-               ", device free ", human(free_b), " of ", human(total_b), " (", cudaGetErrorString(e), ")");
+               ", device free ", human(free_b), " of ", human(total_b), " (", cudaGetErrorString(e), ")",
+               bp.capturing() ? "; a CUDA-graph capture is open, so cached blocks could not be returned" : "");
   }
   st.num_system_allocs++;
   st.reserved += n;
@@ -424,9 +440,16 @@ void cuda_free(void* p) {
   const size_t sz = bp.size_of(p);
   // Events are recorded on the block's device; a block only its own stream used needs no CUDA call at all (frees
   // also run from destructors at exit, when the runtime may be going away).
-  std::optional<CudaDeviceGuard> guard;
-  if (bp.used_on_other_streams(p)) guard.emplace(dev);
-  if (bp.free(p)) pool.stats[dev].in_use -= sz;
+  // Frees run in destructors: they must not throw. Recording an event fails only after a device fault (a sticky
+  // error); the block is then leaked rather than reused unprotected, and the fault is reported by the next checked
+  // call, not by an exception that would end the process while another one unwinds.
+  try {
+    std::optional<CudaDeviceGuard> guard;
+    if (bp.used_on_other_streams(p)) guard.emplace(dev);
+    if (bp.free(p)) pool.stats[dev].in_use -= sz;
+  } catch (...) {
+    pool.stats[dev].in_use -= sz;
+  }
 }
 
 void cuda_record_stream(void* base, int device, StreamId s) {
@@ -435,6 +458,8 @@ void cuda_record_stream(void* base, int device, StreamId s) {
   pool.pool(device).record_stream(base, s);
 }
 #endif
+
+std::atomic<uint64_t> g_next_graph_pool{1};
 
 }  // namespace
 
@@ -451,6 +476,64 @@ size_t cuda_size_class(size_t nbytes) {
   if (nbytes == 0) return kSmallRound;
   if (nbytes < kSmall) return (nbytes + kSmallRound - 1) / kSmallRound * kSmallRound;
   return (nbytes + kLargeRound - 1) / kLargeRound * kLargeRound;
+}
+
+uint64_t new_graph_pool_id() { return g_next_graph_pool.fetch_add(1); }
+
+void begin_graph_pool(Device d, uint64_t id, kernels::StreamHandle s) {
+  if (d.is_cpu()) return;
+#if LESEG_WITH_CUDA
+  auto& pool = cuda_pool();
+  std::lock_guard<std::mutex> lk(pool.mu);
+  pool.pool(d.index).begin_capture(id, s);
+#else
+  (void)id, (void)s;
+  fail_no_cuda("begin_graph_pool");
+#endif
+}
+
+void end_graph_pool(Device d, kernels::StreamHandle s) {
+  if (d.is_cpu()) return;
+#if LESEG_WITH_CUDA
+  auto& pool = cuda_pool();
+  std::lock_guard<std::mutex> lk(pool.mu);
+  pool.pool(d.index).end_capture(s);
+#else
+  (void)s;
+  fail_no_cuda("end_graph_pool");
+#endif
+}
+
+void release_graph_pool(Device d, uint64_t id) {
+  if (d.is_cpu()) return;
+#if LESEG_WITH_CUDA
+  auto& pool = cuda_pool();
+  std::lock_guard<std::mutex> lk(pool.mu);
+  StreamBlockPool& bp = pool.pool(d.index);
+  LESEG_CHECK(!bp.capturing(), "release_graph_pool: a capture is open on ", d.str(),
+              " (freeing device memory would invalidate it)");
+  CudaDeviceGuard guard(d);
+  for (auto& [ptr, sz] : bp.release_pool(id)) {
+    if (cudaFree(ptr) != cudaSuccess) cudaGetLastError();
+    pool.stats[d.index].reserved -= sz;
+    pool.device_of.erase(ptr);
+  }
+#else
+  (void)id;
+  fail_no_cuda("release_graph_pool");
+#endif
+}
+
+size_t graph_pool_blocks(Device d, uint64_t id) {
+  if (d.is_cpu()) return 0;
+#if LESEG_WITH_CUDA
+  auto& pool = cuda_pool();
+  std::lock_guard<std::mutex> lk(pool.mu);
+  return pool.pool(d.index).pool_blocks(id);
+#else
+  (void)id;
+  return 0;
+#endif
 }
 
 void* alloc_bytes(Device d, size_t nbytes) {
@@ -563,11 +646,24 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
   if (kind == cudaMemcpyDeviceToDevice && src_dev.index != dst_dev.index) {
     // Across devices: the source's pending writes run on the source's stream, which the destination's stream does
     // not order against; finish them first, then copy peer-to-peer on the destination's stream.
+    const auto src_stream = static_cast<cudaStream_t>(current_stream(src_dev));
     {
       CudaDeviceGuard src_guard(src_dev);
-      e = cudaStreamSynchronize(static_cast<cudaStream_t>(current_stream(src_dev)));
+      e = cudaStreamSynchronize(src_stream);
     }
     if (e == cudaSuccess) e = cudaMemcpyPeerAsync(dst, dst_dev.index, src, src_dev.index, nbytes, stream);
+    // The source block may be freed as soon as this returns and reused on the source's stream (the caching
+    // allocator parks it there): that stream waits for the copy first (an event on the destination's stream).
+    if (e == cudaSuccess) {
+      cudaEvent_t ev = nullptr;
+      e = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming);
+      if (e == cudaSuccess) e = cudaEventRecord(ev, stream);
+      if (e == cudaSuccess) {
+        CudaDeviceGuard src_guard(src_dev);
+        e = cudaStreamWaitEvent(src_stream, ev, 0);
+      }
+      if (ev) cudaEventDestroy(ev);  // legal once the wait is queued
+    }
   } else {
     e = cudaMemcpyAsync(dst, src, nbytes, kind, stream);
   }

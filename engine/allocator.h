@@ -33,6 +33,16 @@ void reset_peak_memory(Device d);
 // Returns cached (unused) CUDA blocks to the driver; no-op on CPU.
 void empty_cache(Device d);
 
+// CUDA-graph memory pools (engine/stream_pool.h): between begin_graph_pool and end_graph_pool, the allocations made
+// on stream `s` of device `d` come from pool `id` (new_graph_pool_id()) and stay reserved for it, whoever frees them,
+// until release_graph_pool(d, id), called once the graph that captured them is destroyed (its cached blocks then go
+// back to the system). Bracket the stream capture with them. No-ops on a CPU device.
+uint64_t new_graph_pool_id();
+void begin_graph_pool(Device d, uint64_t id, kernels::StreamHandle s);
+void end_graph_pool(Device d, kernels::StreamHandle s);
+void release_graph_pool(Device d, uint64_t id);
+size_t graph_pool_blocks(Device d, uint64_t id);  // live + cached blocks of the pool (0 on CPU)
+
 // Page-locked host memory (falls back to aligned memory when CUDA is not built or not available).
 void* alloc_pinned(size_t nbytes);
 void free_pinned(void* p);

@@ -77,6 +77,7 @@ void synchronize(Device d) {
   if (host_sync_counting()) note_host_sync(HostSyncKind::Stream, d, "synchronize(" + d.str() + ")");
 #if LESEG_WITH_CUDA
   if (d.is_cuda() && cuda_available()) {
+    CudaDeviceGuard guard(d);  // the legacy stream (nullptr) is the *current* device's
     cudaError_t e = cudaStreamSynchronize(static_cast<cudaStream_t>(current_stream(d)));
     if (e != cudaSuccess) LESEG_FAIL("synchronize ", d.str(), ": ", cudaGetErrorString(e));
   }

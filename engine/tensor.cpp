@@ -299,7 +299,7 @@ void manual_seed(uint64_t seed) { default_generator().set_state(seed, 0); }
 Tensor rand(const Shape& s, Generator& g, DType t, Device d) {
   Tensor r = Tensor::empty(s, t, d);
   int64_t n = r.numel();
-  uint64_t off = g.advance(uint64_t(n));
+  const kernels::PhiloxOffset off = g.reserve(uint64_t(n), d, "rand");
   LESEG_DISPATCH_FLOAT(t, "rand", {
     LESEG_DISPATCH_DEVICE(d, "rand", kernels::uniform_cpu<scalar_t>(r.data<scalar_t>(), n, g.seed(), g.subsequence(), off),
                           kernels::uniform_cuda<scalar_t>(r.data<scalar_t>(), n, g.seed(), g.subsequence(), off, current_stream(d)));
@@ -309,7 +309,7 @@ Tensor rand(const Shape& s, Generator& g, DType t, Device d) {
 Tensor randn(const Shape& s, Generator& g, DType t, Device d) {
   Tensor r = Tensor::empty(s, t, d);
   int64_t n = r.numel();
-  uint64_t off = g.advance(uint64_t(n));
+  const kernels::PhiloxOffset off = g.reserve(uint64_t(n), d, "randn");
   LESEG_DISPATCH_FLOAT(t, "randn", {
     LESEG_DISPATCH_DEVICE(d, "randn", kernels::normal_cpu<scalar_t>(r.data<scalar_t>(), n, g.seed(), g.subsequence(), off),
                           kernels::normal_cuda<scalar_t>(r.data<scalar_t>(), n, g.seed(), g.subsequence(), off, current_stream(d)));
@@ -317,6 +317,7 @@ Tensor randn(const Shape& s, Generator& g, DType t, Device d) {
   return r;
 }
 Tensor uniform(const Shape& s, double lo, double hi, Generator& g, DType t, Device d) {
+  g.check_host_draw("uniform");
   Tensor u = rand(s, g, t, Device::cpu());
   LESEG_DISPATCH_FLOAT(t, "uniform", {
     scalar_t* p = u.data<scalar_t>();
@@ -326,6 +327,7 @@ Tensor uniform(const Shape& s, double lo, double hi, Generator& g, DType t, Devi
   return d.is_cpu() ? u : u.to(d);
 }
 Tensor randperm(int64_t n, Generator& g) {
+  g.check_host_draw("randperm");
   Tensor r = Tensor::arange(n, DType::i64);
   int64_t* p = r.data<int64_t>();
   uint64_t off = g.advance(uint64_t(n) * 2);
@@ -340,7 +342,7 @@ Tensor randperm(int64_t n, Generator& g) {
 Tensor bernoulli_mask(const Shape& s, double keep_prob, Generator& g, Device d) {
   Tensor m = Tensor::empty(s, DType::u8, d);
   int64_t n = m.numel();
-  uint64_t off = g.advance(uint64_t(n));
+  const kernels::PhiloxOffset off = g.reserve(uint64_t(n), d, "bernoulli_mask");
   LESEG_DISPATCH_DEVICE(d, "bernoulli_mask",
                         kernels::bernoulli_mask_cpu(m.data<uint8_t>(), n, float(keep_prob), g.seed(), g.subsequence(), off),
                         kernels::bernoulli_mask_cuda(m.data<uint8_t>(), n, float(keep_prob), g.seed(), g.subsequence(), off,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The kernel headers first: their unqualified sqrt must not see leseg::sqrt(Tensor) (declared by engine headers).
 #include "kernels/clip_grad/clip_grad.h"
+#include "kernels/common/sync_mode.h"
 #include "kernels/optim/optim.h"
 #include "kernels/optim_graph/optim_graph.h"
 #include "train/optimizer_graph.h"
@@ -95,7 +96,7 @@ struct OptimizerGraph::Impl {
     size_t first_state;  // a parameter of the group (Adam's step count)
     bool any = false;
   };
-  std::map<const void*, Tensor> static_grad;  // parameter storage -> static gradient
+  std::map<const void*, Tensor> static_grad;  // parameter (TensorImpl) -> static gradient
   std::vector<Param> clipped;                 // clip order: the slots' params (the eager clip's order)
   std::vector<Update> updates;
   std::vector<Group> groups;
@@ -114,8 +115,9 @@ struct OptimizerGraph::Impl {
 #endif
 
   Tensor& static_of(const Tensor& p) {
-    auto it = static_grad.find(p.storage_id());
-    if (it == static_grad.end()) it = static_grad.emplace(p.storage_id(), zeros_like(p.detach())).first;
+    // Keyed by the parameter (its TensorImpl), not its storage: two parameters viewing one buffer need two.
+    auto it = static_grad.find(p.impl().get());
+    if (it == static_grad.end()) it = static_grad.emplace(p.impl().get(), zeros_like(p.detach())).first;
     return it->second;
   }
 
@@ -253,32 +255,38 @@ Tensor OptimizerGraph::step() {
     for (auto& slot : slots_) slot.optimizer->step();
     return n;
   }
-  Impl& m = *impl_;
   const bool cpu = d_.is_cpu();
   std::optional<CudaDeviceGuard> dg;
   if (!cpu) dg.emplace(d_);
+  // A failed build or capture leaves nothing half-made: the next step starts again from a fresh Impl (built is set
+  // only once the graph is instantiated).
+  if (!impl_->built) impl_ = std::make_unique<Impl>();
+  Impl& m = *impl_;
   if (!m.built) {
     NoGradGuard ng;
     m.build(slots_, clip_, d_);
-    m.built = true;
 #if LESEG_WITH_CUDA
     if (!cpu) {
       cuda_ok(cudaStreamCreateWithFlags(&m.capture_stream, cudaStreamNonBlocking), "creating the capture stream");
       cudaGraph_t graph = nullptr;
-      cuda_ok(cudaStreamBeginCapture(m.capture_stream, cudaStreamCaptureModeThreadLocal), "beginning the capture");
-      try {
-        require_sync_free("train.cuda_graph (optimizer phase)", [&] { m.record(m.capture_stream, clip_, d_); });
-      } catch (...) {
-        if (cudaStreamEndCapture(m.capture_stream, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
-        cudaGetLastError();
-        throw;
+      {
+        kernels::CaptureScope capturing;  // LESEG_CUDA_SYNC=1 must not synchronise inside the capture
+        cuda_ok(cudaStreamBeginCapture(m.capture_stream, cudaStreamCaptureModeThreadLocal), "beginning the capture");
+        try {
+          require_sync_free("train.cuda_graph (optimizer phase)", [&] { m.record(m.capture_stream, clip_, d_); });
+        } catch (...) {
+          if (cudaStreamEndCapture(m.capture_stream, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
+          cudaGetLastError();
+          throw;
+        }
+        cuda_ok(cudaStreamEndCapture(m.capture_stream, &graph), "ending the capture");
       }
-      cuda_ok(cudaStreamEndCapture(m.capture_stream, &graph), "ending the capture");
       const cudaError_t r = cudaGraphInstantiate(&m.exec, graph, 0);
       cudaGraphDestroy(graph);
       cuda_ok(r, "instantiating the graph");
     }
 #endif
+    m.built = true;
   }
   // Gradients into the static buffers (the backward allocated new ones), each parameter once.
   const kernels::StreamHandle compute = current_stream(d_);
@@ -299,9 +307,9 @@ Tensor OptimizerGraph::step() {
   };
   std::map<const void*, bool> copied;
   for (auto& c : m.clipped)
-    if (!copied[c.p.storage_id()]) copy_grad(c.p, c.g), copied[c.p.storage_id()] = true;
+    if (!copied[c.p.impl().get()]) copy_grad(c.p, c.g), copied[c.p.impl().get()] = true;
   for (auto& u : m.updates)
-    if (!copied[u.p.storage_id()]) copy_grad(u.p, u.g), copied[u.p.storage_id()] = true;
+    if (!copied[u.p.impl().get()]) copy_grad(u.p, u.g), copied[u.p.impl().get()] = true;
   // The step's hyper-parameters (on a GPU through a pinned block, reused only after this copy ran).
   m.fill_hyper();
   if (cpu) {
@@ -329,7 +337,8 @@ Tensor OptimizerGraph::step() {
     for (Tensor* t : {&u.a, &u.b, &u.c})
       if (t->defined()) t->bump_version();
   }
-  return clip_ > 0 ? m.clip_out.narrow(0, 1).reshape(Shape{}) : Tensor();
+  // A copy: the static buffer is overwritten by the next replay, and a caller may read the norm later.
+  return clip_ > 0 ? m.clip_out.narrow(0, 1).reshape(Shape{}).clone() : Tensor();
 }
 
 }  // namespace leseg::train

@@ -47,7 +47,16 @@ void PrefetchingBatchSource::drop_staged() {
   staged_.reset();
 }
 
-PrefetchingBatchSource::~PrefetchingBatchSource() { drop_staged(); }
+// A destructor must not throw: after a device fault (a sticky CUDA error) the wait fails, and throwing here, while
+// the fault's own exception unwinds, would end the process and lose that error. The staged tensors are then freed
+// without waiting; the context is unusable anyway.
+PrefetchingBatchSource::~PrefetchingBatchSource() {
+  try {
+    drop_staged();
+  } catch (...) {
+    staged_.reset();
+  }
+}
 
 Tensor PrefetchingBatchSource::stage(const Tensor& t) {
   if (!t.defined()) return t;

@@ -44,9 +44,13 @@ struct CacheKey {
   int64_t nq, nk, heads;
   int dq, dk;
   std::string dev;
+  // The stream current when the schedule was built: its device tensors were uploaded and allocated there, so a
+  // kernel on another stream could read them before the copy landed (and the allocator reuses them on that
+  // stream). One schedule per (offsets, stream): no cross-stream event or sync needed.
+  const void* stream;
   bool operator==(const CacheKey& o) const {
     return sq == o.sq && sk == o.sk && pq == o.pq && pk == o.pk && vq == o.vq && vk == o.vk && nq == o.nq &&
-           nk == o.nk && heads == o.heads && dq == o.dq && dk == o.dk && dev == o.dev;
+           nk == o.nk && heads == o.heads && dq == o.dq && dk == o.dk && dev == o.dev && stream == o.stream;
   }
 };
 struct CacheEntry {
@@ -166,7 +170,7 @@ std::shared_ptr<const Schedule> cached_schedule(const Tensor& cu_q, const Tensor
               " (both must be B+1)");
   const CacheKey key{cu_q.storage_id(), cu_k.storage_id(), cu_q.data_ptr(), cu_k.data_ptr(), cu_q.version(),
                      cu_k.version(), cu_q.numel(), cu_k.numel(), heads, int(cu_q.dtype()), int(cu_k.dtype()),
-                     dev.str()};
+                     dev.str(), dev.is_cuda() ? static_cast<const void*>(current_stream(dev)) : nullptr};
   Cache& c = cache();
   {
     std::lock_guard<std::mutex> lock(c.mu);

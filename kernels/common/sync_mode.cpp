@@ -8,8 +8,13 @@
 namespace leseg::kernels {
 namespace {
 std::atomic<int> g_mode{-1};  // -1: environment not read yet
+thread_local int t_capture_depth = 0;
 }
+bool capturing_on_this_thread() { return t_capture_depth > 0; }
+CaptureScope::CaptureScope() { ++t_capture_depth; }
+CaptureScope::~CaptureScope() { --t_capture_depth; }
 bool cuda_sync_mode() {
+  if (t_capture_depth > 0) return false;
   int v = g_mode.load(std::memory_order_relaxed);
   if (v < 0) {
     const char* e = std::getenv("LESEG_CUDA_SYNC");

@@ -218,7 +218,7 @@ __device__ A nl_row(const T* zi, int64_t yi, int64_t C, T* di, const G& g) {
       const A zk = cvt<A>(zi[k]);
       di[k] = cvt<T>(lexp(A(zk - lse)) - (k == yi ? A(0) : lexp(A(zk - lse_r))));
     }
-  return lse - lse_r;
+  return losses::softplus(A(cvt<A>(zi[yi]) - lse_r));  // = lse - lse_r, without its cancellation
 }
 
 template <class T, class G>

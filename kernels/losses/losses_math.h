@@ -21,6 +21,15 @@ LESEG_HD float lexp(float x) { return expf(x); }
 LESEG_HD double lexp(double x) { return exp(x); }
 LESEG_HD float llog(float x) { return logf(x); }
 LESEG_HD double llog(double x) { return log(x); }
+LESEG_HD float llog1p(float x) { return log1pf(x); }
+LESEG_HD double llog1p(double x) { return log1p(x); }
+// log(1 + e^d), overflow-free. The negative-learning term -log(1 - q_y) equals softplus(z_y - lse_rest): in f32
+// this keeps its relative accuracy, where lse - lse_rest (two numbers near 10 whose difference is ~1/C) loses
+// about three digits at C = 1000-4096 (the CUDA rows' arithmetic; the CPU twin works in double).
+template <class A>
+LESEG_HD A softplus(A d) {
+  return d > A(0) ? d + llog1p(lexp(A(-d))) : llog1p(lexp(d));
+}
 
 template <class A>
 struct RowStats {

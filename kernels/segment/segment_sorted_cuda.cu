@@ -85,7 +85,10 @@ void segment_csr_cuda(const int64_t* group, int64_t N, int64_t G, void* ws, size
 template <class T>
 void segment_sum_sorted_cuda(const T* x, const int64_t* group, int64_t N, int64_t C, int64_t G, T* out, void* ws,
                              size_t ws_bytes, StreamHandle s) {
-  if (G * C == 0) return;
+  if (G * C == 0) {  // nothing to sum, but an id outside [0, G) is still the CPU twin's error
+    check_ids_cuda(group, N, INT64_MIN, G, -1, DeviceErrorCode::SegmentGroup, s);
+    return;
+  }
   if (N == 0) {
     LESEG_CUDA_CHECK(cudaMemsetAsync(out, 0, size_t(G * C) * sizeof(T), cuda::stream_of(s)));
     return;
@@ -107,7 +110,10 @@ void segment_sum_sorted_cuda(const T* x, const int64_t* group, int64_t N, int64_
 template <class T>
 void segment_mean_sorted_cuda(const T* x, const int64_t* group, int64_t N, int64_t C, int64_t G, T* out,
                               int64_t* count, void* ws, size_t ws_bytes, StreamHandle s) {
-  if (G == 0) return;
+  if (G == 0) {  // every id is out of range: the CPU twin's error
+    check_ids_cuda(group, N, INT64_MIN, G, -1, DeviceErrorCode::SegmentGroup, s);
+    return;
+  }
   if (N == 0) {
     LESEG_CUDA_CHECK(cudaMemsetAsync(count, 0, size_t(G) * 8, cuda::stream_of(s)));
     if (C > 0) LESEG_CUDA_CHECK(cudaMemsetAsync(out, 0, size_t(G * C) * sizeof(T), cuda::stream_of(s)));

@@ -3,6 +3,8 @@
 // LESEG_CUDA_SYNC switch, the device-side error messages and the id rule the CUDA checks use.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <cstdint>
 #include <stdexcept>
 #include <vector>
@@ -100,6 +102,23 @@ TEST(CudaSyncMode, SwitchIsSharedByKernelsAndEngine) {
   // A CPU op is never synchronised, in either mode.
   set_cuda_sync_mode(true);
   EXPECT_NO_THROW(cuda_op_done(Device::cpu(), "add"));
+  // A stream capture on this thread must not synchronise the device: the mode reads off inside a CaptureScope, on
+  // this thread only, and comes back after it.
+  {
+    kernels::CaptureScope outer;
+    EXPECT_TRUE(kernels::capturing_on_this_thread());
+    EXPECT_FALSE(kernels::cuda_sync_mode());
+    {
+      kernels::CaptureScope inner;
+      EXPECT_FALSE(cuda_sync_mode());
+    }
+    EXPECT_FALSE(cuda_sync_mode());
+    bool other = false;
+    std::thread([&] { other = kernels::cuda_sync_mode(); }).join();
+    EXPECT_TRUE(other);
+  }
+  EXPECT_FALSE(kernels::capturing_on_this_thread());
+  EXPECT_TRUE(cuda_sync_mode());
   set_cuda_sync_mode(before);
 }
 
