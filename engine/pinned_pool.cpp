@@ -98,7 +98,14 @@ class ImmediateEvents final : public StreamEventModel {
 #if LESEG_WITH_CUDA
 void cuda_fail(const char* what, cudaError_t r) {
   cudaGetLastError();
-  LESEG_FAIL(what, ": ", cudaGetErrorString(r));
+  // A sticky error (an illegal address, a device-side assert) comes from whatever kernel faulted earlier, usually
+  // the step that ran before this call, not from this call: say so, and how to find the kernel.
+  const bool sticky = r == cudaErrorIllegalAddress || r == cudaErrorAssert || r == cudaErrorLaunchFailure ||
+                      r == cudaErrorIllegalInstruction || r == cudaErrorMisalignedAddress;
+  LESEG_FAIL(what, ": ", cudaGetErrorString(r),
+             sticky ? " (an earlier kernel faulted, most likely in the step before this copy; LESEG_CUDA_SYNC=1 names "
+                      "the kernel)"
+                    : "");
 }
 
 class CudaEvents final : public StreamEventModel {

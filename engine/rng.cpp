@@ -7,6 +7,7 @@
 #include "engine/allocator.h"
 #include "engine/device.h"
 #include "engine/pinned_pool.h"
+#include "engine/stream_pool.h"
 
 #if LESEG_WITH_CUDA
 #include <cuda_runtime_api.h>
@@ -70,6 +71,7 @@ void GraphRngFeed::before_replay(kernels::StreamHandle stream) {
     const cudaError_t r = cudaMemcpyAsync(word_.data_ptr(), pin, sizeof offset, cudaMemcpyHostToDevice,
                                           static_cast<cudaStream_t>(stream));
     if (r == cudaSuccess) pool.record_stream(pin, stream);
+    record_stream(word_, stream);  // the replays on `stream` read the word: no reuse before they ran
     pool.free(pin);
     if (r != cudaSuccess) cudaGetLastError();
     LESEG_CHECK(r == cudaSuccess, "GraphRngFeed::before_replay: writing the base word on ", d_.str(),
