@@ -80,7 +80,6 @@ class GraphRngFeed {
   void before_replay(kernels::StreamHandle stream);
   uint64_t per_replay() const { return per_replay_; }
   const uint64_t* base() const;
-  Generator& generator() { return *g_; }
 
  private:
   Generator* g_;

@@ -195,6 +195,16 @@ void run_grid_simple(unsigned gx, unsigned threads, F&& body) {
     }
 }
 
+// An mma's first half for one lane: its A and B registers into the warp's table, then a warp barrier, after which
+// every lane reads any lane's fragments. Returns the lane.
+inline int publish_fragments(Warp& w, const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+  const int lane = int(linear_tid() % 32);
+  for (int i = 0; i < 4; ++i) w.a[lane][i] = a[i];
+  for (int i = 0; i < 2; ++i) w.b[lane][i] = b[i];
+  w.bar.wait();
+  return lane;
+}
+
 template <class T>
 float half_value(uint16_t bits) {
   if constexpr (std::is_same_v<T, leseg::bf16_t>) return leseg::bf16_to_float(leseg::bf16_t{bits});
@@ -207,10 +217,7 @@ float half_value(uint16_t bits) {
 template <class T>
 void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
   Warp& w = my_warp();
-  const int lane = int(threadIdx.x % 32);
-  for (int i = 0; i < 4; ++i) w.a[lane][i] = a[i];
-  for (int i = 0; i < 2; ++i) w.b[lane][i] = b[i];
-  w.bar.wait();
+  const int lane = publish_fragments(w, a, b);
   const int g = lane >> 2, t = lane & 3;
   for (int ci = 0; ci < 4; ++ci) {
     const int row = ci < 2 ? g : g + 8, col = 2 * t + (ci & 1);
@@ -254,10 +261,7 @@ inline float tf32_value(uint32_t r) {
 // c0, c1 = (g, 2t..2t+1), c2, c3 = (g + 8, 2t..). f32 accumulation in k order (the products of two tf32 are exact).
 inline void mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
   Warp& w = my_warp();
-  const int lane = int(linear_tid() % 32);
-  for (int i = 0; i < 4; ++i) w.a[lane][i] = a[i];
-  for (int i = 0; i < 2; ++i) w.b[lane][i] = b[i];
-  w.bar.wait();
+  const int lane = publish_fragments(w, a, b);
   const int g = lane >> 2, t = lane & 3;
   for (int ci = 0; ci < 4; ++ci) {
     const int row = ci < 2 ? g : g + 8, col = 2 * t + (ci & 1);
@@ -277,7 +281,7 @@ inline void mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32
 inline void __syncthreads() { warp_emu::block()->bar.wait(); }
 inline float __shfl_xor_sync(unsigned, float x, int m) {
   warp_emu::Warp& w = warp_emu::my_warp();
-  const int lane = int(threadIdx.x % 32);
+  const int lane = int(warp_emu::linear_tid() % 32);
   w.f[lane] = x;
   w.bar.wait();
   const float r = w.f[lane ^ m];
